@@ -1,0 +1,56 @@
+"""loopsink: asyncio-native logging handlers.
+
+Every handler of the stdlib's ``logging`` and ``logging.handlers`` as an async sink, fed by
+an event-loop-owned queue, with a plain ``logging.Handler`` bridging ordinary log calls into
+it without ever blocking the loop. Runs on asyncio and trio (anyio).
+"""
+
+from ._bridge import LoggingBridge as LoggingBridge
+from ._bridge import ThreadedQueue as ThreadedQueue
+from ._bridge import install as install
+from ._bridge import start_in_thread as start_in_thread
+from ._exceptions import LoopsinkError as LoopsinkError
+from ._exceptions import MissingExtraError as MissingExtraError
+from ._exceptions import QueueClosedError as QueueClosedError
+from ._exceptions import QueueNotRunningError as QueueNotRunningError
+from ._handler import AsyncHandler as AsyncHandler
+from ._queue import LogQueue as LogQueue
+from ._queue import OverflowPolicy as OverflowPolicy
+from ._stats import DropReason as DropReason
+from ._stats import QueueStats as QueueStats
+from ._stats import SinkStats as SinkStats
+from ._version import __version__ as __version__
+from .handlers import FileHandler as FileHandler
+from .handlers import NullHandler as NullHandler
+from .handlers import StreamHandler as StreamHandler
+
+__all__ = [
+    "AsyncHandler",
+    "DropReason",
+    "FileHandler",
+    "LogQueue",
+    "LoggingBridge",
+    "LoopsinkError",
+    "MissingExtraError",
+    "NullHandler",
+    "OverflowPolicy",
+    "QueueClosedError",
+    "QueueNotRunningError",
+    "QueueStats",
+    "SinkStats",
+    "StreamHandler",
+    "ThreadedQueue",
+    "__version__",
+    "install",
+    "start_in_thread",
+]
+
+# Show the public path in reprs, tracebacks and docs: loopsink.LogQueue, not loopsink._queue.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("loopsink."):
+        try:
+            _obj.__module__ = "loopsink"
+        except (AttributeError, TypeError):  # e.g. typing aliases
+            pass
+del _name, _obj

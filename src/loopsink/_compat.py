@@ -1,0 +1,58 @@
+"""The one place that asks "asyncio or trio?".
+
+The core is written against anyio; the only thing anyio does not offer is a way for a
+foreign thread to schedule a callback on the loop *without waiting for it*, which is what
+the bridge needs to wake the queue without a round trip per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio.to_thread
+import sniffio
+
+__all__ = ["ThreadsafeScheduler", "current_backend", "run_blocking", "threadsafe_scheduler"]
+
+T = TypeVar("T")
+
+#: Schedules a callback to run soon on the event loop; callable from any thread.
+ThreadsafeScheduler = Callable[[Callable[[], object]], object]
+
+
+def current_backend() -> str:
+    """The name of the async library running the current task (``asyncio`` or ``trio``)."""
+    return sniffio.current_async_library()
+
+
+def threadsafe_scheduler() -> ThreadsafeScheduler:
+    """Return a function that runs a callback on the current event loop, from any thread.
+
+    Must be called from inside the loop. The returned function never blocks.
+    """
+    backend = current_backend()
+    if backend == "asyncio":
+        import asyncio
+
+        return asyncio.get_running_loop().call_soon_threadsafe
+    if backend == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
+
+
+async def run_blocking(func: Callable[..., T], *args: object) -> T:
+    """Run a blocking call (file I/O, a stdlib handler) in a worker thread.
+
+    Sinks use this for every blocking step so the event loop never waits on the disk. At
+    interpreter shutdown (``logging.shutdown()`` from ``atexit``) Python 3.12+ refuses to
+    start new threads; the call then runs inline, which at that point stalls nobody.
+    """
+    try:
+        return await anyio.to_thread.run_sync(func, *args)
+    except RuntimeError as exc:
+        if "interpreter shutdown" not in str(exc):
+            raise
+    return func(*args)

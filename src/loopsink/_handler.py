@@ -1,0 +1,259 @@
+"""AsyncHandler: the base class of every sink.
+
+It mirrors ``logging.Handler`` (level, filters, formatter, name, ``handleError``) so that
+formatters, filters and records from the stdlib work unchanged, but every method that may
+wait on I/O is a coroutine. Sinks are driven by a :class:`~loopsink.LogQueue` worker, which
+hands them records in batches through :meth:`AsyncHandler.emit_batch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.lowlevel
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["AsyncHandler"]
+
+#: How many records are formatted on the event loop before the sink yields to other tasks.
+#: Formatting costs a few microseconds a record; 128 of them keep one step well under 0.5 ms.
+FORMAT_SLICE = 128
+
+
+class AsyncHandler(logging.Filterer):
+    """Base class for async sinks: a ``logging.Handler`` whose I/O methods are coroutines.
+
+    Subclasses override :meth:`emit` (one record) and, when they can write many records at
+    once, :meth:`emit_batch`. Both may raise: the caller routes the failure to
+    :meth:`handleError`, counts it, and carries on with the next records.
+
+    A sink's I/O is serialised: the queue worker, :meth:`handle`, and the queue's calls to
+    :meth:`flush` and :meth:`close` take the sink's lock, so subclasses never lock themselves.
+
+    Args:
+        level: records below this level are ignored by the sink (default: all records).
+    """
+
+    #: The most records a queue worker hands to one :meth:`emit_batch` call.
+    max_batch_size: int = 1024
+
+    def __init__(self, level: int | str = logging.NOTSET) -> None:
+        super().__init__()
+        self._name: str | None = None
+        self.level = logging._checkLevel(level)  # type: ignore[attr-defined]
+        self.formatter: logging.Formatter | None = None
+        self._closed = False
+        self._lock: anyio.Lock | None = None
+        self._error_count = 0
+        self._last_error: str | None = None
+
+    # -- the logging.Handler surface -------------------------------------------------------
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+
+    def get_name(self) -> str | None:
+        return self._name
+
+    def set_name(self, name: str | None) -> None:
+        self._name = name
+
+    def setLevel(self, level: int | str) -> None:
+        """Set the threshold below which this sink ignores records."""
+        self.level = logging._checkLevel(level)  # type: ignore[attr-defined]
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        """Use ``fmt`` (an ordinary ``logging.Formatter``) to turn records into text."""
+        self.formatter = fmt
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record`` with this sink's formatter, or the stdlib's default one."""
+        fmt = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
+        return fmt.format(record)  # type: ignore[no-any-return]
+
+    def accepts(self, record: logging.LogRecord) -> logging.LogRecord | None:
+        """Apply this sink's level and filters; return the record to emit, or ``None``.
+
+        On Python 3.12+ a filter may return a replacement record, which is what is emitted.
+        """
+        if record.levelno < self.level:
+            return None
+        if not self.filters:
+            return record
+        verdict = self.filter(record)
+        if not verdict:
+            return None
+        return verdict if isinstance(verdict, logging.LogRecord) else record
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Report an exception raised while emitting ``record``; call it from an ``except``.
+
+        As in the stdlib, the traceback and the record's origin go to stderr only when
+        ``logging.raiseExceptions`` is true, and nothing is raised. Every call is counted
+        in the sink's ``errors`` statistic.
+        """
+        origin = (
+            f"Logged from file {record.pathname}, line {record.lineno}"
+            f" (logger {record.name!r}, level {record.levelname})\n"
+        )
+        try:
+            origin += f"Message: {record.msg!r}\nArguments: {record.args!r}\n"
+        except Exception:  # a __repr__ that raises must not hide the original error
+            origin += "Unable to print the message and arguments.\n"
+        self._report(origin)
+
+    def report_error(self, action: str) -> None:
+        """Report an exception raised by a step that has no record, such as ``flush``.
+
+        Call it from an ``except`` block; like :meth:`handleError` it is counted and printed
+        to stderr only when ``logging.raiseExceptions`` is true.
+        """
+        self._report(f"While the sink was doing: {action}\n")
+
+    def _report(self, context: str) -> None:
+        exc = sys.exc_info()[1]
+        self._error_count += 1
+        self._last_error = repr(exc) if exc is not None else "unknown error"
+        if not (logging.raiseExceptions and sys.stderr):
+            return
+        lines = ["--- Logging error ---\n"]
+        if exc is not None:
+            lines.extend(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        lines.append(f"Sink: {self.describe()}\n{context}")
+        try:
+            sys.stderr.write("".join(lines))
+        except (OSError, ValueError):  # stderr is gone or closed: nowhere left to report to
+            pass
+
+    def describe(self) -> str:
+        """A short label for this sink, used in stats and error reports."""
+        return self._name or type(self).__name__
+
+    # -- the async surface -----------------------------------------------------------------
+
+    async def handle(self, record: logging.LogRecord) -> bool:
+        """Filter ``record`` and emit it now, under the sink's lock; ``True`` if it passed.
+
+        This is the direct path, without a queue. A failure goes to :meth:`handleError`.
+        """
+        accepted = self.accepts(record)
+        if accepted is None:
+            return False
+        async with self.io_lock():
+            try:
+                await self.emit(accepted)
+            except Exception:
+                self.handleError(accepted)
+        return True
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        """Write or send one record. Subclasses must override it (or :meth:`emit_batch`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must override emit() or emit_batch() to be a sink"
+        )
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        """Write or send several records, in order.
+
+        The default emits them one by one, reporting each failure to :meth:`handleError`.
+        Sinks that can do better (one write, one request) override it; an exception raised
+        out of an override is reported once per record of the batch.
+        """
+        for record in records:
+            try:
+                await self.emit(record)
+            except Exception:
+                self.handleError(record)
+
+    async def flush(self) -> None:
+        """Push out anything the sink buffers. The default has nothing to push."""
+
+    async def close(self) -> None:
+        """Release the sink's resources. Idempotent; subclasses call ``super().close()``."""
+        self._closed = True
+
+    async def aclose(self) -> None:
+        """Alias of :meth:`close`, for ``contextlib.aclosing`` and anyio's conventions."""
+        await self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        label = f" {self._name}" if self._name else ""
+        return f"<{type(self).__name__}{label} ({logging.getLevelName(self.level)})>"
+
+    # -- helpers for sinks and the queue ---------------------------------------------------
+
+    def io_lock(self) -> anyio.Lock:
+        """The lock that serialises this sink's I/O (created on first use, in the loop)."""
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
+
+    @property
+    def error_count(self) -> int:
+        """How many times :meth:`handleError` has been called on this sink."""
+        return self._error_count
+
+    @property
+    def last_error(self) -> str | None:
+        """``repr`` of the last exception reported through :meth:`handleError`."""
+        return self._last_error
+
+    def report_batch_failure(self, records: Sequence[logging.LogRecord]) -> None:
+        """Report the exception being handled for every record of a failed batch.
+
+        The traceback is printed once (for the first record), every record is counted.
+        Call it from an ``except`` block.
+        """
+        if not records:
+            return
+        self.handleError(records[0])
+        self._error_count += len(records) - 1
+
+    async def format_lines(
+        self, records: Sequence[logging.LogRecord], terminator: str
+    ) -> tuple[str, list[logging.LogRecord]]:
+        """Format a batch into one string, each record followed by ``terminator``.
+
+        Returns the text and the records that formatted; a record whose formatting raises
+        goes to :meth:`handleError` and is left out. Yields to the event loop every
+        :data:`FORMAT_SLICE` records so a large batch never stalls other tasks.
+        """
+        parts: list[str] = []
+        done: list[logging.LogRecord] = []
+        fmt = self.format
+        for start in range(0, len(records), FORMAT_SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            for record in records[start : start + FORMAT_SLICE]:
+                try:
+                    parts.append(fmt(record))
+                except Exception:
+                    self.handleError(record)
+                    continue
+                parts.append(terminator)
+                done.append(record)
+        return "".join(parts), done

@@ -1,0 +1,665 @@
+"""LogQueue: the event-loop-owned queue that feeds sinks from worker tasks.
+
+Shape of the inside::
+
+    put() ── any thread ──▶ intake (deque, bounded) ──pump task──▶ lane per sink ──▶ sink
+                                                                 (backlog + worker task)
+
+``put`` appends to a ``collections.deque`` (atomic in CPython) and only touches the loop
+when the pump is asleep: from the loop thread it sets an event, from another thread it
+schedules one callback, so a burst of records costs one wake-up, not one per record. The
+pump runs on the loop and fans records out to one *lane* per sink; each lane has its own
+bounded backlog and worker, so a slow or hung sink never delays the others.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+import threading
+import warnings
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from ._compat import ThreadsafeScheduler, threadsafe_scheduler
+from ._exceptions import QueueClosedError, QueueNotRunningError
+from ._handler import AsyncHandler
+from ._stats import DropReason, QueueStats, SinkStats
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["LogQueue", "OverflowPolicy"]
+
+OverflowPolicy = Literal["drop_newest", "drop_oldest", "block"]
+_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
+
+#: After records were dropped, the summary waits this long without new drops before it is
+#: delivered, so that one burst of pressure gives one summary, not one per pump pass.
+_SUMMARY_QUIET_PERIOD = 0.05
+
+#: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
+#: missed (it should not be: the pump notifies under the same lock).
+_BLOCK_RECHECK = 0.25
+
+#: How long a sink whose worker hit the close deadline gets to close itself.
+_CLOSE_GRACE = 1.0
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class _Signal:
+    """A re-armable event: ``fire`` wakes every current waiter; later waits wait anew."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def fire(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+
+class _Lane:
+    """One sink's backlog, worker state and counters. Touched only on the loop thread."""
+
+    __slots__ = (
+        "backlog",
+        "capacity",
+        "done",
+        "dropped",
+        "emitted",
+        "filtered",
+        "high_water",
+        "idle",
+        "in_flight",
+        "progress",
+        "received",
+        "scope",
+        "settled",
+        "sink",
+        "wake",
+    )
+
+    def __init__(self, sink: AsyncHandler, capacity: int) -> None:
+        self.sink = sink
+        self.capacity = capacity
+        self.backlog: deque[logging.LogRecord] = deque()
+        self.in_flight = 0
+        self.received = 0  # records offered to this lane (dropped ones included)
+        self.settled = 0  # records done with: emitted, failed, filtered or dropped here
+        self.emitted = 0
+        self.filtered = 0
+        self.high_water = 0
+        self.dropped: dict[str, int] = {}
+        self.idle = False
+        self.wake = _Signal()
+        self.progress = _Signal()
+        self.done = anyio.Event()
+        self.scope: anyio.CancelScope | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self.backlog) + self.in_flight
+
+    def room(self) -> int:
+        return self.capacity - len(self.backlog)
+
+    def offer(self, records: list[logging.LogRecord], policy: str) -> None:
+        backlog = self.backlog
+        self.received += len(records)
+        space = self.capacity - len(backlog)
+        if len(records) <= space or policy == "block":
+            backlog.extend(records)
+        elif policy == "drop_oldest":
+            backlog.extend(records)
+            excess = len(backlog) - self.capacity
+            for _ in range(excess):
+                backlog.popleft()
+            self._drop(DropReason.EVICTED, excess)
+        else:
+            kept = max(space, 0)
+            backlog.extend(records[:kept])
+            self._drop(DropReason.FULL, len(records) - kept)
+        pending = self.pending
+        if pending > self.high_water:
+            self.high_water = pending
+        if self.idle:
+            self.idle = False
+            self.wake.fire()
+
+    def _drop(self, reason: str, count: int) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+        self.settled += count
+        self.progress.fire()
+
+    def snapshot(self) -> SinkStats:
+        return SinkStats(
+            name=self.sink.describe(),
+            emitted=self.emitted,
+            errors=self.sink.error_count,
+            pending=self.pending,
+            high_water=self.high_water,
+            dropped=dict(self.dropped),
+            last_error=self.sink.last_error,
+        )
+
+
+class LogQueue:
+    """A bounded queue, owned by one event loop, that feeds records to async sinks.
+
+    ``put`` may be called from any thread and never blocks the loop. Inside
+    ``async with queue:`` one worker task per sink hands records to the sink's
+    :meth:`~loopsink.AsyncHandler.emit_batch`, as many at a time as are waiting. Leaving
+    the block drains, flushes and closes every sink (``aclose``), also when the body raised
+    or was cancelled.
+
+    Args:
+        *sinks: the sinks to feed; each gets every record, in the order put.
+        capacity: how many records may wait, in the intake and in each sink's backlog.
+        overflow: what ``put`` does when the queue is full: ``"drop_newest"`` refuses the
+            new record, ``"drop_oldest"`` evicts the oldest waiting one, ``"block"`` makes
+            the calling thread wait for room (threads other than the loop's only: on the
+            loop thread waiting would deadlock, so the record is dropped and counted).
+        name: a label used in the drop summary and in ``repr``.
+
+    Records that are dropped are counted by reason in :attr:`stats`, and once the pressure
+    ends one WARNING record from the ``loopsink`` logger tells every sink how many were lost.
+    """
+
+    def __init__(
+        self,
+        *sinks: AsyncHandler,
+        capacity: int = 10_000,
+        overflow: OverflowPolicy = "drop_newest",
+        name: str | None = None,
+    ) -> None:
+        if not sinks:
+            raise ValueError("LogQueue needs at least one sink, e.g. LogQueue(loopsink.StreamHandler())")
+        for sink in sinks:
+            if not isinstance(sink, AsyncHandler):
+                hint = (
+                    f"; use loopsink.{type(sink).__name__} instead of the stdlib's"
+                    if isinstance(sink, logging.Handler)
+                    else ""
+                )
+                raise TypeError(
+                    f"LogQueue sinks must be loopsink sinks (AsyncHandler subclasses), "
+                    f"got {sink!r}{hint}"
+                )
+        if len({id(s) for s in sinks}) != len(sinks):
+            raise ValueError("the same sink was given to LogQueue twice; give each sink once")
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"capacity must be an int, got {capacity!r}")
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if overflow not in _POLICIES:
+            raise ValueError(
+                f"overflow must be one of {', '.join(map(repr, _POLICIES))}, got {overflow!r}"
+            )
+        self._sinks = sinks
+        self._capacity = capacity
+        self._policy: str = overflow
+        self.name = name
+        self._intake: deque[logging.LogRecord] = deque()
+        self._lanes = [_Lane(sink, capacity) for sink in sinks]
+        self._state = _State.UNOPENED
+        self._accepting = True
+        self._loop_thread: int | None = None
+        self._schedule: ThreadsafeScheduler | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        # pump state
+        self._pump_idle = False
+        self._pump_wake = _Signal()
+        self._pump_progress = _Signal()
+        self._pump_done = False
+        self._drained = 0  # records the pump has moved out of the intake
+        # drop counters: loop-thread ones need no lock, other threads share a lock
+        self._loop_drops: dict[str, int] = {}
+        self._thread_drops: dict[str, int] = {}
+        self._drop_lock = threading.Lock()
+        self._reported_drops = 0
+        # overflow="block": producer threads wait here for room
+        self._room = threading.Condition(threading.Lock())
+
+    # -- producer side: any thread -----------------------------------------------------------
+
+    def put(self, record: logging.LogRecord) -> bool:
+        """Queue ``record`` for every sink; ``False`` if it was dropped.
+
+        Never blocks the event loop: from the loop's own thread it returns at once, whatever
+        the overflow policy. Records put before the queue starts wait (bounded) and are
+        delivered once it runs.
+        """
+        if not self._accepting:
+            self._count_drop(DropReason.CLOSED)
+            return False
+        intake = self._intake
+        if len(intake) >= self._capacity and not self._make_room():
+            return False
+        intake.append(record)
+        if self._pump_idle:
+            self._pump_idle = False
+            self._wake_pump()
+        return True
+
+    def _make_room(self) -> bool:
+        """The intake is full: apply the overflow policy; ``True`` if the record may go in."""
+        policy = self._policy
+        if policy == "drop_oldest":
+            try:
+                self._intake.popleft()
+            except IndexError:  # the pump emptied it meanwhile
+                return True
+            self._count_drop(DropReason.EVICTED)
+            return True
+        if policy == "block" and self._state is _State.OPEN and not self._on_loop_thread():
+            with self._room:
+                while len(self._intake) >= self._capacity and self._accepting:
+                    self._room.wait(_BLOCK_RECHECK)
+            if self._accepting:
+                return True
+            self._count_drop(DropReason.CLOSED)
+            return False
+        self._count_drop(DropReason.FULL)
+        return False
+
+    def _on_loop_thread(self) -> bool:
+        return threading.get_ident() == self._loop_thread
+
+    def _count_drop(self, reason: str, count: int = 1) -> None:
+        if self._on_loop_thread():
+            self._loop_drops[reason] = self._loop_drops.get(reason, 0) + count
+        else:
+            with self._drop_lock:
+                self._thread_drops[reason] = self._thread_drops.get(reason, 0) + count
+
+    def _wake_pump(self) -> None:
+        if self._on_loop_thread():
+            self._pump_wake.fire()
+        elif self._schedule is not None:
+            try:
+                self._schedule(self._pump_wake.fire)
+            except RuntimeError:  # the loop has stopped; aclose() accounts for the records
+                pass
+
+    # -- the pump: loop thread -----------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                self._drain_intake()
+                if self._state is not _State.OPEN and not self._intake:
+                    break
+                if self._intake:  # overflow="block" and a lane is full: wait for room
+                    await self._pump_wake.wait()
+                    continue
+                self._pump_idle = True
+                if self._intake or self._state is not _State.OPEN:
+                    self._pump_idle = False
+                    continue
+                if self._unreported_drops():
+                    await self._summarise_when_quiet()
+                else:
+                    await self._pump_wake.wait()
+                self._pump_idle = False
+            self._deliver_summary()
+        finally:
+            self._pump_done = True
+            self._pump_progress.fire()
+            for lane in self._lanes:
+                lane.wake.fire()
+
+    def _drain_intake(self) -> None:
+        intake = self._intake
+        count = len(intake)
+        if not count:
+            return
+        if self._policy == "block":
+            count = min(count, *(lane.room() for lane in self._lanes))
+            if count <= 0:
+                return
+        moved: list[logging.LogRecord] = []
+        take, pop = moved.append, intake.popleft
+        try:
+            for _ in range(count):
+                take(pop())
+        except IndexError:  # overflow="drop_oldest" evicted some meanwhile
+            pass
+        self._drained += len(moved)
+        for lane in self._lanes:
+            lane.offer(moved, self._policy)
+        if self._policy == "block":
+            with self._room:
+                self._room.notify_all()
+        self._pump_progress.fire()
+
+    def _drop_counts(self) -> dict[str, int]:
+        with self._drop_lock:
+            counts = dict(self._thread_drops)
+        for reason, count in self._loop_drops.items():
+            counts[reason] = counts.get(reason, 0) + count
+        return counts
+
+    def _total_drops(self) -> int:
+        return sum(self._drop_counts().values()) + sum(
+            sum(lane.dropped.values()) for lane in self._lanes
+        )
+
+    def _unreported_drops(self) -> bool:
+        return self._total_drops() > self._reported_drops
+
+    async def _summarise_when_quiet(self) -> None:
+        """Deliver the drop summary once no record has been dropped for a quiet period."""
+        before = self._total_drops()
+        with anyio.move_on_after(_SUMMARY_QUIET_PERIOD):
+            await self._pump_wake.wait()
+            return
+        if self._total_drops() == before:
+            self._deliver_summary()
+
+    def _deliver_summary(self) -> None:
+        total = self._total_drops()
+        lost = total - self._reported_drops
+        if lost <= 0:
+            return
+        self._reported_drops = total
+        parts = [f"{reason}: {n}" for reason, n in sorted(self._drop_counts().items())]
+        for lane in self._lanes:
+            parts.extend(
+                f"{lane.sink.describe()} {reason}: {n}" for reason, n in sorted(lane.dropped.items())
+            )
+        record = logging.LogRecord(
+            "loopsink",
+            logging.WARNING,
+            __file__,
+            0,
+            "%d records dropped: queue full (capacity %d, overflow %r; totals so far: %s)",
+            (lost, self._capacity, self._policy, ", ".join(parts)),
+            None,
+        )
+        record.msg, record.args = record.getMessage(), None
+        for lane in self._lanes:
+            lane.received += 1
+            lane.backlog.append(record)
+            if lane.idle:
+                lane.idle = False
+                lane.wake.fire()
+
+    # -- the lanes: one worker task per sink ---------------------------------------------------
+
+    async def _run_lane(self, lane: _Lane, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        # Shielded so that cancelling the body of ``async with queue`` still drains; aclose()
+        # cancels this scope itself when its deadline passes.
+        with anyio.CancelScope(shield=True) as scope:
+            lane.scope = scope
+            task_status.started()
+            try:
+                while True:
+                    if lane.backlog:
+                        await self._deliver(lane)
+                        continue
+                    if self._pump_done:
+                        break
+                    lane.idle = True
+                    if lane.backlog or self._pump_done:
+                        lane.idle = False
+                        continue
+                    await lane.wake.wait()
+                await self._finish_sink(lane.sink)
+            finally:
+                lane.done.set()
+
+    async def _deliver(self, lane: _Lane) -> None:
+        sink = lane.sink
+        backlog = lane.backlog
+        count = min(len(backlog), sink.max_batch_size)
+        pop = backlog.popleft
+        batch = [pop() for _ in range(count)]
+        lane.in_flight = count
+        if self._policy == "block" and self._intake:
+            self._pump_wake.fire()
+        accepts = sink.accepts
+        accepted = [r for r in map(accepts, batch) if r is not None]
+        errors_before = sink.error_count
+        if accepted:
+            async with sink.io_lock():
+                try:
+                    await sink.emit_batch(accepted)
+                except Exception:
+                    sink.report_batch_failure(accepted)
+        failed = min(sink.error_count - errors_before, len(accepted))
+        lane.emitted += len(accepted) - failed
+        lane.filtered += count - len(accepted)
+        lane.in_flight = 0
+        lane.settled += count
+        lane.progress.fire()
+
+    async def _finish_sink(self, sink: AsyncHandler) -> None:
+        async with sink.io_lock():
+            try:
+                await sink.flush()
+            except Exception:
+                sink.report_error("flush() while the queue was closing")
+            try:
+                await sink.close()
+            except Exception:
+                sink.report_error("close() while the queue was closing")
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _State.UNOPENED:
+            raise QueueClosedError(
+                f"this LogQueue is {self._state.value}; a queue runs once: make a new one"
+            )
+        self._loop_thread = threading.get_ident()
+        self._schedule = threadsafe_scheduler()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        self._state = _State.OPEN
+        try:
+            for lane in self._lanes:
+                await task_group.start(self._run_lane, lane)
+            task_group.start_soon(self._pump)
+        except BaseException:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(*sys.exc_info())
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            await self.aclose()
+        finally:
+            task_group, self._task_group = self._task_group, None
+            if task_group is not None:
+                return await task_group.__aexit__(exc_type, exc, tb)
+        return None
+
+    async def aclose(self, timeout: float | None = 5.0) -> None:
+        """Drain, flush and close every sink; give up on what is left after ``timeout`` s.
+
+        Records still pending at the deadline are counted as dropped (reason
+        ``"deadline"``) and reported on stderr. Runs shielded from cancellation, so a
+        cancelled caller still gets its drain (bounded by ``timeout``). Idempotent.
+        """
+        if self._state is _State.CLOSED or self._state is _State.CLOSING:
+            return
+        self._accepting = False  # from now on put() refuses records: reason "closed"
+        if self._state is _State.UNOPENED:
+            self._state = _State.CLOSED
+            left = self._intake_leftovers(DropReason.CLOSED)
+            if left:
+                _warn_stderr(
+                    f"loopsink: {left} log records were never delivered: the queue was closed "
+                    f"before it ran.\n"
+                )
+            return
+        self._state = _State.CLOSING
+        with self._room:
+            self._room.notify_all()
+        self._pump_wake.fire()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(timeout):
+                for lane in self._lanes:
+                    await lane.done.wait()
+            unfinished = [lane for lane in self._lanes if not lane.done.is_set()]
+            lost = self._intake_leftovers(DropReason.DEADLINE)
+            for lane in unfinished:
+                lost_here = lane.pending
+                lane.backlog.clear()
+                if lost_here:
+                    lane.dropped[DropReason.DEADLINE] = (
+                        lane.dropped.get(DropReason.DEADLINE, 0) + lost_here
+                    )
+                if lane.scope is not None:
+                    lane.scope.cancel()
+            for lane in unfinished:
+                await lane.done.wait()
+            for lane in unfinished:
+                with anyio.move_on_after(_CLOSE_GRACE):
+                    try:
+                        await lane.sink.close()
+                    except Exception:
+                        lane.sink.report_error("close() after the close deadline")
+            if lost or unfinished:
+                self._report_deadline(lost, unfinished, timeout)
+        self._state = _State.CLOSED
+
+    def _intake_leftovers(self, reason: str) -> int:
+        left = len(self._intake)
+        self._intake.clear()
+        if left:
+            self._count_drop(reason, left)
+        return left
+
+    def _report_deadline(self, intake_lost: int, lanes: list[_Lane], timeout: float | None) -> None:
+        details = [f"{intake_lost} still in the intake"] if intake_lost else []
+        details.extend(
+            f"{lane.dropped.get(DropReason.DEADLINE, 0)} pending for {lane.sink.describe()}"
+            for lane in lanes
+        )
+        _warn_stderr(
+            f"loopsink: LogQueue.aclose(timeout={timeout}) ran out of time; records lost: "
+            f"{'; '.join(details)}. Give aclose() a longer timeout or find the slow sink in "
+            f"queue.stats.\n"
+        )
+
+    async def flush(self) -> None:
+        """Return once every record put before the call is emitted and every sink flushed.
+
+        Bound the wait with a cancel scope (``anyio.fail_after``) if a sink may hang.
+        """
+        self._require_open("flush")
+        target = self._drained + len(self._intake)
+        self._drain_intake()
+        while self._drained < target and not self._pump_done:
+            self._pump_wake.fire()
+            await self._pump_progress.wait()
+        async with anyio.create_task_group() as task_group:
+            for lane in self._lanes:
+                task_group.start_soon(self._flush_lane, lane, lane.received)
+
+    async def _flush_lane(self, lane: _Lane, target: int) -> None:
+        while lane.settled < target and not lane.done.is_set():
+            await lane.progress.wait()
+        if lane.done.is_set():
+            return
+        async with lane.sink.io_lock():
+            try:
+                await lane.sink.flush()
+            except Exception:
+                lane.sink.report_error("flush()")
+
+    def _require_open(self, what: str) -> None:
+        if self._state is _State.UNOPENED:
+            raise QueueNotRunningError(
+                f"LogQueue.{what}() needs the running queue: call it inside 'async with queue:'"
+            )
+        if self._state is not _State.OPEN:
+            raise QueueClosedError(f"LogQueue.{what}() was called after the queue was closed")
+
+    # -- introspection ----------------------------------------------------------------------
+
+    @property
+    def sinks(self) -> tuple[AsyncHandler, ...]:
+        """The sinks this queue feeds, in the order given."""
+        return self._sinks
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def overflow(self) -> str:
+        return self._policy
+
+    @property
+    def running(self) -> bool:
+        """True between entering ``async with`` and the start of ``aclose``."""
+        return self._state is _State.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    @property
+    def stats(self) -> QueueStats:
+        """A consistent snapshot of the counters (take it on the loop thread)."""
+        drops = self._drop_counts()
+        waiting = len(self._intake)
+        return QueueStats(
+            enqueued=self._drained + waiting + drops.get(DropReason.EVICTED, 0),
+            dropped=drops,
+            sinks=tuple(lane.snapshot() for lane in self._lanes),
+        )
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return (
+            f"<LogQueue{label} {self._state.value} sinks={len(self._sinks)} "
+            f"capacity={self._capacity} overflow={self._policy!r}>"
+        )
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", _State.CLOSED) is not _State.CLOSED and getattr(
+            self, "_intake", None
+        ):
+            warnings.warn(
+                f"{self!r} was garbage-collected with {len(self._intake)} records never "
+                f"delivered; use 'async with queue:' or await queue.aclose()",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
+
+
+def _warn_stderr(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+    except (OSError, ValueError, AttributeError):
+        pass
+

@@ -1,0 +1,116 @@
+"""FileHandler: the stdlib's file handler as an async sink, one write per batch."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Sequence
+from typing import IO, Any
+
+from .._compat import run_blocking
+from ._stream import StreamHandler
+
+__all__ = ["FileHandler"]
+
+
+def check_mode(mode: str, owner: str) -> None:
+    """Refuse a mode that cannot write, with the modes that can."""
+    if not isinstance(mode, str):
+        raise TypeError(f"{owner} mode must be a str such as 'a' or 'w', got {mode!r}")
+    if not any(c in mode for c in "awx+"):
+        raise ValueError(f"{owner} mode must open the file for writing ('a', 'w', 'x'), got {mode!r}")
+
+
+class FileHandler(StreamHandler):
+    """Writes formatted records to a file, as ``logging.FileHandler`` does.
+
+    The file is opened at construction (so a wrong path fails at once, with the OS's
+    error) unless ``delay`` is true, in which case it is opened by the first write. Each
+    batch of records is formatted on the loop and written from a worker thread with one
+    ``write`` and one ``flush``.
+
+    Args:
+        filename: path of the file; kept absolute in :attr:`baseFilename`.
+        mode: ``'a'`` (default) appends, ``'w'`` truncates first.
+        encoding: text encoding; ``None`` uses the locale's, as ``open`` does.
+        delay: open the file only when the first record is written.
+        errors: how encoding errors are handled, as for ``open``.
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        mode: str = "a",
+        encoding: str | None = None,
+        delay: bool = False,
+        errors: str | None = None,
+    ) -> None:
+        check_mode(mode, type(self).__name__)
+        filename = os.fspath(filename)
+        if not isinstance(filename, str):
+            raise TypeError(f"{type(self).__name__} filename must be a str path, got {filename!r}")
+        self.baseFilename = os.path.abspath(filename)
+        self.mode = mode
+        self.encoding = encoding
+        if "b" not in mode:
+            self.encoding = io.text_encoding(encoding)
+        self.errors = errors
+        self.delay = delay
+        if delay:
+            if os.path.isdir(self.baseFilename):
+                raise IsADirectoryError(
+                    f"{type(self).__name__} was given a directory, not a file: {self.baseFilename}"
+                )
+            super().__init__(io.StringIO())
+            self.stream = None
+        else:
+            super().__init__(self._open())
+
+    def _open(self) -> IO[Any]:
+        """Open :attr:`baseFilename` with the handler's mode, encoding and errors (blocking)."""
+        return open(  # noqa: SIM115 - the handler owns the file until close()
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors
+        )
+
+    def _write_blocking(self, text: str) -> None:
+        """Write ``text`` and flush; runs in a worker thread. Reopens a closed file."""
+        if self.stream is None:
+            if self.mode == "w" and self._closed:
+                return  # the stdlib does not reopen (and so truncate) a closed 'w' file
+            self.stream = self._open()
+        self.stream.write(text)
+        self.stream.flush()
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        await run_blocking(self._write_blocking, self.format(record) + self.terminator)
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        text, written = await self.format_lines(records, self.terminator)
+        if not written:
+            return
+        try:
+            await run_blocking(self._write_blocking, text)
+        except Exception:
+            self.report_batch_failure(written)
+
+    async def flush(self) -> None:
+        if self.stream is not None:
+            await run_blocking(self.stream.flush)
+
+    async def close(self) -> None:
+        """Flush and close the file."""
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await run_blocking(_close_quietly, stream)
+        await super().close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.baseFilename} ({logging.getLevelName(self.level)})>"
+
+
+def _close_quietly(stream: IO[Any]) -> None:
+    try:
+        stream.flush()
+    finally:
+        stream.close()

@@ -1,0 +1,157 @@
+"""StreamHandler and NullHandler: the stdlib's core-module handlers as async sinks."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio.abc
+
+from .._compat import run_blocking
+from .._handler import AsyncHandler
+
+__all__ = ["NullHandler", "StreamHandler"]
+
+
+class _Kind(enum.Enum):
+    """How a stream is written to, decided once at construction."""
+
+    SYNC = "sync"  # write()/flush() that block: run in a worker thread
+    ASYNC_WRITE = "async write"  # write()/flush() coroutines: aiofiles and alike
+    WRITER = "writer"  # asyncio.StreamWriter: write() buffers, drain() awaits
+    BYTES = "bytes"  # anyio ByteSendStream: send(bytes)
+    OBJECTS = "objects"  # anyio ObjectSendStream[str], e.g. TextSendStream: send(str)
+
+
+def _classify(stream: Any) -> _Kind:
+    if isinstance(stream, anyio.abc.ByteSendStream):
+        return _Kind.BYTES
+    if isinstance(stream, anyio.abc.ObjectSendStream):
+        return _Kind.OBJECTS
+    write = getattr(stream, "write", None)
+    if write is None:
+        raise TypeError(
+            f"StreamHandler needs a stream with write() (a file, sys.stderr, an aiofiles file, "
+            f"an asyncio StreamWriter) or an anyio send stream, got {stream!r}"
+        )
+    if inspect.iscoroutinefunction(write):
+        return _Kind.ASYNC_WRITE
+    if inspect.iscoroutinefunction(getattr(stream, "drain", None)):
+        return _Kind.WRITER
+    return _Kind.SYNC
+
+
+class StreamHandler(AsyncHandler):
+    """Writes formatted records to a stream, each followed by :attr:`terminator`.
+
+    ``stream`` defaults to ``sys.stderr``. A blocking stream (a file object, ``sys.stderr``)
+    is written from a worker thread, one write and one flush per batch, so the event loop
+    never waits on it; an async stream (an aiofiles file, an asyncio ``StreamWriter``, an
+    anyio byte or text stream) is awaited.
+
+    Args:
+        stream: where to write; ``None`` means ``sys.stderr`` at construction time.
+        encoding: keyword-only; how text is encoded for byte streams (``StreamWriter``,
+            anyio ``ByteSendStream``).
+    """
+
+    #: Written after every record, as in the stdlib; set it to ``""`` for none.
+    terminator = "\n"
+
+    def __init__(self, stream: Any = None, *, encoding: str = "utf-8") -> None:
+        super().__init__()
+        if stream is None:
+            stream = sys.stderr
+        self._kind = _classify(stream)
+        self.stream: Any = stream
+        self._byte_encoding = encoding
+
+    async def setStream(self, stream: Any) -> Any:
+        """Flush the current stream and switch to ``stream``; return the old one.
+
+        As in the stdlib, nothing happens and ``None`` is returned when ``stream`` is the
+        stream already in use.
+        """
+        if stream is self.stream:
+            return None
+        kind = _classify(stream)
+        old = self.stream
+        async with self.io_lock():
+            await self.flush()
+            self.stream, self._kind = stream, kind
+        return old
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record) + self.terminator
+        await self._write(text)
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        text, written = await self.format_lines(records, self.terminator)
+        if not written:
+            return
+        try:
+            await self._write(text)
+        except Exception:
+            self.report_batch_failure(written)
+
+    async def _write(self, text: str) -> None:
+        stream, kind = self.stream, self._kind
+        if kind is _Kind.SYNC:
+            await run_blocking(_write_and_flush, stream, text)
+        elif kind is _Kind.ASYNC_WRITE:
+            await stream.write(text)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                await flush()
+        elif kind is _Kind.WRITER:
+            stream.write(text.encode(self._byte_encoding))
+            await stream.drain()
+        elif kind is _Kind.BYTES:
+            await stream.send(text.encode(self._byte_encoding))
+        else:
+            await stream.send(text)
+
+    async def flush(self) -> None:
+        """Flush the stream (sync streams from a worker thread)."""
+        stream, kind = self.stream, self._kind
+        if stream is None:
+            return
+        if kind is _Kind.SYNC:
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                await run_blocking(flush)
+        elif kind is _Kind.ASYNC_WRITE:
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                await flush()
+        elif kind is _Kind.WRITER:
+            await stream.drain()
+
+    def __repr__(self) -> str:
+        name = getattr(self.stream, "name", None)
+        label = f" {name}" if isinstance(name, str) else ""
+        return f"<{type(self).__name__}{label} ({logging.getLevelName(self.level)})>"
+
+
+def _write_and_flush(stream: Any, text: str) -> None:
+    stream.write(text)
+    flush = getattr(stream, "flush", None)
+    if flush is not None:
+        flush()
+
+
+class NullHandler(AsyncHandler):
+    """Does nothing with the records it gets: for libraries that must not configure output."""
+
+    async def handle(self, record: logging.LogRecord) -> bool:
+        return True
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        pass
