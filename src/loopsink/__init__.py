@@ -20,12 +20,17 @@ from ._stats import DropReason as DropReason
 from ._stats import QueueStats as QueueStats
 from ._stats import SinkStats as SinkStats
 from ._version import __version__ as __version__
+from .handlers import BaseRotatingHandler as BaseRotatingHandler
 from .handlers import FileHandler as FileHandler
 from .handlers import NullHandler as NullHandler
+from .handlers import RotatingFileHandler as RotatingFileHandler
 from .handlers import StreamHandler as StreamHandler
+from .handlers import TimedRotatingFileHandler as TimedRotatingFileHandler
+from .handlers import WatchedFileHandler as WatchedFileHandler
 
 __all__ = [
     "AsyncHandler",
+    "BaseRotatingHandler",
     "DropReason",
     "FileHandler",
     "LogQueue",
@@ -37,9 +42,12 @@ __all__ = [
     "QueueClosedError",
     "QueueNotRunningError",
     "QueueStats",
+    "RotatingFileHandler",
     "SinkStats",
     "StreamHandler",
     "ThreadedQueue",
+    "TimedRotatingFileHandler",
+    "WatchedFileHandler",
     "__version__",
     "install",
     "start_in_thread",

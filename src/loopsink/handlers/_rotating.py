@@ -1,0 +1,788 @@
+"""The rotating file sinks: BaseRotatingHandler, RotatingFileHandler, TimedRotatingFileHandler.
+
+They produce the files the stdlib's handlers produce (same names, same rollover moments,
+same lines in each file) while the event loop never waits on the disk:
+
+* a batch is formatted on the loop, then cut where the stdlib would have rolled over: the
+  records before the cut are written with one ``write`` in a worker thread, the rollover
+  runs (renames, deletes, ``stat`` in worker threads), then the rest follows. No line is
+  split across files, lost or written twice;
+* the size rule of ``RotatingFileHandler`` is the stdlib's (bytes already in the file plus
+  the characters of the next ``"%s\\n" % format(record)`` reaching ``maxBytes``), worked out
+  from a size the sink tracks instead of a ``seek``/``tell`` per record;
+* ``TimedRotatingFileHandler`` judges each record by its ``created`` time, which is the
+  moment the stdlib's handler would have seen it, so a backlog that drains after midnight
+  still lands in the files of the day it was logged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import IO, Any, Literal
+
+import anyio
+
+from .._compat import run_blocking
+from ._file import FileHandler
+from ._fileops import (
+    InterprocessLock,
+    check_target,
+    close_quietly,
+    encoded_length_function,
+    explain_open_error,
+    gzip_rotate,
+    is_regular,
+    remove_if_exists,
+)
+
+__all__ = ["BaseRotatingHandler", "RotatingFileHandler", "TimedRotatingFileHandler"]
+
+Namer = Callable[[str], "str | Awaitable[str]"]
+Rotator = Callable[[str, str], "object | Awaitable[object]"]
+Compression = Literal["gzip"]
+
+#: Seconds in a day: the period of MIDNIGHT and the unit of the weekly rule.
+_DAY = 24 * 60 * 60
+
+
+def _is_async_callable(func: object) -> bool:
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004 - an instance with an async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+class BaseRotatingHandler(FileHandler):
+    """Base of the rotating file sinks; not meant to be used directly (as in the stdlib).
+
+    ``namer`` and ``rotator`` work as in the stdlib and may be plain functions or coroutine
+    functions. A plain ``rotator`` runs in a worker thread (it does file I/O); a coroutine
+    ``rotator`` is awaited on the loop. A plain ``namer`` runs on the loop (it should be a
+    fast pure function, as the stdlib's docs ask). An exception raised by either is
+    reported through :meth:`handleError` for the record that triggered the rollover, which
+    is then not written, exactly as in the stdlib.
+
+    Args:
+        filename: path of the log file.
+        mode: how the file is opened.
+        encoding: text encoding; ``None`` uses the locale's, as ``open`` does.
+        delay: open the file only when the first record is written.
+        errors: how encoding errors are handled, as for ``open``.
+        compress: keyword-only; ``"gzip"`` compresses every rotated file in a worker thread
+            and names it with ``.gz`` appended (``app.log.1.gz``). The archive is written
+            to a temporary name and renamed, so a complete ``.gz`` or none is ever present.
+        multiprocess: keyword-only; take an exclusive ``fcntl.flock`` on ``<filename>.lock``
+            around every write and rollover, and reopen the file when another process has
+            rotated it, so several processes can share one rotating log without losing or
+            misplacing a line.
+    """
+
+    #: ``rotation_filename`` passes default names through this callable when it is set.
+    namer: Namer | None = None
+    #: ``rotate`` delegates to this callable when it is set.
+    rotator: Rotator | None = None
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        mode: str,
+        encoding: str | None = None,
+        delay: bool = False,
+        errors: str | None = None,
+        *,
+        compress: Compression | None = None,
+        multiprocess: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        if compress not in (None, "gzip"):
+            raise ValueError(f"{owner} compress must be None or 'gzip', got {compress!r}")
+        if not isinstance(multiprocess, bool):
+            raise TypeError(f"{owner} multiprocess must be True or False, got {multiprocess!r}")
+        if multiprocess and sys.platform == "win32":  # pragma: no cover - POSIX CI
+            raise ValueError(f"{owner} multiprocess=True needs fcntl.flock, which Windows lacks")
+        path = os.path.abspath(os.fspath(filename))
+        check_target(path, owner, delay=delay)
+        try:
+            super().__init__(filename, mode, encoding=encoding, delay=delay, errors=errors)
+        except IsADirectoryError:
+            raise
+        except OSError as exc:
+            raise explain_open_error(exc, path, owner) from exc
+        self.compress: Compression | None = compress
+        self.multiprocess = multiprocess
+        self._encoded_length: Callable[[str], int] = encoded_length_function(self.encoding, errors)
+        self._process_lock = InterprocessLock(self.baseFilename + ".lock") if multiprocess else None
+        self._lock_depth = 0
+        #: (device, inode) of the open file, to notice another process's rollover.
+        self._identity: tuple[int, int] | None = None
+        #: Bytes in the current file (planned records included); None when unknown.
+        self._size: int | None = None
+        #: False for a target that is not a regular file (/dev/null): never rotated.
+        self._regular = True
+        #: The time of the record whose arrival triggered the rollover in progress.
+        self._rollover_time: float | None = None
+        self._track_blocking()  # the constructor may block: the stdlib's opens the file
+
+    # -- names and rotation -----------------------------------------------------------------
+
+    def rotation_filename(self, default_name: str) -> str:
+        """The name a rotated file gets: ``namer(default_name)`` when a namer is set.
+
+        With ``compress="gzip"`` the name ends in ``.gz``. A coroutine ``namer`` is awaited
+        by the rollover itself; this sync method cannot await it and says so.
+        """
+        namer = self.namer
+        if not callable(namer):
+            return self._compressed(default_name)
+        name = namer(default_name)
+        if inspect.isawaitable(name):
+            if inspect.iscoroutine(name):
+                name.close()
+            raise TypeError(
+                f"{type(self).__name__}.namer {namer!r} is async, so rotation_filename() "
+                f"(a sync method) cannot call it; rollovers await it themselves"
+            )
+        return self._compressed(name)
+
+    async def _rotation_name(self, default_name: str) -> str:
+        """``rotation_filename`` that also awaits a coroutine ``namer``."""
+        if type(self).rotation_filename is not BaseRotatingHandler.rotation_filename:
+            return self.rotation_filename(default_name)  # overridden: the user's rule
+        namer = self.namer
+        if not callable(namer):
+            return self._compressed(default_name)
+        name = namer(default_name)
+        if inspect.isawaitable(name):
+            name = await name
+        return self._compressed(name)
+
+    def _compressed(self, name: str) -> str:
+        if self.compress == "gzip" and not name.endswith(".gz"):
+            return name + ".gz"
+        return name
+
+    async def rotate(self, source: str, dest: str) -> None:
+        """Move the current log ``source`` to ``dest``, or hand both to :attr:`rotator`.
+
+        The default renames (compresses with ``compress="gzip"``) in a worker thread and
+        does nothing when ``source`` does not exist (a delayed file never opened).
+        """
+        rotator = self.rotator
+        if not callable(rotator):
+            if self.compress == "gzip":
+                await run_blocking(gzip_rotate, source, dest)
+            else:
+                await run_blocking(_rename_if_exists, source, dest)
+            return
+        if _is_async_callable(rotator):
+            await rotator(source, dest)  # type: ignore[misc]
+            return
+        result = await run_blocking(rotator, source, dest)
+        if inspect.isawaitable(result):
+            await result
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` must go to a fresh file. Subclasses decide; no I/O here."""
+        return False
+
+    async def doRollover(self) -> None:
+        """Close the current file, rotate it, and open a fresh one. Subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement doRollover()")
+
+    # -- the write path ---------------------------------------------------------------------
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record) + self.terminator
+        await self._write_records([record], [text], raising=True)
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        texts, written = await self._format_each(records)
+        if written:
+            await self._write_records(written, texts, raising=False)
+
+    async def _format_each(
+        self, records: Sequence[logging.LogRecord]
+    ) -> tuple[list[str], list[logging.LogRecord]]:
+        """Format each record on the loop, yielding every 128; failures go to handleError."""
+        texts: list[str] = []
+        done: list[logging.LogRecord] = []
+        fmt, term = self.format, self.terminator
+        for index, record in enumerate(records):
+            if index and not index % 128:
+                await anyio.lowlevel.checkpoint()
+            try:
+                texts.append(fmt(record) + term)
+            except Exception:
+                self.handleError(record)
+                continue
+            done.append(record)
+        return texts, done
+
+    async def _write_records(
+        self, records: Sequence[logging.LogRecord], texts: list[str], *, raising: bool
+    ) -> None:
+        """Write records in order, rolling over before each one the stdlib would roll for."""
+        async with self._interprocess(records[0]):
+            count = len(records)
+            start = 0
+            forced = False  # the record at ``start`` follows a rollover: written unconditionally
+            while start < count:
+                if self._size is None:
+                    await run_blocking(self._refresh_blocking)
+                cut = self._rollover_index(records, texts, start, forced)
+                if cut > start:
+                    chunk = texts[start] if cut == start + 1 else "".join(texts[start:cut])
+                    try:
+                        self._size = await run_blocking(self._write_blocking_tracked, chunk)
+                    except Exception:
+                        self._size = None
+                        if raising:
+                            raise
+                        self.report_batch_failure(records[start:cut])
+                if cut >= count:
+                    break
+                self._rollover_time = self._record_time(records[cut])
+                try:
+                    await self.doRollover()
+                except Exception:
+                    self._size = None
+                    if raising:
+                        raise
+                    self.handleError(records[cut])  # the stdlib drops this record too
+                    start, forced = cut + 1, False
+                    continue
+                finally:
+                    self._rollover_time = None
+                start, forced = cut, True
+
+    def _rollover_index(
+        self,
+        records: Sequence[logging.LogRecord],
+        texts: list[str],
+        start: int,
+        forced: bool,
+    ) -> int:
+        """Index of the first record from ``start`` that needs a rollover (or ``len``).
+
+        Asks :meth:`shouldRollover` for each record, advancing the tracked size as if the
+        records before it were written, which is the state the stdlib's check would see.
+        """
+        length = self._encoded_length
+        size = self._size or 0
+        index = start
+        if forced:
+            size += length(texts[index])
+            index += 1
+        while index < len(records):
+            self._size = size
+            if self.shouldRollover(records[index]):
+                return index
+            size += length(texts[index])
+            index += 1
+        self._size = size
+        return index
+
+    def _record_time(self, record: logging.LogRecord) -> float:
+        return record.created
+
+    # -- blocking helpers (worker threads) --------------------------------------------------
+
+    def _open_tracked(self) -> IO[Any]:
+        """Open the log (blocking) and record its size, kind and identity."""
+        stream = self._open()
+        self.stream = stream
+        self._note(stream)
+        return stream
+
+    def _note(self, stream: IO[Any]) -> None:
+        st = os.fstat(stream.fileno())
+        self._identity = (st.st_dev, st.st_ino)
+        self._size = st.st_size
+        self._regular = is_regular(stream.fileno())
+
+    def _track_blocking(self) -> None:
+        """Learn the size and kind of the current file, from the open stream or the path."""
+        stream = self.stream
+        if stream is not None:
+            self._note(stream)
+            return
+        try:
+            st = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            self._size, self._regular, self._identity = 0, True, None
+            return
+        self._size = st.st_size
+        self._regular = os.path.isfile(self.baseFilename)
+        self._identity = None
+
+    def _refresh_blocking(self) -> None:
+        self._track_blocking()
+
+    def _write_blocking_tracked(self, text: str) -> int:
+        """Write and flush ``text``; return the file's size after it. Reopens a closed file.
+
+        After a failed write the file is closed, buffered bytes and all, so that records
+        already reported as failed are not written later, and the next batch reopens it
+        in append mode (the sink recovers when the cause, such as a full disk, goes away).
+        """
+        stream = self.stream
+        if stream is None:
+            if self.mode == "w" and self._closed:
+                return self._size or 0  # the stdlib does not reopen (truncate) a closed 'w' file
+            stream = self._open_tracked()
+        try:
+            stream.write(text)
+            stream.flush()
+        except BaseException:
+            self.stream = None
+            if "w" in self.mode:
+                self.mode = self.mode.replace("w", "a")  # never truncate what is already there
+            close_quietly(stream)
+            raise
+        return os.fstat(stream.fileno()).st_size
+
+    def _reopen_blocking(self) -> None:
+        """After a rollover: open the fresh file unless ``delay``, and track it."""
+        if not self.delay:
+            self._open_tracked()
+        else:
+            self._track_blocking()
+
+    def _close_blocking(self) -> None:
+        stream, self.stream = self.stream, None
+        close_quietly(stream)
+
+    async def _close_stream(self) -> None:
+        if self.stream is not None:
+            await run_blocking(self._close_blocking)
+
+    # -- several processes, one file --------------------------------------------------------
+
+    @asynccontextmanager
+    async def _interprocess(self, first: logging.LogRecord | None = None) -> AsyncIterator[None]:
+        """Hold the inter-process lock (re-entrant) when ``multiprocess`` is on.
+
+        On taking it, the sink checks that the file at the path is still the one it has open
+        and reopens it when another process has rotated it, so it never writes into a
+        rotated file; the size it plans with is then the file's real size.
+        """
+        lock = self._process_lock
+        if lock is None:
+            yield
+            return
+        if self._lock_depth == 0:
+            rotated = await run_blocking(self._acquire_blocking, lock)
+            if rotated:
+                self._rotated_elsewhere(first)
+        self._lock_depth += 1
+        try:
+            yield
+        finally:
+            self._lock_depth -= 1
+            if self._lock_depth == 0:
+                with anyio.CancelScope(shield=True):
+                    await run_blocking(lock.release)
+
+    def _acquire_blocking(self, lock: InterprocessLock) -> bool:
+        lock.acquire()
+        try:
+            return self._sync_with_path_blocking()
+        except BaseException:
+            lock.release()
+            raise
+
+    def _sync_with_path_blocking(self) -> bool:
+        """Reopen when the path is not our open file any more; ``True`` if it was rotated."""
+        rotated = False
+        stream = self.stream
+        if stream is not None:
+            try:
+                st = os.stat(self.baseFilename)
+                current: tuple[int, int] | None = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                current = None
+            if current != self._identity:
+                rotated = True
+                self.stream = None
+                close_quietly(stream)
+        if self.stream is None and not (self.mode == "w" and self._closed):
+            self._open_tracked()
+        else:
+            self._track_blocking()
+        return rotated
+
+    def _rotated_elsewhere(self, first: logging.LogRecord | None) -> None:
+        """Another process rolled the file over; subclasses adjust their schedule."""
+
+    async def close(self) -> None:
+        await super().close()
+        lock, self._process_lock = self._process_lock, None
+        if lock is not None:
+            await run_blocking(lock.close)
+
+
+class RotatingFileHandler(BaseRotatingHandler):
+    """Rolls the log over by size, with the stdlib's rule, names and renames.
+
+    A record goes to a fresh file when the bytes already in the current file plus the
+    length of ``"%s\\n" % format(record)`` reach ``maxBytes``; the current file becomes
+    ``app.log.1`` and older ones shift to ``.2`` … ``.backupCount`` (the oldest is removed).
+    With ``maxBytes=0`` or ``backupCount=0`` there is no rollover, and ``mode`` is forced
+    to ``'a'`` when ``maxBytes`` is set, as in the stdlib. A target that is not a regular
+    file (``/dev/null``) is never rotated.
+
+    Args:
+        filename: path of the log file.
+        mode: ``'a'`` (default); ``'w'`` only matters when ``maxBytes`` is 0.
+        maxBytes: size that triggers a rollover; 0 never rolls over.
+        backupCount: how many rotated files to keep; 0 never rolls over.
+        encoding: text encoding; ``None`` uses the locale's, as ``open`` does.
+        delay: open the file only when the first record is written.
+        errors: how encoding errors are handled, as for ``open``.
+        compress: keyword-only; see :class:`BaseRotatingHandler`.
+        multiprocess: keyword-only; see :class:`BaseRotatingHandler`.
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        mode: str = "a",
+        maxBytes: int = 0,
+        backupCount: int = 0,
+        encoding: str | None = None,
+        delay: bool = False,
+        errors: str | None = None,
+        *,
+        compress: Compression | None = None,
+        multiprocess: bool = False,
+    ) -> None:
+        _check_count("maxBytes", maxBytes, type(self).__name__)
+        _check_count("backupCount", backupCount, type(self).__name__)
+        if maxBytes > 0:
+            mode = "a"  # the stdlib's rule: truncating a rotating log would lose the last run
+        super().__init__(
+            filename,
+            mode,
+            encoding=encoding,
+            delay=delay,
+            errors=errors,
+            compress=compress,
+            multiprocess=multiprocess,
+        )
+        self.maxBytes = maxBytes
+        self.backupCount = backupCount
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        """The stdlib's size rule, against the size the sink tracks (no ``seek``/``tell``).
+
+        With ``backupCount=0`` it answers ``False``: the stdlib answers ``True`` and then
+        reopens the same file for every record, which writes the same file more slowly.
+        """
+        if not self._regular or self.maxBytes <= 0 or self.backupCount <= 0:
+            return False
+        line = "%s\n" % self.format(record)  # noqa: UP031 - the stdlib's exact measure
+        return (self._size or 0) + len(line) >= self.maxBytes
+
+    def _rollover_index(
+        self,
+        records: Sequence[logging.LogRecord],
+        texts: list[str],
+        start: int,
+        forced: bool,
+    ) -> int:
+        if type(self).shouldRollover is not RotatingFileHandler.shouldRollover:
+            return super()._rollover_index(records, texts, start, forced)
+        count = len(texts)
+        if not self._regular or self.maxBytes <= 0 or self.backupCount <= 0:
+            return count  # no rollover: the size is re-read after the write
+        # Same rule as shouldRollover, from the texts already formatted (with terminator).
+        length = self._encoded_length
+        limit = self.maxBytes
+        extra = 1 - len(self.terminator)
+        size = self._size or 0
+        index = start
+        if forced:
+            size += length(texts[index])
+            index += 1
+        while index < count:
+            text = texts[index]
+            if size + len(text) + extra >= limit:
+                break
+            size += length(text)
+            index += 1
+        self._size = size
+        return index
+
+    async def doRollover(self) -> None:
+        """Close the file, shift ``.1`` … ``.N-1`` up by one, rotate the file to ``.1``, reopen."""
+        async with self._interprocess():
+            await self._close_stream()
+            if self.backupCount > 0:
+                base = self.baseFilename
+                shifts = [
+                    (
+                        await self._rotation_name(f"{base}.{index}"),
+                        await self._rotation_name(f"{base}.{index + 1}"),
+                    )
+                    for index in range(self.backupCount - 1, 0, -1)
+                ]
+                first = await self._rotation_name(f"{base}.1")
+                await run_blocking(_shift_backups, shifts, first)
+                await self.rotate(base, first)
+            await run_blocking(self._reopen_blocking)
+
+
+class TimedRotatingFileHandler(BaseRotatingHandler):
+    """Rolls the log over at timed intervals, with the stdlib's instants and suffixes.
+
+    ``when`` is one of ``S``, ``M``, ``H``, ``D``, ``MIDNIGHT`` or ``W0`` to ``W6`` (any
+    case); the rotated file is named after the start of its interval with the suffix
+    ``%Y-%m-%d_%H-%M-%S`` or its shorter forms. The first rollover counts from the
+    existing file's modification time (else from now). Each record is judged by its
+    ``created`` time: the moment the stdlib's handler would have seen it.
+
+    Args:
+        filename: path of the log file.
+        when: the unit of ``interval``, or ``MIDNIGHT``, or a weekday ``W0`` (Monday) to ``W6``.
+        interval: how many units between rollovers (ignored by MIDNIGHT's and weekly's
+            first rollover, as in the stdlib).
+        backupCount: how many rotated files to keep; 0 keeps all.
+        encoding: text encoding; ``None`` uses the locale's, as ``open`` does.
+        delay: open the file only when the first record is written.
+        utc: use UTC instead of local time for instants and suffixes.
+        atTime: a ``datetime.time``: the time of day of MIDNIGHT and weekly rollovers.
+        errors: how encoding errors are handled, as for ``open``.
+        clock: keyword-only; returns "now" in seconds since the epoch, for the first
+            rollover of a new file and for rollovers asked for directly (tests inject it).
+        compress: keyword-only; see :class:`BaseRotatingHandler`.
+        multiprocess: keyword-only; see :class:`BaseRotatingHandler`.
+    """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        when: str = "h",
+        interval: int = 1,
+        backupCount: int = 0,
+        encoding: str | None = None,
+        delay: bool = False,
+        utc: bool = False,
+        atTime: datetime.time | None = None,
+        errors: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        compress: Compression | None = None,
+        multiprocess: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        if not isinstance(when, str):
+            raise TypeError(f"{owner} when must be a str such as 'h' or 'midnight', got {when!r}")
+        _check_count("interval", interval, owner, minimum=1)
+        _check_count("backupCount", backupCount, owner)
+        if atTime is not None and not isinstance(atTime, datetime.time):
+            raise TypeError(f"{owner} atTime must be a datetime.time or None, got {atTime!r}")
+        if not callable(clock):
+            raise TypeError(f"{owner} clock must be a callable returning seconds, got {clock!r}")
+        self.when = when.upper()
+        unit, self.suffix, pattern = _schedule(self.when, owner)
+        if self.when.startswith("W"):
+            self.dayOfWeek = int(self.when[1])
+        self.extMatch = re.compile(pattern, re.ASCII)
+        self.interval = unit * interval
+        self.backupCount = backupCount
+        self.utc = utc
+        self.atTime = atTime
+        self._clock = clock
+        super().__init__(
+            filename,
+            "a",
+            encoding=encoding,
+            delay=delay,
+            errors=errors,
+            compress=compress,
+            multiprocess=multiprocess,
+        )
+        try:
+            start = int(os.stat(self.baseFilename).st_mtime)
+        except FileNotFoundError:
+            start = int(clock())
+        self.rolloverAt = self.computeRollover(start)
+
+    def computeRollover(self, currentTime: int) -> int:
+        """The instant of the next rollover after ``currentTime``: the stdlib's arithmetic.
+
+        MIDNIGHT and weekly rollovers land on the next ``atTime`` (midnight by default) of
+        the right day, corrected by an hour when a DST change lies in between; the other
+        units simply add the interval.
+        """
+        if not (self.when == "MIDNIGHT" or self.when.startswith("W")):
+            return currentTime + self.interval
+        now = time.gmtime(currentTime) if self.utc else time.localtime(currentTime)
+        target = 0
+        if self.atTime is None:
+            target = _DAY
+        else:
+            target = (self.atTime.hour * 60 + self.atTime.minute) * 60 + self.atTime.second
+        left = target - ((now.tm_hour * 60 + now.tm_min) * 60 + now.tm_sec)
+        weekday = now.tm_wday
+        if left < 0:  # today's time has passed: the next one is tomorrow
+            left += _DAY
+            weekday = (weekday + 1) % 7
+        result = currentTime + left
+        if not self.when.startswith("W") or weekday == self.dayOfWeek:
+            return result
+        days = (
+            self.dayOfWeek - weekday if weekday < self.dayOfWeek else 7 - weekday + self.dayOfWeek
+        )
+        later = result + days * _DAY
+        if not self.utc:
+            dst_now = now.tm_isdst
+            dst_then = time.localtime(later).tm_isdst
+            if dst_now != dst_then:
+                later += -3600 if not dst_now else 3600
+        return later
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` (by its ``created`` time) falls at or after :attr:`rolloverAt`.
+
+        A target that is not a regular file is never rotated; its schedule moves on instead.
+        """
+        moment = int(self._record_time(record))
+        if moment < self.rolloverAt:
+            return False
+        if not self._regular:
+            self.rolloverAt = self.computeRollover(moment)
+            return False
+        return True
+
+    def getFilesToDelete(self) -> list[str]:
+        """The oldest rotated files beyond :attr:`backupCount` (blocking: lists the directory).
+
+        A file counts only when it starts like the log and a dot-separated part of the rest
+        matches this schedule's suffix, so lookalikes are left alone; with a ``namer`` the
+        stdlib's looser rule applies. Rollovers call it in a worker thread.
+        """
+        folder, base = os.path.split(self.baseFilename)
+        stem, ext = os.path.splitext(base)
+        prefix = stem + "."
+        cut = len(prefix)
+        found: list[str] = []
+        for name in os.listdir(folder):
+            if self.namer is None:
+                if not name.startswith(base):
+                    continue
+            elif (
+                not name.startswith(base)
+                and name.endswith(ext)
+                and len(name) > cut + 1
+                and not name[cut + 1].isdigit()
+            ):
+                continue
+            if name[:cut] != prefix:
+                continue
+            if any(self.extMatch.match(part) for part in name[cut:].split(".")):
+                found.append(os.path.join(folder, name))
+        if len(found) < self.backupCount:
+            return []
+        found.sort()
+        return found[: len(found) - self.backupCount]
+
+    async def doRollover(self) -> None:
+        """Rotate the file to ``<name>.<suffix of its interval>``, prune, reopen, reschedule."""
+        async with self._interprocess():
+            await self._close_stream()
+            now = int(self._now())
+            dst_now = time.localtime(now).tm_isdst
+            began = self.rolloverAt - self.interval
+            if self.utc:
+                stamp = time.gmtime(began)
+            else:
+                stamp = time.localtime(began)
+                if dst_now != stamp.tm_isdst:
+                    stamp = time.localtime(began + (3600 if dst_now else -3600))
+            dest = await self._rotation_name(
+                self.baseFilename + "." + time.strftime(self.suffix, stamp)
+            )
+            await run_blocking(remove_if_exists, dest)
+            await self.rotate(self.baseFilename, dest)
+            if self.backupCount > 0:
+                await run_blocking(self._prune_blocking)
+            await run_blocking(self._reopen_blocking)
+            self.rolloverAt = self._next_after(now, dst_now)
+
+    def _next_after(self, now: int, dst_now: int) -> int:
+        following = self.computeRollover(now)
+        while following <= now:
+            following += self.interval
+        if (self.when == "MIDNIGHT" or self.when.startswith("W")) and not self.utc:
+            dst_then = time.localtime(following).tm_isdst
+            if dst_now != dst_then:
+                following += -3600 if not dst_now else 3600
+        return following
+
+    def _prune_blocking(self) -> None:
+        for path in self.getFilesToDelete():
+            remove_if_exists(path)
+
+    def _now(self) -> float:
+        moment = self._rollover_time
+        return self._clock() if moment is None else moment
+
+    def _rotated_elsewhere(self, first: logging.LogRecord | None) -> None:
+        # Another process rolled over for this interval: adopt its rollover, not repeat it.
+        now = int(self._clock() if first is None else self._record_time(first))
+        if now >= self.rolloverAt:
+            self.rolloverAt = self._next_after(now, time.localtime(now).tm_isdst)
+
+
+def _schedule(when: str, owner: str) -> tuple[int, str, str]:
+    """Seconds per unit, strftime suffix and suffix pattern for a ``when`` value."""
+    day = r"^\d{4}-\d{2}-\d{2}"
+    tail = r"(\.\w+)?$"
+    if when == "S":
+        return 1, "%Y-%m-%d_%H-%M-%S", day + r"_\d{2}-\d{2}-\d{2}" + tail
+    if when == "M":
+        return 60, "%Y-%m-%d_%H-%M", day + r"_\d{2}-\d{2}" + tail
+    if when == "H":
+        return 3600, "%Y-%m-%d_%H", day + r"_\d{2}" + tail
+    if when in ("D", "MIDNIGHT"):
+        return _DAY, "%Y-%m-%d", day + tail
+    if when.startswith("W"):
+        if len(when) != 2 or when[1] not in "0123456":
+            raise ValueError(
+                f"{owner} weekly rollover needs a day from W0 (Monday) to W6 (Sunday), "
+                f"got when={when!r}"
+            )
+        return 7 * _DAY, "%Y-%m-%d", day + tail
+    raise ValueError(
+        f"{owner} when must be one of S, M, H, D, MIDNIGHT or W0-W6 (any case), got {when!r}"
+    )
+
+
+def _check_count(name: str, value: object, owner: str, *, minimum: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner} {name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{owner} {name} must be at least {minimum}, got {value}")
+
+
+def _rename_if_exists(source: str, dest: str) -> None:
+    if os.path.exists(source):  # a delayed file may never have been created
+        os.rename(source, dest)
+
+
+def _shift_backups(shifts: list[tuple[str, str]], first: str) -> None:
+    """Rename ``.N-1`` → ``.N`` … ``.1`` → ``.2`` (replacing), then clear the ``.1`` slot."""
+    for source, dest in shifts:
+        if os.path.exists(source):
+            remove_if_exists(dest)
+            os.rename(source, dest)
+    remove_if_exists(first)
