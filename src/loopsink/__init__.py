@@ -22,6 +22,8 @@ from ._stats import SinkStats as SinkStats
 from ._version import __version__ as __version__
 from .handlers import BaseRotatingHandler as BaseRotatingHandler
 from .handlers import FileHandler as FileHandler
+from .handlers import HTTPBody as HTTPBody
+from .handlers import HTTPHandler as HTTPHandler
 from .handlers import NullHandler as NullHandler
 from .handlers import RotatingFileHandler as RotatingFileHandler
 from .handlers import StreamHandler as StreamHandler
@@ -33,6 +35,8 @@ __all__ = [
     "BaseRotatingHandler",
     "DropReason",
     "FileHandler",
+    "HTTPBody",
+    "HTTPHandler",
     "LogQueue",
     "LoggingBridge",
     "LoopsinkError",
