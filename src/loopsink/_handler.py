@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from ._fastformat import batch_formatter
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -81,8 +83,8 @@ class AsyncHandler(logging.Filterer):
 
     def format(self, record: logging.LogRecord) -> str:
         """Format ``record`` with this sink's formatter, or the stdlib's default one."""
-        fmt = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
-        return fmt.format(record)  # type: ignore[no-any-return]
+        fmt: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
+        return fmt.format(record)
 
     def accepts(self, record: logging.LogRecord) -> logging.LogRecord | None:
         """Apply this sink's level and filters; return the record to emit, or ``None``.
@@ -93,7 +95,7 @@ class AsyncHandler(logging.Filterer):
             return None
         if not self.filters:
             return record
-        verdict = self.filter(record)
+        verdict: object = self.filter(record)
         if not verdict:
             return None
         return verdict if isinstance(verdict, logging.LogRecord) else record
@@ -175,7 +177,7 @@ class AsyncHandler(logging.Filterer):
         for record in records:
             try:
                 await self.emit(record)
-            except Exception:
+            except Exception:  # noqa: PERF203 - one failed record must not stop the others
                 self.handleError(record)
 
     async def flush(self) -> None:
@@ -244,7 +246,10 @@ class AsyncHandler(logging.Filterer):
         """
         parts: list[str] = []
         done: list[logging.LogRecord] = []
-        fmt = self.format
+        if type(self).format is AsyncHandler.format:
+            fmt = batch_formatter(self.formatter or logging._defaultFormatter)  # type: ignore[attr-defined]
+        else:  # the sink formats in its own way
+            fmt = self.format
         for start in range(0, len(records), FORMAT_SLICE):
             if start:
                 await anyio.lowlevel.checkpoint()

@@ -21,7 +21,7 @@ import threading
 import warnings
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
 
@@ -191,8 +191,10 @@ class LogQueue:
         name: str | None = None,
     ) -> None:
         if not sinks:
-            raise ValueError("LogQueue needs at least one sink, e.g. LogQueue(loopsink.StreamHandler())")
-        for sink in sinks:
+            raise ValueError(
+                "LogQueue needs at least one sink, e.g. LogQueue(loopsink.StreamHandler())"
+            )
+        for sink in cast("tuple[object, ...]", sinks):
             if not isinstance(sink, AsyncHandler):
                 hint = (
                     f"; use loopsink.{type(sink).__name__} instead of the stdlib's"
@@ -383,7 +385,8 @@ class LogQueue:
         parts = [f"{reason}: {n}" for reason, n in sorted(self._drop_counts().items())]
         for lane in self._lanes:
             parts.extend(
-                f"{lane.sink.describe()} {reason}: {n}" for reason, n in sorted(lane.dropped.items())
+                f"{lane.sink.describe()} {reason}: {n}"
+                for reason, n in sorted(lane.dropped.items())
             )
         record = logging.LogRecord(
             "loopsink",
@@ -429,14 +432,21 @@ class LogQueue:
     async def _deliver(self, lane: _Lane) -> None:
         sink = lane.sink
         backlog = lane.backlog
-        count = min(len(backlog), sink.max_batch_size)
-        pop = backlog.popleft
-        batch = [pop() for _ in range(count)]
+        count = len(backlog)
+        if count <= sink.max_batch_size:  # the common case: take everything, in C
+            batch = list(backlog)
+            backlog.clear()
+        else:
+            count = sink.max_batch_size
+            pop = backlog.popleft
+            batch = [pop() for _ in range(count)]
         lane.in_flight = count
         if self._policy == "block" and self._intake:
             self._pump_wake.fire()
-        accepts = sink.accepts
-        accepted = [r for r in map(accepts, batch) if r is not None]
+        if sink.level or sink.filters:
+            accepted = [r for r in map(sink.accepts, batch) if r is not None]
+        else:
+            accepted = batch
         errors_before = sink.error_count
         if accepted:
             async with sink.io_lock():
@@ -496,10 +506,12 @@ class LogQueue:
         finally:
             task_group, self._task_group = self._task_group, None
             if task_group is not None:
-                return await task_group.__aexit__(exc_type, exc, tb)
+                # Every task has finished (aclose waited or cancelled them), so this returns
+                # at once; the body's own exception, if any, propagates unwrapped.
+                await task_group.__aexit__(None, None, None)
         return None
 
-    async def aclose(self, timeout: float | None = 5.0) -> None:
+    async def aclose(self, timeout: float | None = 5.0) -> None:  # noqa: ASYNC109 - the contract
         """Drain, flush and close every sink; give up on what is left after ``timeout`` s.
 
         Records still pending at the deadline are counted as dropped (reason
@@ -662,4 +674,3 @@ def _warn_stderr(text: str) -> None:
         sys.stderr.write(text)
     except (OSError, ValueError, AttributeError):
         pass
-

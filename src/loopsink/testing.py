@@ -11,8 +11,10 @@ one and bridges a logger into it for the duration of a ``with`` block::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+
+import anyio
 
 from ._bridge import install
 from ._handler import AsyncHandler
@@ -31,13 +33,31 @@ class CapturingSink(AsyncHandler):
         self.batches = 0
         #: How many times ``flush`` was called.
         self.flushes = 0
+        self._changed: anyio.Event | None = None
 
     async def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        self._notify()
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         self.batches += 1
         self.records.extend(records)
+        self._notify()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
+
+    async def wait_for(self, predicate: Callable[[list[logging.LogRecord]], bool]) -> None:
+        """Wait until ``predicate(self.records)`` is true; bound it with ``anyio.fail_after``.
+
+        Checked after every batch the sink receives, so no polling is involved.
+        """
+        while not predicate(self.records):
+            if self._changed is None:
+                self._changed = anyio.Event()
+            await self._changed.wait()
 
     async def flush(self) -> None:
         self.flushes += 1

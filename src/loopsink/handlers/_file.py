@@ -13,13 +13,17 @@ from ._stream import StreamHandler
 
 __all__ = ["FileHandler"]
 
+_text_encoding = getattr(io, "text_encoding")  # noqa: B009 - absent from some typeshed stubs
+
 
 def check_mode(mode: str, owner: str) -> None:
     """Refuse a mode that cannot write, with the modes that can."""
     if not isinstance(mode, str):
         raise TypeError(f"{owner} mode must be a str such as 'a' or 'w', got {mode!r}")
     if not any(c in mode for c in "awx+"):
-        raise ValueError(f"{owner} mode must open the file for writing ('a', 'w', 'x'), got {mode!r}")
+        raise ValueError(
+            f"{owner} mode must open the file for writing ('a', 'w', 'x'), got {mode!r}"
+        )
 
 
 class FileHandler(StreamHandler):
@@ -53,8 +57,8 @@ class FileHandler(StreamHandler):
         self.baseFilename = os.path.abspath(filename)
         self.mode = mode
         self.encoding = encoding
-        if "b" not in mode:
-            self.encoding = io.text_encoding(encoding)
+        if "b" not in mode:  # as open() resolves it, warning under -X warn_default_encoding
+            self.encoding = _text_encoding(encoding)
         self.errors = errors
         self.delay = delay
         if delay:
@@ -69,9 +73,7 @@ class FileHandler(StreamHandler):
 
     def _open(self) -> IO[Any]:
         """Open :attr:`baseFilename` with the handler's mode, encoding and errors (blocking)."""
-        return open(  # noqa: SIM115 - the handler owns the file until close()
-            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors
-        )
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
 
     def _write_blocking(self, text: str) -> None:
         """Write ``text`` and flush; runs in a worker thread. Reopens a closed file."""

@@ -1,0 +1,425 @@
+"""LogQueue: ordering, flush, overflow policies, slow and failing sinks, close deadlines."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import anyio
+import pytest
+
+import loopsink
+from loopsink import DropReason, LogQueue
+from loopsink.testing import CapturingSink
+
+
+def make_record(i: int, level: int = logging.INFO, name: str = "t") -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, "record %d", (i,), None)
+
+
+class GateSink(CapturingSink):
+    """Blocks in emit_batch until released: a sink that hangs, under the test's control."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = anyio.Event()
+        self.release = anyio.Event()
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().emit_batch(records)
+
+
+class FailingSink(CapturingSink):
+    """Raises for every record whose number is divisible by ``every``."""
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every = every
+        self.reported: list[logging.LogRecord] = []
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        assert isinstance(record.args, tuple)
+        if record.args[0] % self.every == 0:
+            raise OSError(f"cannot write record {record.args[0]}")
+        self.records.append(record)
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        await loopsink.AsyncHandler.emit_batch(self, records)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.reported.append(record)
+        super().handleError(record)
+
+
+async def test_records_reach_every_sink_in_order() -> None:
+    first, second = CapturingSink(), CapturingSink()
+    async with LogQueue(first, second) as queue:
+        for i in range(500):
+            assert queue.put(make_record(i))
+        await queue.flush()
+        assert [r.args for r in first.records] == [(i,) for i in range(500)]
+        assert [r.args for r in second.records] == [(i,) for i in range(500)]
+    stats = queue.stats
+    assert stats.enqueued == 500
+    assert [s.emitted for s in stats.sinks] == [500, 500]
+    assert stats.dropped_total == 0
+
+
+async def test_records_are_handed_over_in_batches() -> None:
+    sink = CapturingSink()
+    async with LogQueue(sink) as queue:
+        for i in range(1000):
+            queue.put(make_record(i))
+        await queue.flush()
+    # 1000 records put without yielding reach the sink in one batch, not a thousand calls.
+    assert sink.batches == 1
+    assert len(sink.records) == 1000
+
+
+async def test_flush_waits_for_emission_and_flushes_each_sink() -> None:
+    gate = GateSink()
+    async with LogQueue(gate) as queue:
+        queue.put(make_record(1))
+        flushed = anyio.Event()
+
+        async def flush() -> None:
+            await queue.flush()
+            flushed.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(flush)
+            with anyio.fail_after(5):
+                await gate.entered.wait()
+            await anyio.wait_all_tasks_blocked()
+            assert not flushed.is_set(), "flush returned before the record was emitted"
+            assert gate.flushes == 0
+            gate.release.set()
+        assert flushed.is_set()
+        assert len(gate.records) == 1
+        assert gate.flushes == 1
+
+
+async def test_records_put_before_start_are_delivered() -> None:
+    sink = CapturingSink()
+    queue = LogQueue(sink)
+    for i in range(10):
+        queue.put(make_record(i))
+    async with queue:
+        await queue.flush()
+    assert [r.args for r in sink.records] == [(i,) for i in range(10)]
+
+
+async def test_drop_newest_counts_exactly_and_summarises_once() -> None:
+    sink = CapturingSink()
+    queue = LogQueue(sink, capacity=10, overflow="drop_newest")
+    async with queue:
+        accepted = [queue.put(make_record(i)) for i in range(25)]  # no yield: the intake fills
+        assert accepted == [True] * 10 + [False] * 15
+        assert queue.stats.dropped == {DropReason.FULL: 15}
+        with anyio.fail_after(5):  # the summary comes once drops have stopped for a moment
+            await sink.wait_for(lambda records: any(r.name == "loopsink" for r in records))
+    kept = [r for r in sink.records if r.name == "t"]
+    summaries = [r for r in sink.records if r.name == "loopsink"]
+    assert [r.args for r in kept] == [(i,) for i in range(10)]
+    assert len(summaries) == 1
+    assert summaries[0].levelno == logging.WARNING
+    assert summaries[0].getMessage().startswith("15 records dropped: queue full")
+
+
+async def test_drop_oldest_keeps_the_newest_records() -> None:
+    sink = CapturingSink()
+    async with LogQueue(sink, capacity=10, overflow="drop_oldest") as queue:
+        assert all(queue.put(make_record(i)) for i in range(25))
+        assert queue.stats.dropped == {DropReason.EVICTED: 15}
+        await queue.flush()
+    kept = [r.args for r in sink.records if r.name == "t"]
+    assert kept == [(i,) for i in range(15, 25)]
+    assert [r.getMessage()[:21] for r in sink.records if r.name == "loopsink"] == [
+        "15 records dropped: q"
+    ]
+
+
+async def test_block_on_the_loop_thread_drops_instead_of_deadlocking() -> None:
+    sink = CapturingSink()
+    async with LogQueue(sink, capacity=5, overflow="block") as queue:
+        results = [queue.put(make_record(i)) for i in range(8)]
+        assert results == [True] * 5 + [False] * 3
+        assert queue.stats.dropped == {DropReason.FULL: 3}
+
+
+async def test_block_makes_foreign_threads_wait_and_loses_nothing() -> None:
+    sink = CapturingSink()
+    total = 5_000
+    async with LogQueue(sink, capacity=16, overflow="block") as queue:
+
+        def produce() -> None:
+            for i in range(total):
+                assert queue.put(make_record(i))
+
+        await anyio.to_thread.run_sync(produce)
+        await queue.flush()
+        stats = queue.stats
+    assert stats.dropped_total == 0
+    assert [r.args for r in sink.records] == [(i,) for i in range(total)]
+    assert stats.sinks[0].high_water <= 32
+
+
+async def test_slow_sink_backlog_overflow_is_counted_per_sink() -> None:
+    gate, fast = GateSink(), CapturingSink()
+    async with LogQueue(gate, fast, capacity=10) as queue:
+        queue.put(make_record(0))
+        with anyio.fail_after(5):
+            await gate.entered.wait()  # the gate now holds record 0 in flight
+        for i in range(1, 31):
+            queue.put(make_record(i))
+            await anyio.wait_all_tasks_blocked()
+        stats = queue.stats
+        assert stats.dropped == {}
+        assert stats.sinks[0].dropped == {DropReason.FULL: 20}
+        # Drop summaries bypass the capacity (each lane gets every one); on a slow machine
+        # more than one may have come, since each follows a quiet moment.
+        summaries = sum(r.name == "loopsink" for r in fast.records)
+        assert stats.sinks[0].pending - summaries == 11  # ten waiting plus the one in flight
+        assert stats.sinks[1].dropped == {}
+        assert sum(r.name == "t" for r in fast.records) == 31  # the fast sink was not held back
+        gate.release.set()
+        await queue.flush()
+    assert [r.args for r in gate.records if r.name == "t"] == [(i,) for i in range(11)]
+
+
+async def test_hung_sink_does_not_delay_a_file_sink(tmp_path: object) -> None:
+    import pathlib
+
+    assert isinstance(tmp_path, pathlib.Path)
+    path = tmp_path / "beside.log"
+    written = anyio.Event()
+
+    class SignallingFile(loopsink.FileHandler):
+        async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+            await super().emit_batch(records)
+            if records[-1].args == (99,):
+                written.set()
+
+    gate = GateSink()
+    queue = LogQueue(gate, SignallingFile(path))
+    async with queue:
+        for i in range(100):
+            queue.put(make_record(i))
+        with anyio.fail_after(5):
+            await gate.entered.wait()
+            await written.wait()
+        assert queue.stats.sinks[1].emitted == 100
+        lines = path.read_text().splitlines()
+        assert lines == [f"record {i}" for i in range(100)]
+        gate.release.set()
+
+
+async def test_raising_sink_reports_counts_and_keeps_going(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink = FailingSink(every=10)
+    async with LogQueue(sink) as queue:
+        for i in range(100):
+            queue.put(make_record(i))
+        await queue.flush()
+        stats = queue.stats.sinks[0]
+    assert [r.args[0] for r in sink.reported] == list(range(0, 100, 10))  # type: ignore[index]
+    assert len(sink.records) == 90
+    assert stats.errors == 10
+    assert stats.emitted == 90
+    assert stats.last_error == "OSError('cannot write record 90')"
+    err = capsys.readouterr().err
+    assert err.count("--- Logging error ---") == 10
+    assert "OSError: cannot write record 0" in err
+    assert f"Logged from file {__file__}, line 1" in err
+
+
+async def test_handle_error_is_silent_without_raise_exceptions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logging.raiseExceptions = False
+    sink = FailingSink(every=2)
+    async with LogQueue(sink) as queue:
+        for i in range(4):
+            queue.put(make_record(i))
+    assert queue.stats.sinks[0].errors == 2
+    assert capsys.readouterr().err == ""
+
+
+async def test_batch_failure_is_reported_once_and_counted_per_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Broken(CapturingSink):
+        async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+            raise ConnectionError("peer went away")
+
+    sink = Broken()
+    async with LogQueue(sink) as queue:
+        for i in range(5):
+            queue.put(make_record(i))
+    assert queue.stats.sinks[0].errors == 5
+    assert queue.stats.sinks[0].emitted == 0
+    assert capsys.readouterr().err.count("--- Logging error ---") == 1
+
+
+async def test_sink_level_and_filters_apply() -> None:
+    sink = CapturingSink(level=logging.WARNING)
+    sink.addFilter(lambda r: "secret" not in r.getMessage())
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(1, logging.INFO))
+        queue.put(make_record(2, logging.ERROR))
+        queue.put(logging.LogRecord("t", logging.ERROR, __file__, 1, "secret", None, None))
+        await queue.flush()
+    assert [r.args for r in sink.records] == [(2,)]
+
+
+async def test_close_flushes_and_closes_every_sink() -> None:
+    closed: list[str] = []
+
+    class Tracking(CapturingSink):
+        async def close(self) -> None:
+            closed.append(f"{self.name}:{len(self.records)}:{self.flushes}")
+            await super().close()
+
+    a, b = Tracking(), Tracking()
+    a.name, b.name = "a", "b"
+    async with LogQueue(a, b) as queue:
+        for i in range(3):
+            queue.put(make_record(i))
+    assert sorted(closed) == ["a:3:1", "b:3:1"]
+    assert queue.closed
+    assert not queue.put(make_record(99))
+    assert queue.stats.dropped == {DropReason.CLOSED: 1}
+
+
+async def test_close_deadline_counts_and_reports_what_is_lost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gate, fast = GateSink(), CapturingSink()
+    queue = LogQueue(gate, fast)
+    async with queue:
+        for i in range(5):
+            queue.put(make_record(i))
+        with anyio.fail_after(5):
+            await gate.entered.wait()
+        with anyio.fail_after(5):
+            await queue.aclose(timeout=0.05)
+    stats = queue.stats
+    assert stats.sinks[0].dropped == {DropReason.DEADLINE: 5}
+    assert stats.sinks[1].emitted == 5
+    assert "aclose(timeout=0.05) ran out of time" in capsys.readouterr().err
+
+
+async def test_cancelled_body_still_drains() -> None:
+    sink = CapturingSink()
+    with anyio.CancelScope() as scope:
+        async with LogQueue(sink) as queue:
+            for i in range(50):
+                queue.put(make_record(i))
+            scope.cancel()
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    assert len(sink.records) == 50
+    assert queue.closed
+
+
+async def test_body_exception_still_drains_and_propagates() -> None:
+    sink = CapturingSink()
+
+    async def body() -> None:
+        async with LogQueue(sink) as queue:
+            queue.put(make_record(1))
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        await body()
+    assert len(sink.records) == 1
+
+
+async def test_per_thread_order_with_many_threads_and_the_loop() -> None:
+    sink = CapturingSink()
+    threads, per_thread = 8, 10_000
+    async with LogQueue(sink, capacity=threads * per_thread + 1000) as queue:
+
+        def produce(t: int) -> None:
+            for i in range(per_thread):
+                queue.put(logging.LogRecord(f"t{t}", logging.INFO, "", 0, "%d", (i,), None))
+
+        workers = [threading.Thread(target=produce, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for i in range(1000):
+            queue.put(logging.LogRecord("loop", logging.INFO, "", 0, "%d", (i,), None))
+            if i % 100 == 0:
+                await anyio.sleep(0)
+        await anyio.to_thread.run_sync(lambda: [w.join() for w in workers])
+        await queue.flush()
+    seen: dict[str, list[int]] = {}
+    for r in sink.records:
+        seen.setdefault(r.name, []).append(r.args[0])  # type: ignore[index]
+    assert seen.pop("loop") == list(range(1000))
+    assert sorted(seen) == [f"t{t}" for t in range(threads)]
+    for name, numbers in seen.items():
+        assert numbers == list(range(per_thread)), name
+    assert queue.stats.dropped_total == 0
+
+
+async def test_queue_runs_once() -> None:
+    queue = LogQueue(CapturingSink())
+    async with queue:
+        pass
+    with pytest.raises(
+        loopsink.QueueClosedError, match=r"^this LogQueue is closed; a queue runs once"
+    ):
+        async with queue:
+            pass
+
+
+async def test_flush_needs_a_running_queue() -> None:
+    queue = LogQueue(CapturingSink())
+    with pytest.raises(loopsink.QueueNotRunningError, match=r"inside 'async with queue:'"):
+        await queue.flush()
+    async with queue:
+        pass
+    with pytest.raises(loopsink.QueueClosedError, match=r"after the queue was closed"):
+        await queue.flush()
+
+
+def test_closing_an_unstarted_queue_reports_the_records(capsys: pytest.CaptureFixture[str]) -> None:
+    queue = LogQueue(CapturingSink())
+    queue.put(make_record(1))
+    anyio.run(queue.aclose)
+    assert queue.stats.dropped == {DropReason.CLOSED: 1}
+    assert "1 log records were never delivered" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((), {}, ValueError, r"^LogQueue needs at least one sink"),
+        ((logging.StreamHandler(),), {}, TypeError, r"use loopsink\.StreamHandler instead"),
+        (("x",), {}, TypeError, r"^LogQueue sinks must be loopsink sinks"),
+        ((CapturingSink(),), {"capacity": 0}, ValueError, r"^capacity must be at least 1, got 0$"),
+        ((CapturingSink(),), {"capacity": 1.5}, TypeError, r"^capacity must be an int, got 1.5$"),
+        (
+            (CapturingSink(),),
+            {"overflow": "drop"},
+            ValueError,
+            r"^overflow must be one of 'drop_newest', 'drop_oldest', 'block', got 'drop'$",
+        ),
+    ],
+)
+def test_bad_arguments(
+    args: tuple[object, ...], kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        LogQueue(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_same_sink_twice_is_refused() -> None:
+    sink = CapturingSink()
+    with pytest.raises(ValueError, match="the same sink was given to LogQueue twice"):
+        LogQueue(sink, sink)
