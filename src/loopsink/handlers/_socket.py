@@ -1,0 +1,522 @@
+"""SocketHandler and DatagramHandler: the stdlib's pickle-over-a-socket handlers as async sinks.
+
+The bytes on the wire are the stdlib's (a 4-byte big-endian length, then protocol-1 pickle of
+the record's prepared attribute dict), so an existing log server keeps working. What differs
+is what happens while that server is down: the stdlib drops every record until its back-off
+timer allows a new attempt; here the sink's worker *waits* (sleeping on the same back-off
+schedule) and the records wait in the sink's bounded backlog of the :class:`~loopsink.LogQueue`,
+then go out in order once the connection is back. Records that overflow the backlog are
+counted as dropped by the queue.
+
+Opt-in, keyword-only extras: ``serializer="json"`` (length-prefixed UTF-8 JSON objects that
+any language can read), ``hmac_key=`` (an HMAC-SHA256 digest before each payload, checked by
+:mod:`loopsink.receiver`) and ``ssl_context=`` (TLS over TCP, through anyio).
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import json
+import logging
+import os
+import pickle
+import select
+import socket
+import ssl
+import struct
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from .._handler import AsyncHandler
+
+__all__ = ["DatagramHandler", "SocketHandler"]
+
+Serializer = Literal["pickle", "json"]
+_SERIALIZERS: tuple[str, ...] = ("pickle", "json")
+
+#: Length of the HMAC-SHA256 digest that precedes a signed payload.
+DIGEST_SIZE = 32
+
+#: The largest UDP payload over IPv4 (65,535 - 8-byte UDP header - 20-byte IP header) and IPv6.
+UDP_IPV4_LIMIT = 65_507
+UDP_IPV6_LIMIT = 65_527
+
+#: Serialising a batch runs on the event loop; yield to other tasks after this many seconds.
+_SLICE_SECONDS = 0.0002
+
+_POLL_FLAGS = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+_CONNECTION_ERRORS = (
+    OSError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+)
+_prefix = struct.Struct(">L").pack
+
+
+class SocketHandler(AsyncHandler):
+    """Sends each record as a length-prefixed pickle over TCP, or a unix stream socket.
+
+    Keeps the stdlib's constructor, attributes (``host``, ``port``, ``address``, ``sock``,
+    ``closeOnError``, ``retryTime``, ``retryStart``, ``retryFactor``, ``retryMax``) and wire
+    format. ``makePickle`` stays a plain method you may override; ``makeSocket``,
+    ``createSocket``, ``send`` and ``close`` are coroutines.
+
+    Unlike the stdlib, a record is never dropped because the peer is down: ``send`` waits,
+    reconnecting on the stdlib's back-off schedule (``retryStart``, times ``retryFactor`` after
+    each failure, at most ``retryMax`` seconds apart), and a queue batch goes out in one write.
+    Before each write the sink checks whether the peer has closed the connection, so records
+    written after a clean server shutdown are resent on the next connection, not lost in a dead
+    socket. Bytes the kernel accepted just before the peer crashed cannot be recovered without
+    acknowledgements, which the stdlib protocol lacks.
+
+    Args:
+        host: the host name or address; with ``port=None``, the path of a unix socket.
+        port: the TCP port, or ``None`` for a unix stream socket at ``host``.
+        serializer: keyword-only; ``"pickle"`` (the stdlib's format) or ``"json"``.
+        hmac_key: keyword-only; sign each payload with HMAC-SHA256 under this key.
+        ssl_context: keyword-only; speak TLS to a TCP peer, verified as the context says.
+        connect_timeout: keyword-only; how long one connection attempt may take (seconds).
+    """
+
+    def __init__(
+        self,
+        host: str | os.PathLike[str],
+        port: int | None,
+        *,
+        serializer: Serializer = "pickle",
+        hmac_key: bytes | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout: float = 1.0,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        if port is None:
+            host = os.fspath(host)
+        if not isinstance(host, str) or not host:
+            raise TypeError(
+                f"{owner} host must be a non-empty str (or a path when port=None), got {host!r}"
+            )
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+        ):
+            raise ValueError(
+                f"{owner} port must be an int from 1 to 65535, or None for a unix socket, "
+                f"got {port!r}"
+            )
+        if serializer not in _SERIALIZERS:
+            raise ValueError(f"{owner} serializer must be 'pickle' or 'json', got {serializer!r}")
+        if hmac_key is not None and (not isinstance(hmac_key, bytes) or not hmac_key):
+            raise TypeError(
+                f"{owner} hmac_key must be non-empty bytes, got {type(hmac_key).__name__}"
+            )
+        if ssl_context is not None:
+            if not isinstance(ssl_context, ssl.SSLContext):
+                raise TypeError(
+                    f"{owner} ssl_context must be an ssl.SSLContext, got {ssl_context!r}"
+                )
+            if port is None:
+                raise ValueError(
+                    f"{owner} ssl_context needs a TCP peer; port=None means a unix socket"
+                )
+        if not connect_timeout > 0:
+            raise ValueError(
+                f"{owner} connect_timeout must be positive seconds, got {connect_timeout!r}"
+            )
+        self.host: str = host
+        self.port = port
+        self.address: str | tuple[str, int] = host if port is None else (host, port)
+        self.sock: Any = None
+        self.closeOnError = False
+        self.retryTime: float | None = None
+        self.retryPeriod = 0.0
+        self.retryStart = 1.0
+        self.retryMax = 30.0
+        self.retryFactor = 2.0
+        self.serializer: Serializer = serializer
+        self.hmac_key = hmac_key
+        self.ssl_context = ssl_context
+        self.connect_timeout = connect_timeout
+        #: Connections made so far, and attempts that failed (both only grow).
+        self.connections = 0
+        self.connect_failures = 0
+        self._connect_error: BaseException | None = None
+        self._poll: Any = None
+        self._fresh = False
+        self._outage_reported = False
+
+    # -- framing (sync, overridable) ----------------------------------------------------------
+
+    def prepare_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The attribute dict that goes on the wire, prepared as the stdlib prepares it.
+
+        The message is merged with its arguments (the receiver may lack the argument types),
+        ``args`` and ``exc_info`` become ``None``, and the traceback travels as ``exc_text``.
+        """
+        if record.exc_info:
+            self.format(record)  # the stdlib's way of caching the traceback text in exc_text
+        data = dict(record.__dict__)
+        data["msg"] = record.getMessage()
+        data["args"] = None
+        data["exc_info"] = None
+        data.pop("message", None)
+        return data
+
+    def makePickle(self, record: logging.LogRecord) -> bytes:
+        """Serialise ``record`` into one frame: 4-byte big-endian length, then the payload.
+
+        With the defaults the bytes equal the stdlib's. ``serializer="json"`` makes the payload
+        a UTF-8 JSON object; ``hmac_key`` puts a 32-byte HMAC-SHA256 digest of the payload
+        before it (the length counts both).
+        """
+        data = self.prepare_dict(record)
+        if self.serializer == "json":
+            payload = json.dumps(
+                data, default=str, ensure_ascii=False, separators=(",", ":")
+            ).encode()
+        else:
+            payload = pickle.dumps(data, 1)
+        if self.hmac_key is not None:
+            payload = hmac.digest(self.hmac_key, payload, "sha256") + payload
+        return _prefix(len(payload)) + payload
+
+    async def make_frames(
+        self, records: Sequence[logging.LogRecord]
+    ) -> tuple[list[bytes], list[logging.LogRecord]]:
+        """Serialise a batch on the loop, yielding every fraction of a millisecond.
+
+        A record whose ``makePickle`` raises goes to :meth:`handleError` and is left out.
+        """
+        frames: list[bytes] = []
+        done: list[logging.LogRecord] = []
+        make = self.makePickle
+        clock = time.perf_counter
+        deadline = clock() + _SLICE_SECONDS
+        for index, record in enumerate(records):
+            if index & 7 == 7 and clock() > deadline:
+                await anyio.lowlevel.checkpoint()
+                deadline = clock() + _SLICE_SECONDS
+            try:
+                frames.append(make(record))
+            except Exception:
+                self.handleError(record)
+                continue
+            done.append(record)
+        return frames, done
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def makeSocket(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - the stdlib's signature has it
+    ) -> anyio.abc.ByteStream:
+        """Open a connection to :attr:`address` (TLS when ``ssl_context`` was given)."""
+        with anyio.fail_after(self.connect_timeout if timeout is None else timeout):
+            if self.port is None:
+                return await anyio.connect_unix(self.host)
+            if self.ssl_context is not None:
+                return await anyio.connect_tcp(
+                    self.host,
+                    self.port,
+                    ssl_context=self.ssl_context,
+                    tls_standard_compatible=False,
+                )
+            return await anyio.connect_tcp(self.host, self.port)
+
+    async def createSocket(self) -> None:
+        """Try to connect, unless the back-off says it is too early; never raises.
+
+        As in the stdlib: the first failure waits ``retryStart`` seconds, each further one
+        ``retryFactor`` times longer, at most ``retryMax``; a success resets the schedule.
+        """
+        now = time.time()
+        if self.retryTime is not None and now < self.retryTime:
+            return
+        try:
+            sock = await self.makeSocket()
+        except (*_CONNECTION_ERRORS, TimeoutError) as exc:
+            self._connect_failed(exc, now)
+            return
+        self._adopt(sock)
+        self.retryTime = None
+
+    def _connect_failed(self, exc: BaseException, now: float) -> None:
+        self.connect_failures += 1
+        self._connect_error = exc
+        if self.retryTime is None:
+            self.retryPeriod = self.retryStart
+        else:
+            self.retryPeriod = min(self.retryPeriod * self.retryFactor, self.retryMax)
+        self.retryTime = now + self.retryPeriod
+        if not self._outage_reported:
+            self._outage_reported = True
+            _note(
+                f"loopsink {type(self).__name__}: cannot reach {self._where()} ({exc!r}); records "
+                f"wait in the backlog and are sent when it is back (retrying from "
+                f"{self.retryPeriod:g}s up to every {self.retryMax:g}s)\n"
+            )
+
+    def _adopt(self, sock: Any) -> None:
+        self.sock = sock
+        self.connections += 1
+        self._fresh = True
+        self._outage_reported = False
+        self._connect_error = None
+        self._poll = None
+        raw = _raw_socket(sock)
+        if raw is not None and hasattr(select, "poll") and raw.type == socket.SOCK_STREAM:
+            poll = select.poll()
+            poll.register(raw.fileno(), _POLL_FLAGS)
+            self._poll = poll
+
+    def _where(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def _peer_gone(self) -> bool:
+        """True when the peer has closed or reset the connection (checked before writing)."""
+        poll = self._poll
+        if poll is None:
+            return False
+        try:
+            return bool(poll.poll(0))
+        except OSError:
+            return True
+
+    async def _drop_connection(self) -> None:
+        sock, self.sock, self._poll = self.sock, None, None
+        if sock is not None:
+            await anyio.aclose_forcefully(sock)
+
+    async def _connect_with_backoff(self) -> None:
+        """Wait until connected, sleeping on the back-off schedule between attempts."""
+        while self.sock is None:
+            if self.retryTime is not None:
+                delay = self.retryTime - time.time()
+                if delay > 0:
+                    await anyio.sleep(delay)
+            await self.createSocket()
+            error = self._connect_error
+            if self.sock is None and isinstance(error, ssl.SSLCertVerificationError):
+                raise ConnectionError(
+                    f"{type(self).__name__} could not verify the TLS certificate of "
+                    f"{self._where()}: {error.verify_message}; pass ssl_context= an "
+                    f"ssl.SSLContext that trusts its CA (ctx.load_verify_locations(cafile)) "
+                    f"and whose check_hostname matches how you name the host"
+                ) from error
+
+    async def send(self, s: bytes) -> None:
+        """Send bytes on the connection, waiting (with back-off) while the peer is down.
+
+        Returns once the kernel has accepted every byte. A connection that turns out to be
+        closed is replaced and the whole of ``s`` is sent again on the new one.
+        """
+        while True:
+            if self.sock is None:
+                await self._connect_with_backoff()
+            if self._pending_close or self._peer_gone():
+                self._pending_close = False
+                await self._drop_connection()
+                continue
+            sock = self.sock
+            try:
+                await sock.send(s)
+            except BaseException as exc:
+                await self._drop_connection()
+                if not isinstance(exc, _CONNECTION_ERRORS):
+                    raise
+                if self._fresh:  # a peer that accepts then drops us: back off, do not spin
+                    self._connect_failed(exc, time.time())
+                continue
+            self._fresh = False
+            return
+
+    _pending_close = False
+
+    # -- the sink ---------------------------------------------------------------------------
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        await self.send(self.makePickle(record))
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        """Serialise the batch (yielding to the loop as it goes) and send it in one write."""
+        frames, done = await self.make_frames(records)
+        if not frames:
+            return
+        try:
+            await self.send(b"".join(frames))
+        except Exception:
+            self.report_batch_failure(done)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Report a failed record; with ``closeOnError`` drop the connection quietly instead.
+
+        Either way the failure is counted in the sink's errors.
+        """
+        if self.closeOnError and self.sock is not None:
+            self._pending_close = True
+            self._error_count += 1
+            self._last_error = repr(sys.exc_info()[1])
+            return
+        super().handleError(record)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._drop_connection()
+        await super().close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._where()} ({logging.getLevelName(self.level)})>"
+
+
+class DatagramHandler(SocketHandler):
+    """Sends each record as one datagram over UDP, or a unix datagram socket (``port=None``).
+
+    Each datagram holds one frame exactly as the stdlib's ``DatagramHandler`` sends it: CPython
+    keeps the 4-byte length prefix of ``makePickle`` in datagrams too (its docs do not say so).
+    UDP is sent with ``sendto`` from an unconnected socket, as in the stdlib, so nobody
+    listening is silent; a unix datagram socket whose receiver is missing makes the sink wait
+    and retry with the back-off, like :class:`SocketHandler`.
+
+    A frame larger than one datagram can carry (65,507 bytes over IPv4, 65,527 over IPv6, the
+    socket's send buffer for unix sockets) is **truncated with a marker**: the longest of
+    ``msg``, ``exc_text`` and ``stack_info`` is cut and ends with
+    ``[... N bytes cut by loopsink to fit a datagram]``, and :attr:`truncated` counts it. A
+    record still too large after that (huge extra attributes) goes to :meth:`handleError`.
+    """
+
+    def __init__(
+        self,
+        host: str | os.PathLike[str],
+        port: int | None,
+        *,
+        serializer: Serializer = "pickle",
+        hmac_key: bytes | None = None,
+    ) -> None:
+        super().__init__(host, port, serializer=serializer, hmac_key=hmac_key)
+        self.closeOnError = False
+        #: Records cut to fit one datagram.
+        self.truncated = 0
+        #: The largest frame one datagram can carry; known once the socket exists.
+        self.max_datagram_size: int | None = None
+        self._target: tuple[str, int] | None = None
+
+    async def makeSocket(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """Create the datagram socket (connected for unix sockets, so a missing peer shows)."""
+        with anyio.fail_after(self.connect_timeout if timeout is None else timeout):
+            if self.port is None:
+                sock: Any = await anyio.create_connected_unix_datagram_socket(self.host)
+                raw = _raw_socket(sock)
+                limit = raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32 if raw else 0
+                self.max_datagram_size = limit if limit > 0 else UDP_IPV4_LIMIT
+                return sock
+            infos = await anyio.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+            family, *_, sockaddr = infos[0]
+            self._target = (str(sockaddr[0]), int(sockaddr[1]))
+            self.max_datagram_size = UDP_IPV6_LIMIT if family == socket.AF_INET6 else UDP_IPV4_LIMIT
+            return await anyio.create_udp_socket(
+                socket.AF_INET6 if family == socket.AF_INET6 else socket.AF_INET
+            )
+
+    def fit(self, record: logging.LogRecord, frame: bytes) -> bytes:
+        """Return ``frame``, or a frame of a truncated copy of ``record`` that fits a datagram.
+
+        Raises:
+            ValueError: the record does not fit even with its text fields cut.
+        """
+        limit = self.max_datagram_size or UDP_IPV4_LIMIT
+        if len(frame) <= limit:
+            return frame
+        copy = logging.makeLogRecord(self.prepare_dict(record))
+        for _ in range(4):
+            over = len(frame) - limit
+            texts = [
+                (len(value.encode("utf-8", "surrogatepass")), name)
+                for name in ("msg", "exc_text", "stack_info")
+                if isinstance(value := getattr(copy, name, None), str)
+            ]
+            if not texts:
+                break
+            size, name = max(texts)
+            marker = f" [... {over + 64} bytes cut by loopsink to fit a {limit}-byte datagram]"
+            keep = size - over - len(marker.encode()) - 64
+            if keep < 0:
+                keep = 0
+            value = getattr(copy, name).encode("utf-8", "surrogatepass")[:keep]
+            setattr(copy, name, value.decode("utf-8", "ignore") + marker)
+            frame = self.makePickle(copy)
+            if len(frame) <= limit:
+                self.truncated += 1
+                return frame
+        raise ValueError(
+            f"record too large for one datagram: {len(frame)} bytes > {limit} even after "
+            f"truncating msg, exc_text and stack_info; its extra attributes are too big "
+            f"(use SocketHandler over TCP for records this large)"
+        )
+
+    async def send(self, s: bytes) -> None:
+        """Send one datagram, waiting (with back-off) while a unix peer is missing."""
+        while True:
+            if self.sock is None:
+                await self._connect_with_backoff()
+            sock = self.sock
+            try:
+                if self._target is not None:
+                    await sock.sendto(s, *self._target)
+                else:
+                    await sock.send(s)
+            except BaseException as exc:
+                if isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE:
+                    raise
+                await self._drop_connection()
+                if not isinstance(exc, _CONNECTION_ERRORS):
+                    raise
+                self._connect_failed(exc, time.time())
+                continue
+            return
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        frame = self.makePickle(record)
+        if self.sock is None:
+            await self._connect_with_backoff()
+        await self.send(self.fit(record, frame))
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        """Send one datagram per record, in order; a record that fails is reported alone."""
+        frames, done = await self.make_frames(records)
+        if not frames:
+            return
+        if self.sock is None:
+            try:
+                await self._connect_with_backoff()
+            except Exception:
+                self.report_batch_failure(done)
+                return
+        for record, frame in zip(done, frames, strict=True):
+            try:
+                await self.send(self.fit(record, frame))
+            except Exception:  # noqa: PERF203 - each datagram fails alone
+                self.handleError(record)
+
+
+def _raw_socket(stream: Any) -> socket.socket | None:
+    try:
+        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    except (anyio.TypedAttributeLookupError, AttributeError):
+        return None
+    return raw  # type: ignore[no-any-return]
+
+
+def _note(text: str) -> None:
+    """A one-line notice on stderr (not an error: nothing is lost), gated like handleError."""
+    if logging.raiseExceptions and sys.stderr:
+        try:
+            sys.stderr.write(text)
+        except (OSError, ValueError):
+            pass

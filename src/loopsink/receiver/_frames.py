@@ -1,0 +1,305 @@
+"""Decoding frames into record dicts, safely.
+
+A frame is what :class:`~loopsink.SocketHandler` (and the stdlib's) sends: a 4-byte
+big-endian length, then that many bytes of payload. The payload is a pickle of the record's
+attribute dict, or a UTF-8 JSON object (``serializer="json"``; it starts with ``{``, which
+no pickle does), optionally preceded by a 32-byte HMAC-SHA256 digest.
+
+Unpickling data from the network runs code of the sender's choosing, so pickles here go
+through :class:`RestrictedUnpickler`, which refuses every global except a few harmless
+constructors, and the result must look like a record dict: str keys, plain values (None,
+bool, int, float, str, bytes and tuples, lists, dicts and sets of those), bounded in depth
+and size, with the fields a handler relies on of the right type.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import decimal
+import hmac
+import io
+import json
+import logging
+import pickle
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .._exceptions import LoopsinkError
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "FrameError",
+    "RejectReason",
+    "RestrictedUnpickler",
+    "StreamDecoder",
+    "decode_datagram",
+    "decode_payload",
+]
+
+#: The largest payload accepted by default (1 MiB); a record that large is rare and suspect.
+DEFAULT_MAX_FRAME_SIZE = 1 << 20
+
+#: A record dict holds flat values; nesting deeper than this (in ``extra``) is refused.
+MAX_DEPTH = 32
+
+DIGEST_SIZE = 32
+_length = struct.Struct(">L")
+
+
+class RejectReason:
+    """Why a frame was rejected, as counted in ``ReceiverStats.rejected``."""
+
+    #: The length prefix (or datagram) is above ``max_frame_size``.
+    OVERSIZED = "oversized"
+    #: Not a pickle or JSON object that can be read: garbage, a broken length.
+    MALFORMED = "malformed"
+    #: A pickle that asks for a global outside the allow-list (``os.system`` and friends).
+    FORBIDDEN = "forbidden"
+    #: ``hmac_key`` is set and the digest is missing or wrong.
+    SIGNATURE = "signature"
+    #: Decodes, but is not a plausible record dict (bad types, too deep, too big).
+    INVALID = "invalid"
+    #: The connection ended in the middle of a frame.
+    TRUNCATED = "truncated"
+    #: The TLS handshake failed.
+    TLS = "tls"
+
+
+class FrameError(LoopsinkError, ValueError):
+    """A frame was rejected; :attr:`reason` is one of the :class:`RejectReason` values."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _latin1_encode(obj: object, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    # Protocol 0-2 pickles encode bytes as _codecs.encode(text, "latin1"); nothing else.
+    if encoding != "latin1" or not isinstance(obj, str):
+        raise pickle.UnpicklingError(
+            f"_codecs.encode is only allowed with 'latin1', got {encoding!r}"
+        )
+    return codecs.encode(obj, "latin1", errors)
+
+
+_ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
+    ("_codecs", "encode"): _latin1_encode,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "complex"): complex,
+    ("__builtin__", "set"): set,
+    ("__builtin__", "frozenset"): frozenset,
+    ("datetime", "date"): datetime.date,
+    ("datetime", "time"): datetime.time,
+    ("datetime", "datetime"): datetime.datetime,
+    ("datetime", "timedelta"): datetime.timedelta,
+    ("datetime", "timezone"): datetime.timezone,
+    ("decimal", "Decimal"): decimal.Decimal,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that loads only data: no classes, no functions, no ``__reduce__`` tricks.
+
+    Globals are refused except a short allow-list of constructors that run no code of the
+    sender's choosing (``set``, ``frozenset``, ``complex``, the ``datetime`` types,
+    ``decimal.Decimal``, and ``_codecs.encode`` restricted to latin-1, which old protocols
+    use for bytes). Persistent ids are refused by the base class.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[module, name]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"global {module}.{name} is not allowed in a log record frame"
+            ) from None
+
+
+# -- validating the dict ---------------------------------------------------------------------
+
+_PLAIN: tuple[type, ...] = (str, int, float, bool, bytes, type(None), complex, decimal.Decimal)
+_PLAIN += (datetime.date, datetime.time, datetime.timedelta, datetime.timezone)
+_CONTAINERS = (tuple, list, set, frozenset)
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "msg": (str,),
+    "levelname": (str,),
+    "levelno": (int,),
+    "pathname": (str,),
+    "filename": (str,),
+    "module": (str,),
+    "funcName": (str, type(None)),
+    "lineno": (int,),
+    "created": (int, float),
+    "msecs": (int, float),
+    "relativeCreated": (int, float),
+    "exc_info": (type(None),),
+    "exc_text": (str, type(None)),
+    "stack_info": (str, type(None)),
+}
+
+
+def _check_value(value: object, budget: list[int], depth: int) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise FrameError(RejectReason.INVALID, "record dict has too many values")
+    if isinstance(value, _PLAIN):
+        return
+    if depth >= MAX_DEPTH:
+        raise FrameError(RejectReason.INVALID, f"record dict nests deeper than {MAX_DEPTH}")
+    if isinstance(value, _CONTAINERS):
+        for item in value:
+            _check_value(item, budget, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(key, budget, depth + 1)
+            _check_value(item, budget, depth + 1)
+        return
+    raise FrameError(RejectReason.INVALID, f"record dict holds a {type(value).__name__}")
+
+
+def validate_record_dict(data: object, size: int) -> dict[str, Any]:
+    """Check that ``data`` is a plausible record dict; return it, or raise FrameError.
+
+    The value budget is proportional to the frame size, so shared references cannot make a
+    small frame expand into an enormous structure when a formatter renders it.
+    """
+    if not isinstance(data, dict):
+        raise FrameError(RejectReason.INVALID, f"frame holds a {type(data).__name__}, not a dict")
+    budget = [max(64, size)]
+    for key, value in data.items():
+        if type(key) is not str:
+            raise FrameError(RejectReason.INVALID, f"record dict key {key!r} is not a str")
+        expected = _FIELD_TYPES.get(key)
+        if expected is not None and (
+            not isinstance(value, expected) or (isinstance(value, bool) and int in expected)
+        ):
+            raise FrameError(
+                RejectReason.INVALID,
+                f"record field {key!r} is a {type(value).__name__}, expected "
+                f"{' or '.join(t.__name__ for t in expected)}",
+            )
+        _check_value(value, budget, 0)
+    if data.get("args") is not None:
+        # Senders merge the message first (the stdlib does); merging here would let a tiny
+        # frame such as "%*d" with a huge width allocate gigabytes.
+        raise FrameError(
+            RejectReason.INVALID, "record field 'args' must be None (unmerged message)"
+        )
+    return data
+
+
+def decode_payload(payload: bytes | memoryview, *, hmac_key: bytes | None = None) -> dict[str, Any]:
+    """Turn one payload (the bytes after the length prefix) into a validated record dict."""
+    if hmac_key is not None:
+        if len(payload) < DIGEST_SIZE:
+            raise FrameError(RejectReason.SIGNATURE, "frame is too short to carry an HMAC digest")
+        digest = bytes(payload[:DIGEST_SIZE])
+        payload = payload[DIGEST_SIZE:]
+        if not hmac.compare_digest(digest, hmac.digest(hmac_key, payload, "sha256")):
+            raise FrameError(RejectReason.SIGNATURE, "frame HMAC digest does not match")
+    if not payload:
+        raise FrameError(RejectReason.MALFORMED, "empty frame")
+    try:
+        if payload[0] == 0x7B:  # "{": JSON
+            data = json.loads(bytes(payload))
+        else:
+            data = RestrictedUnpickler(io.BytesIO(payload)).load()
+    except pickle.UnpicklingError as exc:
+        reason = RejectReason.FORBIDDEN if "is not allowed" in str(exc) else RejectReason.MALFORMED
+        raise FrameError(reason, f"cannot unpickle frame: {exc}") from None
+    except (Exception, RecursionError) as exc:
+        raise FrameError(RejectReason.MALFORMED, f"cannot decode frame: {exc!r}"[:300]) from None
+    return validate_record_dict(data, len(payload))
+
+
+class StreamDecoder:
+    """Splits a byte stream into frames and decodes them, never buffering above the limit.
+
+    Feed it what the connection delivers; it returns the record dicts of the complete frames.
+    After a bad frame :attr:`error` holds the reason and the connection should be closed:
+    what follows a bad frame cannot be trusted to be aligned.
+    """
+
+    def __init__(
+        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, hmac_key: bytes | None = None
+    ) -> None:
+        self.max_frame_size = max_frame_size
+        self.hmac_key = hmac_key
+        self.error: FrameError | None = None
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        if self.error is not None:
+            return []
+        buffer = self._buffer
+        buffer += data
+        out: list[dict[str, Any]] = []
+        pos = 0
+        end = len(buffer)
+        limit = self.max_frame_size + (DIGEST_SIZE if self.hmac_key is not None else 0)
+        view = memoryview(buffer)
+        try:
+            while end - pos >= 4:
+                (size,) = _length.unpack_from(buffer, pos)
+                if size > limit:
+                    self.error = FrameError(
+                        RejectReason.OVERSIZED,
+                        f"frame length {size} is above the limit of {limit} bytes",
+                    )
+                    break
+                if end - pos - 4 < size:
+                    break
+                payload = view[pos + 4 : pos + 4 + size]
+                try:
+                    out.append(decode_payload(payload, hmac_key=self.hmac_key))
+                except FrameError as exc:
+                    self.error = exc
+                    break
+                finally:
+                    payload.release()
+                pos += 4 + size
+        finally:
+            view.release()
+        if self.error is not None:
+            buffer.clear()
+        elif pos:
+            del buffer[:pos]
+        return out
+
+
+def decode_datagram(
+    packet: bytes, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, hmac_key: bytes | None = None
+) -> dict[str, Any]:
+    """Decode one datagram: a length-prefixed frame (what CPython sends), or a bare payload."""
+    limit = max_frame_size + (DIGEST_SIZE if hmac_key is not None else 0)
+    if len(packet) >= 4 and packet[0] == 0:
+        (size,) = _length.unpack_from(packet, 0)
+        if size > limit:
+            raise FrameError(RejectReason.OVERSIZED, f"frame length {size} is above {limit}")
+        if size != len(packet) - 4:
+            raise FrameError(
+                RejectReason.MALFORMED,
+                f"datagram length prefix says {size} bytes, {len(packet) - 4} follow",
+            )
+        return decode_payload(memoryview(packet)[4:], hmac_key=hmac_key)
+    if len(packet) > limit:
+        raise FrameError(
+            RejectReason.OVERSIZED, f"datagram of {len(packet)} bytes is above {limit}"
+        )
+    return decode_payload(packet, hmac_key=hmac_key)
+
+
+def make_record(data: dict[str, Any]) -> logging.LogRecord:
+    """The LogRecord of a validated dict, as the stdlib's receivers make it."""
+    return logging.makeLogRecord(data)

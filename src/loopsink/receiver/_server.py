@@ -1,0 +1,357 @@
+"""LogReceiver: servers that turn received frames back into LogRecords and hand them on."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
+
+from .._compat import run_blocking
+from .._handler import AsyncHandler
+from ._frames import (
+    DEFAULT_MAX_FRAME_SIZE,
+    DIGEST_SIZE,
+    FrameError,
+    RejectReason,
+    StreamDecoder,
+    decode_datagram,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from typing_extensions import Self
+
+__all__ = ["LogReceiver", "ReceiverStats"]
+
+Target = AsyncHandler | logging.Handler
+
+#: How long a TLS client may take to finish its handshake.
+_HANDSHAKE_TIMEOUT = 10.0
+#: How many datagrams are read per wake-up before records are handed on.
+_DATAGRAM_BURST = 256
+
+
+@dataclass(frozen=True)
+class ReceiverStats:
+    """A snapshot of a :class:`LogReceiver`'s counters."""
+
+    #: Records decoded and handed to the handlers.
+    records: int
+    #: Frames refused, by reason (see :class:`~loopsink.receiver.RejectReason`).
+    rejected: Mapping[str, int] = field(default_factory=dict)
+    #: Stream connections accepted so far, and those still open.
+    connections: int = 0
+    open_connections: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "rejected",
+            MappingProxyType({k: v for k, v in sorted(self.rejected.items()) if v}),
+        )
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+class LogReceiver:
+    """Receives log records over TCP, unix stream, UDP and unix datagram sockets.
+
+    It reads the stdlib's wire format (what ``logging.handlers.SocketHandler`` and
+    ``DatagramHandler`` send) and loopsink's options (JSON payloads, HMAC-signed frames, TLS).
+    Every frame is decoded with a restricted unpickler and a size limit; a bad frame is
+    counted in :attr:`stats` and closes its connection, and nothing else is affected.
+
+    Records go to ``handlers``: loopsink sinks get them in batches (``emit_batch`` under the
+    sink's lock, after its level and filters), stdlib handlers get ``handle(record)`` in a
+    worker thread. The receiver does not close the handlers: they are yours.
+
+    ::
+
+        async with LogReceiver(loopsink.StreamHandler()) as receiver:
+            host, port = await receiver.listen_tcp("127.0.0.1", 9020)
+            await anyio.sleep_forever()
+
+    Args:
+        *handlers: where records go: loopsink sinks or ``logging.Handler`` objects.
+        hmac_key: keyword-only; accept only frames signed with this key.
+        max_frame_size: keyword-only; the largest payload accepted, in bytes.
+    """
+
+    def __init__(
+        self,
+        *handlers: Target,
+        hmac_key: bytes | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        for handler in handlers:
+            if not isinstance(handler, (AsyncHandler, logging.Handler)):
+                raise TypeError(
+                    f"LogReceiver handlers must be loopsink sinks or logging.Handler objects, "
+                    f"got {handler!r}"
+                )
+        if hmac_key is not None and (not isinstance(hmac_key, bytes) or not hmac_key):
+            raise TypeError(f"hmac_key must be non-empty bytes, got {type(hmac_key).__name__}")
+        if isinstance(max_frame_size, bool) or not isinstance(max_frame_size, int):
+            raise TypeError(f"max_frame_size must be an int, got {max_frame_size!r}")
+        if max_frame_size < 64:
+            raise ValueError(f"max_frame_size must be at least 64 bytes, got {max_frame_size}")
+        self.handlers: tuple[Target, ...] = handlers
+        self.hmac_key = hmac_key
+        self.max_frame_size = max_frame_size
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._records = 0
+        self._rejected: dict[str, int] = {}
+        self._connections = 0
+        self._open = 0
+        self._progress: anyio.Event | None = None
+        self._cleanup: list[str] = []
+        #: The addresses bound so far, in the order the listen_* calls were made.
+        self.addresses: list[Any] = []
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        task_group, self._task_group = self._task_group, None
+        if task_group is None:
+            return None
+        task_group.cancel_scope.cancel()
+        try:
+            return await task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            self._remove_socket_files()
+
+    async def aclose(self) -> None:
+        """Stop listening and close every connection (the handlers stay open)."""
+        await self.__aexit__(None, None, None)
+
+    def _remove_socket_files(self) -> None:
+        for path in self._cleanup:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self._cleanup.clear()
+
+    def _group(self, what: str) -> anyio.abc.TaskGroup:
+        if self._task_group is None:
+            raise RuntimeError(
+                f"LogReceiver.{what}() needs the running receiver: use 'async with receiver:'"
+            )
+        return self._task_group
+
+    # -- listeners --------------------------------------------------------------------------
+
+    async def listen_tcp(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> tuple[str, int]:
+        """Accept TCP connections on ``host:port`` (0 picks a free port); return the address.
+
+        With ``ssl_context`` (a server-side context) the connections speak TLS.
+        """
+        group = self._group("listen_tcp")
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+        raw = listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        bound = raw.getsockname()
+        address = (str(bound[0]), int(bound[1]))
+        group.start_soon(self._serve_listener, listener, ssl_context)
+        self.addresses.append(address)
+        return address
+
+    async def listen_unix(self, path: str | os.PathLike[str]) -> str:
+        """Accept unix stream connections on the socket file ``path``; return the path."""
+        group = self._group("listen_unix")
+        path = os.fspath(path)
+        listener = await anyio.create_unix_listener(path)
+        self._cleanup.append(path)
+        group.start_soon(self._serve_listener, listener, None)
+        self.addresses.append(path)
+        return path
+
+    async def listen_udp(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Receive UDP datagrams on ``host:port`` (0 picks a free port); return the address."""
+        group = self._group("listen_udp")
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        family, _, _, _, sockaddr = infos[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        bound = sock.getsockname()
+        address = (str(bound[0]), int(bound[1]))
+        group.start_soon(self._serve_datagrams, sock, 65_535)
+        self.addresses.append(address)
+        return address
+
+    async def listen_unix_datagram(self, path: str | os.PathLike[str]) -> str:
+        """Receive unix datagrams on the socket file ``path``; return the path."""
+        group = self._group("listen_unix_datagram")
+        path = os.fspath(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind(path)
+        except BaseException:
+            sock.close()
+            raise
+        self._cleanup.append(path)
+        group.start_soon(self._serve_datagrams, sock, self.max_frame_size + DIGEST_SIZE + 4)
+        self.addresses.append(path)
+        return path
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def _serve_listener(
+        self, listener: anyio.abc.Listener[Any], ssl_context: ssl.SSLContext | None
+    ) -> None:
+        async with listener, anyio.create_task_group() as connections:
+            await listener.serve(functools.partial(self._serve_stream, ssl_context), connections)
+
+    async def _serve_stream(
+        self, ssl_context: ssl.SSLContext | None, stream: anyio.abc.ByteStream
+    ) -> None:
+        self._connections += 1
+        self._open += 1
+        try:
+            if ssl_context is not None:
+                try:
+                    with anyio.fail_after(_HANDSHAKE_TIMEOUT):
+                        stream = await TLSStream.wrap(
+                            stream,
+                            server_side=True,
+                            ssl_context=ssl_context,
+                            standard_compatible=False,
+                        )
+                except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream):
+                    self._reject(RejectReason.TLS)
+                    return
+            await self._read_frames(stream)
+        finally:
+            self._open -= 1
+            await anyio.aclose_forcefully(stream)
+
+    async def _read_frames(self, stream: anyio.abc.ByteStream) -> None:
+        decoder = StreamDecoder(max_frame_size=self.max_frame_size, hmac_key=self.hmac_key)
+        while True:
+            try:
+                data = await stream.receive(262_144)
+            except anyio.EndOfStream:
+                if decoder.pending:
+                    self._reject(RejectReason.TRUNCATED)
+                return
+            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                if decoder.pending:
+                    self._reject(RejectReason.TRUNCATED)
+                return
+            dicts = decoder.feed(data)
+            if dicts:
+                await self._dispatch([logging.makeLogRecord(d) for d in dicts])
+            if decoder.error is not None:
+                self._reject(decoder.error.reason)
+                return
+
+    async def _serve_datagrams(self, sock: socket.socket, bufsize: int) -> None:
+        with sock:
+            while True:
+                await anyio.wait_readable(sock)
+                records: list[logging.LogRecord] = []
+                for _ in range(_DATAGRAM_BURST):
+                    try:
+                        packet, _, flags, _ = sock.recvmsg(bufsize)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:  # e.g. ECONNREFUSED queued on the socket: nothing to read
+                        continue
+                    if flags & socket.MSG_TRUNC:
+                        self._reject(RejectReason.OVERSIZED)
+                        continue
+                    try:
+                        data = decode_datagram(
+                            packet, max_frame_size=self.max_frame_size, hmac_key=self.hmac_key
+                        )
+                    except FrameError as exc:
+                        self._reject(exc.reason)
+                        continue
+                    records.append(logging.makeLogRecord(data))
+                if records:
+                    await self._dispatch(records)
+
+    async def _dispatch(self, records: Sequence[logging.LogRecord]) -> None:
+        for handler in self.handlers:
+            if isinstance(handler, AsyncHandler):
+                accepted = [r for r in map(handler.accepts, records) if r is not None]
+                if not accepted:
+                    continue
+                async with handler.io_lock():
+                    try:
+                        await handler.emit_batch(accepted)
+                    except Exception:
+                        handler.report_batch_failure(accepted)
+            else:
+                await run_blocking(_handle_all, handler, records)
+        self._records += len(records)
+        self._notify()
+
+    # -- counters ---------------------------------------------------------------------------
+
+    def _reject(self, reason: str) -> None:
+        self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        self._notify()
+
+    def _notify(self) -> None:
+        event, self._progress = self._progress, None
+        if event is not None:
+            event.set()
+
+    @property
+    def stats(self) -> ReceiverStats:
+        return ReceiverStats(
+            records=self._records,
+            rejected=dict(self._rejected),
+            connections=self._connections,
+            open_connections=self._open,
+        )
+
+    async def wait_received(self, records: int, *, rejected: int = 0) -> ReceiverStats:
+        """Wait until at least ``records`` records were handed on and ``rejected`` frames refused.
+
+        Bound the wait with ``anyio.fail_after``.
+        """
+        while self._records < records or sum(self._rejected.values()) < rejected:
+            if self._progress is None:
+                self._progress = anyio.Event()
+            await self._progress.wait()
+        return self.stats
+
+    def __repr__(self) -> str:
+        return f"<LogReceiver {self.addresses!r} records={self._records}>"
+
+
+def _handle_all(handler: logging.Handler, records: Iterable[logging.LogRecord]) -> None:
+    for record in records:
+        handler.handle(record)
