@@ -21,10 +21,16 @@ from ._stats import QueueStats as QueueStats
 from ._stats import SinkStats as SinkStats
 from ._version import __version__ as __version__
 from .handlers import BaseRotatingHandler as BaseRotatingHandler
+from .handlers import BufferingHandler as BufferingHandler
 from .handlers import FileHandler as FileHandler
 from .handlers import HTTPBody as HTTPBody
 from .handlers import HTTPHandler as HTTPHandler
+from .handlers import MemoryHandler as MemoryHandler
+from .handlers import NTEventLogHandler as NTEventLogHandler
+from .handlers import NTEventLogUnavailableError as NTEventLogUnavailableError
 from .handlers import NullHandler as NullHandler
+from .handlers import QueueHandler as QueueHandler
+from .handlers import QueueListener as QueueListener
 from .handlers import RotatingFileHandler as RotatingFileHandler
 from .handlers import StreamHandler as StreamHandler
 from .handlers import TimedRotatingFileHandler as TimedRotatingFileHandler
@@ -33,6 +39,7 @@ from .handlers import WatchedFileHandler as WatchedFileHandler
 __all__ = [
     "AsyncHandler",
     "BaseRotatingHandler",
+    "BufferingHandler",
     "DropReason",
     "FileHandler",
     "HTTPBody",
@@ -40,10 +47,15 @@ __all__ = [
     "LogQueue",
     "LoggingBridge",
     "LoopsinkError",
+    "MemoryHandler",
     "MissingExtraError",
+    "NTEventLogHandler",
+    "NTEventLogUnavailableError",
     "NullHandler",
     "OverflowPolicy",
     "QueueClosedError",
+    "QueueHandler",
+    "QueueListener",
     "QueueNotRunningError",
     "QueueStats",
     "RotatingFileHandler",

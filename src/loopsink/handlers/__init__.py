@@ -1,8 +1,14 @@
 """The sinks: one async twin for each handler of the stdlib's ``logging`` and ``logging.handlers``."""
 
+from ._buffering import BufferingHandler as BufferingHandler
+from ._buffering import MemoryHandler as MemoryHandler
 from ._file import FileHandler as FileHandler
 from ._http import HTTPHandler as HTTPHandler
 from ._http_presets import HTTPBody as HTTPBody
+from ._nteventlog import NTEventLogHandler as NTEventLogHandler
+from ._nteventlog import NTEventLogUnavailableError as NTEventLogUnavailableError
+from ._queuehandler import QueueHandler as QueueHandler
+from ._queuehandler import QueueListener as QueueListener
 from ._rotating import BaseRotatingHandler as BaseRotatingHandler
 from ._rotating import RotatingFileHandler as RotatingFileHandler
 from ._rotating import TimedRotatingFileHandler as TimedRotatingFileHandler
@@ -12,10 +18,16 @@ from ._watched import WatchedFileHandler as WatchedFileHandler
 
 __all__ = [
     "BaseRotatingHandler",
+    "BufferingHandler",
     "FileHandler",
     "HTTPBody",
     "HTTPHandler",
+    "MemoryHandler",
+    "NTEventLogHandler",
+    "NTEventLogUnavailableError",
     "NullHandler",
+    "QueueHandler",
+    "QueueListener",
     "RotatingFileHandler",
     "StreamHandler",
     "TimedRotatingFileHandler",

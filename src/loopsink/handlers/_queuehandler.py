@@ -1,0 +1,634 @@
+"""QueueHandler and QueueListener: hand records across a queue to other handlers.
+
+The queue may be an ``asyncio.Queue``, an anyio memory object stream, a ``queue.Queue`` /
+``queue.SimpleQueue`` or a ``multiprocessing`` queue. Which calls are safe on the event loop
+depends on the kind, so it is decided once, at construction:
+
+========================  ===============================  ==================================
+queue                     QueueHandler puts with           QueueListener gets with
+========================  ===============================  ==================================
+``asyncio.Queue``         ``put_nowait`` on the loop       ``await get()``
+anyio memory stream       ``send_nowait`` on the loop      ``await receive()``
+``queue.Queue``,          ``put_nowait`` on the loop       ``get(timeout=…)`` in a worker
+``multiprocessing.Queue``  (never waits: a full bounded     thread, a burst at a time
+                          queue is reported, not waited)
+``multiprocessing.        ``put`` in a worker thread (it   not supported: its ``get`` has no
+SimpleQueue``, manager    may wait on a pipe or a server)  timeout (manager proxies: as
+proxies                                                    ``queue.Queue``)
+========================  ===============================  ==================================
+
+Plain worker processes, which run no event loop, log through the stdlib's own
+``logging.handlers.QueueHandler``: it prepares records exactly as this one does (the tests
+compare them attribute by attribute), and with a ``multiprocessing.Queue`` it never blocks.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import logging
+import queue as queue_module
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from .._compat import current_backend, run_blocking
+from .._handler import FORMAT_SLICE, AsyncHandler
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["QueueHandler", "QueueListener", "spawn_detached"]
+
+#: How long a worker thread waits in a blocking ``get`` before it lets the listener task
+#: check for cancellation. Only an idle listener pays it: one thread hop per period.
+_POLL_INTERVAL = 0.2
+
+#: The most items a listener takes from the queue (and hands to each handler) at once.
+_BURST = 1024
+
+#: Detached tasks on asyncio must be referenced until done, or the loop may drop them.
+_DETACHED: set[Any] = set()
+
+
+def spawn_detached(func: Callable[[], Awaitable[None]], *, name: str) -> anyio.CancelScope:
+    """Run ``func()`` as a task of the current event loop that nobody awaits.
+
+    For the few objects whose lifecycle is not a ``with`` block (``QueueListener.start``
+    mirrors the stdlib's daemon thread; ``MemoryHandler``'s flush timer). On asyncio it is a
+    loop task, on trio a system task. ``func`` must catch its own errors. Returns a cancel
+    scope that ``func`` runs in: cancel it to stop the task, even before it has started.
+    """
+    scope = anyio.CancelScope()
+
+    async def body() -> None:
+        with scope:
+            await func()
+
+    backend = current_backend()
+    if backend == "asyncio":
+        import asyncio
+
+        task = asyncio.get_running_loop().create_task(body(), name=name)
+        _DETACHED.add(task)
+        task.add_done_callback(_DETACHED.discard)
+    elif backend == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(body, name=name)
+    else:  # pragma: no cover - anyio supports only these two
+        raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
+    return scope
+
+
+class _Kind(enum.Enum):
+    ASYNCIO = "asyncio.Queue"
+    STREAM = "anyio memory object stream"
+    NOWAIT = "put_nowait/get queue"  # queue.Queue, SimpleQueue, multiprocessing.Queue
+    THREAD = "blocking queue"  # multiprocessing.SimpleQueue, manager proxies
+
+
+def _asyncio_queue_types() -> tuple[type, ...]:
+    # asyncio is only looked up if already imported: an object cannot be an asyncio.Queue
+    # otherwise, and the core stays free of asyncio imports.
+    aio = sys.modules.get("asyncio")
+    return (aio.Queue,) if aio is not None else ()
+
+
+def _is_proxy(obj: object) -> bool:
+    managers = sys.modules.get("multiprocessing.managers")
+    return managers is not None and isinstance(obj, managers.BaseProxy)
+
+
+def _is_mp_simple_queue(obj: object) -> bool:
+    queues = sys.modules.get("multiprocessing.queues")
+    return queues is not None and isinstance(obj, queues.SimpleQueue)
+
+
+def _full_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [queue_module.Full, anyio.WouldBlock]
+    aio = sys.modules.get("asyncio")
+    if aio is not None:
+        errors.append(aio.QueueFull)
+    return tuple(errors)
+
+
+def _describe_maxsize(q: Any) -> str:
+    maxsize = getattr(q, "maxsize", None)
+    if maxsize is None:
+        maxsize = getattr(q, "_maxsize", None)
+    if maxsize is None and isinstance(q, anyio.abc.ObjectSendStream):
+        try:
+            maxsize = q.statistics().max_buffer_size  # type: ignore[attr-defined]
+        except Exception:
+            maxsize = None
+    return f" (maxsize {maxsize})" if maxsize is not None else ""
+
+
+# --------------------------------------------------------------------------------------------
+# QueueHandler
+
+
+class QueueHandler(AsyncHandler):
+    """Puts prepared records on a queue, for a :class:`QueueListener` (or anyone) to handle.
+
+    :meth:`prepare` does what the stdlib's does on Python 3.11+: the record is formatted
+    once (merging message and arguments, rendering the exception and stack), and a *copy*
+    carries that text in ``msg`` and ``message`` with ``args``, ``exc_info``, ``exc_text``
+    and ``stack_info`` cleared, so it pickles and other handlers still see the original
+    (bpo-35726). :meth:`enqueue` is a coroutine here; override it to change how records
+    are put.
+
+    Putting never blocks the event loop: a queue that could block (a
+    ``multiprocessing.SimpleQueue``, a manager proxy) is written from a worker thread, and a
+    full bounded queue is not waited on: the record is dropped, reported to
+    :meth:`handleError` and counted in :attr:`error_count`.
+
+    Args:
+        queue: an ``asyncio.Queue``, the send end of an anyio memory object stream, a
+            ``queue.Queue``/``queue.SimpleQueue``, or a ``multiprocessing`` queue.
+    """
+
+    def __init__(self, queue: Any) -> None:
+        super().__init__()
+        self._kind = self._classify(queue)
+        self.queue = queue
+        self._full = _full_errors()
+
+    @staticmethod
+    def _classify(q: Any) -> _Kind:
+        if isinstance(q, anyio.abc.ObjectReceiveStream) and not isinstance(
+            q, anyio.abc.ObjectSendStream
+        ):
+            raise TypeError(
+                f"QueueHandler needs the send end of a memory object stream, got the "
+                f"receive end {q!r}; pass the first item of anyio.create_memory_object_stream()"
+            )
+        if isinstance(q, anyio.abc.ObjectSendStream) and hasattr(q, "send_nowait"):
+            return _Kind.STREAM
+        if isinstance(q, _asyncio_queue_types()):
+            return _Kind.ASYNCIO
+        if _is_proxy(q) or _is_mp_simple_queue(q):
+            return _Kind.THREAD
+        if callable(getattr(q, "put_nowait", None)):
+            return _Kind.NOWAIT
+        if callable(getattr(q, "put", None)):
+            return _Kind.THREAD
+        raise TypeError(
+            f"QueueHandler needs a queue with put_nowait() or put() (asyncio.Queue, "
+            f"queue.Queue, multiprocessing.Queue) or an anyio memory object send stream, "
+            f"got {q!r}"
+        )
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """Return a picklable copy of ``record`` whose message is the formatted text."""
+        text = self.format(record)
+        # A copy, not the record itself: other handlers of the same logger must still see
+        # the caller's args and exception (bpo-35726).
+        prepared = copy.copy(record)
+        prepared.message = text
+        prepared.msg = text
+        prepared.args = None
+        prepared.exc_info = None
+        prepared.exc_text = None
+        prepared.stack_info = None
+        return prepared
+
+    async def enqueue(self, record: logging.LogRecord) -> None:
+        """Put ``record`` on the queue without waiting for room; raise if it is full."""
+        kind = self._kind
+        if kind is _Kind.THREAD:
+            await run_blocking(self.queue.put, record)
+            return
+        try:
+            if kind is _Kind.STREAM:
+                self.queue.send_nowait(record)
+            else:
+                self.queue.put_nowait(record)
+        except self._full as exc:
+            raise queue_module.Full(
+                f"{self.describe()}: the queue is full{_describe_maxsize(self.queue)}, so the "
+                f"record was dropped rather than stall the event loop; give the queue a larger "
+                f"maxsize or consume it faster"
+            ) from exc
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        """Enqueue the result of :meth:`prepare`."""
+        await self.enqueue(self.prepare(record))
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        if self._kind is _Kind.THREAD and type(self).enqueue is QueueHandler.enqueue:
+            await self._emit_batch_in_thread(records)
+            return
+        for index, record in enumerate(records):
+            if index and not index % FORMAT_SLICE:
+                await anyio.lowlevel.checkpoint()
+            try:
+                await self.enqueue(self.prepare(record))
+            except Exception:
+                self.handleError(record)
+
+    async def _emit_batch_in_thread(self, records: Sequence[logging.LogRecord]) -> None:
+        """One worker-thread hop for a whole batch on a queue whose ``put`` may wait."""
+        prepared: list[tuple[logging.LogRecord, logging.LogRecord]] = []
+        for record in records:
+            try:
+                prepared.append((record, self.prepare(record)))
+            except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                self.handleError(record)
+        if not prepared:
+            return
+        failures = await run_blocking(_put_all, self.queue, [p for _, p in prepared])
+        for index, exc in failures:
+            try:
+                raise exc
+            except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                self.handleError(prepared[index][0])
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        return f"<{type(self).__name__} ({level}) -> {type(self.queue).__name__}>"
+
+
+def _put_all(q: Any, records: Sequence[logging.LogRecord]) -> list[tuple[int, Exception]]:
+    failures: list[tuple[int, Exception]] = []
+    for index, record in enumerate(records):
+        try:
+            q.put(record)
+        except Exception as exc:  # noqa: PERF203 - one bad record must not cost the others
+            failures.append((index, exc))
+    return failures
+
+
+# --------------------------------------------------------------------------------------------
+# QueueListener
+
+_EMPTY = object()  # a worker-thread poll found nothing in time
+
+
+def _take_burst(q: Any, sentinel: object, done: int, limit: int) -> list[Any]:
+    """Runs in a worker thread: wait briefly for one item, then take what else is ready.
+
+    Stops right after the sentinel so that nothing put after it is taken. ``done`` is how
+    many ``task_done`` calls the previous burst still owes the queue.
+    """
+    if done:
+        task_done = getattr(q, "task_done", None)
+        if task_done is not None:
+            for _ in range(done):
+                task_done()
+    try:
+        item = q.get(True, _POLL_INTERVAL)
+    except queue_module.Empty:
+        return []
+    items = [item]
+    while item is not sentinel and len(items) < limit:
+        try:
+            item = q.get(False)
+        except queue_module.Empty:
+            break
+        items.append(item)
+    return items
+
+
+class QueueListener:
+    """Takes records off a queue in a task of the event loop and hands them to handlers.
+
+    The async twin of the stdlib's listener thread. ``await start()`` starts the task;
+    ``await stop()`` puts the sentinel and returns once everything put before the call has
+    been handled; ``async with listener:`` does both. Handlers may be loopsink sinks (each
+    burst of records goes to one ``emit_batch`` under the sink's lock) or stdlib
+    ``logging.Handler`` objects (called in a worker thread, so they may block). A blocking
+    queue (``queue.Queue``, ``multiprocessing.Queue``) is read from a worker thread.
+
+    As in the stdlib, a handler's filters always apply and its level only when
+    ``respect_handler_level`` is true. A handler that fails reports to its own
+    ``handleError``; the listener carries on.
+
+    Args:
+        queue: what :class:`QueueHandler` puts on: an ``asyncio.Queue``, the *receive* end of
+            an anyio memory object stream, a ``queue.Queue``/``queue.SimpleQueue`` or a
+            ``multiprocessing.Queue``.
+        *handlers: loopsink sinks and/or stdlib handlers.
+        respect_handler_level: skip a handler whose level is above the record's.
+    """
+
+    #: Put on the queue by :meth:`enqueue_sentinel`; the listener stops when it takes it.
+    _sentinel: Any = None
+
+    def __init__(
+        self,
+        queue: Any,
+        *handlers: AsyncHandler | logging.Handler,
+        respect_handler_level: bool = False,
+    ) -> None:
+        for handler in handlers:
+            if not isinstance(handler, (AsyncHandler, logging.Handler)):
+                raise TypeError(
+                    f"QueueListener handlers must be loopsink sinks or logging.Handler "
+                    f"objects, got {handler!r}"
+                )
+        self._kind = self._classify(queue)
+        self.queue = queue
+        self.handlers: tuple[AsyncHandler | logging.Handler, ...] = handlers
+        self.respect_handler_level = respect_handler_level
+        self._done: anyio.Event | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._receiver: Any = None  # STREAM: a clone of the receive end, closed by stop()
+        self._owed = 0  # task_done() calls owed to the queue for items taken and handled
+
+    @staticmethod
+    def _classify(q: Any) -> _Kind:
+        if isinstance(q, anyio.abc.ObjectSendStream) and not isinstance(
+            q, anyio.abc.ObjectReceiveStream
+        ):
+            raise TypeError(
+                f"QueueListener needs the receive end of a memory object stream, got the send "
+                f"end {q!r}; pass the second item of anyio.create_memory_object_stream()"
+            )
+        if isinstance(q, anyio.abc.ObjectReceiveStream):
+            if not callable(getattr(q, "clone", None)):
+                raise TypeError(
+                    f"QueueListener needs an anyio memory object receive stream (with clone()), "
+                    f"got {q!r}"
+                )
+            return _Kind.STREAM
+        if isinstance(q, _asyncio_queue_types()):
+            return _Kind.ASYNCIO
+        if _is_mp_simple_queue(q):
+            raise TypeError(
+                f"QueueListener cannot read a multiprocessing.SimpleQueue ({q!r}): its get() has "
+                f"no timeout, so the listener could never be stopped or cancelled while it "
+                f"waits; use multiprocessing.Queue instead"
+            )
+        if callable(getattr(q, "get", None)):
+            return _Kind.NOWAIT
+        raise TypeError(
+            f"QueueListener needs a queue with get() (asyncio.Queue, queue.Queue, "
+            f"multiprocessing.Queue) or an anyio memory object receive stream, got {q!r}"
+        )
+
+    # -- the stdlib's overridable steps -------------------------------------------------------
+
+    async def dequeue(self, block: bool) -> Any:
+        """Take one item off the queue; wait for it when ``block`` is true.
+
+        An anyio stream whose send ends are all closed (or which :meth:`stop` closed) yields
+        the sentinel. Without ``block``, an empty queue raises ``queue.Empty`` as in the
+        stdlib.
+        """
+        kind, q = self._kind, self.queue
+        if kind is _Kind.ASYNCIO:
+            if block:
+                return await q.get()
+            try:
+                return q.get_nowait()
+            except _asyncio_queue_empty() as exc:
+                raise queue_module.Empty from exc
+        if kind is _Kind.STREAM:
+            return await self._receive(block)
+        if not block:
+            return q.get(False)
+        while True:
+            items = await run_blocking(_take_burst, q, self._sentinel, 0, 1)
+            if items:
+                return items[0]
+
+    async def _receive(self, block: bool) -> Any:
+        receiver = self._receiver if self._receiver is not None else self.queue
+        try:
+            if block:
+                return await receiver.receive()
+            return receiver.receive_nowait()
+        except anyio.WouldBlock as exc:
+            raise queue_module.Empty from exc
+        except anyio.EndOfStream:
+            return self._sentinel
+        except anyio.ClosedResourceError:
+            if receiver is self.queue:
+                return self._sentinel
+        # stop() closed our clone: hand over what was sent before it, then the sentinel.
+        try:
+            return self.queue.receive_nowait()
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return self._sentinel
+
+    def prepare(self, record: Any) -> Any:
+        """Return what the handlers get for ``record``: the record itself. Override to decode."""
+        return record
+
+    async def handle(self, record: Any) -> None:
+        """Offer ``prepare(record)`` to every handler."""
+        await self._handle_burst([self.prepare(record)])
+
+    async def enqueue_sentinel(self) -> None:
+        """Put the sentinel on the queue, waiting for room if it is full.
+
+        Waiting is right here: the listener is emptying the queue, and :meth:`stop` must not
+        lose the records ahead of the sentinel. A blocking queue is waited on in a worker
+        thread. An anyio stream needs no sentinel: :meth:`stop` closes the listener's own
+        receive end instead.
+        """
+        kind, q = self._kind, self.queue
+        if kind is _Kind.STREAM:
+            if self._receiver is not None:
+                self._receiver.close()
+            return
+        if kind is _Kind.ASYNCIO:
+            await q.put(self._sentinel)
+            return
+        try:
+            q.put_nowait(self._sentinel)
+        except queue_module.Full:
+            await run_blocking(q.put, self._sentinel)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until the listener has taken the sentinel."""
+        return self._done is not None and not self._done.is_set()
+
+    async def start(self) -> None:
+        """Start the listener task on the running event loop."""
+        if self.running:
+            raise RuntimeError("this QueueListener is already running; call stop() first")
+        if self._kind is _Kind.STREAM:
+            self._receiver = self.queue.clone()
+        self._done = anyio.Event()
+        self._scope = spawn_detached(self._monitor, name=f"{self!r}")
+
+    async def stop(self) -> None:
+        """Handle everything put before the call, then stop. Does nothing if not running.
+
+        Cancelling ``stop`` leaves the listener running (bound the wait with
+        ``anyio.fail_after`` and call :meth:`cancel` if a handler may hang).
+        """
+        done = self._done
+        if done is None:
+            return
+        if not done.is_set():
+            await self.enqueue_sentinel()
+            await done.wait()
+        self._done = None
+        self._scope = None
+        self._receiver = None
+
+    def cancel(self) -> None:
+        """Stop the listener task now, leaving whatever is still queued (loopsink only)."""
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.stop()
+
+    # -- the task -----------------------------------------------------------------------------
+
+    async def _monitor(self) -> None:
+        done = self._done
+        try:
+            await self._run()
+        except Exception:
+            _report_listener_error(self, "stopped: the queue could not be read")
+        finally:
+            if done is not None:
+                done.set()
+
+    async def _run(self) -> None:
+        sentinel = self._sentinel
+        custom_handle = type(self).handle is not QueueListener.handle
+        while True:
+            items = await self._next_burst()
+            stop = False
+            if items and items[-1] is sentinel:
+                items.pop()
+                stop = True
+            if items:
+                if custom_handle:
+                    for item in items:
+                        try:
+                            await self.handle(item)
+                        except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                            _report_listener_error(self, "handle() raised; the record is lost")
+                else:
+                    prepare = self.prepare
+                    await self._handle_burst([prepare(item) for item in items])
+            self._owed += len(items) + stop
+            if stop:
+                await self._settle_task_done()
+                return
+
+    async def _next_burst(self) -> list[Any]:
+        """Take the next item (waiting) and whatever else is ready, up to the sentinel."""
+        kind, q, sentinel = self._kind, self.queue, self._sentinel
+        if type(self).dequeue is not QueueListener.dequeue:
+            await self._settle_task_done()
+            return [await self.dequeue(True)]
+        if kind is _Kind.NOWAIT:
+            while True:
+                owed, self._owed = self._owed, 0
+                items = await run_blocking(_take_burst, q, sentinel, owed, _BURST)
+                if items:
+                    return items
+        await self._settle_task_done()
+        items = [await self.dequeue(True)]
+        while items[-1] is not sentinel and len(items) < _BURST:
+            try:
+                items.append(await self.dequeue(False))
+            except queue_module.Empty:  # noqa: PERF203 - the normal end of a burst
+                break
+        return items
+
+    async def _settle_task_done(self) -> None:
+        owed, self._owed = self._owed, 0
+        task_done = getattr(self.queue, "task_done", None)
+        if not owed or task_done is None:
+            return
+        if self._kind is _Kind.NOWAIT:
+            await run_blocking(_call_n, task_done, owed)
+        else:
+            _call_n(task_done, owed)
+
+    async def _handle_burst(self, records: list[Any]) -> None:
+        for handler in self.handlers:
+            if isinstance(handler, AsyncHandler):
+                await self._to_sink(handler, records)
+            else:
+                await run_blocking(self._to_stdlib, handler, records)
+
+    async def _to_sink(self, sink: AsyncHandler, records: list[Any]) -> None:
+        respect = self.respect_handler_level
+        accepted: list[logging.LogRecord] = []
+        for record in records:
+            if respect and record.levelno < sink.level:
+                continue
+            if sink.filters:
+                try:
+                    verdict = sink.filter(record)
+                except Exception:
+                    sink.handleError(record)
+                    continue
+                if not verdict:
+                    continue
+                # On Python 3.12+ a filter may hand back a replacement record.
+                record = verdict if isinstance(verdict, logging.LogRecord) else record
+            accepted.append(record)
+        if not accepted:
+            return
+        async with sink.io_lock():
+            try:
+                await sink.emit_batch(accepted)
+            except Exception:
+                sink.report_batch_failure(accepted)
+
+    def _to_stdlib(self, handler: logging.Handler, records: list[Any]) -> None:
+        """Runs in a worker thread: what the stdlib listener thread does, for a burst."""
+        respect = self.respect_handler_level
+        for record in records:
+            if respect and record.levelno < handler.level:
+                continue
+            try:
+                handler.handle(record)
+            except Exception:
+                handler.handleError(record)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<QueueListener {state} {type(self.queue).__name__} handlers={len(self.handlers)}>"
+
+
+def _call_n(func: Callable[[], object], count: int) -> None:
+    for _ in range(count):
+        func()
+
+
+def _asyncio_queue_empty() -> type[BaseException]:
+    aio = sys.modules.get("asyncio")
+    return aio.QueueEmpty if aio is not None else queue_module.Empty
+
+
+def _report_listener_error(listener: QueueListener, what: str) -> None:
+    """The listener itself failed (not a handler): say so on stderr, never silently."""
+    import traceback
+
+    if not (logging.raiseExceptions and sys.stderr):
+        return
+    try:
+        sys.stderr.write(f"--- Logging error ---\n{traceback.format_exc()}{listener!r}: {what}\n")
+    except (OSError, ValueError):
+        pass
