@@ -68,7 +68,7 @@ def _verify(folder: str, count: int) -> int:
 
 async def _stdlib(folder: str, count: int) -> float:
     handler = logging.handlers.RotatingFileHandler(
-        os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=10_000, encoding="utf-8"
+        os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=100, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter(FORMAT))
     logger = _logger("stdlib")
@@ -83,7 +83,7 @@ async def _stdlib(folder: str, count: int) -> float:
 
 async def _loopsink(folder: str, count: int) -> float:
     sink = loopsink.RotatingFileHandler(
-        os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=10_000, encoding="utf-8"
+        os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=100, encoding="utf-8"
     )
     sink.setFormatter(logging.Formatter(FORMAT))
     logger = _logger("loopsink")

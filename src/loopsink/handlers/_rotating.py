@@ -31,9 +31,11 @@ from typing import IO, Any, Literal
 import anyio
 
 from .._compat import run_blocking
+from .._handler import FORMAT_SLICE, AsyncHandler
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
+    batch_formatter,
     check_target,
     close_quietly,
     encoded_length_function,
@@ -119,6 +121,7 @@ class BaseRotatingHandler(FileHandler):
         self.compress: Compression | None = compress
         self.multiprocess = multiprocess
         self._encoded_length: Callable[[str], int] = encoded_length_function(self.encoding, errors)
+        self._ascii_identity = self._encoded_length("\n~") == 2
         self._process_lock = InterprocessLock(self.baseFilename + ".lock") if multiprocess else None
         self._lock_depth = 0
         #: (device, inode) of the open file, to notice another process's rollover.
@@ -211,19 +214,35 @@ class BaseRotatingHandler(FileHandler):
     async def _format_each(
         self, records: Sequence[logging.LogRecord]
     ) -> tuple[list[str], list[logging.LogRecord]]:
-        """Format each record on the loop, yielding every 128; failures go to handleError."""
+        """Format each record (with terminator) on the loop, yielding every 128 records.
+
+        A record whose formatting raises goes to handleError and is left out.
+        """
         texts: list[str] = []
         done: list[logging.LogRecord] = []
-        fmt, term = self.format, self.terminator
-        for index, record in enumerate(records):
-            if index and not index % 128:
+        fmt: Callable[[logging.LogRecord], str] = self.format
+        if type(self).format is AsyncHandler.format:  # the formatter's own, batch-friendly
+            fmt = batch_formatter(self.formatter or logging._defaultFormatter)  # type: ignore[attr-defined]
+        term = self.terminator
+        add = texts.append
+        for begin in range(0, len(records), FORMAT_SLICE):
+            if begin:
                 await anyio.lowlevel.checkpoint()
+            chunk = records[begin : begin + FORMAT_SLICE]
             try:
-                texts.append(fmt(record) + term)
+                for record in chunk:
+                    add(fmt(record) + term)
             except Exception:
-                self.handleError(record)
+                del texts[begin:]
+                for record in chunk:
+                    try:
+                        add(fmt(record) + term)
+                    except Exception:
+                        self.handleError(record)
+                        continue
+                    done.append(record)
                 continue
-            done.append(record)
+            done.extend(chunk)
         return texts, done
 
     async def _write_records(
@@ -237,9 +256,10 @@ class BaseRotatingHandler(FileHandler):
             while start < count:
                 if self._size is None:
                     await run_blocking(self._refresh_blocking)
-                cut = self._rollover_index(records, texts, start, forced)
+                cut, chunk = self._plan(records, texts, start, forced)
                 if cut > start:
-                    chunk = texts[start] if cut == start + 1 else "".join(texts[start:cut])
+                    if chunk is None:
+                        chunk = "".join(texts[start:cut])
                     try:
                         self._size = await run_blocking(self._write_blocking_tracked, chunk)
                     except Exception:
@@ -263,17 +283,18 @@ class BaseRotatingHandler(FileHandler):
                     self._rollover_time = None
                 start, forced = cut, True
 
-    def _rollover_index(
+    def _plan(
         self,
         records: Sequence[logging.LogRecord],
         texts: list[str],
         start: int,
         forced: bool,
-    ) -> int:
+    ) -> tuple[int, str | None]:
         """Index of the first record from ``start`` that needs a rollover (or ``len``).
 
         Asks :meth:`shouldRollover` for each record, advancing the tracked size as if the
         records before it were written, which is the state the stdlib's check would see.
+        Also returns the text of the records before the cut when it was built on the way.
         """
         length = self._encoded_length
         size = self._size or 0
@@ -284,11 +305,11 @@ class BaseRotatingHandler(FileHandler):
         while index < len(records):
             self._size = size
             if self.shouldRollover(records[index]):
-                return index
+                return index, None
             size += length(texts[index])
             index += 1
         self._size = size
-        return index
+        return index, None
 
     def _record_time(self, record: logging.LogRecord) -> float:
         return record.created
@@ -491,23 +512,33 @@ class RotatingFileHandler(BaseRotatingHandler):
         line = "%s\n" % self.format(record)  # noqa: UP031 - the stdlib's exact measure
         return (self._size or 0) + len(line) >= self.maxBytes
 
-    def _rollover_index(
+    def _plan(
         self,
         records: Sequence[logging.LogRecord],
         texts: list[str],
         start: int,
         forced: bool,
-    ) -> int:
+    ) -> tuple[int, str | None]:
         if type(self).shouldRollover is not RotatingFileHandler.shouldRollover:
-            return super()._rollover_index(records, texts, start, forced)
+            return super()._plan(records, texts, start, forced)
         count = len(texts)
         if not self._regular or self.maxBytes <= 0 or self.backupCount <= 0:
-            return count  # no rollover: the size is re-read after the write
-        # Same rule as shouldRollover, from the texts already formatted (with terminator).
-        length = self._encoded_length
+            return count, None  # no rollover: the size is re-read after the write
         limit = self.maxBytes
+        # The stdlib measures "%s\n" % message; texts end with the terminator instead.
         extra = 1 - len(self.terminator)
         size = self._size or 0
+        # Fast path: the rule's left side (bytes so far + the next line) only grows along
+        # the batch, so if the last line still stays under the limit, no line triggers a
+        # rollover. For ASCII text in an ASCII-preserving encoding, characters are bytes.
+        if self._ascii_identity and self.terminator.isascii():
+            tail = "".join(texts[start:])
+            if tail.isascii() and (
+                (forced and start + 1 == count) or size + len(tail) + extra < limit
+            ):
+                self._size = size + len(tail)
+                return count, tail
+        length = self._encoded_length
         index = start
         if forced:
             size += length(texts[index])
@@ -519,7 +550,7 @@ class RotatingFileHandler(BaseRotatingHandler):
             size += length(text)
             index += 1
         self._size = size
-        return index
+        return index, None
 
     async def doRollover(self) -> None:
         """Close the file, shift ``.1`` … ``.N-1`` up by one, rotate the file to ``.1``, reopen."""
@@ -527,14 +558,15 @@ class RotatingFileHandler(BaseRotatingHandler):
             await self._close_stream()
             if self.backupCount > 0:
                 base = self.baseFilename
-                shifts = [
-                    (
-                        await self._rotation_name(f"{base}.{index}"),
-                        await self._rotation_name(f"{base}.{index + 1}"),
-                    )
-                    for index in range(self.backupCount - 1, 0, -1)
+                names = [
+                    await self._rotation_name(f"{base}.{index}")
+                    for index in range(1, self.backupCount + 1)
                 ]
-                first = await self._rotation_name(f"{base}.1")
+                # (.N-1 -> .N), ..., (.1 -> .2): the stdlib's order
+                shifts = [
+                    (names[index - 1], names[index]) for index in range(self.backupCount - 1, 0, -1)
+                ]
+                first = names[0]
                 await run_blocking(_shift_backups, shifts, first)
                 await self.rotate(base, first)
             await run_blocking(self._reopen_blocking)
