@@ -20,19 +20,21 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """Every test leaves the root logger, the logger tree and raiseExceptions as it found them."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    existing = set(logging.root.manager.loggerDict)
+    """Every test leaves every logger, and logging.raiseExceptions, as it found them."""
+    manager = logging.root.manager
+    saved = {
+        name: (logger.handlers[:], logger.level, logger.propagate, logger.disabled)
+        for name, logger in [("", logging.root), *manager.loggerDict.items()]
+        if isinstance(logger, logging.Logger)
+    }
     raise_exceptions = logging.raiseExceptions
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
     logging.raiseExceptions = raise_exceptions
-    for name in set(logging.root.manager.loggerDict) - existing:
-        logger = logging.root.manager.loggerDict[name]
-        if isinstance(logger, logging.Logger):
-            logger.handlers.clear()
-            logger.setLevel(logging.NOTSET)
-            logger.propagate = True
-            logger.disabled = False
+    for name, logger in [("", logging.root), *manager.loggerDict.items()]:
+        if not isinstance(logger, logging.Logger):
+            continue
+        handlers, level, propagate, disabled = saved.get(name, ([], logging.NOTSET, True, False))
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.disabled = disabled
