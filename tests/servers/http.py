@@ -94,7 +94,8 @@ class HTTPServer:
         self._loop = loop
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # auto_decompress=False: record the bytes on the wire, gzip included.
+        self._runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         loop.run_until_complete(self._runner.setup())
         ready.set()
         try:
@@ -120,7 +121,7 @@ class HTTPServer:
         self._site = site
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     def go_down(self) -> None:
         """Stop listening and drop open connections: clients now get 'connection refused'."""

@@ -67,6 +67,27 @@ def _basic_authorization(credentials: tuple[Any, Any]) -> str:
     return "Basic " + base64.b64encode(token).strip().decode("ascii")
 
 
+def _describe(exc: BaseException) -> str:
+    """A one-line reason for a transport error, digging out what httpx's wrappers hide
+    (on trio a failed TLS handshake arrives as a ConnectError with no message)."""
+    seen: BaseException | None = exc
+    chain: list[BaseException] = []
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for error in chain:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return (
+                f"{type(exc).__name__}: the server's certificate was refused "
+                f"({error.verify_message}); pass context=, an ssl.SSLContext that trusts "
+                f"the server's CA"
+            )
+    for error in chain:
+        if str(error):
+            return f"{type(exc).__name__}: {error}"
+    return type(exc).__name__
+
+
 def _retry_after(value: str | None) -> float | None:
     """Seconds asked for by a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:
@@ -106,9 +127,12 @@ class HTTPHandler(AsyncHandler):
             :meth:`mapLogRecord` dicts), ``"ndjson"`` (one dict per line), or an
             :class:`HTTPBody` such as the collector presets build. Batch bodies need POST.
         batch_size: the most records in one request (batch bodies; default 1024).
-        batch_interval: seconds a batch smaller than ``batch_size`` may wait for more records
-            (counted from the oldest record's creation), so a trickle of records makes one
-            request per interval instead of one per record. ``0`` sends what is waiting.
+        batch_interval: the shortest time between the starts of two requests carrying
+            less than ``batch_size`` records. After such a request the sink pauses, records
+            gather in the queue meanwhile, and the next request carries them all: a trickle
+            of records makes one request per interval instead of one per record. The first
+            record is never held back, but the queue's ``flush()`` and shutdown may wait up
+            to one interval. ``0`` (the default) sends whatever is waiting at once.
         gzip: compress the request body (``Content-Encoding: gzip``).
         timeout: seconds to connect, send, or wait for the answer, per attempt; ``None``
             waits forever, as the stdlib does.
@@ -275,19 +299,24 @@ class HTTPHandler(AsyncHandler):
         size = self.batch_size
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
+            began = time.monotonic()
+            await self._encode_and_send(chunk)
             if self.batch_interval and len(chunk) < size:
-                await self._linger(chunk[0])
-            try:
-                content, done = await self._encode(chunk)
-            except Exception:
-                self.report_batch_failure(chunk)
-                continue
-            if not done:
-                continue
-            try:
-                await self._send_batch(content, done)
-            except Exception:
-                self.report_batch_failure(done)
+                # Pause with the lane busy, so what arrives meanwhile makes one request.
+                await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
+
+    async def _encode_and_send(self, chunk: Sequence[logging.LogRecord]) -> None:
+        try:
+            content, done = await self._encode(chunk)
+        except Exception:
+            self.report_batch_failure(chunk)
+            return
+        if not done:
+            return
+        try:
+            await self._send_batch(content, done)
+        except Exception:
+            self.report_batch_failure(done)
 
     async def close(self) -> None:
         """Close the pooled connections. The sink may still be used: it then reconnects."""
@@ -469,12 +498,6 @@ class HTTPHandler(AsyncHandler):
         pieces.append(compressor.flush())
         return b"".join(pieces)
 
-    async def _linger(self, oldest: logging.LogRecord) -> None:
-        waited = time.time() - oldest.created
-        remaining = min(self.batch_interval, self.batch_interval - waited)
-        if remaining > 0:
-            await anyio.sleep(remaining)
-
     async def _send_batch(self, content: bytes, records: list[logging.LogRecord]) -> None:
         encoder = self._encoder
         assert encoder is not None
@@ -518,7 +541,7 @@ class HTTPHandler(AsyncHandler):
                 )
             except (hx.TimeoutException, hx.NetworkError, hx.RemoteProtocolError) as exc:
                 failure: BaseException = exc
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = _describe(exc)
             else:
                 status = response.status_code
                 if 200 <= status < 300:
