@@ -32,6 +32,7 @@ from .handlers import NullHandler as NullHandler
 from .handlers import QueueHandler as QueueHandler
 from .handlers import QueueListener as QueueListener
 from .handlers import RotatingFileHandler as RotatingFileHandler
+from .handlers import SMTPHandler as SMTPHandler
 from .handlers import StreamHandler as StreamHandler
 from .handlers import TimedRotatingFileHandler as TimedRotatingFileHandler
 from .handlers import WatchedFileHandler as WatchedFileHandler
@@ -59,6 +60,7 @@ __all__ = [
     "QueueNotRunningError",
     "QueueStats",
     "RotatingFileHandler",
+    "SMTPHandler",
     "SinkStats",
     "StreamHandler",
     "ThreadedQueue",

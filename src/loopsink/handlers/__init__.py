@@ -12,6 +12,7 @@ from ._queuehandler import QueueListener as QueueListener
 from ._rotating import BaseRotatingHandler as BaseRotatingHandler
 from ._rotating import RotatingFileHandler as RotatingFileHandler
 from ._rotating import TimedRotatingFileHandler as TimedRotatingFileHandler
+from ._smtp import SMTPHandler as SMTPHandler
 from ._stream import NullHandler as NullHandler
 from ._stream import StreamHandler as StreamHandler
 from ._watched import WatchedFileHandler as WatchedFileHandler
@@ -29,6 +30,7 @@ __all__ = [
     "QueueHandler",
     "QueueListener",
     "RotatingFileHandler",
+    "SMTPHandler",
     "StreamHandler",
     "TimedRotatingFileHandler",
     "WatchedFileHandler",
