@@ -1,0 +1,90 @@
+"""batch_formatter gives exactly what logging.Formatter.format gives."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loopsink._fastformat import batch_formatter
+
+FORMATS = [
+    logging.BASIC_FORMAT,
+    "%(asctime)s %(levelname)-8s %(name)s: %(message)s",
+    "%(asctime)s.%(msecs)03d %(process)d %(threadName)s %(funcName)s:%(lineno)d %(message)r",
+    "%(message)s",
+]
+DATEFMTS = [None, "", "%Y-%m-%dT%H:%M:%S%z", "%H:%M"]
+
+
+def make(msg: object, args: object, created: float) -> logging.LogRecord:
+    record = logging.LogRecord("a.b", logging.WARNING, "/x/y.py", 12, msg, args, None, "fn")  # type: ignore[arg-type]
+    record.created = created
+    record.msecs = int((created - int(created)) * 1000) + 0.0
+    return record
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fmt=st.sampled_from(FORMATS),
+    datefmt=st.sampled_from(DATEFMTS),
+    msg=st.one_of(st.text(alphabet="ab %s", max_size=12), st.integers()),
+    arg=st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False)),
+    created=st.floats(min_value=0, max_value=4e9),
+    utc=st.booleans(),
+)
+def test_same_text_as_the_stdlib(
+    fmt: str, datefmt: str | None, msg: object, arg: object, created: float, utc: bool
+) -> None:
+    formatter = logging.Formatter(fmt, datefmt)
+    if utc:
+        formatter.converter = time.gmtime
+    args = (
+        (arg,)
+        if isinstance(msg, str) and msg.count("%s") == 1 and "%" not in msg.replace("%s", "")
+        else ()
+    )
+    fast = batch_formatter(formatter)
+    try:
+        expected = formatter.format(make(msg, args, created))
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            fast(make(msg, args, created))
+        return
+    assert fast(make(msg, args, created)) == expected
+
+
+def test_time_cache_follows_the_second() -> None:
+    formatter = logging.Formatter("%(asctime)s %(message)s")
+    fast = batch_formatter(formatter)
+    for created in (1000.1, 1000.9, 1001.0, 1000.5):
+        assert fast(make("m", (), created)) == formatter.format(make("m", (), created))
+
+
+def test_exceptions_and_stacks_take_the_stdlib_path() -> None:
+    formatter = logging.Formatter()
+    fast = batch_formatter(formatter)
+    record = make("m", (), 5.0)
+    record.stack_info = "Stack (most recent call last):\n  here"
+    assert fast(record) == "m\nStack (most recent call last):\n  here"
+
+
+class Custom(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return "custom:" + super().formatMessage(record)
+
+
+@pytest.mark.parametrize(
+    "formatter",
+    [
+        Custom(),
+        logging.Formatter("{message}", style="{"),
+        logging.Formatter("%(message)s %(extra)s", defaults={"extra": "d"}),
+    ],
+)
+def test_other_formatters_are_used_as_they_are(formatter: logging.Formatter) -> None:
+    fast = batch_formatter(formatter)
+    assert fast == formatter.format

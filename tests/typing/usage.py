@@ -1,0 +1,56 @@
+"""User-style code that mypy --strict must accept (checked by `make lint`, not run by pytest)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import anyio
+
+import loopsink
+from loopsink.testing import CapturingSink, capture_records
+
+
+async def service() -> None:
+    sink = loopsink.FileHandler("app.log", encoding="utf-8", delay=True)
+    sink.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    sink.setLevel(logging.INFO)
+    async with loopsink.install(
+        sink, loopsink.StreamHandler(io.StringIO()), capacity=1000
+    ) as queue:
+        logging.getLogger("app").info("started")
+        await queue.flush()
+        stats: loopsink.QueueStats = queue.stats
+        per_sink: tuple[loopsink.SinkStats, ...] = stats.sinks
+        dropped: int = stats.dropped_total
+        print(per_sink[0].emitted, dropped)
+
+
+async def manual_queue() -> None:
+    queue = loopsink.LogQueue(loopsink.NullHandler(), overflow="drop_oldest", name="q")
+    bridge = loopsink.LoggingBridge(queue, logging.DEBUG)
+    logging.getLogger().addHandler(bridge)
+    async with queue:
+        accepted: bool = queue.put(logging.makeLogRecord({"msg": "hi"}))
+        print(accepted)
+    await queue.aclose(timeout=1.0)
+
+
+async def testing_helpers() -> None:
+    async with capture_records("app", level=logging.DEBUG) as captured:
+        logging.getLogger("app").debug("x")
+    messages: list[str] = captured.messages
+    sink = CapturingSink()
+    await sink.handle(logging.makeLogRecord({"msg": "direct"}))
+    print(messages, sink.records)
+
+
+def legacy() -> None:
+    runner = loopsink.start_in_thread(loopsink.FileHandler("legacy.log"), overflow="block")
+    logging.getLogger().warning("from a plain script")
+    runner.flush(timeout=2.0)
+    runner.close()
+
+
+if __name__ == "__main__":
+    anyio.run(service)
