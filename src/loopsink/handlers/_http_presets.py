@@ -58,7 +58,10 @@ def _iso(created: float) -> str:
 
 
 def _unix_nanos(created: float) -> str:
-    return str(round(created * 1e9))
+    # Whole seconds and the fraction apart: created * 1e9 would lose the last digits to
+    # float rounding (1700000000.25 would become ...249999872).
+    seconds = int(created)
+    return str(seconds * 1_000_000_000 + round((created - seconds) * 1e9))
 
 
 class HTTPBody:
