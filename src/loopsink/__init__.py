@@ -31,9 +31,11 @@ from .handlers import NTEventLogUnavailableError as NTEventLogUnavailableError
 from .handlers import NullHandler as NullHandler
 from .handlers import QueueHandler as QueueHandler
 from .handlers import QueueListener as QueueListener
+from .handlers import RFC5424Formatter as RFC5424Formatter
 from .handlers import RotatingFileHandler as RotatingFileHandler
 from .handlers import SMTPHandler as SMTPHandler
 from .handlers import StreamHandler as StreamHandler
+from .handlers import SysLogHandler as SysLogHandler
 from .handlers import TimedRotatingFileHandler as TimedRotatingFileHandler
 from .handlers import WatchedFileHandler as WatchedFileHandler
 
@@ -59,10 +61,12 @@ __all__ = [
     "QueueListener",
     "QueueNotRunningError",
     "QueueStats",
+    "RFC5424Formatter",
     "RotatingFileHandler",
     "SMTPHandler",
     "SinkStats",
     "StreamHandler",
+    "SysLogHandler",
     "ThreadedQueue",
     "TimedRotatingFileHandler",
     "WatchedFileHandler",

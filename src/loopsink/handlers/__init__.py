@@ -15,6 +15,8 @@ from ._rotating import TimedRotatingFileHandler as TimedRotatingFileHandler
 from ._smtp import SMTPHandler as SMTPHandler
 from ._stream import NullHandler as NullHandler
 from ._stream import StreamHandler as StreamHandler
+from ._syslog import RFC5424Formatter as RFC5424Formatter
+from ._syslog import SysLogHandler as SysLogHandler
 from ._watched import WatchedFileHandler as WatchedFileHandler
 
 __all__ = [
@@ -29,9 +31,11 @@ __all__ = [
     "NullHandler",
     "QueueHandler",
     "QueueListener",
+    "RFC5424Formatter",
     "RotatingFileHandler",
     "SMTPHandler",
     "StreamHandler",
+    "SysLogHandler",
     "TimedRotatingFileHandler",
     "WatchedFileHandler",
 ]

@@ -165,6 +165,8 @@ class SyslogReceiver:
         self._keep = keep
         self._changed: anyio.Event | None = None  # created by the first waiter, on the loop
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._stopped: anyio.Event
         self.udp_address: tuple[str, int] | None = None
         self.tcp_address: tuple[str, int] | None = None
 
@@ -211,10 +213,29 @@ class SyslogReceiver:
         if tail:  # a last frame without a delimiter (the stdlib with append_nul=False)
             self._received(tail, transport)
 
+    async def _run(
+        self,
+        udp: anyio.abc.UDPSocket | None,
+        listener: anyio.abc.Listener[anyio.abc.ByteStream] | None,
+        scope: anyio.CancelScope,
+    ) -> None:
+        try:
+            with scope:
+                async with anyio.create_task_group() as task_group:
+                    if udp is not None:
+                        task_group.start_soon(self._serve_udp, udp)
+                    if listener is not None:
+                        task_group.start_soon(listener.serve, self._serve_tcp)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for resource in (udp, listener):
+                    if resource is not None:
+                        await resource.aclose()
+            self._stopped.set()
+
     async def __aenter__(self) -> Self:
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        udp: anyio.abc.UDPSocket | None = None
+        listener: anyio.abc.Listener[anyio.abc.ByteStream] | None = None
         try:
             if self._udp_port is not None:
                 udp = await anyio.create_udp_socket(
@@ -226,20 +247,25 @@ class SyslogReceiver:
                 except OSError:  # the kernel caps it; the default still works
                     pass
                 self.udp_address = (self.host, udp.extra(anyio.abc.SocketAttribute.local_port))
-                task_group.start_soon(self._serve_udp, udp)
             if self._tcp_port is not None:
-                listener: anyio.abc.Listener[
-                    anyio.abc.ByteStream
-                ] = await anyio.create_tcp_listener(local_host=self.host, local_port=self._tcp_port)
-                port = listener.extra(anyio.abc.SocketAttribute.local_port)
+                tcp = await anyio.create_tcp_listener(
+                    local_host=self.host, local_port=self._tcp_port
+                )
+                self.tcp_address = (self.host, tcp.extra(anyio.abc.SocketAttribute.local_port))
+                listener = tcp
                 if self.ssl_context is not None:
-                    listener = TLSListener(listener, self.ssl_context, standard_compatible=False)
-                self.tcp_address = (self.host, port)
-                task_group.start_soon(listener.serve, self._serve_tcp)
+                    listener = TLSListener(tcp, self.ssl_context, standard_compatible=False)
         except BaseException:
-            task_group.cancel_scope.cancel()
-            await task_group.__aexit__(None, None, None)
+            for resource in (udp, listener):
+                if resource is not None:
+                    await anyio.aclose_forcefully(resource)
             raise
+        self._stopped = anyio.Event()
+        self._scope = anyio.CancelScope()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        task_group.start_soon(self._run, udp, listener, self._scope)
         return self
 
     async def __aexit__(
@@ -251,9 +277,12 @@ class SyslogReceiver:
         task_group, self._task_group = self._task_group, None
         if task_group is None:
             return None
-        task_group.cancel_scope.cancel()
+        await self.aclose()
         return await task_group.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
-        """Stop listening and close every connection."""
-        await self.__aexit__(None, None, None)
+        """Stop listening and close every connection; callable inside the ``async with``."""
+        if self._scope is None:
+            return
+        self._scope.cancel()
+        await self._stopped.wait()

@@ -1,0 +1,854 @@
+"""SysLogHandler: the stdlib's syslog handler as an async sink, plus RFC 5424, RFC 6587 and TLS.
+
+What goes on the wire, by socket (see ``docs/sinks/syslog.md``)::
+
+    UDP, unix datagram, unix stream   the stdlib's bytes: <PRI> ident message NUL
+    TCP (host, port)                  RFC 6587 framing so that rsyslog and other line-based
+                                      receivers split the stream into the right messages:
+                                      "lf" (default): <PRI> ident message, inner LFs as #012, LF
+                                      "octet" (default with RFC 5424 and with TLS): LEN SP <PRI>…
+                                      "stdlib": the stdlib's NUL-terminated bytes, unchanged
+
+A batch of records costs one write on a stream socket and one ``sendto`` per record on a
+datagram socket, all without a worker thread: sockets are non-blocking and the sink awaits
+writability. When a stream connection or a unix socket breaks (the daemon restarted), the
+batch in hand waits while the sink reconnects with backoff, for up to ``retry_timeout``
+seconds; the records behind it wait in the queue's bounded backlog meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from .._handler import FORMAT_SLICE, AsyncHandler
+
+__all__ = ["SYSLOG_TCP_PORT", "SYSLOG_UDP_PORT", "RFC5424Formatter", "SysLogHandler"]
+
+SYSLOG_UDP_PORT = 514
+SYSLOG_TCP_PORT = 514
+
+Framing = Literal["lf", "octet", "stdlib"]
+SyslogFormat = Literal["stdlib", "rfc5424"]
+_FRAMINGS: tuple[str, ...] = ("lf", "octet", "stdlib")
+_FORMATS: tuple[str, ...] = ("stdlib", "rfc5424")
+
+#: Where the local syslog daemon listens, by ``sys.platform`` prefix, most likely first.
+_PLATFORM_ADDRESSES: dict[str, tuple[str, ...]] = {
+    "linux": ("/dev/log",),
+    "darwin": ("/var/run/syslog",),
+    "freebsd": ("/var/run/log",),
+    "openbsd": ("/dev/log",),
+    "netbsd": ("/var/run/log",),
+}
+
+#: rsyslog's own escape for a line feed inside a message (``#`` + three octal digits): using
+#: it for TCP makes rsyslog store the same text for a record as it does over UDP.
+_LF_ESCAPE = "#012"
+
+#: How long a liveness check may wait for a TLS peer's pending bytes (session tickets or a
+#: close_notify) to be processed; paid about once per connection.
+_TLS_PROBE = 0.01
+
+#: How long closing a TLS connection may wait for the peer before it is cut.
+_CLOSE_TIMEOUT = 1.0
+
+
+# -- RFC 5424 -------------------------------------------------------------------------------
+
+
+def _header_field(value: object, max_len: int) -> str:
+    """An RFC 5424 header field: printable US-ASCII without spaces, bounded, or ``-``."""
+    text = "".join(c for c in str(value) if "!" <= c <= "~")[:max_len]
+    return text or "-"
+
+
+def _sd_name(name: object, what: str) -> str:
+    text = str(name)
+    if not text or len(text) > 32 or any(not ("!" <= c <= "~") or c in '="]' for c in text):
+        raise ValueError(
+            f"RFC 5424 structured data {what} must be 1-32 printable ASCII characters without "
+            f"space, '=', ']' or '\"', got {text!r}"
+        )
+    return text
+
+
+def _sd_value(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def format_structured_data(data: object) -> str:
+    """Render structured data: a mapping ``{sd_id: {param: value}}``, a ready string, or ``-``.
+
+    Raises ValueError for an SD-ID or parameter name RFC 5424 does not allow.
+    """
+    if data is None or data == "" or data == {}:
+        return "-"
+    if isinstance(data, str):
+        if not data.startswith("["):
+            raise ValueError(
+                f"RFC 5424 structured data given as text must start with '[', got {data!r}; "
+                f"or give a mapping such as {{'origin@32473': {{'ip': '10.0.0.1'}}}}"
+            )
+        return data
+    if not isinstance(data, Mapping):
+        raise TypeError(
+            f"RFC 5424 structured data must be a mapping {{sd_id: {{param: value}}}} or a str, "
+            f"got {type(data).__name__}: {data!r}"
+        )
+    parts: list[str] = []
+    for sd_id, params in data.items():
+        element = [_sd_name(sd_id, "SD-ID")]
+        if params:
+            if not isinstance(params, Mapping):
+                raise TypeError(
+                    f"RFC 5424 structured data element {sd_id!r} must map parameter names to "
+                    f"values, got {params!r}"
+                )
+            element.extend(
+                f'{_sd_name(name, "PARAM-NAME")}="{_sd_value(value)}"'
+                for name, value in params.items()
+            )
+        parts.append("[" + " ".join(element) + "]")
+    return "".join(parts) or "-"
+
+
+def _program_name() -> str:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return os.path.basename(argv0) or "-"
+
+
+class RFC5424Formatter(logging.Formatter):
+    """Formats records as RFC 5424 syslog messages, everything after ``<PRI>``.
+
+    ``1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG``: the timestamp has
+    microseconds and the UTC offset; MSG is the record formatted by ``fmt`` (as
+    ``logging.Formatter`` does, traceback included), UTF-8 without a BOM. Give it to
+    :class:`SysLogHandler` with ``setFormatter`` (or use ``format="rfc5424"``): the handler
+    then adds the PRI, sends no NUL and no ident, and frames TCP with octet counting.
+
+    Per record, ``extra={"msgid": "ID47", "structured_data": {"origin@32473": {"ip": "…"}}}``
+    sets MSGID and STRUCTURED-DATA.
+
+    Args:
+        fmt, datefmt, style, validate, defaults: as for ``logging.Formatter``; they shape MSG.
+        app_name: APP-NAME (up to 48 characters); default: the program's file name.
+        hostname: HOSTNAME (up to 255); default: ``socket.gethostname()``.
+        procid: PROCID (up to 128); default: the record's process id.
+        msgid: MSGID (up to 32) when the record has no ``msgid`` attribute; default ``-``.
+        structured_data_attr: the record attribute holding STRUCTURED-DATA.
+        utc: stamp in UTC (``Z``-equivalent ``+00:00``) instead of local time.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Literal["%", "{", "$"] = "%",
+        validate: bool = True,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        app_name: str | None = None,
+        hostname: str | None = None,
+        procid: str | int | None = None,
+        msgid: str | None = None,
+        structured_data_attr: str = "structured_data",
+        utc: bool = False,
+    ) -> None:
+        super().__init__(fmt, datefmt, style, validate, defaults=defaults)
+        self.app_name = _header_field(app_name if app_name is not None else _program_name(), 48)
+        self.hostname = _header_field(
+            hostname if hostname is not None else socket.gethostname(), 255
+        )
+        self.procid = None if procid is None else _header_field(procid, 128)
+        self.msgid = _header_field(msgid if msgid is not None else "-", 32)
+        if not isinstance(structured_data_attr, str) or not structured_data_attr:
+            raise TypeError(
+                f"structured_data_attr must be the name of a record attribute, "
+                f"got {structured_data_attr!r}"
+            )
+        self.structured_data_attr = structured_data_attr
+        self.utc = utc
+
+    def format_timestamp(self, record: logging.LogRecord) -> str:
+        """RFC 3339 with microseconds and the offset, e.g. ``2026-11-24T12:18:17.123456+01:00``."""
+        when = datetime.datetime.fromtimestamp(record.created, tz=datetime.timezone.utc)
+        if not self.utc:
+            when = when.astimezone()
+        return when.isoformat(timespec="microseconds")
+
+    def format_header(self, record: logging.LogRecord) -> str:
+        """``1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA`` for ``record``."""
+        procid = self.procid
+        if procid is None:
+            procid = str(record.process) if record.process else "-"
+        msgid = getattr(record, "msgid", None)
+        msgid = self.msgid if msgid is None else _header_field(msgid, 32)
+        sd = format_structured_data(getattr(record, self.structured_data_attr, None))
+        return (
+            f"1 {self.format_timestamp(record)} {self.hostname} {self.app_name} "
+            f"{procid} {msgid} {sd}"
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.format_header(record)} {super().format(record)}"
+
+
+# -- the sink -------------------------------------------------------------------------------
+
+
+class SysLogHandler(AsyncHandler):
+    """Sends records to a syslog daemon, as ``logging.handlers.SysLogHandler`` does.
+
+    Same constructor, constants, attributes and bytes as the stdlib for UDP and unix
+    sockets: ``<PRI>`` + :attr:`ident` + the formatted record + NUL (:attr:`append_nul`).
+    As in CPython (whatever its docstring says), the default formatter appends the
+    traceback of ``exc_info``, and it is sent.
+
+    Unlike the stdlib, nothing is connected at construction: the socket is opened by the
+    first record (or ``await handler.createSocket()``), so a name lookup or a TCP connect
+    never blocks the caller. TCP to a ``(host, port)`` is framed per RFC 6587 (see
+    ``framing``), because rsyslog glues the stdlib's NUL-terminated stream into one message.
+
+    Args:
+        address: ``(host, port)`` for UDP/TCP, or a unix socket path such as ``"/dev/log"``
+            (see :meth:`platform_address`).
+        facility: a ``LOG_*`` facility number or a name from :attr:`facility_names`.
+        socktype: ``socket.SOCK_DGRAM`` (UDP, the default for ``(host, port)``),
+            ``socket.SOCK_STREAM`` (TCP), or ``None``; for a unix path ``None`` tries a
+            datagram socket first and falls back to a stream one, as the stdlib does.
+        format: keyword-only. ``"stdlib"`` (default) or ``"rfc5424"`` (an internal
+            :class:`RFC5424Formatter` builds the header; the handler's formatter still
+            shapes MSG). Setting an :class:`RFC5424Formatter` as formatter does the same.
+        framing: keyword-only, stream sockets only. ``"lf"``: RFC 6587 non-transparent
+            framing, one LF after each message and inner line breaks written as ``#012``
+            (rsyslog's own escape); the default for TCP. ``"octet"``: RFC 6587 octet
+            counting; the default with RFC 5424 and with TLS (RFC 5425 requires it).
+            ``"stdlib"``: the stdlib's bytes (NUL-terminated if :attr:`append_nul`); the
+            default for unix stream sockets.
+        tls: keyword-only; TLS (RFC 5425) over TCP with certificate and host name checks,
+            using ``ssl.create_default_context()`` unless ``ssl_context`` is given.
+        ssl_context: keyword-only; an ``ssl.SSLContext`` (implies ``tls``): a private CA,
+            a client certificate, or, explicitly, no verification.
+        server_hostname: keyword-only; the name the server certificate must carry
+            (default: the host of ``address``).
+        timeout: keyword-only; seconds a connection attempt may take (default: no limit).
+        retry_timeout: keyword-only; how long a batch waits for a broken TCP or unix
+            connection to come back before its records are reported lost (0: one retry,
+            at once, as the stdlib does for unix sockets).
+        app_name, hostname, procid, msgid, structured_data_attr, utc: keyword-only; RFC 5424
+            header fields (see :class:`RFC5424Formatter`); only with ``format="rfc5424"``.
+            ``app_name`` defaults to :attr:`ident` without its trailing ``": "``.
+    """
+
+    LOG_EMERG = 0
+    LOG_ALERT = 1
+    LOG_CRIT = 2
+    LOG_ERR = 3
+    LOG_WARNING = 4
+    LOG_NOTICE = 5
+    LOG_INFO = 6
+    LOG_DEBUG = 7
+
+    LOG_KERN = 0
+    LOG_USER = 1
+    LOG_MAIL = 2
+    LOG_DAEMON = 3
+    LOG_AUTH = 4
+    LOG_SYSLOG = 5
+    LOG_LPR = 6
+    LOG_NEWS = 7
+    LOG_UUCP = 8
+    LOG_CRON = 9
+    LOG_AUTHPRIV = 10
+    LOG_FTP = 11
+    LOG_NTP = 12
+    LOG_SECURITY = 13
+    LOG_CONSOLE = 14
+    LOG_SOLCRON = 15
+    LOG_LOCAL0 = 16
+    LOG_LOCAL1 = 17
+    LOG_LOCAL2 = 18
+    LOG_LOCAL3 = 19
+    LOG_LOCAL4 = 20
+    LOG_LOCAL5 = 21
+    LOG_LOCAL6 = 22
+    LOG_LOCAL7 = 23
+
+    priority_names: dict[str, int] = {  # noqa: RUF012 - the stdlib's public, mutable mapping
+        "alert": LOG_ALERT,
+        "crit": LOG_CRIT,
+        "critical": LOG_CRIT,
+        "debug": LOG_DEBUG,
+        "emerg": LOG_EMERG,
+        "err": LOG_ERR,
+        "error": LOG_ERR,
+        "info": LOG_INFO,
+        "notice": LOG_NOTICE,
+        "panic": LOG_EMERG,
+        "warn": LOG_WARNING,
+        "warning": LOG_WARNING,
+    }
+
+    facility_names: dict[str, int] = {  # noqa: RUF012 - the stdlib's public, mutable mapping
+        "auth": LOG_AUTH,
+        "authpriv": LOG_AUTHPRIV,
+        "console": LOG_CONSOLE,
+        "cron": LOG_CRON,
+        "daemon": LOG_DAEMON,
+        "ftp": LOG_FTP,
+        "kern": LOG_KERN,
+        "lpr": LOG_LPR,
+        "mail": LOG_MAIL,
+        "news": LOG_NEWS,
+        "ntp": LOG_NTP,
+        "security": LOG_SECURITY,
+        "solaris-cron": LOG_SOLCRON,
+        "syslog": LOG_SYSLOG,
+        "user": LOG_USER,
+        "uucp": LOG_UUCP,
+        "local0": LOG_LOCAL0,
+        "local1": LOG_LOCAL1,
+        "local2": LOG_LOCAL2,
+        "local3": LOG_LOCAL3,
+        "local4": LOG_LOCAL4,
+        "local5": LOG_LOCAL5,
+        "local6": LOG_LOCAL6,
+        "local7": LOG_LOCAL7,
+    }
+
+    priority_map: dict[str, str] = {  # noqa: RUF012 - the stdlib's public, mutable mapping
+        "DEBUG": "debug",
+        "INFO": "info",
+        "WARNING": "warning",
+        "ERROR": "error",
+        "CRITICAL": "critical",
+    }
+
+    #: Prepended to every message as is (stdlib format only), e.g. ``"myapp: "``.
+    ident = ""
+    #: Append a NUL to each message (stdlib format on datagrams, and ``framing="stdlib"``).
+    append_nul = True
+
+    #: Reconnection backoff: the first retry is immediate, then waits start here, grow by
+    #: ``retry_factor`` and stop growing at ``retry_max`` (seconds).
+    retry_start = 0.05
+    retry_factor = 2.0
+    retry_max = 2.0
+
+    def __init__(
+        self,
+        address: tuple[str, int] | str | os.PathLike[str] = ("localhost", SYSLOG_UDP_PORT),
+        facility: int | str = LOG_USER,
+        socktype: int | None = None,
+        *,
+        format: SyslogFormat = "stdlib",
+        framing: Framing | None = None,
+        tls: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+        retry_timeout: float = 30.0,
+        app_name: str | None = None,
+        hostname: str | None = None,
+        procid: str | int | None = None,
+        msgid: str | None = None,
+        structured_data_attr: str | None = None,
+        utc: bool | None = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if isinstance(address, os.PathLike):
+            address = os.fspath(address)
+        if isinstance(address, str):
+            if not address:
+                raise ValueError(
+                    f"{name} address must be a unix socket path or (host, port), got ''"
+                )
+            self.unixsocket = True
+        elif isinstance(address, tuple) and len(address) == 2:
+            host, port = address
+            if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+                raise TypeError(
+                    f"{name} address must be (host: str, port: int) or a unix socket path, "
+                    f"got {address!r}"
+                )
+            self.unixsocket = False
+        else:
+            raise TypeError(
+                f"{name} address must be (host, port) such as ('localhost', 514) or a unix "
+                f"socket path such as '/dev/log', got {address!r}"
+            )
+        if socktype not in (None, socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            raise ValueError(
+                f"{name} socktype must be None, socket.SOCK_DGRAM or socket.SOCK_STREAM, "
+                f"got {socktype!r}"
+            )
+        if isinstance(facility, str):
+            if facility not in self.facility_names:
+                raise ValueError(
+                    f"{name} facility {facility!r} is not a syslog facility name; use one of "
+                    f"{', '.join(sorted(self.facility_names))} or a LOG_* number"
+                )
+        elif isinstance(facility, bool) or not isinstance(facility, int) or facility < 0:
+            raise TypeError(f"{name} facility must be a LOG_* number or a name, got {facility!r}")
+        if format not in _FORMATS:
+            raise ValueError(f"{name} format must be 'stdlib' or 'rfc5424', got {format!r}")
+        if framing is not None and framing not in _FRAMINGS:
+            raise ValueError(
+                f"{name} framing must be 'lf', 'octet' or 'stdlib' (or None for the default), "
+                f"got {framing!r}"
+            )
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(f"{name} ssl_context must be an ssl.SSLContext, got {ssl_context!r}")
+        tls = tls or ssl_context is not None
+        if tls:
+            if self.unixsocket:
+                raise ValueError(
+                    f"{name} TLS needs a (host, port) address, not the unix socket {address!r}"
+                )
+            if socktype == socket.SOCK_DGRAM:
+                raise ValueError(
+                    f"{name} TLS runs over TCP (RFC 5425): use socktype=socket.SOCK_STREAM or "
+                    f"leave it None, not SOCK_DGRAM"
+                )
+            socktype = socket.SOCK_STREAM
+            if ssl_context is None:
+                ssl_context = ssl.create_default_context()
+        elif server_hostname is not None:
+            raise ValueError(f"{name} server_hostname only applies with tls=True or ssl_context=")
+        if framing is not None and socktype == socket.SOCK_DGRAM:
+            raise ValueError(
+                f"{name} framing={framing!r} applies to stream sockets; a datagram carries one "
+                f"message as is. Use socktype=socket.SOCK_STREAM or drop framing="
+            )
+        for label, value in (("timeout", timeout), ("retry_timeout", retry_timeout)):
+            if value is None and label == "timeout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} {label} must be a number of seconds >= 0, got {value!r}")
+        rfc_options = {
+            "app_name": app_name,
+            "hostname": hostname,
+            "procid": procid,
+            "msgid": msgid,
+            "structured_data_attr": structured_data_attr,
+            "utc": utc,
+        }
+        given = [key for key, value in rfc_options.items() if value is not None]
+        if given and format != "rfc5424":
+            raise ValueError(
+                f"{name} {', '.join(given)} only apply to RFC 5424 output: add format='rfc5424'"
+            )
+
+        self.address: tuple[str, int] | str = address
+        self.facility: int | str = facility
+        self.socktype: int | None = socktype
+        #: The connected socket (the raw ``socket.socket``), or ``None`` until the first send.
+        self.socket: socket.socket | None = None
+        self.syslog_format: SyslogFormat = format
+        self.framing: Framing | None = framing
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname
+        self.timeout = timeout
+        self.retry_timeout = float(retry_timeout)
+        self._rfc5424: RFC5424Formatter | None = None
+        if format == "rfc5424":
+            self._rfc5424 = RFC5424Formatter(
+                app_name=app_name,
+                hostname=hostname,
+                procid=procid,
+                msgid=msgid,
+                structured_data_attr=structured_data_attr or "structured_data",
+                utc=bool(utc),
+            )
+            self._app_name_given = app_name is not None
+        self._stream: anyio.abc.ByteStream | None = None
+        self._probe: socket.socket | None = None
+        self._dest: Any = None  # resolved UDP destination
+        self._prio_cache: dict[str, str] = {}
+        self._prio_facility: object = None
+        self._progress = 0  # datagrams of the current batch already sent
+
+    # -- the stdlib's pure methods ------------------------------------------------------------
+
+    def encodePriority(self, facility: int | str, priority: int | str) -> int:
+        """Encode a facility and a priority, each a number or a name, into a PRI value."""
+        if isinstance(facility, str):
+            facility = self.facility_names[facility]
+        if isinstance(priority, str):
+            priority = self.priority_names[priority]
+        return (facility << 3) | priority
+
+    def mapPriority(self, levelName: str) -> str:
+        """Map a logging level name to a syslog priority name; unknown levels are ``warning``."""
+        return self.priority_map.get(levelName, "warning")
+
+    @staticmethod
+    def platform_address() -> str:
+        """The local syslog daemon's socket on this platform, for ``SysLogHandler(address=…)``.
+
+        ``/dev/log`` on Linux, ``/var/run/syslog`` on macOS, ``/var/run/log`` on FreeBSD.
+
+        Raises:
+            FileNotFoundError: no such socket exists here (no local daemon, or a platform
+                without one, such as Windows).
+        """
+        candidates = next(
+            (
+                paths
+                for prefix, paths in _PLATFORM_ADDRESSES.items()
+                if sys.platform.startswith(prefix)
+            ),
+            (),
+        )
+        for path in candidates:
+            if os.path.exists(path):
+                return path
+        looked = ", ".join(candidates) if candidates else "no known path for this platform"
+        raise FileNotFoundError(
+            f"no local syslog socket on {sys.platform!r} (looked for: {looked}); start a syslog "
+            f"daemon (rsyslog, syslog-ng, systemd-journald) or log over the network with "
+            f"SysLogHandler(address=('host', 514))"
+        )
+
+    # -- encoding -------------------------------------------------------------------------------
+
+    @property
+    def uses_rfc5424(self) -> bool:
+        """True when messages are RFC 5424 (``format="rfc5424"`` or an RFC5424Formatter)."""
+        return self._rfc5424 is not None or isinstance(self.formatter, RFC5424Formatter)
+
+    def effective_framing(self) -> Framing | None:
+        """The framing used on the current socket type; ``None`` for datagrams."""
+        if self.socktype != socket.SOCK_STREAM:
+            return None
+        if self.framing is not None:
+            return self.framing
+        if self.unixsocket:
+            return "stdlib"
+        if self.uses_rfc5424 or self.ssl_context is not None:
+            return "octet"
+        return "lf"
+
+    def _prio(self, levelname: str) -> str:
+        facility = self.facility
+        if facility != self._prio_facility:
+            self._prio_cache = {}
+            self._prio_facility = facility
+        prio = self._prio_cache.get(levelname)
+        if prio is None:
+            prio = f"<{self.encodePriority(facility, self.mapPriority(levelname))}>"
+            self._prio_cache[levelname] = prio
+        return prio
+
+    def _message(self, record: logging.LogRecord) -> str:
+        """``<PRI>`` and the message, without any terminator."""
+        prio = self._prio(record.levelname)
+        if self._rfc5424 is not None and not isinstance(self.formatter, RFC5424Formatter):
+            rfc = self._rfc5424
+            if not self._app_name_given and self.ident:
+                rfc.app_name = _header_field(self.ident.strip().rstrip(":"), 48)
+            return f"{prio}{rfc.format_header(record)} {self.format(record)}"
+        if isinstance(self.formatter, RFC5424Formatter):
+            return prio + self.format(record)
+        return prio + self.ident + self.format(record)
+
+    def encode(self, record: logging.LogRecord) -> bytes:
+        """The bytes sent for ``record`` on the current socket type, framing included."""
+        msg = self._message(record)
+        framing = self.effective_framing()
+        rfc = self.uses_rfc5424
+        if framing == "lf":
+            return (msg.rstrip("\n").replace("\n", _LF_ESCAPE) + "\n").encode("utf-8")
+        if framing == "octet":
+            body = msg.encode("utf-8")
+            return b"%d %s" % (len(body), body)
+        if self.append_nul and not rfc:
+            msg += "\000"
+        return msg.encode("utf-8")
+
+    async def _encode_batch(
+        self, records: Sequence[logging.LogRecord]
+    ) -> tuple[list[bytes], list[logging.LogRecord]]:
+        frames: list[bytes] = []
+        done: list[logging.LogRecord] = []
+        encode = self.encode
+        for start in range(0, len(records), FORMAT_SLICE):
+            if start:
+                await anyio.lowlevel.checkpoint()
+            for record in records[start : start + FORMAT_SLICE]:
+                try:
+                    frames.append(encode(record))
+                except Exception:
+                    self.handleError(record)
+                    continue
+                done.append(record)
+        return frames, done
+
+    # -- sockets --------------------------------------------------------------------------------
+
+    async def createSocket(self) -> None:
+        """Open the socket now rather than with the first record.
+
+        As in the stdlib, a unix socket that cannot be reached yet is not an error here (the
+        next record tries again); for ``(host, port)`` the ``OSError`` is raised.
+        """
+        if self.socket is not None:
+            return
+        try:
+            await self._open()
+        except OSError:
+            if not self.unixsocket:
+                raise
+
+    async def _open(self) -> None:
+        if self.unixsocket:
+            await self._open_unix()
+        elif self.socktype == socket.SOCK_STREAM:
+            await self._open_tcp()
+        else:
+            await self._open_udp()
+
+    async def _open_unix(self) -> None:
+        assert isinstance(self.address, str)
+        path = self.address
+        wanted = self.socktype
+        if wanted in (None, socket.SOCK_DGRAM):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.connect(path)  # a unix datagram connect never waits
+            except OSError:
+                sock.close()
+                if wanted is not None:
+                    raise
+            else:
+                self.socket, self.socktype = sock, socket.SOCK_DGRAM
+                return
+        self._set_stream(await self._with_timeout(anyio.connect_unix(path)))
+        self.socktype = socket.SOCK_STREAM
+
+    async def _open_tcp(self) -> None:
+        assert isinstance(self.address, tuple)
+        host, port = self.address
+        try:
+            opening: Any
+            if self.ssl_context is None:
+                opening = anyio.connect_tcp(host, port)
+            else:
+                opening = anyio.connect_tcp(
+                    host,
+                    port,
+                    ssl_context=self.ssl_context,
+                    tls_hostname=self.server_hostname,
+                    tls_standard_compatible=False,
+                )
+            stream: anyio.abc.ByteStream = await self._with_timeout(opening)
+        except ssl.SSLCertVerificationError as exc:
+            raise _TLSVerificationError(
+                f"TLS verification of the syslog server {host}:{port} failed "
+                f"({exc.verify_message}); if it uses a private CA, pass "
+                f"ssl_context=ssl.create_default_context(cafile='ca.pem') (and "
+                f"server_hostname= if the certificate names another host)"
+            ) from exc
+        self._set_stream(stream)
+
+    async def _open_udp(self) -> None:
+        assert isinstance(self.address, tuple)
+        host, port = self.address
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        if not infos:
+            raise OSError(f"getaddrinfo({host!r}, {port}) returned no address")
+        error: OSError | None = None
+        for family, kind, proto, _, sockaddr in infos:
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:
+                error = exc
+                continue
+            sock.setblocking(False)
+            self.socket, self._dest = sock, sockaddr
+            self.socktype = socket.SOCK_DGRAM
+            return
+        assert error is not None
+        raise error
+
+    async def _with_timeout(self, opening: Any) -> Any:
+        if self.timeout is None:
+            return await opening
+        with anyio.fail_after(self.timeout):
+            return await opening
+
+    def _set_stream(self, stream: anyio.abc.ByteStream) -> None:
+        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        self._stream = stream
+        self.socket = raw
+        # asyncio hands out a restricted TransportSocket without recv(); a duplicate of the
+        # descriptor can peek for the peer's FIN. Closed with the stream, so the FIN we send
+        # is not held back by it.
+        self._probe = socket.fromfd(raw.fileno(), raw.family, raw.type)
+
+    async def _drop_socket(self) -> None:
+        stream, sock, probe = self._stream, self.socket, self._probe
+        self._stream = self.socket = self._probe = None
+        self._dest = None
+        if probe is not None:
+            probe.close()
+        if stream is not None:
+            with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True) as scope:
+                await stream.aclose()
+            if scope.cancelled_caught:
+                await anyio.aclose_forcefully(stream)
+        elif sock is not None:
+            sock.close()
+
+    async def _peer_closed(self) -> bool:
+        """Whether the stream's peer has hung up (a syslog server never sends data).
+
+        Checked before each write, so that a daemon restart is noticed *before* a batch is
+        written into a socket that nobody reads any more.
+        """
+        sock = self._probe
+        if sock is None:
+            return True
+        try:
+            data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
+        if self.ssl_context is None or self._stream is None:
+            return False
+        # TLS: the bytes may be session tickets (harmless) or a close_notify before the FIN.
+        with anyio.move_on_after(_TLS_PROBE):
+            try:
+                await self._stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                return True
+        return False
+
+    async def _send_frames(self, frames: list[bytes]) -> None:
+        """Send ``frames``: one write on a stream, one datagram each otherwise.
+
+        :attr:`_progress` counts the datagrams that went, so that a failure part-way through
+        resends nothing twice. A stream write is all or nothing as far as we can tell.
+        """
+        if self._stream is not None:
+            await self._stream.send(b"".join(frames))
+            self._progress = len(frames)
+            return
+        sock = self.socket
+        assert sock is not None
+        dest = self._dest
+        for frame in frames:
+            while True:
+                try:
+                    if dest is None:
+                        sock.send(frame)
+                    else:
+                        sock.sendto(frame, dest)
+                    break
+                except BlockingIOError:
+                    await anyio.wait_writable(sock)
+            self._progress += 1
+
+    # -- the async surface ----------------------------------------------------------------------
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        """Send one record; failures go to :meth:`handleError` (nothing is raised)."""
+        await self.emit_batch([record])
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        """Send a batch: one write on a stream socket, one datagram per record otherwise.
+
+        If the connection breaks (TCP, unix), the sink reconnects with backoff for up to
+        :attr:`retry_timeout` seconds and sends what was not sent; only then are the
+        remaining records reported to :meth:`handleError`. A record may be sent twice when a
+        stream broke in the middle of a write; none is dropped without a report.
+        """
+        frames, records_ok = await self._encode_batch(records)
+        if not frames:
+            return
+        deadline = time.monotonic() + self.retry_timeout
+        delay = 0.0
+        announced = False
+        while frames:
+            self._progress = 0
+            try:
+                if self.socket is None:
+                    await self._open()
+                elif self._stream is not None and await self._peer_closed():
+                    await self._drop_socket()
+                    await self._open()
+                await self._send_frames(frames)
+                return
+            except _TLSVerificationError:
+                await self._drop_socket()
+                self.report_batch_failure(records_ok)
+                return
+            except (
+                OSError,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                anyio.EndOfStream,
+            ) as exc:
+                sent = self._progress
+                frames, records_ok = frames[sent:], records_ok[sent:]
+                if not self.unixsocket and self.socktype == socket.SOCK_DGRAM:
+                    # UDP: no connection to repair; this datagram failed (e.g. too large),
+                    # the next ones may not.
+                    if self.socket is None:  # the lookup or the socket itself failed
+                        self.report_batch_failure(records_ok)
+                        return
+                    self.handleError(records_ok[0])
+                    frames, records_ok = frames[1:], records_ok[1:]
+                    continue
+                await self._drop_socket()
+                if isinstance(exc, ssl.SSLError) or (delay and time.monotonic() + delay > deadline):
+                    self.report_batch_failure(records_ok)
+                    return
+                if delay and not announced:
+                    announced = True
+                    self._notice(
+                        f"the syslog connection to {self.address!r} broke ({exc!r}); holding "
+                        f"{len(frames)} records and reconnecting for up to "
+                        f"{self.retry_timeout:g} s"
+                    )
+                await anyio.sleep(delay)
+                delay = (
+                    min(delay * self.retry_factor, self.retry_max) if delay else self.retry_start
+                )
+
+    def _notice(self, text: str) -> None:
+        """One line on stderr (when ``logging.raiseExceptions``) for a transient problem."""
+        if logging.raiseExceptions and sys.stderr:
+            try:
+                sys.stderr.write(f"loopsink: {self.describe()}: {text}\n")
+            except (OSError, ValueError):
+                pass
+
+    async def close(self) -> None:
+        """Close the socket. A record handled after this reopens it, as in the stdlib."""
+        await self._drop_socket()
+        await super().close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.address!r} ({logging.getLevelName(self.level)})>"
+
+
+class _TLSVerificationError(ConnectionError):
+    """The server's certificate did not verify; retrying cannot help."""

@@ -1,0 +1,690 @@
+"""SysLogHandler against the stdlib's bytes, RFC 5424, framing, TLS, and the syslog receiver.
+
+The stdlib's ``logging.handlers.SysLogHandler`` is the reference: both send the same records
+to the same capturing socket and the bytes must be equal (UDP, unix datagram, and TCP with
+``framing="stdlib"``). What rsyslog makes of the bytes is in ``test_syslog_rsyslog.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import logging.handlers
+import re
+import socket
+import ssl
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import pytest
+import trustme
+
+import loopsink
+from loopsink import LogQueue, RFC5424Formatter, SysLogHandler
+from loopsink.handlers import _syslog
+from loopsink.receiver._syslog import SyslogReceiver, parse_syslog_frame, split_syslog_stream
+
+STD = logging.handlers.SysLogHandler
+
+
+def _exc_info() -> Any:
+    try:
+        raise ZeroDivisionError("division by zero, on purpose")
+    except ZeroDivisionError:
+        return sys.exc_info()
+
+
+def make_records() -> list[logging.LogRecord]:
+    """Records that exercise every branch of the stdlib's emit."""
+    custom = logging.LogRecord("app.db", 25, __file__, 10, "custom level %d", (25,), None)
+    custom.levelname = "NOTICE-ISH"
+    return [
+        logging.LogRecord("app", logging.DEBUG, __file__, 1, "debug %s", ("x",), None),
+        logging.LogRecord("app", logging.INFO, __file__, 2, "héllo wörld ✓", None, None),
+        logging.LogRecord("app", logging.WARNING, __file__, 3, "two\nlines", None, None),
+        logging.LogRecord("app", logging.ERROR, __file__, 4, "failed: %r", ({"k": 1},), None),
+        logging.LogRecord("app", logging.CRITICAL, __file__, 5, "with exc", None, _exc_info()),
+        custom,
+    ]
+
+
+# -- capturing sockets -----------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def udp_capture() -> AsyncIterator[anyio.abc.UDPSocket]:
+    async with await anyio.create_udp_socket(family=socket.AF_INET, local_host="127.0.0.1") as sock:
+        yield sock
+
+
+async def receive_datagrams(sock: Any, count: int) -> list[bytes]:
+    out: list[bytes] = []
+    with anyio.fail_after(5):
+        for _ in range(count):
+            data = await sock.receive()
+            out.append(data[0] if isinstance(data, tuple) else data)
+    return out
+
+
+class StreamCapture:
+    """A TCP or unix stream listener that keeps every byte of every connection."""
+
+    def __init__(self, listener: anyio.abc.SocketListener) -> None:
+        self.listener = listener
+        self.data = bytearray()
+        self.connections = 0
+        self.finished = 0
+        self._changed = anyio.Event()
+
+    def _fire(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _serve(self, stream: anyio.abc.SocketStream) -> None:
+        self.connections += 1
+        async with stream:
+            async for chunk in stream:
+                self.data += chunk
+                self._fire()
+        self.finished += 1
+        self._fire()
+
+    async def wait_bytes(self, size: int) -> bytes:
+        with anyio.fail_after(5):
+            while len(self.data) < size:
+                await self._changed.wait()
+        return bytes(self.data)
+
+    async def wait_finished(self, count: int) -> bytes:
+        """Wait until ``count`` connections were closed by the sender; return all bytes."""
+        with anyio.fail_after(5):
+            while self.finished < count:
+                await self._changed.wait()
+        return bytes(self.data)
+
+
+@asynccontextmanager
+async def stream_capture(listener: anyio.abc.SocketListener) -> AsyncIterator[StreamCapture]:
+    capture = StreamCapture(listener)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, capture._serve)
+        yield capture
+        tg.cancel_scope.cancel()
+
+
+async def tcp_capture() -> Any:
+    return stream_capture(await anyio.create_tcp_listener(local_host="127.0.0.1"))
+
+
+def port_of(listener: anyio.abc.SocketListener) -> tuple[str, int]:
+    return ("127.0.0.1", listener.extra(anyio.abc.SocketAttribute.local_port))
+
+
+def configure(handler: Any, variant: str) -> None:
+    """The same settings on a stdlib handler and on ours."""
+    if variant == "ident":
+        handler.ident = "myapp[42]: "
+    elif variant == "no_nul":
+        handler.append_nul = False
+    elif variant == "formatter":
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%H:%M:%S")
+        )
+
+
+async def stdlib_send(
+    make: Callable[[], logging.Handler], records: list[logging.LogRecord]
+) -> None:
+    def run() -> None:
+        handler = make()
+        try:
+            for record in records:
+                handler.handle(record)
+        finally:
+            handler.close()
+
+    await anyio.to_thread.run_sync(run)
+
+
+VARIANTS = ["plain", "ident", "no_nul", "formatter"]
+
+
+# -- the stdlib surface ----------------------------------------------------------------------------
+
+
+def test_constants_and_maps_equal_the_stdlib() -> None:
+    names = [n for n in dir(STD) if n.startswith("LOG_")]
+    assert len(names) == 32
+    for name in names:
+        assert getattr(SysLogHandler, name) == getattr(STD, name), name
+    assert SysLogHandler.priority_names == STD.priority_names
+    assert SysLogHandler.facility_names == STD.facility_names
+    assert SysLogHandler.priority_map == STD.priority_map
+    assert SysLogHandler.ident == ""
+    assert SysLogHandler.append_nul is True
+    assert _syslog.SYSLOG_UDP_PORT == logging.handlers.SYSLOG_UDP_PORT
+    assert _syslog.SYSLOG_TCP_PORT == logging.handlers.SYSLOG_TCP_PORT
+
+
+def test_defaults_are_the_stdlibs() -> None:
+    handler = SysLogHandler()
+    assert handler.address == ("localhost", 514)
+    assert handler.facility == SysLogHandler.LOG_USER
+    assert handler.socktype is None
+    assert handler.socket is None  # opened by the first record, not at construction
+    assert handler.unixsocket is False
+    assert handler.effective_framing() is None
+
+
+@pytest.mark.parametrize(
+    ("facility", "priority", "expected"),
+    [
+        ("user", "info", 14),
+        (1, 6, 14),
+        ("local7", "emerg", 184),
+        (SysLogHandler.LOG_AUTHPRIV, "warn", 84),
+        ("kern", "debug", 7),
+        ("mail", SysLogHandler.LOG_CRIT, 18),
+    ],
+)
+def test_encode_priority_takes_names_or_numbers(
+    facility: int | str, priority: int | str, expected: int
+) -> None:
+    handler = SysLogHandler()
+    assert handler.encodePriority(facility, priority) == expected
+    assert STD.encodePriority(STD.__new__(STD), facility, priority) == expected
+
+
+def test_map_priority_defaults_unknown_levels_to_warning() -> None:
+    handler = SysLogHandler()
+    for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        assert handler.mapPriority(name) == name.lower()
+    assert handler.mapPriority("TRACE") == "warning"
+    assert handler.mapPriority("Level 5") == "warning"
+
+
+# -- byte-for-byte equality with the stdlib --------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_udp_bytes_equal_the_stdlib(variant: str) -> None:
+    records = make_records()
+    async with udp_capture() as capture:
+        address = ("127.0.0.1", capture.extra(anyio.abc.SocketAttribute.local_port))
+
+        def make_std() -> logging.Handler:
+            handler = STD(address, facility="local3")
+            configure(handler, variant)
+            return handler
+
+        await stdlib_send(make_std, records)
+        expected = await receive_datagrams(capture, len(records))
+        ours = SysLogHandler(address, facility="local3")
+        configure(ours, variant)
+        async with ours:
+            for record in records:
+                assert await ours.handle(record)
+        got = await receive_datagrams(capture, len(records))
+    assert got == expected
+    assert ours.error_count == 0
+    # what CPython does, whatever its docstring says: the traceback is sent (DESIGN §7)
+    assert b"ZeroDivisionError: division by zero, on purpose" in got[4]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_unix_datagram_bytes_equal_the_stdlib(variant: str, tmp_path: Path) -> None:
+    path = str(tmp_path / "dev-log")
+    records = make_records()
+    async with await anyio.create_unix_datagram_socket(local_path=path) as capture:
+
+        def make_std() -> logging.Handler:
+            handler = STD(path, facility=STD.LOG_DAEMON)
+            configure(handler, variant)
+            return handler
+
+        await stdlib_send(make_std, records)
+        expected = await receive_datagrams(capture, len(records))
+        ours = SysLogHandler(path, facility=STD.LOG_DAEMON)
+        configure(ours, variant)
+        async with ours:
+            await ours.emit_batch(records)
+            assert ours.socktype == socket.SOCK_DGRAM
+            assert ours.unixsocket is True
+        got = await receive_datagrams(capture, len(records))
+    assert got == expected
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_tcp_stdlib_framing_bytes_equal_the_stdlib(variant: str) -> None:
+    records = make_records()
+    async with await tcp_capture() as capture:
+        address = port_of(capture.listener)
+
+        def make_std() -> logging.Handler:
+            handler = STD(address, socktype=socket.SOCK_STREAM)
+            configure(handler, variant)
+            return handler
+
+        await stdlib_send(make_std, records)
+        expected = await capture.wait_finished(1)
+        capture.data.clear()
+        ours = SysLogHandler(address, socktype=socket.SOCK_STREAM, framing="stdlib")
+        configure(ours, variant)
+        async with ours:
+            async with LogQueue(ours) as queue:
+                for record in records:
+                    queue.put(record)
+        got = await capture.wait_finished(2)
+    assert got == expected
+
+
+async def test_unix_stream_fallback_sends_the_stdlib_bytes(tmp_path: Path) -> None:
+    """A unix *stream* socket (socktype=None): datagram first, stream next, NUL framing."""
+    path = str(tmp_path / "stream-log")
+    records = make_records()[:3]
+    async with stream_capture(await anyio.create_unix_listener(path)) as capture:
+        await stdlib_send(lambda: STD(path), records)
+        expected = await capture.wait_finished(1)
+        capture.data.clear()
+        ours = SysLogHandler(path)
+        async with ours:
+            for record in records:
+                await ours.handle(record)
+            assert ours.socktype == socket.SOCK_STREAM
+            assert ours.effective_framing() == "stdlib"
+        got = await capture.wait_finished(2)
+    assert got == expected
+
+
+# -- RFC 6587 framing over TCP ---------------------------------------------------------------------
+
+
+async def test_tcp_default_is_lf_framing_with_inner_line_breaks_escaped() -> None:
+    records = make_records()
+    async with await tcp_capture() as capture:
+        handler = SysLogHandler(port_of(capture.listener), "local0", socket.SOCK_STREAM)
+        handler.ident = "app: "
+        assert handler.effective_framing() == "lf"
+        async with handler:
+            await handler.emit_batch(records)
+        expected = b"".join(
+            (
+                f"<{handler.encodePriority('local0', handler.mapPriority(r.levelname))}>app: "
+                + handler.format(r).replace("\n", "#012")
+                + "\n"
+            ).encode()
+            for r in records
+        )
+        got = await capture.wait_bytes(len(expected))
+    assert got == expected
+    assert got.count(b"\n") == len(records)  # one line per record: one message per record
+    assert b"\x00" not in got
+
+
+async def test_tcp_octet_framing() -> None:
+    records = make_records()
+    async with await tcp_capture() as capture:
+        handler = SysLogHandler(
+            port_of(capture.listener), socktype=socket.SOCK_STREAM, framing="octet"
+        )
+        async with handler:
+            await handler.emit_batch(records)
+        bodies = [
+            (
+                f"<{handler.encodePriority(1, handler.mapPriority(r.levelname))}>"
+                + handler.format(r)
+            ).encode()
+            for r in records
+        ]
+        expected = b"".join(b"%d %s" % (len(b), b) for b in bodies)
+        got = await capture.wait_bytes(len(expected))
+    assert got == expected
+    buffer = bytearray(got)
+    assert split_syslog_stream(buffer) == bodies
+    assert not buffer
+
+
+# -- RFC 5424 --------------------------------------------------------------------------------------
+
+RFC5424 = re.compile(
+    r"^<(?P<pri>\d+)>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[.*?(?<!\\)\])+) (?P<msg>.*)$",
+    re.DOTALL,
+)
+
+
+def test_rfc5424_formatter_header_fields() -> None:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "hello %s", ("there",), None)
+    record.msgid = "ID47"
+    record.structured_data = {"exampleSDID@32473": {"iut": 3, "note": 'say "hi"] \\ ok'}}
+    formatter = RFC5424Formatter(app_name="my app", hostname="web-1", procid=None)
+    text = formatter.format(record)
+    match = RFC5424.match("<14>" + text)
+    assert match, text
+    assert match["host"] == "web-1"
+    assert match["app"] == "myapp"  # spaces are not allowed in a header field
+    assert match["procid"] == str(record.process)
+    assert match["msgid"] == "ID47"
+    assert match["sd"] == '[exampleSDID@32473 iut="3" note="say \\"hi\\"\\] \\\\ ok"]'
+    assert match["msg"] == "hello there"
+    stamp = datetime.datetime.fromisoformat(match["ts"])
+    assert stamp.utcoffset() is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d", match["ts"])
+    assert abs(stamp.timestamp() - record.created) < 1e-6
+    assert not text.encode().startswith(b"\xef\xbb\xbf")
+    assert "\ufeff" not in text
+
+
+def test_rfc5424_utc_and_nil_values() -> None:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "x", None, None)
+    formatter = RFC5424Formatter(app_name="", hostname="h", procid="-", utc=True)
+    header = formatter.format_header(record)
+    assert header.startswith("1 ")
+    assert header.endswith(" h - - - -")
+    assert "+00:00 " in header
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"bad id": {}}, r"^RFC 5424 structured data SD-ID must be 1-32 printable ASCII"),
+        ({"ok@1": {"a=b": 1}}, r"^RFC 5424 structured data PARAM-NAME must be"),
+        (["x"], r"^RFC 5424 structured data must be a mapping"),
+        ("no bracket", r"^RFC 5424 structured data given as text must start with '\['"),
+    ],
+)
+def test_structured_data_is_validated(data: object, error: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=error):
+        _syslog.format_structured_data(data)
+
+
+async def test_rfc5424_over_udp_and_a_bad_record_is_reported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with udp_capture() as capture:
+        address = ("127.0.0.1", capture.extra(anyio.abc.SocketAttribute.local_port))
+        handler = SysLogHandler(
+            address, "local4", format="rfc5424", app_name="svc", hostname="box", msgid="M1"
+        )
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        good = logging.LogRecord("a", logging.WARNING, __file__, 1, "multi\nline", None, None)
+        bad = logging.LogRecord("a", logging.INFO, __file__, 1, "bad sd", None, None)
+        bad.structured_data = {"bad id": {}}
+        async with handler:
+            await handler.emit_batch([bad, good])
+        (datagram,) = await receive_datagrams(capture, 1)
+    match = RFC5424.match(datagram.decode())
+    assert match, datagram
+    assert int(match["pri"]) == 20 * 8 + 4
+    assert (match["host"], match["app"], match["msgid"]) == ("box", "svc", "M1")
+    assert match["msg"] == "WARNING multi\nline"
+    assert not datagram.endswith(b"\x00")  # no NUL in RFC 5424
+    assert handler.error_count == 1
+    assert "SD-ID must be" in capsys.readouterr().err
+
+
+async def test_rfc5424_formatter_on_tcp_is_octet_counted_and_app_name_from_ident() -> None:
+    async with await tcp_capture() as capture:
+        handler = SysLogHandler(
+            port_of(capture.listener), socktype=socket.SOCK_STREAM, format="rfc5424"
+        )
+        handler.ident = "billing: "
+        assert handler.effective_framing() == "octet"
+        record = logging.LogRecord("a", logging.ERROR, __file__, 1, "two\nlines", None, None)
+        async with handler:
+            await handler.handle(record)
+        data = await capture.wait_bytes(10)
+        buffer = bytearray(
+            await capture.wait_bytes(int(data.split(b" ")[0]) + len(data.split(b" ")[0]) + 1)
+        )
+    (frame,) = split_syslog_stream(buffer)
+    match = RFC5424.match(frame.decode())
+    assert match
+    assert match["app"] == "billing"
+    assert match["msg"] == "two\nlines"
+
+    formatter_handler = SysLogHandler(("127.0.0.1", 1), socktype=socket.SOCK_STREAM)
+    formatter_handler.setFormatter(RFC5424Formatter())
+    assert formatter_handler.uses_rfc5424
+    assert formatter_handler.effective_framing() == "octet"
+
+
+# -- construction errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"address": 514}, TypeError, r"^SysLogHandler address must be \(host, port\)"),
+        (
+            {"address": ("h", "514")},
+            TypeError,
+            r"^SysLogHandler address must be \(host: str, port: int\)",
+        ),
+        ({"socktype": 99}, ValueError, r"^SysLogHandler socktype must be None, socket.SOCK_DGRAM"),
+        (
+            {"facility": "nope"},
+            ValueError,
+            r"^SysLogHandler facility 'nope' is not a syslog facility",
+        ),
+        ({"format": "json"}, ValueError, r"^SysLogHandler format must be 'stdlib' or 'rfc5424'"),
+        (
+            {"framing": "nul"},
+            ValueError,
+            r"^SysLogHandler framing must be 'lf', 'octet' or 'stdlib'",
+        ),
+        (
+            {"framing": "lf", "socktype": socket.SOCK_DGRAM},
+            ValueError,
+            r"^SysLogHandler framing='lf' applies to stream sockets",
+        ),
+        (
+            {"app_name": "x"},
+            ValueError,
+            r"^SysLogHandler app_name only apply to RFC 5424 output: add format='rfc5424'$",
+        ),
+        (
+            {"address": "/dev/log", "tls": True},
+            ValueError,
+            r"^SysLogHandler TLS needs a \(host, port\) address",
+        ),
+        (
+            {"tls": True, "socktype": socket.SOCK_DGRAM},
+            ValueError,
+            r"^SysLogHandler TLS runs over TCP \(RFC 5425\)",
+        ),
+        (
+            {"ssl_context": "yes"},
+            TypeError,
+            r"^SysLogHandler ssl_context must be an ssl.SSLContext",
+        ),
+        (
+            {"retry_timeout": -1},
+            ValueError,
+            r"^SysLogHandler retry_timeout must be a number of seconds >= 0, got -1$",
+        ),
+    ],
+)
+def test_bad_arguments_fail_at_construction(
+    kwargs: dict[str, Any], exc: type[Exception], message: str
+) -> None:
+    with pytest.raises(exc, match=message):
+        SysLogHandler(**kwargs)
+
+
+def test_tls_implies_tcp_and_octet_framing() -> None:
+    handler = SysLogHandler(("localhost", 6514), tls=True)
+    assert handler.socktype == socket.SOCK_STREAM
+    assert isinstance(handler.ssl_context, ssl.SSLContext)
+    assert handler.ssl_context.verify_mode == ssl.CERT_REQUIRED
+    assert handler.ssl_context.check_hostname
+    assert handler.effective_framing() == "octet"
+
+
+def test_platform_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = tmp_path / "log"
+    here.touch()
+    monkeypatch.setitem(
+        _syslog._PLATFORM_ADDRESSES, sys.platform[:5], (str(tmp_path / "missing"), str(here))
+    )
+    assert SysLogHandler.platform_address() == str(here)
+    monkeypatch.setitem(_syslog._PLATFORM_ADDRESSES, sys.platform[:5], (str(tmp_path / "missing"),))
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"^no local syslog socket on .* \(looked for: .*missing\); start a syslog daemon",
+    ):
+        SysLogHandler.platform_address()
+
+
+# -- failures, reconnection, TLS -------------------------------------------------------------------
+
+
+async def test_nothing_listening_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, never listening: connections are refused
+        handler = SysLogHandler(("127.0.0.1", port), socktype=socket.SOCK_STREAM, retry_timeout=0)
+        records = make_records()[:3]
+        async with handler:
+            await handler.emit_batch(records)
+            assert await handler.handle(records[0]) is True
+    assert handler.error_count == 4
+    assert "ConnectionRefusedError" in capsys.readouterr().err
+
+
+async def test_unix_path_missing_is_not_an_error_at_create_socket(tmp_path: Path) -> None:
+    handler = SysLogHandler(str(tmp_path / "nothing-here"), retry_timeout=0)
+    await handler.createSocket()  # as the stdlib: ignored, retried by the next record
+    assert handler.socket is None
+    with pytest.raises(OSError):
+        await SysLogHandler(("127.0.0.1", 9), socktype=socket.SOCK_STREAM).createSocket()
+    logging.raiseExceptions = False
+    await handler.handle(make_records()[0])
+    assert handler.error_count == 1
+
+
+async def test_tcp_reconnects_and_loses_nothing_when_the_receiver_restarts() -> None:
+    records = [
+        logging.LogRecord("a", logging.INFO, __file__, i, f"rec {i}", None, None) for i in range(40)
+    ]
+    async with SyslogReceiver(udp_port=None) as first:
+        assert first.tcp_address is not None
+        port = first.tcp_address[1]
+        handler = SysLogHandler(first.tcp_address, socktype=socket.SOCK_STREAM, retry_timeout=20)
+        handler.retry_max = 0.05
+        async with LogQueue(handler) as queue:
+            for record in records[:20]:
+                queue.put(record)
+            await queue.flush()
+            with anyio.fail_after(5):
+                await first.wait_count(20)
+            await first.aclose()
+            for record in records[20:]:  # the receiver is down: these wait in the sink
+                queue.put(record)
+            async with SyslogReceiver(udp_port=None, tcp_port=port) as second:
+                with anyio.fail_after(10):
+                    await queue.flush()
+                    await second.wait_count(20)
+                assert [m.body for m in second.messages] == [f"rec {i}" for i in range(20, 40)]
+                assert second.connections == 1
+    assert handler.error_count == 0
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+async def test_tls_with_a_private_ca(ca: trustme.CA) -> None:
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    async with SyslogReceiver("127.0.0.1", udp_port=None, ssl_context=server_ctx) as receiver:
+        assert receiver.tcp_address is not None
+        handler = SysLogHandler(
+            receiver.tcp_address, ssl_context=client_ctx, server_hostname="localhost"
+        )
+        async with handler:
+            await handler.emit_batch(make_records())
+            await handler.emit_batch(make_records()[:2])  # same connection, checked alive
+        with anyio.fail_after(5):
+            await receiver.wait_count(8)
+    assert {m.transport for m in receiver.messages} == {"tls"}
+    assert receiver.messages[4].body.startswith("with exc\nTraceback")
+    assert receiver.connections == 1
+    assert handler.error_count == 0
+
+
+async def test_tls_verification_failure_says_how_to_fix_it(
+    ca: trustme.CA, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    tls_log = logging.getLogger("anyio.streams.tls")
+    tls_log.disabled = True  # the server side logs the failed handshake
+    try:
+        async with SyslogReceiver("127.0.0.1", udp_port=None, ssl_context=server_ctx) as receiver:
+            assert receiver.tcp_address is not None
+            handler = SysLogHandler(receiver.tcp_address, tls=True, server_hostname="localhost")
+            async with handler:
+                await handler.emit_batch(make_records()[:2])
+    finally:
+        tls_log.disabled = False
+    assert handler.error_count == 2
+    err = capsys.readouterr().err
+    assert "TLS verification of the syslog server 127.0.0.1" in err
+    assert "pass ssl_context=ssl.create_default_context(cafile='ca.pem')" in err
+    assert receiver.count == 0
+
+
+# -- the whole path, and the receiver --------------------------------------------------------------
+
+
+async def test_logging_calls_through_the_bridge_reach_the_receiver() -> None:
+    async with SyslogReceiver() as receiver:
+        assert receiver.udp_address is not None
+        assert receiver.tcp_address is not None
+        udp = SysLogHandler(receiver.udp_address, "local2")
+        tcp = SysLogHandler(receiver.tcp_address, "local2", socket.SOCK_STREAM)
+        for sink in (udp, tcp):
+            sink.ident = "svc: "
+        async with loopsink.install(udp, tcp, logger="svc"):
+            log = logging.getLogger("svc")
+            log.setLevel(logging.DEBUG)
+            for i in range(300):
+                log.log(
+                    [logging.DEBUG, logging.INFO, logging.ERROR][i % 3], "event %d\nsecond line", i
+                )
+        with anyio.fail_after(5):
+            await receiver.wait_count(600)
+    by_transport: dict[str, list[Any]] = {"udp": [], "tcp": []}
+    for message in receiver.messages:
+        by_transport[message.transport].append(message)
+    for transport, messages in by_transport.items():
+        assert len(messages) == 300, transport
+        assert {m.facility for m in messages} == {18}
+        assert [m.severity for m in messages[:3]] == [7, 6, 3]
+    assert by_transport["udp"][0].body == "svc: event 0\nsecond line"
+    assert by_transport["tcp"][0].body == "svc: event 0#012second line"
+
+
+def test_receiver_parsing() -> None:
+    message = parse_syslog_frame(b"<165>1 2003-10-11T22:14:15.003Z host app - ID47 - hi\x00")
+    assert (message.pri, message.facility, message.severity) == (165, 20, 5)
+    assert message.body == "1 2003-10-11T22:14:15.003Z host app - ID47 - hi"
+    assert parse_syslog_frame(b"no pri").pri is None
+    assert parse_syslog_frame(b"<999>x").pri is None
+    buffer = bytearray(b"<14>a\x00<14>b\n4 <1>c<13>d\n12")
+    assert split_syslog_stream(buffer) == [b"<14>a", b"<14>b", b"<1>c", b"<13>d"]
+    assert buffer == b"12"
+    with pytest.raises(ValueError, match="bad octet count"):
+        split_syslog_stream(bytearray(b"123456789012345"))
+    with pytest.raises(ValueError, match="udp_port or tcp_port"):
+        SyslogReceiver(udp_port=None, tcp_port=None)
