@@ -405,24 +405,31 @@ class DatagramHandler(SocketHandler):
         self.truncated = 0
         #: The largest frame one datagram can carry; known once the socket exists.
         self.max_datagram_size: int | None = None
-        self._target: tuple[str, int] | None = None
 
     async def makeSocket(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        """Create the datagram socket (connected for unix sockets, so a missing peer shows)."""
+        """Create the datagram socket (connected for unix sockets, so a missing peer shows).
+
+        A plain non-blocking socket: sending a datagram never blocks unless the receiver's
+        buffer is full, and then the sink awaits writability like any other I/O.
+        """
         with anyio.fail_after(self.connect_timeout if timeout is None else timeout):
             if self.port is None:
-                sock: Any = await anyio.create_connected_unix_datagram_socket(self.host)
-                raw = _raw_socket(sock)
-                limit = raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32 if raw else 0
+                raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                try:
+                    raw.setblocking(False)
+                    raw.connect(self.host)  # immediate for unix datagram sockets
+                    limit = raw.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32
+                except BaseException:
+                    raw.close()
+                    raise
                 self.max_datagram_size = limit if limit > 0 else UDP_IPV4_LIMIT
-                return sock
+                return _DatagramSocket(raw, None)
             infos = await anyio.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
-            family, *_, sockaddr = infos[0]
-            self._target = (str(sockaddr[0]), int(sockaddr[1]))
+            family, kind, proto, _, sockaddr = infos[0]
             self.max_datagram_size = UDP_IPV6_LIMIT if family == socket.AF_INET6 else UDP_IPV4_LIMIT
-            return await anyio.create_udp_socket(
-                socket.AF_INET6 if family == socket.AF_INET6 else socket.AF_INET
-            )
+            raw = socket.socket(family, kind, proto)
+            raw.setblocking(False)
+            return _DatagramSocket(raw, sockaddr)
 
     def fit(self, record: logging.LogRecord, frame: bytes) -> bytes:
         """Return ``frame``, or a frame of a truncated copy of ``record`` that fits a datagram.
@@ -467,10 +474,7 @@ class DatagramHandler(SocketHandler):
                 await self._connect_with_backoff()
             sock = self.sock
             try:
-                if self._target is not None:
-                    await sock.sendto(s, *self._target)
-                else:
-                    await sock.send(s)
+                await sock.send(s)
             except BaseException as exc:
                 if isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE:
                     raise
@@ -498,11 +502,40 @@ class DatagramHandler(SocketHandler):
             except Exception:
                 self.report_batch_failure(done)
                 return
+        clock = time.perf_counter
+        deadline = clock() + _SLICE_SECONDS
         for record, frame in zip(done, frames, strict=True):
+            if clock() > deadline:
+                await anyio.lowlevel.checkpoint()
+                deadline = clock() + _SLICE_SECONDS
             try:
                 await self.send(self.fit(record, frame))
             except Exception:  # noqa: PERF203 - each datagram fails alone
                 self.handleError(record)
+
+
+class _DatagramSocket:
+    """A non-blocking datagram socket driven by anyio's readiness waits (any backend)."""
+
+    def __init__(self, raw: socket.socket, target: Any) -> None:
+        self.raw = raw
+        self.target = target
+
+    async def send(self, data: bytes) -> None:
+        raw, target = self.raw, self.target
+        while True:
+            try:
+                if target is None:
+                    raw.send(data)
+                else:
+                    raw.sendto(data, target)
+            except BlockingIOError:
+                await anyio.wait_writable(raw)
+                continue
+            return
+
+    async def aclose(self) -> None:
+        self.raw.close()
 
 
 def _raw_socket(stream: Any) -> socket.socket | None:

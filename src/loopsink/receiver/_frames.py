@@ -248,29 +248,23 @@ class StreamDecoder:
         pos = 0
         end = len(buffer)
         limit = self.max_frame_size + (DIGEST_SIZE if self.hmac_key is not None else 0)
-        view = memoryview(buffer)
-        try:
-            while end - pos >= 4:
-                (size,) = _length.unpack_from(buffer, pos)
-                if size > limit:
-                    self.error = FrameError(
-                        RejectReason.OVERSIZED,
-                        f"frame length {size} is above the limit of {limit} bytes",
-                    )
-                    break
-                if end - pos - 4 < size:
-                    break
-                payload = view[pos + 4 : pos + 4 + size]
-                try:
-                    out.append(decode_payload(payload, hmac_key=self.hmac_key))
-                except FrameError as exc:
-                    self.error = exc
-                    break
-                finally:
-                    payload.release()
-                pos += 4 + size
-        finally:
-            view.release()
+        while end - pos >= 4:
+            (size,) = _length.unpack_from(buffer, pos)
+            if size > limit:
+                self.error = FrameError(
+                    RejectReason.OVERSIZED,
+                    f"frame length {size} is above the limit of {limit} bytes",
+                )
+                break
+            if end - pos - 4 < size:
+                break
+            payload = bytes(buffer[pos + 4 : pos + 4 + size])
+            try:
+                out.append(decode_payload(payload, hmac_key=self.hmac_key))
+            except FrameError as exc:
+                self.error = exc
+                break
+            pos += 4 + size
         if self.error is not None:
             buffer.clear()
         elif pos:
@@ -292,7 +286,7 @@ def decode_datagram(
                 RejectReason.MALFORMED,
                 f"datagram length prefix says {size} bytes, {len(packet) - 4} follow",
             )
-        return decode_payload(memoryview(packet)[4:], hmac_key=hmac_key)
+        return decode_payload(packet[4:], hmac_key=hmac_key)
     if len(packet) > limit:
         raise FrameError(
             RejectReason.OVERSIZED, f"datagram of {len(packet)} bytes is above {limit}"

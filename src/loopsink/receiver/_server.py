@@ -8,7 +8,8 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,9 @@ class LogReceiver:
         self._open = 0
         self._progress: anyio.Event | None = None
         self._cleanup: list[str] = []
+        self._scopes: set[anyio.CancelScope] = set()
+        self._servers_done: anyio.Event | None = None
+        self._stopping = False
         #: The addresses bound so far, in the order the listen_* calls were made.
         self.addresses: list[Any] = []
 
@@ -139,15 +143,46 @@ class LogReceiver:
         task_group, self._task_group = self._task_group, None
         if task_group is None:
             return None
-        task_group.cancel_scope.cancel()
         try:
-            return await task_group.__aexit__(exc_type, exc, tb)
-        finally:
-            self._remove_socket_files()
+            await self._stop_servers()
+        except BaseException:
+            await task_group.__aexit__(*sys.exc_info())
+            raise
+        return await task_group.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
-        """Stop listening and close every connection (the handlers stay open)."""
-        await self.__aexit__(None, None, None)
+        """Stop listening and close every connection (the handlers stay open).
+
+        May be called inside the ``async with`` block, e.g. to take the receiver down while
+        senders keep logging; leaving the block then does nothing more.
+        """
+        await self._stop_servers()
+
+    async def _stop_servers(self) -> None:
+        self._stopping = True
+        for scope in list(self._scopes):
+            scope.cancel()
+        with anyio.CancelScope(shield=True):
+            while self._scopes:
+                self._servers_done = anyio.Event()
+                await self._servers_done.wait()
+        self._remove_socket_files()
+
+    async def _run_server(
+        self,
+        serve: Callable[..., Awaitable[None]],
+        *args: Any,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            task_status.started()
+            try:
+                await serve(*args)
+            finally:
+                self._scopes.discard(scope)
+                if not self._scopes and self._servers_done is not None:
+                    self._servers_done.set()
 
     def _remove_socket_files(self) -> None:
         for path in self._cleanup:
@@ -156,7 +191,7 @@ class LogReceiver:
         self._cleanup.clear()
 
     def _group(self, what: str) -> anyio.abc.TaskGroup:
-        if self._task_group is None:
+        if self._task_group is None or self._stopping:
             raise RuntimeError(
                 f"LogReceiver.{what}() needs the running receiver: use 'async with receiver:'"
             )
@@ -176,7 +211,7 @@ class LogReceiver:
         raw = listener.extra(anyio.abc.SocketAttribute.raw_socket)
         bound = raw.getsockname()
         address = (str(bound[0]), int(bound[1]))
-        group.start_soon(self._serve_listener, listener, ssl_context)
+        await group.start(self._run_server, self._serve_listener, listener, ssl_context)
         self.addresses.append(address)
         return address
 
@@ -186,7 +221,7 @@ class LogReceiver:
         path = os.fspath(path)
         listener = await anyio.create_unix_listener(path)
         self._cleanup.append(path)
-        group.start_soon(self._serve_listener, listener, None)
+        await group.start(self._run_server, self._serve_listener, listener, None)
         self.addresses.append(path)
         return path
 
@@ -204,7 +239,7 @@ class LogReceiver:
             raise
         bound = sock.getsockname()
         address = (str(bound[0]), int(bound[1]))
-        group.start_soon(self._serve_datagrams, sock, 65_535)
+        await group.start(self._run_server, self._serve_datagrams, sock, 65_535)
         self.addresses.append(address)
         return address
 
@@ -220,7 +255,9 @@ class LogReceiver:
             sock.close()
             raise
         self._cleanup.append(path)
-        group.start_soon(self._serve_datagrams, sock, self.max_frame_size + DIGEST_SIZE + 4)
+        await group.start(
+            self._run_server, self._serve_datagrams, sock, self.max_frame_size + DIGEST_SIZE + 4
+        )
         self.addresses.append(path)
         return path
 

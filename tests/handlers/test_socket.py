@@ -1,0 +1,508 @@
+"""SocketHandler and DatagramHandler against real sockets on loopback, on asyncio and trio.
+
+Compatibility is checked against receivers written the stdlib way (tests/servers/
+socket_receivers.py): the frames are compared byte for byte with what the stdlib's own
+handlers send for the same log call, and the decoded records attribute by attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import pickle
+import ssl
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+import trustme
+
+import loopsink
+from loopsink import DatagramHandler, SocketHandler
+from loopsink.receiver import LogReceiver, RejectReason
+from loopsink.testing import CapturingSink
+from servers.socket_receivers import StdlibReceiver
+
+DEFAULT_MSG = "user %s logged in from %s"
+
+
+def make_record(msg: str = DEFAULT_MSG, *args: object) -> logging.LogRecord:
+    if msg == DEFAULT_MSG and not args:
+        args = ("ann", "::1")
+    record = logging.LogRecord("app.auth", logging.WARNING, __file__, 42, msg, args, None)
+    record.request_id = "r-17"  # an ``extra`` attribute travels too
+    return record
+
+
+def record_with_exception() -> logging.LogRecord:
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        exc_info = sys.exc_info()
+    return logging.LogRecord(
+        "app.db",
+        logging.ERROR,
+        __file__,
+        7,
+        "query %d failed",
+        (3,),
+        exc_info,
+        "run",
+        "Stack (most recent call last):\n  here",
+    )
+
+
+@pytest.fixture
+def short_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # unix socket paths must stay under ~100 bytes; pytest's tmp paths can be longer
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ls-") as name:
+        yield Path(name)
+
+
+@pytest.fixture
+def stdlib_tcp() -> Iterator[StdlibReceiver]:
+    receiver = StdlibReceiver("tcp")
+    yield receiver
+    receiver.close()
+
+
+def attributes(record: logging.LogRecord) -> dict[str, object]:
+    return dict(record.__dict__)
+
+
+# -- construction ------------------------------------------------------------------------------
+
+
+def test_stdlib_attributes_and_defaults() -> None:
+    handler = SocketHandler("localhost", 9020)
+    reference = logging.handlers.SocketHandler("localhost", 9020)
+    for name in (
+        "host",
+        "port",
+        "address",
+        "sock",
+        "closeOnError",
+        "retryTime",
+        "retryStart",
+        "retryMax",
+        "retryFactor",
+    ):
+        assert getattr(handler, name) == getattr(reference, name), name
+    unix = SocketHandler("/run/log.sock", None)
+    assert unix.address == "/run/log.sock"
+    dgram = DatagramHandler("localhost", 9021)
+    assert dgram.closeOnError is False
+    assert dgram.address == ("localhost", 9021)
+    for method in (
+        "makePickle",
+        "makeSocket",
+        "createSocket",
+        "send",
+        "emit",
+        "handleError",
+        "close",
+    ):
+        assert callable(getattr(handler, method))
+
+
+def test_bad_arguments_fail_at_construction() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^SocketHandler port must be an int from 1 to 65535, or None for a unix socket, "
+        r"got 70000$",
+    ):
+        SocketHandler("localhost", 70000)
+    with pytest.raises(
+        ValueError, match=r"^SocketHandler serializer must be 'pickle' or 'json', got 'xml'$"
+    ):
+        SocketHandler("localhost", 1, serializer="xml")  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"^SocketHandler hmac_key must be non-empty bytes, got str$"
+    ):
+        SocketHandler("localhost", 1, hmac_key="secret")  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError,
+        match=r"^SocketHandler ssl_context needs a TCP peer; port=None means a unix socket$",
+    ):
+        SocketHandler("/tmp/x", None, ssl_context=ssl.create_default_context())
+    with pytest.raises(TypeError, match=r"^DatagramHandler host must be a non-empty str"):
+        DatagramHandler("", 9)
+
+
+# -- bytes on the wire -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [make_record, record_with_exception])
+def test_makepickle_bytes_equal_the_stdlib(factory: object) -> None:
+    for ours_cls, stdlib_cls in (
+        (SocketHandler, logging.handlers.SocketHandler),
+        (DatagramHandler, logging.handlers.DatagramHandler),
+    ):
+        ours = factory()  # type: ignore[operator]
+        theirs = logging.makeLogRecord(dict(ours.__dict__))
+        assert ours_cls("h", 1).makePickle(ours) == stdlib_cls("h", 1).makePickle(theirs)
+
+
+async def test_frames_over_tcp_equal_the_stdlib_for_the_same_log_call(
+    stdlib_tcp: StdlibReceiver,
+) -> None:
+    reference = StdlibReceiver("tcp")
+    stdlib_handler = logging.handlers.SocketHandler(reference.host, reference.port)
+    logger = logging.getLogger("compat.tcp")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(stdlib_handler)
+    try:
+        async with loopsink.install(SocketHandler(stdlib_tcp.host, stdlib_tcp.port), logger=logger):
+            logger.info("plain %s", "args", extra={"tenant": "acme", "n": 3})
+            logger.debug("no args, %d literal percent")
+            try:
+                1 / 0  # noqa: B018
+            except ZeroDivisionError:
+                logger.exception("division failed for %r", [1, 2])
+            logger.warning("with stack", stack_info=True)
+        with anyio.fail_after(10):
+            for _ in range(4):
+                ours, theirs = await stdlib_tcp.get_frame(), await reference.get_frame()
+                assert ours == theirs
+                mine, stdlib = await stdlib_tcp.get(), await reference.get()
+                assert attributes(mine) == attributes(stdlib)
+    finally:
+        logger.removeHandler(stdlib_handler)
+        stdlib_handler.close()
+        reference.close()
+
+
+@pytest.mark.parametrize("kind", ["unix", "udp", "unix_dgram"])
+async def test_unix_and_datagram_frames_equal_the_stdlib(kind: str, short_path: Path) -> None:
+    ours = StdlibReceiver(kind, str(short_path / "ours.sock"))
+    theirs = StdlibReceiver(kind, str(short_path / "theirs.sock"))
+    stream = kind == "unix"
+    port = ours.port if kind == "udp" else None
+    their_port = theirs.port if kind == "udp" else None
+    our_host = ours.host if kind == "udp" else ours.address
+    their_host = theirs.host if kind == "udp" else theirs.address
+    cls = SocketHandler if stream else DatagramHandler
+    stdlib_cls = logging.handlers.SocketHandler if stream else logging.handlers.DatagramHandler
+    stdlib_handler = stdlib_cls(their_host, their_port)
+    try:
+        async with cls(our_host, port) as handler:
+            for record_factory in (make_record, record_with_exception):
+                record = record_factory()
+                copy = logging.makeLogRecord(dict(record.__dict__))
+                await handler.handle(record)
+                stdlib_handler.handle(copy)
+                with anyio.fail_after(10):
+                    assert await ours.get_frame() == await theirs.get_frame()
+                    assert attributes(await ours.get()) == attributes(await theirs.get())
+    finally:
+        stdlib_handler.close()
+        ours.close()
+        theirs.close()
+
+
+async def test_a_batch_goes_out_in_one_write(stdlib_tcp: StdlibReceiver) -> None:
+    writes: list[int] = []
+
+    class Counting(SocketHandler):
+        async def send(self, s: bytes) -> None:
+            writes.append(len(s))
+            await super().send(s)
+
+    handler = Counting(stdlib_tcp.host, stdlib_tcp.port)
+    records = [make_record("n=%d", i) for i in range(200)]
+    async with handler:
+        async with handler.io_lock():
+            await handler.emit_batch(records)
+    assert len(writes) == 1
+    with anyio.fail_after(10):
+        got = [(await stdlib_tcp.get()).getMessage() for _ in records]
+    assert got == [f"n={i}" for i in range(200)]
+
+
+# -- the peer goes away ------------------------------------------------------------------------
+
+
+async def test_receiver_restart_mid_stream_loses_and_duplicates_nothing() -> None:
+    received = CapturingSink()
+    handler = SocketHandler("127.0.0.1", 1)
+    handler.retryStart, handler.retryMax = 0.01, 0.05
+    logger = logging.getLogger("restart")
+    logger.setLevel(logging.INFO)
+    counter = iter(range(10_000))
+
+    def log(n: int) -> None:
+        for _ in range(n):
+            logger.info("record %d", next(counter))
+
+    async with LogReceiver(received) as first:
+        host, port = await first.listen_tcp()
+        handler.port, handler.address = port, (host, port)
+        async with loopsink.install(handler, logger=logger) as queue:
+            log(300)
+            with anyio.fail_after(10):
+                await first.wait_received(300)
+            await first.aclose()  # the server goes away with the connection open
+            log(300)  # logged while nobody listens: they must wait, not vanish
+            with anyio.fail_after(10):
+                while handler.connect_failures == 0:
+                    await anyio.sleep(0.005)
+            assert queue.stats.sinks[0].pending > 0
+            async with LogReceiver(received) as second:
+                await second.listen_tcp(host, port)
+                log(400)
+                with anyio.fail_after(10):
+                    await second.wait_received(700)
+                    await queue.flush()
+    numbers = [int(r.getMessage().split()[1]) for r in received.records]
+    assert numbers == list(range(1000))
+    assert handler.connections == 2
+    assert queue.stats.sinks[0].errors == 0
+
+
+async def test_records_wait_bounded_and_overflow_is_counted_while_the_peer_is_down() -> None:
+    with anyio.fail_after(10):
+        placeholder = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        port = placeholder.extra(anyio.abc.SocketAttribute.local_port)
+        await placeholder.aclose()  # a port that refuses connections
+    handler = SocketHandler("127.0.0.1", port)
+    handler.retryStart, handler.retryMax = 0.01, 0.02
+    received = CapturingSink()
+    queue = loopsink.LogQueue(handler, capacity=50)
+    async with queue:
+        for i in range(200):
+            queue.put(make_record("n=%d", i))
+        with anyio.fail_after(10):
+            while handler.connect_failures < 3:
+                await anyio.sleep(0.01)
+        stats = queue.stats
+        assert stats.dropped_total >= 100
+        assert stats.sinks[0].errors == 0
+        async with LogReceiver(received) as receiver:
+            await receiver.listen_tcp("127.0.0.1", port)
+            with anyio.fail_after(10):
+                await queue.flush()
+    numbers = [int(m.split("=")[1]) for m in received.messages if m.startswith("n=")]
+    assert numbers == sorted(set(numbers))
+    assert numbers
+    assert len(numbers) + queue.stats.dropped_total == 200
+    assert any("records dropped" in m for m in received.messages)
+
+
+async def test_backoff_follows_the_stdlib_schedule() -> None:
+    with anyio.fail_after(10):
+        placeholder = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        port = placeholder.extra(anyio.abc.SocketAttribute.local_port)
+        await placeholder.aclose()
+        handler = SocketHandler("127.0.0.1", port)
+        handler.retryStart, handler.retryFactor, handler.retryMax = 10.0, 2.0, 35.0
+        await handler.createSocket()
+        assert handler.sock is None
+        assert handler.connect_failures == 1
+        assert handler.retryPeriod == 10.0
+        assert handler.retryTime is not None
+        assert handler.retryTime - time.time() > 9
+        await handler.createSocket()  # too early: no attempt at all
+        assert handler.connect_failures == 1
+        periods = []
+        for _ in range(3):
+            handler.retryTime = time.time() - 0.001
+            await handler.createSocket()
+            periods.append(handler.retryPeriod)
+        assert periods == [20.0, 35.0, 35.0]
+        assert handler.connect_failures == 4
+        async with LogReceiver() as receiver:
+            await receiver.listen_tcp("127.0.0.1", port)
+            handler.retryTime = time.time() - 0.001
+            await handler.createSocket()
+            assert handler.sock is not None
+            assert handler.retryTime is None
+        await handler.close()
+
+
+# -- datagrams ---------------------------------------------------------------------------------
+
+
+async def test_oversized_datagram_is_truncated_with_a_marker_and_counted() -> None:
+    receiver = StdlibReceiver("udp")
+    try:
+        async with DatagramHandler(receiver.host, receiver.port) as handler:
+            await handler.handle(make_record("%s", "x" * 100_000))
+            await handler.handle(make_record("small"))
+            with anyio.fail_after(10):
+                big = await receiver.get_frame()
+                first, second = await receiver.get(), await receiver.get()
+            assert len(big) <= 65_507
+            assert second.getMessage() == "small"
+            assert first.getMessage().startswith("x" * 60_000)
+            assert first.getMessage().endswith(
+                "bytes cut by loopsink to fit a 65507-byte datagram]"
+            )
+            assert handler.truncated == 1
+            assert handler.error_count == 0
+    finally:
+        receiver.close()
+
+
+async def test_datagram_too_large_even_when_truncated_goes_to_handle_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    receiver = StdlibReceiver("udp")
+    try:
+        async with DatagramHandler(receiver.host, receiver.port) as handler:
+            record = make_record("short")
+            record.blob = "y" * 70_000  # not a text field the sink may cut
+            assert await handler.handle(record) is True
+            assert handler.error_count == 1
+            await handler.handle(make_record("after"))
+            with anyio.fail_after(10):
+                assert (await receiver.get()).getMessage() == "after"
+    finally:
+        receiver.close()
+    err = capsys.readouterr().err
+    assert "ValueError: record too large for one datagram" in err
+
+
+async def test_unix_datagram_waits_for_a_missing_receiver(short_path: Path) -> None:
+    path = str(short_path / "late.sock")
+    handler = DatagramHandler(path, None)
+    handler.retryStart, handler.retryMax = 0.01, 0.02
+    received = CapturingSink()
+    async with loopsink.install(handler, logger="late") as queue:
+        logger = logging.getLogger("late")
+        for i in range(5):
+            logger.warning("early %d", i)
+        with anyio.fail_after(10):
+            while handler.connect_failures == 0:
+                await anyio.sleep(0.005)
+        async with LogReceiver(received) as receiver:
+            await receiver.listen_unix_datagram(path)
+            with anyio.fail_after(10):
+                await queue.flush()
+                await receiver.wait_received(5)
+    assert received.messages == [f"early {i}" for i in range(5)]
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+async def test_json_frames_are_documented_length_prefixed_utf8_objects() -> None:
+    handler = SocketHandler("h", 1, serializer="json")
+    frame = handler.makePickle(make_record("caf\u00e9 %s", "\u2603"))
+    (size,) = struct.unpack(">L", frame[:4])
+    assert size == len(frame) - 4
+    data = json.loads(frame[4:].decode("utf-8"))
+    assert data["msg"] == "caf\u00e9 \u2603"
+    assert data["args"] is None
+    assert data["request_id"] == "r-17"
+    assert data["exc_info"] is None
+    assert "message" not in data
+    received = CapturingSink()
+    async with LogReceiver(received) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with SocketHandler(host, port, serializer="json") as sender:
+            await sender.handle(record_with_exception())
+            with anyio.fail_after(10):
+                await receiver.wait_received(1)
+    (record,) = received.records
+    assert record.getMessage() == "query 3 failed"
+    assert record.exc_text is not None
+    assert "KeyError: 'missing'" in record.exc_text
+
+
+async def test_hmac_signed_frames_are_accepted_and_unsigned_or_wrong_ones_rejected() -> None:
+    received = CapturingSink()
+    async with LogReceiver(received, hmac_key=b"k1") as receiver:
+        host, port = await receiver.listen_tcp()
+        async with SocketHandler(host, port, hmac_key=b"k1") as good:
+            await good.handle(make_record("signed"))
+            with anyio.fail_after(10):
+                await receiver.wait_received(1)
+        async with SocketHandler(host, port, hmac_key=b"other") as wrong:
+            await wrong.handle(make_record("wrong key"))
+            with anyio.fail_after(10):
+                await receiver.wait_received(1, rejected=1)
+        async with SocketHandler(host, port) as unsigned:
+            await unsigned.handle(make_record("unsigned"))
+            with anyio.fail_after(10):
+                stats = await receiver.wait_received(1, rejected=2)
+    assert received.messages == ["signed"]
+    assert stats.rejected == {RejectReason.SIGNATURE: 2}
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+async def test_tls_with_a_trusted_ca(ca: trustme.CA) -> None:
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    received = CapturingSink()
+    async with LogReceiver(received) as receiver:
+        host, port = await receiver.listen_tcp(ssl_context=server_ctx)
+        async with loopsink.install(
+            SocketHandler(host, port, ssl_context=client_ctx), logger="tls"
+        ):
+            for i in range(20):
+                logging.getLogger("tls").warning("secret %d", i)
+        with anyio.fail_after(10):
+            await receiver.wait_received(20)
+    assert received.messages == [f"secret {i}" for i in range(20)]
+
+
+async def test_tls_verification_failure_is_reported_with_the_fix(
+    ca: trustme.CA, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    received = CapturingSink()
+    async with LogReceiver(received) as receiver:
+        host, port = await receiver.listen_tcp(ssl_context=server_ctx)
+        handler = SocketHandler(host, port, ssl_context=ssl.create_default_context())
+        async with handler:
+            with anyio.fail_after(10):
+                await handler.handle(make_record("never sent"))
+        assert handler.error_count == 1
+        with anyio.fail_after(10):
+            await receiver.wait_received(0, rejected=1)
+    err = capsys.readouterr().err
+    assert "could not verify the TLS certificate of 127.0.0.1" in err
+    assert "pass ssl_context=" in err
+    assert received.records == []
+
+
+async def test_close_on_error_drops_the_connection_quietly(
+    stdlib_tcp: StdlibReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Unpicklable:
+        def __reduce__(self) -> tuple[object, ...]:
+            raise TypeError("cannot pickle this")
+
+    handler = SocketHandler(stdlib_tcp.host, stdlib_tcp.port)
+    handler.closeOnError = True
+    async with handler:
+        await handler.handle(make_record("first"))
+        bad = make_record("bad")
+        bad.payload = Unpicklable()
+        await handler.handle(bad)
+        assert handler.error_count == 1
+        await handler.handle(make_record("second"))
+        assert handler.connections == 2
+    with anyio.fail_after(10):
+        assert [(await stdlib_tcp.get()).getMessage() for _ in range(2)] == ["first", "second"]
+    assert "Logging error" not in capsys.readouterr().err
+
+
+def test_pickle_payload_is_protocol_1() -> None:
+    frame = SocketHandler("h", 1).makePickle(make_record())
+    assert frame[4:5] == b"}"  # protocol 1 starts with EMPTY_DICT, no PROTO opcode
+    assert pickle.loads(frame[4:])["msg"] == "user ann logged in from ::1"
