@@ -12,7 +12,7 @@ import os
 import queue as queue_module
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import anyio
 import anyio.lowlevel
@@ -182,10 +182,6 @@ async def _lag_with_slow_sink(seconds: float, per_tick: int) -> tuple[float, flo
     return report.max_ms, report.p99_ms, sent
 
 
-def _run_async(func: Callable[[], object]) -> None:
-    anyio.run(func)  # type: ignore[arg-type]
-
-
 def run(quick: bool) -> list[Section]:
     rounds, chunk = (3, 5_000) if quick else (15, 20_000)
     e2e_count, e2e_rounds = (20_000, 1) if quick else (100_000, 3)
@@ -198,7 +194,7 @@ def run(quick: bool) -> list[Section]:
         results["e2e_time"] = await _throughputs(e2e_count, e2e_rounds, FORMAT)
         results["lag"] = await _lag_with_slow_sink(1.0 if quick else 3.0, 10)
 
-    _run_async(main)
+    anyio.run(main)
     loop: dict[str, float] = results["loop"]  # type: ignore[assignment]
     floor = loop["stdlib NullHandler"]
     caller = Section(
@@ -251,11 +247,3 @@ def run(quick: bool) -> list[Section]:
         ],
     )
     return [caller, foreign, e2e, lag]
-
-
-if __name__ == "__main__":
-    for section in run(quick=bool(os.environ.get("QUICK"))):
-        print(section.title)
-        for r in section.rows:
-            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-            print(f"  {r.name:45} {r.value:12.3f} {r.unit:10} {ratio:>7} {r.target} {r.met}")
