@@ -14,6 +14,7 @@ from ._frames import decode_datagram as decode_datagram
 from ._frames import decode_payload as decode_payload
 from ._server import LogReceiver as LogReceiver
 from ._server import ReceiverStats as ReceiverStats
+from ._syslog import SyslogReceiver as SyslogReceiver
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
