@@ -145,12 +145,13 @@ def encoded_length_function(encoding: str | None, errors: str | None) -> Any:
     except LookupError:
         return len
     strict = errors or "strict"
+    bom = len("".encode(name))  # UTF-16/32 and utf-8-sig: written once, at the file's start
 
     def encoded_length(text: str) -> int:
         if ascii_identity and text.isascii():
             return len(text)
         try:
-            return len(text.encode(name, strict))
+            return len(text.encode(name, strict)) - bom
         except (UnicodeError, LookupError):
             return len(text)
 

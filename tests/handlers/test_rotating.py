@@ -1,0 +1,410 @@
+"""RotatingFileHandler and BaseRotatingHandler: the stdlib's files, batched, off the loop.
+
+The stdlib's ``logging.handlers.RotatingFileHandler`` is the reference: the same records go
+through both (the stdlib one record at a time, loopsink in batches of assorted sizes) and
+the two directories must hold the same files, byte for byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import logging
+import logging.handlers
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+from filesinks_support import (
+    batches,
+    fill_disk,
+    make_record,
+    snapshot_dir,
+    stdlib_write,
+    tmpfs,
+)
+
+import loopsink
+from loopsink import BaseRotatingHandler, RotatingFileHandler
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _records(count: int, seed: int, *, unicode: bool = True) -> list[logging.LogRecord]:
+    rnd = random.Random(seed)
+    records = []
+    for i in range(count):
+        padding = rnd.choice((0, 5, 40, 90, 150, 400))
+        record = make_record(i, padding)
+        if unicode and i % 7 == 3:
+            record.msg += " é€😀"  # multi-byte characters: bytes and characters differ
+        records.append(record)
+    return records
+
+
+async def _loopsink_write(
+    handler: BaseRotatingHandler, records: list[logging.LogRecord], seed: int
+) -> None:
+    rnd = random.Random(seed)
+    sizes = [rnd.choice((1, 2, 3, 17, 64, 250, 1024)) for _ in range(50)]
+    for batch in batches(records, sizes):
+        await handler.emit_batch(batch)
+    await handler.close()
+
+
+def _dirs(tmp_path: Path) -> tuple[Path, Path]:
+    std, ours = tmp_path / "stdlib", tmp_path / "loopsink"
+    std.mkdir()
+    ours.mkdir()
+    return std, ours
+
+
+SCENARIOS = {
+    "small files": {"maxBytes": 1000, "backupCount": 3},
+    "many backups": {"maxBytes": 700, "backupCount": 12},
+    "delay": {"maxBytes": 1500, "backupCount": 2, "delay": True},
+    "latin-1": {"maxBytes": 900, "backupCount": 4, "encoding": "latin-1", "errors": "replace"},
+    "utf-16": {"maxBytes": 2000, "backupCount": 3, "encoding": "utf-16"},
+    "no maxBytes": {"maxBytes": 0, "backupCount": 3},
+    "no backupCount": {"maxBytes": 500, "backupCount": 0},
+}
+
+
+@pytest.mark.parametrize("options", SCENARIOS.values(), ids=SCENARIOS.keys())
+async def test_same_files_as_the_stdlib(tmp_path: Path, options: dict[str, object]) -> None:
+    std, ours = _dirs(tmp_path)
+    options = {"encoding": "utf-8", **options}
+    records = _records(600, seed=1)
+    stdlib_write(logging.handlers.RotatingFileHandler(std / "app.log", **options), records)  # type: ignore[arg-type]
+    await _loopsink_write(RotatingFileHandler(ours / "app.log", **options), records, seed=2)  # type: ignore[arg-type]
+    expected = snapshot_dir(str(std))
+    assert snapshot_dir(str(ours)) == expected
+    if options["maxBytes"] and options["backupCount"]:
+        assert len(expected) == int(options["backupCount"]) + 1  # rotation really happened
+
+
+async def test_existing_file_near_the_limit_rolls_over_first(tmp_path: Path) -> None:
+    std, ours = _dirs(tmp_path)
+    for folder in (std, ours):
+        (folder / "app.log").write_text("old line\n" * 110, encoding="utf-8")  # 990 bytes
+    records = [make_record(i, 5) for i in range(5)]
+    stdlib_write(
+        logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=1000, backupCount=2), records
+    )
+    await _loopsink_write(
+        RotatingFileHandler(ours / "app.log", maxBytes=1000, backupCount=2), records, seed=4
+    )
+    assert snapshot_dir(str(ours)) == snapshot_dir(str(std))
+    assert (ours / "app.log.1").read_text(encoding="utf-8") == "old line\n" * 110
+
+
+async def test_a_record_larger_than_maxbytes_gets_a_file_of_its_own(tmp_path: Path) -> None:
+    std, ours = _dirs(tmp_path)
+    records = [make_record(0, 10), make_record(1, 5000), make_record(2, 10), make_record(3, 10)]
+    stdlib_write(
+        logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=1000, backupCount=5), records
+    )
+    handler = RotatingFileHandler(ours / "app.log", maxBytes=1000, backupCount=5)
+    await handler.emit_batch(records)  # one batch, three cuts
+    await handler.close()
+    assert snapshot_dir(str(ours)) == snapshot_dir(str(std))
+
+
+@pytest.mark.parametrize(("mode", "max_bytes"), [("w", 1000), ("w", 0), ("a", 0)])
+async def test_mode_w_as_the_stdlib(tmp_path: Path, mode: str, max_bytes: int) -> None:
+    std, ours = _dirs(tmp_path)
+    for folder in (std, ours):
+        (folder / "app.log").write_text("from the last run\n", encoding="utf-8")
+    records = _records(50, seed=5)
+    stdlib_write(
+        logging.handlers.RotatingFileHandler(
+            std / "app.log", mode, maxBytes=max_bytes, backupCount=2
+        ),
+        records,
+    )
+    await _loopsink_write(
+        RotatingFileHandler(ours / "app.log", mode, maxBytes=max_bytes, backupCount=2),
+        records,
+        seed=6,
+    )
+    assert snapshot_dir(str(ours)) == snapshot_dir(str(std))
+
+
+async def test_end_to_end_through_install_matches_the_stdlib(tmp_path: Path) -> None:
+    std, ours = _dirs(tmp_path)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reference = logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=4000, backupCount=9)
+    reference.setFormatter(fmt)
+    sink = RotatingFileHandler(ours / "app.log", maxBytes=4000, backupCount=9)
+    sink.setFormatter(fmt)
+    logger = logging.getLogger("test.rotating.e2e")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(reference)
+    async with loopsink.install(sink, logger=logger, capacity=5000) as queue:
+        for i in range(2000):
+            logger.info("request %d took %.1f ms %s", i, i / 7, "z" * (i % 60))
+            if i % 300 == 0:
+                await anyio.lowlevel.checkpoint()
+    reference.close()
+    assert queue.stats.dropped_total == 0
+    expected = snapshot_dir(str(std))
+    assert len(expected) == 10
+    assert snapshot_dir(str(ours)) == expected
+
+
+async def test_not_a_regular_file_is_never_rotated(tmp_path: Path) -> None:
+    handler = RotatingFileHandler(os.devnull, maxBytes=10, backupCount=2)
+    await handler.emit_batch(_records(20, seed=7))
+    await handler.close()
+    assert handler.error_count == 0
+    assert not os.path.exists(os.devnull + ".1")
+
+
+async def test_should_rollover_override_is_honoured_within_a_batch(tmp_path: Path) -> None:
+    """A subclass's own rule decides the cuts, record by record, as in the stdlib."""
+
+    def rolls(record: logging.LogRecord) -> bool:
+        return "ROLL" in record.getMessage()
+
+    class StdlibOnMarker(logging.handlers.RotatingFileHandler):
+        def shouldRollover(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+            return rolls(record)
+
+    class OursOnMarker(RotatingFileHandler):
+        def shouldRollover(self, record: logging.LogRecord) -> bool:
+            return rolls(record)
+
+    std, ours = _dirs(tmp_path)
+    records = [make_record(i, msg=f"{i} ROLL" if i % 9 == 4 else f"{i}") for i in range(60)]
+    stdlib_write(StdlibOnMarker(std / "app.log", backupCount=20), records)
+    await _loopsink_write(OursOnMarker(ours / "app.log", backupCount=20), records, seed=8)
+    assert snapshot_dir(str(ours)) == snapshot_dir(str(std))
+    assert len(snapshot_dir(str(ours))) == 8
+
+
+def _stdlib_namer(name: str) -> str:
+    return name.replace("app.log.", "app-") + ".log"
+
+
+def _stdlib_rotator(source: str, dest: str) -> None:
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        out.write(b"[rotated]\n" + src.read())
+    os.remove(source)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_namer_and_rotator_sync_or_async(tmp_path: Path, kind: str) -> None:
+    std, ours = _dirs(tmp_path)
+    records = _records(300, seed=9)
+    reference = logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=800, backupCount=3)
+    reference.namer = _stdlib_namer
+    reference.rotator = _stdlib_rotator
+    stdlib_write(reference, records)
+    handler = RotatingFileHandler(ours / "app.log", maxBytes=800, backupCount=3)
+    if kind == "sync":
+        handler.namer = _stdlib_namer
+        handler.rotator = _stdlib_rotator
+    else:
+
+        async def namer(name: str) -> str:
+            await anyio.lowlevel.checkpoint()
+            return _stdlib_namer(name)
+
+        async def rotator(source: str, dest: str) -> None:
+            await anyio.to_thread.run_sync(_stdlib_rotator, source, dest)
+
+        handler.namer = namer
+        handler.rotator = rotator
+    await _loopsink_write(handler, records, seed=10)
+    files = snapshot_dir(str(ours))
+    assert files == snapshot_dir(str(std))
+    assert {"app-1.log", "app-2.log", "app-3.log"} <= set(files)
+
+
+def test_rotation_filename_cannot_call_an_async_namer(tmp_path: Path) -> None:
+    handler = RotatingFileHandler(tmp_path / "app.log", delay=True)
+
+    async def namer(name: str) -> str:
+        return name
+
+    handler.namer = namer
+    with pytest.raises(TypeError, match=r"namer .* is async, so rotation_filename\(\)"):
+        handler.rotation_filename("x")
+    handler.namer = str.upper
+    assert handler.rotation_filename("a.1") == "A.1"
+
+
+def _flaky_rotator(refusals: int) -> Callable[[str, str], None]:
+    left = [refusals]
+
+    def rotate(source: str, dest: str) -> None:
+        if left[0]:
+            left[0] -= 1
+            raise OSError(errno.EBUSY, "rotation refused for the test")
+        os.rename(source, dest)
+
+    return rotate
+
+
+async def test_a_failing_rotator_is_reported_and_the_sink_recovers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class CountingStdlib(logging.handlers.RotatingFileHandler):
+        failures = 0
+
+        def handleError(self, record: logging.LogRecord) -> None:
+            self.failures += 1
+
+    std, ours = _dirs(tmp_path)
+    records = [make_record(i, 60) for i in range(12)]
+    reference = CountingStdlib(std / "app.log", maxBytes=200, backupCount=10)
+    reference.rotator = _flaky_rotator(2)
+    stdlib_write(reference, records)
+    handler = RotatingFileHandler(ours / "app.log", maxBytes=200, backupCount=10)
+    handler.rotator = _flaky_rotator(2)
+    await handler.emit_batch(records)
+    await handler.close()
+    # As in the stdlib, a record whose rollover failed is reported and not written; the
+    # next rollover succeeds and the sink carries on.
+    assert reference.failures == 2
+    assert handler.error_count == 2
+    assert "rotation refused for the test" in capsys.readouterr().err
+    files = snapshot_dir(str(ours))
+    assert files == snapshot_dir(str(std))
+    assert sum(data.count(b"\n") for data in files.values()) == 10
+
+
+async def test_gzip_compress_names_contents_and_retention(tmp_path: Path) -> None:
+    std, ours = _dirs(tmp_path)
+    records = _records(500, seed=11)
+    stdlib_write(
+        logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=1200, backupCount=4),
+        records,
+    )
+    handler = RotatingFileHandler(ours / "app.log", maxBytes=1200, backupCount=4, compress="gzip")
+    await _loopsink_write(handler, records, seed=12)
+    names = sorted(os.listdir(ours))
+    assert names == ["app.log", "app.log.1.gz", "app.log.2.gz", "app.log.3.gz", "app.log.4.gz"]
+    for index in range(1, 5):
+        plain = (std / f"app.log.{index}").read_bytes()
+        assert gzip.decompress((ours / f"app.log.{index}.gz").read_bytes()) == plain
+    assert (ours / "app.log").read_bytes() == (std / "app.log").read_bytes()
+
+
+def test_constructor_rejects_bad_arguments(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    with pytest.raises(
+        ValueError, match=r"^RotatingFileHandler maxBytes must be at least 0, got -1$"
+    ):
+        RotatingFileHandler(path, maxBytes=-1)
+    with pytest.raises(
+        TypeError, match=r"^RotatingFileHandler backupCount must be an int, got '3'$"
+    ):
+        RotatingFileHandler(path, backupCount="3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"compress must be None or 'gzip', got 'zip'"):
+        RotatingFileHandler(path, compress="zip")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"multiprocess must be True or False, got 1"):
+        RotatingFileHandler(path, multiprocess=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("delay", [False, True])
+def test_a_directory_or_a_missing_parent_fails_at_construction(tmp_path: Path, delay: bool) -> None:
+    with pytest.raises(IsADirectoryError, match=r"was given a directory, not a file"):
+        RotatingFileHandler(tmp_path, maxBytes=10, backupCount=1, delay=delay)
+    with pytest.raises(FileNotFoundError, match=r"the directory .* does not exist"):
+        RotatingFileHandler(tmp_path / "nope" / "app.log", delay=delay)
+
+
+@pytest.mark.parametrize("delay", [False, True])
+def test_a_read_only_directory_fails_at_construction(delay: bool) -> None:
+    with tmpfs("64k", read_only=True) as folder:
+        with pytest.raises(OSError, match=r"cannot (open|create) .*app\.log") as caught:
+            RotatingFileHandler(os.path.join(folder, "app.log"), delay=delay)
+        assert caught.value.errno in (errno.EROFS, errno.EACCES)
+
+
+async def test_disk_full_is_reported_counted_and_recovered_from() -> None:
+    with tmpfs("64k") as folder:
+        filler = os.path.join(folder, "filler")
+        handler = RotatingFileHandler(os.path.join(folder, "app.log"), maxBytes=4000, backupCount=2)
+        fill_disk(filler)
+        logging.raiseExceptions = False  # counted, not printed: 40 tracebacks help nobody
+        await handler.emit_batch([make_record(i, 200) for i in range(40)])
+        assert handler.error_count >= 1
+        errors_when_full = handler.error_count
+        os.remove(filler)
+        await handler.emit_batch([make_record(i, 20) for i in range(100, 110)])
+        await handler.close()
+        assert handler.error_count == errors_when_full
+        lines = [
+            line
+            for name in os.listdir(folder)
+            for line in Path(folder, name).read_text(errors="replace").splitlines()
+        ]
+        assert [line for line in lines if line.startswith("rec 1")][-10:] == [
+            f"rec {i} " + "x" * 20 for i in range(100, 110)
+        ]
+
+
+WORKER = textwrap.dedent(
+    """
+    import logging, sys, anyio, anyio.lowlevel, loopsink
+
+    path, worker, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    MP = sys.argv[4] == "1"
+
+    async def main():
+        sink = loopsink.RotatingFileHandler(
+            path, maxBytes=200_000, backupCount=1000, multiprocess=MP
+        )
+        logger = logging.getLogger("mp")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        async with loopsink.install(sink, logger=logger, capacity=count) as queue:
+            for i in range(count):
+                logger.info("w%d r%d %s", worker, i, "p" * (i % 50))
+                if i % 500 == 499:
+                    await anyio.lowlevel.checkpoint()
+        assert queue.stats.dropped_total == 0, queue.stats
+        assert sink.error_count == 0
+
+    anyio.run(main)
+    """
+)
+
+
+@pytest.mark.slow
+def test_four_processes_share_one_rotating_file_without_loss(tmp_path: Path) -> None:
+    processes, count = 4, 20_000
+    path = tmp_path / "app.log"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(path), str(n), str(count), "1"])
+        for n in range(processes)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=50) == 0
+    seen: dict[tuple[int, int], int] = {}
+    files = 0
+    for name in os.listdir(tmp_path):
+        if name.endswith(".lock"):
+            continue
+        files += 1
+        data = (tmp_path / name).read_text(encoding="utf-8")
+        assert data.endswith("\n")
+        if name != "app.log":
+            assert len(data.encode()) <= 200_000  # nobody wrote into a rotated file
+        for line in data.splitlines():
+            head, rec, padding = line.split(" ")
+            worker, index = int(head[1:]), int(rec[1:])
+            assert padding == "p" * (index % 50), line
+            seen[worker, index] = seen.get((worker, index), 0) + 1
+    assert files >= 10  # rotation happened many times
+    assert len(seen) == processes * count  # every record is there...
+    assert set(seen.values()) == {1}  # ...exactly once
