@@ -8,7 +8,7 @@ dir; it leaves ``/dev/log`` alone (``SysSock.Use="off"``) and listens on
 - a second TCP port that also splits on NUL (``AddtlFrameDelimiter="0"``), for the stdlib's
   own TCP bytes,
 - a unix datagram socket in the temp dir, with ``UseSpecialParser="off"`` so that RFC 5424
-  is parsed there as well.
+  is parsed there as well, and ``IgnoreTimestamp="off"`` so that the sender's time is kept.
 
 Every message it receives is written as one JSON object per line (PRI, facility, severity,
 tag, app-name, procid, msgid, structured data, msg, rawmsg, input) to a file the tests read
@@ -62,7 +62,8 @@ template(name="loopsink_json" type="list" option.jsonf="on") {{
 input(type="imudp" address="127.0.0.1" port="{udp_port}")
 input(type="imtcp" address="127.0.0.1" port="{tcp_port}")
 input(type="imtcp" address="127.0.0.1" port="{tcp_nul_port}" AddtlFrameDelimiter="0")
-input(type="imuxsock" Socket="{unix_path}" UseSpecialParser="off" CreatePath="on")
+input(type="imuxsock" Socket="{unix_path}" UseSpecialParser="off" IgnoreTimestamp="off"
+      CreatePath="on")
 action(type="omfile" file="{output}" template="loopsink_json")
 """
 

@@ -824,8 +824,8 @@ class SysLogHandler(AsyncHandler):
                 if delay and not announced:
                     announced = True
                     self._notice(
-                        f"the syslog connection to {self.address!r} broke ({exc!r}); holding "
-                        f"{len(frames)} records and reconnecting for up to "
+                        f"cannot send to the syslog daemon at {self.address!r} ({exc!r}); "
+                        f"holding {len(frames)} records and retrying for up to "
                         f"{self.retry_timeout:g} s"
                     )
                 await anyio.sleep(delay)
