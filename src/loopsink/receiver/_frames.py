@@ -125,7 +125,7 @@ _PLAIN += (datetime.date, datetime.time, datetime.timedelta, datetime.timezone)
 _CONTAINERS = (tuple, list, set, frozenset)
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "name": (str,),
+    "name": (str, type(None)),
     "msg": (str,),
     "levelname": (str,),
     "levelno": (int,),

@@ -1,0 +1,355 @@
+"""loopsink.receiver: the stdlib's handlers in, records out; hostile frames rejected.
+
+The stdlib's own SocketHandler and DatagramHandler send to a LogReceiver and, for the same
+log call, to a receiver written the stdlib way; the records must be equal attribute by
+attribute. Hostile input (a pickle that imports os.system, a 4 GB length, truncated frames,
+garbage) is rejected and counted, its connection closed, and other connections carry on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import logging.handlers
+import os
+import pickle
+import socket
+import ssl
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+import trustme
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loopsink.receiver import (
+    FrameError,
+    LogReceiver,
+    RejectReason,
+    RestrictedUnpickler,
+    StreamDecoder,
+    decode_datagram,
+    decode_payload,
+)
+from loopsink.testing import CapturingSink
+from servers.socket_receivers import StdlibReceiver
+
+
+@pytest.fixture
+def short_path() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="ls-") as name:
+        yield Path(name)
+
+
+def frame_of(obj: object, protocol: int = 1) -> bytes:
+    payload = pickle.dumps(obj, protocol)
+    return struct.pack(">L", len(payload)) + payload
+
+
+def good_frame(msg: str = "fine", **extra: object) -> bytes:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, msg, None, None)
+    record.__dict__.update(extra)
+    return logging.handlers.SocketHandler("h", 1).makePickle(record)
+
+
+class RunsShell:
+    """What an attacker pickles: unpickling it would call os.system."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+async def assert_closed_by_peer(stream: anyio.abc.ByteStream) -> None:
+    with anyio.fail_after(5):
+        with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+            await stream.receive()
+
+
+# -- compatibility: the stdlib's handlers to loopsink's receiver ------------------------------
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix", "udp", "unix_dgram"])
+async def test_stdlib_handlers_to_loopsink_receiver_equal_a_stdlib_receiver(
+    kind: str, short_path: Path
+) -> None:
+    ours = CapturingSink()
+    reference = StdlibReceiver(kind, str(short_path / "ref.sock"))
+    logger = logging.getLogger(f"compat.{kind}")
+    logger.setLevel(logging.DEBUG)
+    stdlib_cls = (
+        logging.handlers.SocketHandler
+        if kind in ("tcp", "unix")
+        else logging.handlers.DatagramHandler
+    )
+    handlers: list[logging.Handler] = []
+    try:
+        async with LogReceiver(ours) as receiver:
+            if kind == "tcp":
+                host, port = await receiver.listen_tcp()
+                target: tuple[str, int | None] = (host, port)
+            elif kind == "udp":
+                host, port = await receiver.listen_udp()
+                target = (host, port)
+            elif kind == "unix":
+                target = (await receiver.listen_unix(short_path / "ours.sock"), None)
+            else:
+                target = (await receiver.listen_unix_datagram(short_path / "ours.sock"), None)
+            ref_target = (
+                (reference.host, reference.port)
+                if kind in ("tcp", "udp")
+                else (reference.address, None)
+            )
+            handlers = [stdlib_cls(*target), stdlib_cls(*ref_target)]
+            for handler in handlers:
+                logger.addHandler(handler)
+            logger.info("hello %s", "there", extra={"tenant": "acme", "ids": [1, 2], "when": 1.5})
+            try:
+                {}["k"]
+            except KeyError:
+                logger.exception("lookup failed")
+            logger.warning("stack", stack_info=True)
+            with anyio.fail_after(10):
+                await receiver.wait_received(3)
+                expected = [await reference.get() for _ in range(3)]
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        reference.close()
+    assert [r.__dict__ for r in ours.records] == [r.__dict__ for r in expected]
+    assert ours.records[0].tenant == "acme"
+
+
+async def test_stdlib_handler_as_a_target_gets_the_records() -> None:
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.got: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.got.append(self.format(record))
+
+    collect = Collect()
+    collect.setFormatter(logging.Formatter("%(name)s:%(levelname)s:%(message)s"))
+    async with LogReceiver(collect) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with await anyio.connect_tcp(host, port) as stream:
+            await stream.send(good_frame("one") + good_frame("two"))
+            with anyio.fail_after(10):
+                await receiver.wait_received(2)
+    assert collect.got == ["app:INFO:one", "app:INFO:two"]
+
+
+# -- hostile frames ------------------------------------------------------------------------------
+
+
+async def test_pickle_importing_os_system_is_refused_and_others_carry_on(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    sink = CapturingSink()
+    async with LogReceiver(sink) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with await anyio.connect_tcp(host, port) as honest:
+            await honest.send(good_frame("before"))
+            async with await anyio.connect_tcp(host, port) as attacker:
+                await attacker.send(frame_of({"msg": "hi", "payload": RunsShell(marker)}, 2))
+                await assert_closed_by_peer(attacker)
+            await honest.send(good_frame("after"))
+            with anyio.fail_after(10):
+                stats = await receiver.wait_received(2, rejected=1)
+    assert not marker.exists()
+    assert sink.messages == ["before", "after"]
+    assert stats.rejected == {RejectReason.FORBIDDEN: 1}
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_restricted_unpickler_refuses_globals_in_every_protocol(
+    protocol: int, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"msg": "x", "p": RunsShell(marker)}, protocol)
+    with pytest.raises(FrameError, match=r"global posix\.system is not allowed") as info:
+        decode_payload(payload)
+    assert info.value.reason == RejectReason.FORBIDDEN
+    assert not marker.exists()
+
+
+def test_plain_values_of_old_protocols_still_load() -> None:
+    data = {"msg": "m", "blob": b"\x00\xff", "tags": {"a", "b"}, "pair": (1, 2.5), "none": None}
+    for protocol in range(6):
+        assert decode_payload(pickle.dumps(data, protocol)) == data
+
+
+async def test_four_gigabyte_length_prefix_closes_at_once() -> None:
+    async with LogReceiver(CapturingSink(), max_frame_size=1 << 20) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with await anyio.connect_tcp(host, port) as stream:
+            await stream.send(struct.pack(">L", 0xFFFF_FFFF) + b"\x80")
+            await assert_closed_by_peer(stream)
+        assert receiver.stats.rejected == {RejectReason.OVERSIZED: 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (struct.pack(">L", 12) + b"not a pickle", RejectReason.MALFORMED),
+        (frame_of(["a", "list"]), RejectReason.INVALID),
+        (frame_of({"msg": "x", "levelno": "high"}), RejectReason.INVALID),
+        (frame_of({"msg": "%*d", "args": (10**9, 1)}), RejectReason.INVALID),
+        (frame_of({"msg": "x", "exc_info": (1, 2, 3)}), RejectReason.INVALID),
+        (frame_of({1: "non-str key"}), RejectReason.INVALID),
+        (struct.pack(">L", 0), RejectReason.MALFORMED),
+        (struct.pack(">L", 2) + b"{]", RejectReason.MALFORMED),
+    ],
+)
+async def test_bad_frames_are_counted_by_reason_and_close_the_connection(
+    data: bytes, reason: str
+) -> None:
+    async with LogReceiver(CapturingSink()) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with await anyio.connect_tcp(host, port) as stream:
+            await stream.send(data)
+            await assert_closed_by_peer(stream)
+        assert receiver.stats.rejected == {reason: 1}
+        assert receiver.stats.records == 0
+
+
+async def test_truncated_frame_at_end_of_stream_is_counted() -> None:
+    sink = CapturingSink()
+    async with LogReceiver(sink) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with await anyio.connect_tcp(host, port) as stream:
+            frame = good_frame("cut")
+            await stream.send(good_frame("whole") + frame[: len(frame) // 2])
+        with anyio.fail_after(10):
+            stats = await receiver.wait_received(1, rejected=1)
+    assert sink.messages == ["whole"]
+    assert stats.rejected == {RejectReason.TRUNCATED: 1}
+
+
+def test_shared_reference_bomb_is_refused() -> None:
+    # 40 levels, each holding the previous twice: tiny as a pickle, 2**40 values when walked
+    value: list[object] = ["x"]
+    for _ in range(40):
+        value = [value, value]
+    with pytest.raises(FrameError) as info:
+        decode_payload(pickle.dumps({"msg": "m", "bomb": value}, 2))
+    assert info.value.reason == RejectReason.INVALID
+
+
+async def test_datagrams_bad_ones_counted_good_ones_delivered(short_path: Path) -> None:
+    sink = CapturingSink()
+    async with LogReceiver(sink, max_frame_size=1024) as receiver:
+        host, port = await receiver.listen_udp()
+        path = await receiver.listen_unix_datagram(short_path / "d.sock")
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with udp, unix:
+            udp.sendto(b"garbage", (host, port))
+            udp.sendto(good_frame("udp ok"), (host, port))
+            unix.sendto(frame_of({"msg": "x" * 5000}), path)  # above max_frame_size
+            unix.sendto(good_frame("unix ok"), path)
+            with anyio.fail_after(10):
+                stats = await receiver.wait_received(2, rejected=2)
+    assert sorted(sink.messages) == ["udp ok", "unix ok"]
+    assert stats.rejected == {RejectReason.MALFORMED: 1, RejectReason.OVERSIZED: 1}
+
+
+async def test_tls_listener_counts_a_failed_handshake_and_serves_the_next_client() -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    sink = CapturingSink()
+    async with LogReceiver(sink) as receiver:
+        host, port = await receiver.listen_tcp(ssl_context=server_ctx)
+        async with await anyio.connect_tcp(host, port) as plain:
+            await plain.send(good_frame("not tls"))
+            await assert_closed_by_peer(plain)
+        async with await anyio.connect_tcp(
+            host, port, ssl_context=client_ctx, tls_standard_compatible=False
+        ) as secure:
+            await secure.send(good_frame("over tls"))
+            with anyio.fail_after(10):
+                await receiver.wait_received(1)
+    assert sink.messages == ["over tls"]
+    assert receiver.stats.rejected == {RejectReason.TLS: 1}
+
+
+def test_receiver_refuses_bad_arguments() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"^LogReceiver handlers must be loopsink sinks or logging\.Handler objects, got 42$",
+    ):
+        LogReceiver(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^max_frame_size must be at least 64 bytes, got 10$"):
+        LogReceiver(max_frame_size=10)
+
+
+async def test_listen_needs_the_running_receiver() -> None:
+    with pytest.raises(
+        RuntimeError, match=r"^LogReceiver\.listen_tcp\(\) needs the running receiver"
+    ):
+        await LogReceiver().listen_tcp()
+
+
+# -- fuzzing ---------------------------------------------------------------------------------------
+
+VALID = [good_frame(f"fuzz {i}") for i in range(3)] + [good_frame("m", extra=[1, {"a": b"b"}])]
+
+
+def feed_all(chunks: list[bytes], max_frame_size: int = 4096) -> StreamDecoder:
+    decoder = StreamDecoder(max_frame_size=max_frame_size)
+    for chunk in chunks:
+        for data in decoder.feed(chunk):
+            record = logging.makeLogRecord(data)
+            assert isinstance(record.getMessage(), str)
+    return decoder
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=512), max_size=8))
+def test_fuzz_random_bytes_never_escape_as_other_errors(chunks: list[bytes]) -> None:
+    decoder = feed_all(chunks)
+    if decoder.error is not None:
+        assert decoder.error.reason in vars(RejectReason).values()
+    for chunk in chunks:
+        with contextlib.suppress(FrameError):
+            decode_datagram(chunk, max_frame_size=4096)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=600), st.integers(0, 255)), max_size=6),
+    st.integers(min_value=0, max_value=700),
+    st.integers(min_value=1, max_value=64),
+)
+def test_fuzz_mutated_valid_frames(
+    frame: bytes, flips: list[tuple[int, int]], cut: int, step: int
+) -> None:
+    data = bytearray(frame)
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    mutated = bytes(data[: cut or None])
+    # split into chunks of ``step`` bytes, as a connection may deliver them
+    decoder = feed_all([mutated[i : i + step] for i in range(0, len(mutated), step)] + [frame])
+    if not flips and not cut:
+        assert decoder.error is None
+    with contextlib.suppress(FrameError):
+        decode_datagram(mutated, max_frame_size=4096)
+
+
+def test_unpickler_is_the_restricted_one() -> None:
+    import io
+
+    with pytest.raises(pickle.UnpicklingError, match=r"^global builtins\.eval is not allowed"):
+        RestrictedUnpickler(io.BytesIO(pickle.dumps(eval))).load()
