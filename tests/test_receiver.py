@@ -314,7 +314,9 @@ def feed_all(chunks: list[bytes], max_frame_size: int = 4096) -> StreamDecoder:
     return decoder
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.lists(st.binary(max_size=512), max_size=8))
 def test_fuzz_random_bytes_never_escape_as_other_errors(chunks: list[bytes]) -> None:
     decoder = feed_all(chunks)
@@ -325,7 +327,9 @@ def test_fuzz_random_bytes_never_escape_as_other_errors(chunks: list[bytes]) -> 
             decode_datagram(chunk, max_frame_size=4096)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=400, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     st.sampled_from(VALID),
     st.lists(st.tuples(st.integers(min_value=0, max_value=600), st.integers(0, 255)), max_size=6),

@@ -1,0 +1,210 @@
+"""The ``loopsink`` command line (``python -m loopsink``).
+
+Each subcommand is a function registered in :data:`COMMANDS` with the function that adds its
+arguments, so new subcommands slot in without touching the others. Today:
+
+``loopsink listen``
+    Receive records sent by ``SocketHandler`` / ``DatagramHandler`` (loopsink's or the
+    stdlib's) and print them like ``tail -f``::
+
+        python -m loopsink listen --tcp 127.0.0.1:9020 --udp 127.0.0.1:9021
+        python -m loopsink listen --unix /tmp/log.sock --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import anyio
+
+__all__ = ["main"]
+
+DEFAULT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: how to add its arguments and what runs it (returns the exit status)."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# -- listen ------------------------------------------------------------------------------------
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9020`` for IPv6) into a pair; port 0 picks a free port."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9020, got {text!r}")
+    host = host.strip("[]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"port must be a number, got {port_text!r} in {text!r}"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {port} in {text!r}")
+    return host, port
+
+
+def _configure_listen(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("where to listen (at least one; each may repeat)")
+    where.add_argument("--tcp", action="append", type=_host_port, default=[], metavar="HOST:PORT")
+    where.add_argument("--udp", action="append", type=_host_port, default=[], metavar="HOST:PORT")
+    where.add_argument(
+        "--unix", action="append", default=[], metavar="PATH", help="unix stream socket"
+    )
+    where.add_argument(
+        "--unix-datagram", action="append", default=[], metavar="PATH", help="unix datagram socket"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--format",
+        default=DEFAULT_FORMAT,
+        help=f"a logging.Formatter format string (default: {DEFAULT_FORMAT!r})",
+    )
+    out.add_argument("--json", action="store_true", help="print each record as one JSON object")
+    out.add_argument("--level", default="NOTSET", help="print only records at this level or above")
+    sec = parser.add_argument_group("security")
+    sec.add_argument(
+        "--hmac-key-file", metavar="FILE", help="accept only frames signed with this key"
+    )
+    sec.add_argument(
+        "--tls-cert", metavar="PEM", help="serve TLS on --tcp with this certificate chain"
+    )
+    sec.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (if not in it)")
+    sec.add_argument(
+        "--max-frame-size", type=int, default=None, metavar="BYTES", help="largest frame accepted"
+    )
+    parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per record: its attributes, plus ``message`` (the merged text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {k: v for k, v in record.__dict__.items() if k not in ("args", "exc_info")}
+        data["message"] = record.getMessage()
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+def _fail(args: argparse.Namespace, message: str) -> NoReturn:
+    """Exit with status 2 and the usage line of the subcommand, as argparse does."""
+    parser: argparse.ArgumentParser = args._parser
+    parser.error(message)
+
+
+def _run_listen(args: argparse.Namespace) -> int:
+    if not (args.tcp or args.udp or args.unix or args.unix_datagram):
+        _fail(args, "listen needs at least one of --tcp, --udp, --unix, --unix-datagram")
+    if args.tls_key and not args.tls_cert:
+        _fail(args, "--tls-key needs --tls-cert")
+    try:
+        level = logging._checkLevel(args.level.upper())  # type: ignore[attr-defined]
+    except ValueError:
+        _fail(args, f"--level must be a level name such as INFO or WARNING, got {args.level!r}")
+    try:
+        return anyio.run(_listen, args, level, backend=args.backend)
+    except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
+        return 130
+
+
+async def _listen(args: argparse.Namespace, level: int) -> int:
+    from . import StreamHandler
+    from .receiver import DEFAULT_MAX_FRAME_SIZE, LogReceiver
+
+    sink = StreamHandler(sys.stdout)
+    sink.setLevel(level)
+    sink.setFormatter(JsonLinesFormatter() if args.json else logging.Formatter(args.format))
+    hmac_key = None
+    if args.hmac_key_file:
+        with open(args.hmac_key_file, "rb") as key_file:  # noqa: ASYNC230 - once, at start-up
+            hmac_key = key_file.read().strip()
+    ssl_context = None
+    if args.tls_cert:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+    receiver = LogReceiver(
+        sink, hmac_key=hmac_key, max_frame_size=args.max_frame_size or DEFAULT_MAX_FRAME_SIZE
+    )
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with receiver:
+            bound: list[str] = []
+            try:
+                for host, port in args.tcp:
+                    address = await receiver.listen_tcp(host, port, ssl_context=ssl_context)
+                    bound.append(f"tcp{'+tls' if ssl_context else ''} {_show(address)}")
+                for host, port in args.udp:
+                    bound.append(f"udp {_show(await receiver.listen_udp(host, port))}")
+                bound += [f"unix {await receiver.listen_unix(p)}" for p in args.unix]
+                bound += [
+                    f"unix-datagram {await receiver.listen_unix_datagram(p)}"
+                    for p in args.unix_datagram
+                ]
+            except OSError as exc:
+                print(f"loopsink listen: cannot listen: {exc}", file=sys.stderr)
+                return 1
+            print(f"loopsink: listening on {', '.join(bound)} (Ctrl-C stops)", file=sys.stderr)
+            sys.stderr.flush()
+            async for _ in signals:
+                break
+        await sink.flush()
+    stats = receiver.stats
+    rejected = f", {stats.rejected_total} frames rejected" if stats.rejected_total else ""
+    print(f"loopsink: stopped after {stats.records} records{rejected}", file=sys.stderr)
+    return 0
+
+
+def _show(address: Any) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+# -- the entry point ---------------------------------------------------------------------------
+
+COMMANDS: dict[str, Command] = {
+    "listen": Command(
+        help="print records received from SocketHandler / DatagramHandler senders",
+        configure=_configure_listen,
+        run=_run_listen,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopsink", description="loopsink tools: asyncio-native logging handlers."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        child = sub.add_parser(name, help=command.help, description=command.help)
+        command.configure(child)
+        child.set_defaults(_command=command, _parser=child)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (``python -m loopsink`` exits with it)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command | None = getattr(args, "_command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return command.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""``python -m loopsink listen`` in a subprocess: records printed like tail -f, clean Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import IO
+
+import pytest
+
+from loopsink.__main__ import main
+
+DEADLINE = 20.0
+
+
+class Listener:
+    """The CLI as a child process, its stdout and stderr read line by line by threads."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "loopsink", "listen", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: queue.Queue[str] = queue.Queue()
+        self.err: queue.Queue[str] = queue.Queue()
+        self.err_lines: list[str] = []
+        self.threads = [
+            threading.Thread(target=self._pump, args=(stream, lines), daemon=True)
+            for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    @staticmethod
+    def _pump(stream: IO[str] | None, lines: queue.Queue[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+
+    def ready(self) -> dict[str, tuple[str, int]]:
+        """Wait for the 'listening on' line; return {'tcp': (host, port), 'udp': ...}."""
+        line = self.err.get(timeout=DEADLINE)
+        self.err_lines.append(line)
+        assert line.startswith("loopsink: listening on "), line
+        return {
+            kind: (host, int(port))
+            for kind, host, port in re.findall(r"(tcp|udp) ([\d.]+):(\d+)", line)
+        }
+
+    def lines(self, count: int) -> list[str]:
+        return [self.out.get(timeout=DEADLINE) for _ in range(count)]
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(timeout=DEADLINE)
+        self._finish()
+        return code
+
+    def _finish(self) -> None:
+        for thread in self.threads:
+            thread.join(DEADLINE)  # the pipes reach EOF once the process has exited
+        while not self.err.empty():
+            self.err_lines.append(self.err.get_nowait())
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=DEADLINE)
+        self._finish()
+
+
+@pytest.fixture
+def make_listener() -> Iterator[type[Listener]]:
+    made: list[Listener] = []
+
+    class Tracked(Listener):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    yield Tracked
+    for listener in made:
+        listener.kill()
+
+
+def send_with_stdlib(address: tuple[str, int], datagram: bool, msg: str) -> None:
+    cls = logging.handlers.DatagramHandler if datagram else logging.handlers.SocketHandler
+    handler = cls(*address)
+    try:
+        handler.handle(logging.LogRecord("svc.api", logging.WARNING, __file__, 3, msg, None, None))
+    finally:
+        handler.close()
+
+
+def test_listen_prints_records_and_stops_cleanly_on_ctrl_c(make_listener: type[Listener]) -> None:
+    cli = make_listener(
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--format",
+        "%(levelname)s %(name)s %(message)s",
+    )
+    addresses = cli.ready()
+    send_with_stdlib(addresses["tcp"], False, "over tcp")
+    assert cli.lines(1) == ["WARNING svc.api over tcp"]
+    send_with_stdlib(addresses["udp"], True, "over udp")
+    assert cli.lines(1) == ["WARNING svc.api over udp"]
+    assert cli.interrupt() == 0
+    assert cli.err_lines[-1] == "loopsink: stopped after 2 records"
+    assert not any("Traceback" in line for line in cli.err_lines)
+
+
+def test_listen_json_output(make_listener: type[Listener]) -> None:
+    cli = make_listener("--tcp", "127.0.0.1:0", "--json", "--backend", "trio")
+    addresses = cli.ready()
+    send_with_stdlib(addresses["tcp"], False, "as json")
+    (line,) = cli.lines(1)
+    data = json.loads(line)
+    assert data["message"] == "as json"
+    assert data["name"] == "svc.api"
+    assert data["levelname"] == "WARNING"
+    assert cli.interrupt() == 0
+
+
+def test_listen_without_a_socket_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["listen"])
+    assert info.value.code == 2
+    assert (
+        "listen needs at least one of --tcp, --udp, --unix, --unix-datagram"
+        in capsys.readouterr().err
+    )
+
+
+def test_listen_rejects_a_malformed_address(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["listen", "--tcp", "127.0.0.1"])
+    assert "expected HOST:PORT such as 127.0.0.1:9020, got '127.0.0.1'" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "listen" in capsys.readouterr().err
