@@ -487,3 +487,15 @@ async def test_slow_server_does_not_stall_the_loop() -> None:
         assert len(slow.delivered()) == 10
     assert len(lags) > 100
     assert max(lags) < 0.05, f"loop lag max {max(lags) * 1e3:.1f} ms"
+
+
+async def test_large_bodies_are_sent_in_pieces_with_a_length(server: HTTPServer) -> None:
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_size=1000)
+    async with loopsink.LogQueue(sink) as queue:
+        for record in records(1000):
+            queue.put(record)
+    (request,) = server.delivered()
+    assert len(request.body) > 4 * 64 * 1024  # several pieces on the socket
+    assert request.header("Content-Length") == str(len(request.body))
+    assert request.header("Transfer-Encoding") is None
+    assert len(request.body.splitlines()) == 1000
