@@ -19,6 +19,7 @@ A batch of records from the queue is sent as one mail per record over one connec
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import ssl
@@ -82,6 +83,10 @@ def _verify_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+#: Builds one mail; called by the session, in a worker thread.
+_Build = Callable[[], EmailMessage]
+
+
 class _Session(Protocol):
     """One SMTP connection: open (connect, TLS, login), send mails, quit."""
 
@@ -90,7 +95,7 @@ class _Session(Protocol):
 
     async def open(self) -> None: ...
 
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, build: _Build) -> None: ...
 
     async def quit(self) -> None: ...
 
@@ -247,16 +252,14 @@ class SMTPHandler(AsyncHandler):
         """The subject of a digest mail of ``count`` records; override to change it."""
         return f"{self.getSubject(first)} ({count} records)"
 
-    def _digest_message(self) -> tuple[list[logging.LogRecord], EmailMessage]:
-        pending, omitted = self._pending, self._pending_omitted
-        self._pending, self._pending_omitted = [], 0
+    def _digest_message(
+        self, pending: list[tuple[logging.LogRecord, str]], omitted: int, sent_at: float
+    ) -> EmailMessage:
         records = [record for record, _ in pending]
         first = records[0]
         if len(pending) == 1 and not omitted:
             # A lone record: exactly the mail the stdlib would send for it.
-            return records, self._message(
-                self.getSubject(first), pending[0][1], _local_time(first.created)
-            )
+            return self._message(self.getSubject(first), pending[0][1], _local_time(first.created))
         count = len(pending) + omitted
         start = _local_time(first.created).isoformat(sep=" ", timespec="seconds")
         end = _local_time(records[-1].created).isoformat(sep=" ", timespec="seconds")
@@ -267,9 +270,7 @@ class SMTPHandler(AsyncHandler):
                 f"(digest_max_records={self.digest_max_records})"
             )
         body = head + ".\n\n" + "\n".join(text for _, text in pending) + "\n"
-        message = self._message(self.digest_subject(first, count), body, _local_time(time.time()))
-        # The omitted records are not kept, but they are counted in error reports.
-        return records + [first] * omitted, message
+        return self._message(self.digest_subject(first, count), body, _local_time(sent_at))
 
     # -- the async surface -------------------------------------------------------------------
 
@@ -282,15 +283,9 @@ class SMTPHandler(AsyncHandler):
         if self.digest_interval is not None:
             await self._add_to_digest(records)
             return
-        mails: list[tuple[list[logging.LogRecord], EmailMessage]] = []
-        for index, record in enumerate(records):
-            if index and index % _FORMAT_SLICE == 0:
-                await anyio.lowlevel.checkpoint()
-            try:
-                mails.append(([record], self._record_message(record)))
-            except Exception:
-                self.handleError(record)
-        await self._deliver(mails)
+        await self._deliver(
+            [([record], functools.partial(self._record_message, record)) for record in records]
+        )
 
     async def flush(self) -> None:
         """Send the pending digest now, if there is one."""
@@ -330,13 +325,13 @@ class SMTPHandler(AsyncHandler):
     async def _send_digest(self) -> None:
         self._last_mail_at = time.monotonic()
         self._cancel_timer()
-        records = [record for record, _ in self._pending]
-        try:
-            mail = self._digest_message()
-        except Exception:  # e.g. an overridden digest_subject that raises
-            self.report_batch_failure(records)
-            return
-        await self._deliver([mail])
+        pending, omitted = self._pending, self._pending_omitted
+        self._pending, self._pending_omitted = [], 0
+        records = [record for record, _ in pending]
+        # The omitted records are not kept, but a failure counts them too.
+        counted = records + records[:1] * omitted
+        build = functools.partial(self._digest_message, pending, omitted, time.time())
+        await self._deliver([(counted, build)])
 
     def _start_timer(self, delay: float) -> None:
         """Send the digest after ``delay`` s from a task of its own, outside any worker.
@@ -370,11 +365,16 @@ class SMTPHandler(AsyncHandler):
             return _AsyncioSession(self)
         return _ThreadSession(self)
 
-    async def _deliver(self, mails: Sequence[tuple[list[logging.LogRecord], EmailMessage]]) -> None:
-        """Send ``mails`` over one connection; report every failure, raise nothing."""
+    async def _deliver(self, mails: Sequence[tuple[list[logging.LogRecord], _Build]]) -> None:
+        """Send ``mails`` over one connection; report every failure, raise nothing.
+
+        Each mail is built (formatted, then serialised) by its session in a worker thread:
+        the email package needs about a millisecond for a small mail and tens for a large
+        digest, which is loop time the application would feel.
+        """
         session: _Session | None = None
         try:
-            for index, (records, message) in enumerate(mails):
+            for index, (records, build) in enumerate(mails):
                 if session is None:
                     session = self._session()
                     try:
@@ -384,7 +384,7 @@ class SMTPHandler(AsyncHandler):
                         self.report_batch_failure([r for rs, _ in mails[index:] for r in rs])
                         return
                 try:
-                    await session.send(message)
+                    await session.send(build)
                 except Exception:
                     self.report_batch_failure(records)
                     if not session.connected:
@@ -467,9 +467,9 @@ class _AsyncioSession:
         )
         self._smtp = smtp
         await smtp.connect()
+        await smtp.ehlo()
         if h.username is None:
             return
-        await smtp.ehlo()
         if smtp.supports_extension("starttls"):
             context = await h._tls_context()
             try:
@@ -487,9 +487,16 @@ class _AsyncioSession:
         assert h.password is not None
         await smtp.login(h.username, h.password)
 
-    async def send(self, message: EmailMessage) -> None:
-        assert self._smtp is not None
-        await self._smtp.send_message(message)
+    async def send(self, build: _Build) -> None:
+        """What ``aiosmtplib.SMTP.send_message`` does, with the mail built in a thread."""
+        smtp = self._smtp
+        assert smtp is not None
+        eight_bit = smtp.supports_extension("8bitmime")
+        sender, recipients, data, utf8 = await run_blocking(_render, build, eight_bit)
+        options = ["BODY=8BITMIME"] if eight_bit else []
+        if utf8:  # sendmail refuses it when the server lacks SMTPUTF8
+            options.append("SMTPUTF8")
+        await smtp.sendmail(sender, recipients, data, mail_options=options)
 
     async def quit(self) -> None:
         if self._smtp is not None and self._smtp.is_connected:
@@ -546,9 +553,12 @@ class _ThreadSession:
         assert h.password is not None
         smtp.login(h.username, h.password)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, build: _Build) -> None:
+        await run_blocking(self._send_blocking, build)
+
+    def _send_blocking(self, build: _Build) -> None:
         assert self._smtp is not None
-        await run_blocking(self._smtp.send_message, message)
+        self._smtp.send_message(build())
 
     async def quit(self) -> None:
         if self.connected:
@@ -615,6 +625,20 @@ def _check_secure(secure: object) -> tuple[()] | tuple[str] | tuple[str, str] | 
                 )
         return (str(keyfile), str(certfile))
     return ()
+
+
+def _render(build: _Build, eight_bit: bool) -> tuple[str, list[str], bytes, bool]:
+    """Build a mail and serialise it as aiosmtplib's ``send_message`` would (worker thread)."""
+    from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
+
+    message = build()
+    sender = extract_sender(message)
+    recipients = extract_recipients(message)
+    if sender is None or not recipients:
+        raise ValueError(f"the mail has no sender or no recipient: {sender!r}, {recipients!r}")
+    utf8 = not (sender + "".join(recipients)).isascii()
+    data = flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+    return sender, recipients, data, utf8
 
 
 def _local_time(timestamp: float) -> datetime.datetime:
