@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import io
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ __all__ = ["NullHandler", "StreamHandler"]
 class _Kind(enum.Enum):
     """How a stream is written to, decided once at construction."""
 
+    MEMORY = "memory"  # io.StringIO / io.BytesIO-like: never blocks, written on the loop
     SYNC = "sync"  # write()/flush() that block: run in a worker thread
     ASYNC_WRITE = "async write"  # write()/flush() coroutines: aiofiles and alike
     WRITER = "writer"  # asyncio.StreamWriter: write() buffers, drain() awaits
@@ -42,6 +44,8 @@ def _classify(stream: Any) -> _Kind:
         return _Kind.ASYNC_WRITE
     if inspect.iscoroutinefunction(getattr(stream, "drain", None)):
         return _Kind.WRITER
+    if isinstance(stream, io.StringIO):
+        return _Kind.MEMORY
     return _Kind.SYNC
 
 
@@ -107,6 +111,8 @@ class StreamHandler(AsyncHandler):
         stream, kind = self.stream, self._kind
         if kind is _Kind.SYNC:
             await run_blocking(_write_and_flush, stream, text)
+        elif kind is _Kind.MEMORY:
+            stream.write(text)
         elif kind is _Kind.ASYNC_WRITE:
             await stream.write(text)
             flush = getattr(stream, "flush", None)
