@@ -14,6 +14,9 @@ import logging
 import logging.handlers
 import os
 import random
+import subprocess
+import sys
+import textwrap
 import time
 import types
 from collections.abc import Iterator
@@ -344,3 +347,65 @@ async def test_a_backlog_lands_in_the_file_of_its_creation_time(tmp_path: Path) 
     rotated = tmp_path / f"app.log.{time.strftime('%Y-%m-%d_%H-%M', time.localtime(start))}"
     assert rotated.read_text().splitlines() == ["rec 0 ", "rec 1 ", "rec 2 "]
     assert (tmp_path / "app.log").read_text() == "rec 9 \n"
+
+
+TIMED_WORKER = textwrap.dedent(
+    """
+    import logging, sys, time, anyio, anyio.lowlevel, loopsink
+
+    path, worker, count, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    t0 = float(sys.argv[5])
+
+    def speed_up(record):
+        # A shared fast clock: 40 "seconds" of log time per real second, for every process.
+        record.created = base + (time.time() - t0) * 40
+        return True
+
+    async def main():
+        sink = loopsink.TimedRotatingFileHandler(
+            path, when="S", backupCount=0, multiprocess=True, clock=lambda: base
+        )
+        logger = logging.getLogger("mp")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.addFilter(speed_up)
+        async with loopsink.install(sink, logger=logger, capacity=count) as queue:
+            for i in range(count):
+                logger.info("w%d r%d", worker, i)
+                if i % 200 == 199:
+                    await anyio.lowlevel.checkpoint()
+        assert queue.stats.dropped_total == 0, queue.stats
+        assert sink.error_count == 0
+
+    anyio.run(main)
+    """
+)
+
+
+@pytest.mark.slow
+def test_processes_share_one_timed_file_and_rotate_each_interval_once(tmp_path: Path) -> None:
+    processes, count = 3, 8000
+    base = int(time.time())
+    path = tmp_path / "app.log"
+    path.write_text("")
+    os.utime(path, (base, base))
+    t0 = time.time()
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", TIMED_WORKER, str(path), str(n), str(count), str(base), str(t0)]
+        )
+        for n in range(processes)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=50) == 0
+    seen: dict[str, int] = {}
+    rotated = 0
+    for name in os.listdir(tmp_path):
+        if name.endswith(".lock"):
+            continue
+        rotated += name != "app.log"
+        for line in (tmp_path / name).read_text().splitlines():
+            seen[line] = seen.get(line, 0) + 1
+    assert rotated >= 2  # the shared clock crossed several seconds
+    assert len(seen) == processes * count  # no rotated file was replaced by a second rollover
+    assert set(seen.values()) == {1}

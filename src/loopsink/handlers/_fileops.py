@@ -186,6 +186,19 @@ class InterprocessLock:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def read_state(self) -> str:
+        """The small text the holders share in the lock file (call with the lock held)."""
+        if self._fd is None:
+            return ""
+        return os.pread(self._fd, 256, 0).decode("ascii", "replace").strip()
+
+    def write_state(self, text: str) -> None:
+        """Replace the shared text (call with the lock held)."""
+        if self._fd is not None:
+            data = text.encode("ascii")
+            os.pwrite(self._fd, data, 0)
+            os.ftruncate(self._fd, len(data))
+
     def close(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:

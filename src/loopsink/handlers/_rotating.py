@@ -124,6 +124,7 @@ class BaseRotatingHandler(FileHandler):
         self._ascii_identity = self._encoded_length("\n~") == 2
         self._process_lock = InterprocessLock(self.baseFilename + ".lock") if multiprocess else None
         self._lock_depth = 0
+        self._shared = ""
         #: (device, inode) of the open file, to notice another process's rollover.
         self._identity: tuple[int, int] | None = None
         #: Bytes in the current file (planned records included); None when unknown.
@@ -249,7 +250,7 @@ class BaseRotatingHandler(FileHandler):
         self, records: Sequence[logging.LogRecord], texts: list[str], *, raising: bool
     ) -> None:
         """Write records in order, rolling over before each one the stdlib would roll for."""
-        async with self._interprocess(records[0]):
+        async with self._interprocess():
             count = len(records)
             start = 0
             forced = False  # the record at ``start`` follows a rollover: written unconditionally
@@ -388,7 +389,7 @@ class BaseRotatingHandler(FileHandler):
     # -- several processes, one file --------------------------------------------------------
 
     @asynccontextmanager
-    async def _interprocess(self, first: logging.LogRecord | None = None) -> AsyncIterator[None]:
+    async def _interprocess(self) -> AsyncIterator[None]:
         """Hold the inter-process lock (re-entrant) when ``multiprocess`` is on.
 
         On taking it, the sink checks that the file at the path is still the one it has open
@@ -400,9 +401,7 @@ class BaseRotatingHandler(FileHandler):
             yield
             return
         if self._lock_depth == 0:
-            rotated = await run_blocking(self._acquire_blocking, lock)
-            if rotated:
-                self._rotated_elsewhere(first)
+            await run_blocking(self._acquire_blocking, lock)
         self._lock_depth += 1
         try:
             yield
@@ -410,19 +409,36 @@ class BaseRotatingHandler(FileHandler):
             self._lock_depth -= 1
             if self._lock_depth == 0:
                 with anyio.CancelScope(shield=True):
-                    await run_blocking(lock.release)
+                    await run_blocking(self._release_blocking, lock)
 
-    def _acquire_blocking(self, lock: InterprocessLock) -> bool:
+    def _acquire_blocking(self, lock: InterprocessLock) -> None:
         lock.acquire()
         try:
-            return self._sync_with_path_blocking()
+            self._sync_with_path_blocking()
+            self._shared = lock.read_state()
+            if self._shared:
+                self._load_shared(self._shared)
         except BaseException:
             lock.release()
             raise
 
-    def _sync_with_path_blocking(self) -> bool:
-        """Reopen when the path is not our open file any more; ``True`` if it was rotated."""
-        rotated = False
+    def _release_blocking(self, lock: InterprocessLock) -> None:
+        try:
+            state = self._dump_shared()
+            if state and state != self._shared:
+                lock.write_state(state)
+        finally:
+            lock.release()
+
+    def _load_shared(self, state: str) -> None:
+        """Adopt the schedule the processes sharing the file agreed on (lock held)."""
+
+    def _dump_shared(self) -> str:
+        """This process's schedule, shared with the others through the lock file."""
+        return ""
+
+    def _sync_with_path_blocking(self) -> None:
+        """Reopen when the path is not our open file any more (another process rotated it)."""
         stream = self.stream
         if stream is not None:
             try:
@@ -431,17 +447,12 @@ class BaseRotatingHandler(FileHandler):
             except FileNotFoundError:
                 current = None
             if current != self._identity:
-                rotated = True
                 self.stream = None
                 close_quietly(stream)
         if self.stream is None and not (self.mode == "w" and self._closed):
             self._open_tracked()
         else:
             self._track_blocking()
-        return rotated
-
-    def _rotated_elsewhere(self, first: logging.LogRecord | None) -> None:
-        """Another process rolled the file over; subclasses adjust their schedule."""
 
     async def close(self) -> None:
         await super().close()
@@ -768,11 +779,17 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         moment = self._rollover_time
         return self._clock() if moment is None else moment
 
-    def _rotated_elsewhere(self, first: logging.LogRecord | None) -> None:
-        # Another process rolled over for this interval: adopt its rollover, not repeat it.
-        now = int(self._clock() if first is None else self._record_time(first))
-        if now >= self.rolloverAt:
-            self.rolloverAt = self._next_after(now, time.localtime(now).tm_isdst)
+    def _load_shared(self, state: str) -> None:
+        # With multiprocess=True the next rollover instant lives in the lock file, so the
+        # first process past it rotates and the others adopt the new instant instead of
+        # rotating the fresh file a second time (which would replace the rotated one).
+        try:
+            self.rolloverAt = int(state)
+        except ValueError:
+            pass
+
+    def _dump_shared(self) -> str:
+        return str(self.rolloverAt)
 
 
 def _schedule(when: str, owner: str) -> tuple[int, str, str]:
