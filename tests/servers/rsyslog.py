@@ -241,7 +241,9 @@ class Rsyslog:
             text = self.output.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return []
-        return [Entry.from_json(line) for line in text.splitlines() if line.strip()]
+        # rsyslog may be half-way through a line: only complete lines count
+        complete = text[: text.rfind("\n") + 1]
+        return [Entry.from_json(line) for line in complete.splitlines() if line.strip()]
 
     def entries(self) -> list[Entry]:
         """Everything received so far, except the start-up probes."""

@@ -18,6 +18,7 @@ seconds; the records behind it wait in the queue's bounded backlog meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -478,7 +479,6 @@ class SysLogHandler(AsyncHandler):
         self._probe: socket.socket | None = None
         self._dest: Any = None  # resolved UDP destination
         self._prio_cache: dict[str, str] = {}
-        self._prio_facility: object = None
         self._progress = 0  # datagrams of the current batch already sent
 
     # -- the stdlib's pure methods ------------------------------------------------------------
@@ -543,13 +543,9 @@ class SysLogHandler(AsyncHandler):
         return "lf"
 
     def _prio(self, levelname: str) -> str:
-        facility = self.facility
-        if facility != self._prio_facility:
-            self._prio_cache = {}
-            self._prio_facility = facility
         prio = self._prio_cache.get(levelname)
         if prio is None:
-            prio = f"<{self.encodePriority(facility, self.mapPriority(levelname))}>"
+            prio = f"<{self.encodePriority(self.facility, self.mapPriority(levelname))}>"
             self._prio_cache[levelname] = prio
         return prio
 
@@ -618,6 +614,7 @@ class SysLogHandler(AsyncHandler):
     ) -> tuple[list[bytes], list[logging.LogRecord]]:
         frames: list[bytes] = []
         done: list[logging.LogRecord] = []
+        self._prio_cache = {}  # per batch: priority_map or facility may change between batches
         encode = self._stdlib_encoder() or self.encode
         add_frame, add_done = frames.append, done.append
         for start in range(0, len(records), FORMAT_SLICE):
@@ -815,6 +812,10 @@ class SysLogHandler(AsyncHandler):
         remaining records reported to :meth:`handleError`. A record may be sent twice when a
         stream broke in the middle of a write; none is dropped without a report.
         """
+        if self.socket is None and self.unixsocket and self.socktype is None:
+            # the bytes depend on the socket type the stdlib's fallback ends up with
+            with contextlib.suppress(OSError):
+                await self._open()
         frames, records_ok = await self._encode_batch(records)
         if not frames:
             return
