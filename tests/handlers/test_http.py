@@ -8,12 +8,14 @@ retries, outages) is checked on what the server really received.
 from __future__ import annotations
 
 import base64
+import email.utils
 import gzip
 import http.client
 import json
 import logging
 import logging.handlers
 import ssl
+import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -462,11 +464,13 @@ async def test_unreachable_server_is_reported_and_the_sink_recovers(
 
 
 async def test_slow_server_does_not_stall_the_loop() -> None:
-    """A 50 ms server: per-record requests wait on the network, not on the event loop.
+    """A 20 ms server: per-record requests wait on the network, not on the event loop.
 
-    The figure itself is asserted in the benchmark; here the loop must never be held for a
-    whole request, which a blocking sink (the stdlib's) would do once per record.
+    The lag figures are asserted in the benchmark (this machine's noise would make a bound
+    flaky here); this test only catches a sink that holds the loop for a whole request, as
+    the stdlib's does once per record: such a sink stalls the probe on every request.
     """
+    delay = 0.02
     lags: list[float] = []
     done = anyio.Event()
 
@@ -476,17 +480,41 @@ async def test_slow_server_does_not_stall_the_loop() -> None:
             await anyio.sleep(0.001)
             lags.append(time.perf_counter() - start - 0.001)
 
-    with HTTPServer(delay=0.05) as slow:
+    with HTTPServer(delay=delay) as slow:
         sink = HTTPHandler(slow.host, "/log", "POST")
         async with anyio.create_task_group() as tg, loopsink.LogQueue(sink) as queue:
             tg.start_soon(probe)
-            for record in records(10):
+            for record in records(20):
                 queue.put(record)
             await queue.flush()
             done.set()
-        assert len(slow.delivered()) == 10
-    assert len(lags) > 100
-    assert max(lags) < 0.05, f"loop lag max {max(lags) * 1e3:.1f} ms"
+        assert len(slow.delivered()) == 20
+    stalls = [lag for lag in lags if lag >= delay * 0.9]
+    assert len(lags) > 50
+    assert len(stalls) < 3, (
+        f"{len(stalls)} stalls of a request's length; max {max(lags) * 1e3:.1f} ms"
+    )
+
+
+def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", None)  # makes "import httpx" fail
+    with pytest.raises(
+        loopsink.MissingExtraError,
+        match=r"^HTTPHandler needs the 'httpx' package, which is not installed: "
+        r"pip install 'loopsink\[http\]'$",
+    ):
+        HTTPHandler("localhost", "/log")
+
+
+def test_retry_after_accepts_seconds_and_dates() -> None:
+    from loopsink.handlers._http import _retry_after
+
+    assert _retry_after("7") == 7.0
+    assert _retry_after(None) is None
+    assert _retry_after("soon") is None
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (_retry_after(later) or 0) <= 31
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 
 async def test_large_bodies_are_sent_in_pieces_with_a_length(server: HTTPServer) -> None:
