@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
+import sniffio
 import trustme
 
 import loopsink
@@ -91,19 +92,24 @@ def tls_server(server_tls: ssl.SSLContext) -> Iterator[SMTPServer]:
 
 
 @pytest.mark.parametrize(
-    ("msg", "args"),
+    ("msg", "args", "subject", "toaddrs"),
     [
-        pytest.param("disk %s is full", ("/var",), id="ascii"),
-        pytest.param("naïve café: %s ✓", ("Zürich",), id="utf8"),
-        pytest.param("first line\nsecond line %s", ("x" * 1200,), id="long-multiline"),
+        pytest.param("disk %s is full", ("/var",), "Alert: app.db", TO, id="ascii"),
+        pytest.param("naïve café: %s ✓", ("Zürich",), "Störung ✗", TO, id="utf8"),
+        pytest.param("line one\nline two %s", ("x" * 1200,), "s", TO, id="long-multiline"),
+        pytest.param("to %s", ("you",), "s", ["opé@exämple.com"], id="utf8-address"),
     ],
 )
 async def test_mail_is_the_stdlibs(
-    plain_server: SMTPServer, msg: str, args: tuple[object, ...]
+    plain_server: SMTPServer,
+    msg: str,
+    args: tuple[object, ...],
+    subject: str,
+    toaddrs: list[str],
 ) -> None:
     record = make_record(msg, *args)
-    stdlib = logging.handlers.SMTPHandler(plain_server.mailhost, FROM, TO, "Alert: app.db")
-    sink = SMTPHandler(plain_server.mailhost, FROM, TO, "Alert: app.db")
+    stdlib = logging.handlers.SMTPHandler(plain_server.mailhost, FROM, toaddrs, subject)
+    sink = SMTPHandler(plain_server.mailhost, FROM, toaddrs, subject)
     with anyio.fail_after(10):
         await anyio.to_thread.run_sync(stdlib.handle, record)
         assert await sink.handle(record)
@@ -112,17 +118,34 @@ async def test_mail_is_the_stdlibs(
     theirs, ours = plain_server.mails
     assert (ours.mail_from, ours.rcpt_tos) == (theirs.mail_from, theirs.rcpt_tos)
     assert ours.mail_from == "alerts@example.com"
-    assert ours.rcpt_tos == tuple(TO)
+    assert ours.rcpt_tos == tuple(toaddrs)
     assert without_date(ours.content) == without_date(theirs.content)
-    message = ours.message
+    message = ours.headers
     assert message["From"] == FROM
-    assert [address.addr_spec for address in message["To"].addresses] == TO
-    assert message["Subject"] == "Alert: app.db"
+    assert [address.addr_spec for address in message["To"].addresses] == toaddrs
+    assert message["Subject"] == subject
     sent = email.utils.parsedate_to_datetime(message["Date"])
     assert abs(sent.timestamp() - record.created) < 2
     assert sent.utcoffset() is not None
     assert ours.body == logging.Formatter().format(record) + "\n"
     assert not ours.tls
+
+
+async def test_trio_needs_no_aiosmtplib(
+    plain_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "aiosmtplib", None)
+    monkeypatch.setitem(sys.modules, "aiosmtplib.email", None)
+    if sniffio.current_async_library() == "asyncio":
+        with pytest.raises(MissingExtraError, match=r"^SMTPHandler \(on asyncio\) needs the"):
+            SMTPHandler(plain_server.mailhost, FROM, TO, "s")
+        return
+    sink = SMTPHandler(plain_server.mailhost, FROM, TO, "s")  # trio: the stdlib's smtplib
+    with anyio.fail_after(10):
+        await sink.handle(make_record())
+        await sink.aclose()
+    assert sink.error_count == 0
+    assert len(plain_server.mails) == 1
 
 
 async def test_batch_from_queue_one_mail_per_record(plain_server: SMTPServer) -> None:
@@ -137,6 +160,20 @@ async def test_batch_from_queue_one_mail_per_record(plain_server: SMTPServer) ->
     assert (stats.emitted, stats.errors) == (5, 0)
     assert [m.body for m in plain_server.mails] == [f"ERROR event {i}\n" for i in range(5)]
     assert all(m.rcpt_tos == ("ops@example.com",) for m in plain_server.mails)
+
+
+async def test_a_refused_mail_does_not_stop_the_batch(capsys: pytest.CaptureFixture[str]) -> None:
+    with running_smtpd(reject_marker=b"SPAM") as server:
+        sink = SMTPHandler(server.mailhost, FROM, TO, "batch")
+        with anyio.fail_after(10):
+            async with loopsink.LogQueue(sink) as queue:
+                for text in ("one", "SPAM two", "three"):
+                    queue.put(make_record(text))
+                await queue.flush()
+                stats = queue.stats.sinks[0]
+    assert (stats.emitted, stats.errors) == (2, 1)
+    assert [m.body for m in server.mails] == ["one\n", "three\n"]
+    assert "SMTPDataError" in capsys.readouterr().err
 
 
 async def test_get_subject_override(plain_server: SMTPServer) -> None:

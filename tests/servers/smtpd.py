@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.message
+import email.parser
 import email.policy
 import socket
 import ssl
@@ -46,6 +47,15 @@ class Mail:
         return parsed
 
     @property
+    def headers(self) -> email.message.EmailMessage:
+        """The header block, read as UTF-8 text (SMTPUTF8 mails carry raw UTF-8 headers,
+        which the bytes parser would turn into surrogates)."""
+        head = self.content.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+        parsed = email.parser.HeaderParser(policy=email.policy.default).parsestr(head)
+        assert isinstance(parsed, email.message.EmailMessage)
+        return parsed
+
+    @property
     def body(self) -> str:
         part = self.message.get_body()
         assert part is not None
@@ -70,11 +80,15 @@ class Recorder:
     """
 
     credentials: tuple[str, str] | None = None
+    #: a mail whose bytes contain this is refused with 554 (as a content filter would)
+    reject_marker: bytes | None = None
     mails: list[Mail] = field(default_factory=list)
     logins: list[AuthAttempt] = field(default_factory=list)
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.reject_marker is not None and self.reject_marker in envelope.original_content:
+            return "554 5.6.0 Message refused by the content filter"
         login = None
         if session.authenticated and isinstance(session.auth_data, LoginPassword):
             login = session.auth_data.login.decode()
@@ -151,14 +165,15 @@ def running_smtpd(
     credentials: tuple[str, str] | None = None,
     tls_context: ssl.SSLContext | None = None,
     port: int | None = None,
+    reject_marker: bytes | None = None,
 ) -> Iterator[SMTPServer]:
     """Run aiosmtpd on 127.0.0.1 until the block ends.
 
     ``credentials`` turns AUTH on (offered before STARTTLS too, so that tests can check that
     the client refuses to use it); ``tls_context`` turns STARTTLS on; ``port`` picks the
-    port (default: a free one).
+    port (default: a free one); ``reject_marker`` refuses the mails that contain it.
     """
-    recorder = Recorder(credentials=credentials)
+    recorder = Recorder(credentials=credentials, reject_marker=reject_marker)
     options: dict[str, Any] = {"server_hostname": "localhost"}
     if credentials is not None:
         options.update(authenticator=recorder, auth_require_tls=False)

@@ -261,8 +261,8 @@ class SMTPHandler(AsyncHandler):
             # A lone record: exactly the mail the stdlib would send for it.
             return self._message(self.getSubject(first), pending[0][1], _local_time(first.created))
         count = len(pending) + omitted
-        start = _local_time(first.created).isoformat(sep=" ", timespec="seconds")
-        end = _local_time(records[-1].created).isoformat(sep=" ", timespec="seconds")
+        start = _local_time(first.created).strftime("%Y-%m-%d %H:%M:%S %z")
+        end = _local_time(records[-1].created).strftime("%Y-%m-%d %H:%M:%S %z")
         head = f"{count} records were logged from {start} to {end}"
         if omitted:
             head += (
