@@ -5,8 +5,9 @@ support, so on trio the same conversation runs through the stdlib's ``smtplib`` 
 thread (one thread hop per SMTP step, never a blocked loop). Both paths follow one policy:
 
 * the mail is the stdlib's: an ``EmailMessage`` with From, To, Subject, Date and the
-  formatted record as body, sent with ``send_message`` (so the envelope is read from the
-  headers, as ``smtplib`` does);
+  formatted record as body, serialised and sent as ``send_message`` does (so the envelope
+  is read from the headers, as ``smtplib`` does); it is built in a worker thread, because
+  the email package costs about a millisecond a mail;
 * STARTTLS verifies the server's certificate and host name (the stdlib does not check
   them); ``ssl_context=`` gives a private CA or, explicitly, no verification;
 * with credentials, STARTTLS is used whenever the server offers it, and the password is
@@ -54,7 +55,12 @@ _FORMAT_SLICE = 128
 
 
 def _one_line(text: str) -> str:
-    """Collapse every line break in ``text`` to a space: one header value stays one header."""
+    """Collapse every line break in ``text`` to a space: one header value stays one header.
+
+    A subject without line breaks is left exactly as given, as the stdlib sends it.
+    """
+    if not any(ch in _LINE_BREAKS for ch in text):
+        return text
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
