@@ -63,6 +63,27 @@ async def udp_capture() -> AsyncIterator[anyio.abc.UDPSocket]:
         yield sock
 
 
+class UnixDatagramCapture:
+    """A bound unix datagram socket. Plain ``socket`` rather than anyio's helper, whose
+    ``create_unix_datagram_socket`` stats the path on the event loop."""
+
+    def __init__(self, path: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.path = path
+
+    async def __aenter__(self) -> UnixDatagramCapture:
+        await anyio.to_thread.run_sync(self.sock.bind, self.path)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    async def receive(self) -> bytes:
+        await anyio.wait_readable(self.sock)
+        return self.sock.recv(65536)
+
+
 async def receive_datagrams(sock: Any, count: int) -> list[bytes]:
     out: list[bytes] = []
     with anyio.fail_after(5):
@@ -241,7 +262,7 @@ async def test_udp_bytes_equal_the_stdlib(variant: str) -> None:
 async def test_unix_datagram_bytes_equal_the_stdlib(variant: str, tmp_path: Path) -> None:
     path = str(tmp_path / "dev-log")
     records = make_records()
-    async with await anyio.create_unix_datagram_socket(local_path=path) as capture:
+    async with UnixDatagramCapture(path) as capture:
 
         def make_std() -> logging.Handler:
             handler = STD(path, facility=STD.LOG_DAEMON)
@@ -288,7 +309,10 @@ async def test_unix_stream_fallback_sends_the_stdlib_bytes(tmp_path: Path) -> No
     """A unix *stream* socket (socktype=None): datagram first, stream next, NUL framing."""
     path = str(tmp_path / "stream-log")
     records = make_records()[:3]
-    async with stream_capture(await anyio.create_unix_listener(path)) as capture:
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    await anyio.to_thread.run_sync(listening.bind, path)  # a file system call: off the loop
+    listening.listen()
+    async with stream_capture(await anyio.abc.SocketListener.from_socket(listening)) as capture:
         await stdlib_send(lambda: STD(path), records)
         expected = await capture.wait_finished(1)
         capture.data.clear()
@@ -601,11 +625,30 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-async def test_tls_with_a_private_ca(ca: trustme.CA) -> None:
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
+@pytest.fixture
+def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    """Built outside the event loop: trustme writes the certificate to temporary files."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def client_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+def default_ctx() -> ssl.SSLContext:
+    """What ``tls=True`` uses: the system's CAs, which do not know the test CA."""
+    return ssl.create_default_context()
+
+
+async def test_tls_with_a_private_ca(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
     async with SyslogReceiver("127.0.0.1", udp_port=None, ssl_context=server_ctx) as receiver:
         assert receiver.tcp_address is not None
         handler = SysLogHandler(
@@ -623,16 +666,16 @@ async def test_tls_with_a_private_ca(ca: trustme.CA) -> None:
 
 
 async def test_tls_verification_failure_says_how_to_fix_it(
-    ca: trustme.CA, capsys: pytest.CaptureFixture[str]
+    server_ctx: ssl.SSLContext, default_ctx: ssl.SSLContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_ctx)
     tls_log = logging.getLogger("anyio.streams.tls")
     tls_log.disabled = True  # the server side logs the failed handshake
     try:
         async with SyslogReceiver("127.0.0.1", udp_port=None, ssl_context=server_ctx) as receiver:
             assert receiver.tcp_address is not None
-            handler = SysLogHandler(receiver.tcp_address, tls=True, server_hostname="localhost")
+            handler = SysLogHandler(
+                receiver.tcp_address, ssl_context=default_ctx, server_hostname="localhost"
+            )
             async with handler:
                 await handler.emit_batch(make_records()[:2])
     finally:

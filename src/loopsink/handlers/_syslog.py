@@ -731,6 +731,7 @@ class SysLogHandler(AsyncHandler):
         # descriptor can peek for the peer's FIN. Closed with the stream, so the FIN we send
         # is not held back by it.
         self._probe = socket.fromfd(raw.fileno(), raw.family, raw.type)
+        self._probe.setblocking(False)  # already so: the flag belongs to the shared file
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe
