@@ -16,6 +16,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from filesinks_support import (
 
 import loopsink
 from loopsink import BaseRotatingHandler, RotatingFileHandler
+from loopsink.handlers._fileops import batch_formatter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -408,3 +410,52 @@ def test_four_processes_share_one_rotating_file_without_loss(tmp_path: Path) -> 
     assert files >= 10  # rotation happened many times
     assert len(seen) == processes * count  # every record is there...
     assert set(seen.values()) == {1}  # ...exactly once
+
+
+class _UpperFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).upper()
+
+
+FORMATTERS = {
+    "default": logging.Formatter(),
+    "asctime": logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"),
+    "datefmt": logging.Formatter("%(asctime)s|%(message)s", datefmt="%H:%M:%S"),
+    "brace": logging.Formatter("{asctime} {message}", style="{"),
+    "dollar": logging.Formatter("$asctime $message", style="$"),
+    "defaults": logging.Formatter("%(asctime)s %(app)s %(message)s", defaults={"app": "shop"}),
+    "utc": logging.Formatter("%(asctime)s %(message)s"),
+    "subclass": _UpperFormatter("%(asctime)s %(message)s"),
+}
+FORMATTERS["utc"].converter = time.gmtime
+
+
+@pytest.mark.parametrize("formatter", FORMATTERS.values(), ids=FORMATTERS.keys())
+def test_the_batch_formatter_writes_what_the_formatter_writes(
+    formatter: logging.Formatter,
+) -> None:
+    fast = batch_formatter(formatter)
+    rnd = random.Random(13)
+    created = 1_700_000_000.0
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    for i in range(3000):
+        created += rnd.choice((0.0, 0.0004, 0.01, 0.3, 1.7))
+        record = make_record(i, i % 13, created=created)
+        record.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord computes it
+        if i % 500 == 7:
+            record.exc_info = exc_info
+        if i % 700 == 9:
+            record.stack_info = "Stack (most recent call last):\n  here"
+        twin = logging.makeLogRecord(dict(record.__dict__))
+        assert fast(record) == formatter.format(twin)
+        assert record.__dict__ == twin.__dict__  # the same attributes set on the record
+
+
+def test_the_batch_formatter_raises_what_the_formatter_raises() -> None:
+    formatter = logging.Formatter("%(asctime)s %(missing)s")
+    fast = batch_formatter(formatter)
+    with pytest.raises(ValueError, match="Formatting field not found in record: 'missing'"):
+        fast(make_record(1))

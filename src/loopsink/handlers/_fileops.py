@@ -233,20 +233,38 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
     datefmt = formatter.datefmt
     time_format = datefmt or formatter.default_time_format
     msec_format = None if datefmt else formatter.default_msec_format
-    style_format = formatter._style.format
+    style = formatter._style
+    style_format = style.format
+    pattern: str | None = None
+    if type(style) is logging.PercentStyle and not getattr(style, "_defaults", None):
+        pattern = style._fmt  # PercentStyle.format is `_fmt % record.__dict__` then
     strftime = time.strftime
-    last_second: list[Any] = [None, ""]
+    # (whole second, its strftime text, msecs, the full asctime): records of the same
+    # millisecond share the whole text, those of the same second the strftime part.
+    cache: list[Any] = [None, "", None, ""]
 
     def format_record(record: logging.LogRecord) -> str:
         record.message = record.getMessage()
         if uses_time:
             created = record.created
             second = int(created)
-            if second != last_second[0] or created < 0:
-                last_second[0], last_second[1] = second, strftime(time_format, convert(created))
-            stamp: str = last_second[1]
-            record.asctime = msec_format % (stamp, record.msecs) if msec_format else stamp
-        text: str = style_format(record)
+            if second != cache[0] or created < 0:
+                cache[0], cache[1], cache[2] = second, strftime(time_format, convert(created)), None
+            if not msec_format:
+                record.asctime = cache[1]
+            elif record.msecs == cache[2]:
+                record.asctime = cache[3]
+            else:
+                cache[2], cache[3] = record.msecs, msec_format % (cache[1], record.msecs)
+                record.asctime = cache[3]
+        text: str
+        if pattern is not None:
+            try:
+                text = pattern % record.__dict__
+            except Exception:  # let the stdlib raise its own error for a bad field
+                text = style_format(record)
+        else:
+            text = style_format(record)
         if record.exc_info and not record.exc_text:
             record.exc_text = formatter.formatException(record.exc_info)
         if record.exc_text:
