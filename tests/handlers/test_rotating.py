@@ -459,3 +459,47 @@ def test_the_batch_formatter_raises_what_the_formatter_raises() -> None:
     fast = batch_formatter(formatter)
     with pytest.raises(ValueError, match="Formatting field not found in record: 'missing'"):
         fast(make_record(1))
+
+
+async def test_handle_one_record_at_a_time_matches_the_stdlib(tmp_path: Path) -> None:
+    std, ours = _dirs(tmp_path)
+    records = _records(200, seed=14)
+    stdlib_write(
+        logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=900, backupCount=3), records
+    )
+    handler = RotatingFileHandler(ours / "app.log", maxBytes=900, backupCount=3)
+    for record in records:
+        assert await handler.handle(record)
+    await handler.close()
+    assert snapshot_dir(str(ours)) == snapshot_dir(str(std))
+
+
+async def test_a_failing_namer_is_reported_like_an_emit_error(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def namer(name: str) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("namer refused for the test")
+        return name
+
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=100, backupCount=1)
+    handler.namer = namer
+    logging.raiseExceptions = False
+    await handler.emit_batch([make_record(i, 60) for i in range(3)])
+    await handler.close()
+    assert handler.error_count == 1
+    assert "namer refused for the test" in (handler.last_error or "")
+    assert (tmp_path / "app.log.1").read_text() == "rec 0 " + "x" * 60 + "\n"
+    assert (tmp_path / "app.log").read_text() == "rec 2 " + "x" * 60 + "\n"
+
+
+async def test_do_rollover_on_demand(tmp_path: Path) -> None:
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=10_000, backupCount=2)
+    await handler.emit_batch([make_record(1)])
+    async with handler.io_lock():
+        await handler.doRollover()
+    await handler.emit_batch([make_record(2)])
+    await handler.close()
+    assert (tmp_path / "app.log.1").read_text() == "rec 1 \n"
+    assert (tmp_path / "app.log").read_text() == "rec 2 \n"
