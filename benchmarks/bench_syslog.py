@@ -66,8 +66,8 @@ class Receiver:
         )
         assert self.process.stdout is not None
         addresses = json.loads(self.process.stdout.readline())
-        self.udp: tuple[str, int] = tuple(addresses["udp"])  # type: ignore[assignment]
-        self.tcp: tuple[str, int] = tuple(addresses["tcp"])  # type: ignore[assignment]
+        self.udp: tuple[str, int] = (addresses["udp"][0], addresses["udp"][1])
+        self.tcp: tuple[str, int] = (addresses["tcp"][0], addresses["tcp"][1])
         self.seen = 0
 
     def wait_count(self, count: int, timeout: float) -> int:
@@ -100,7 +100,7 @@ async def _produce(logger: logging.Logger, count: int) -> None:
             await anyio.lowlevel.checkpoint()
 
 
-async def _stdlib(address: tuple[str, int], socktype: int, count: int) -> float:
+async def _stdlib(address: tuple[str, int], socktype: socket.SocketKind, count: int) -> float:
     handler = logging.handlers.SysLogHandler(address, socktype=socktype)
     handler.ident = "bench: "
     handler.setFormatter(logging.Formatter(FORMAT))
@@ -114,7 +114,7 @@ async def _stdlib(address: tuple[str, int], socktype: int, count: int) -> float:
     return count / elapsed
 
 
-async def _loopsink(address: tuple[str, int], socktype: int, count: int) -> float:
+async def _loopsink(address: tuple[str, int], socktype: socket.SocketKind, count: int) -> float:
     sink = loopsink.SysLogHandler(address, socktype=socktype)
     sink.ident = "bench: "
     sink.setFormatter(logging.Formatter(FORMAT))
