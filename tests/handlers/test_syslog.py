@@ -351,6 +351,29 @@ async def test_tcp_default_is_lf_framing_with_inner_line_breaks_escaped() -> Non
     assert b"\x00" not in got
 
 
+async def test_a_batch_is_one_write_on_tcp() -> None:
+    sends: list[int] = []
+    async with await tcp_capture() as capture:
+        handler = SysLogHandler(port_of(capture.listener), socktype=socket.SOCK_STREAM)
+        await handler.createSocket()
+        stream = handler._stream
+        assert stream is not None
+        real_send = stream.send
+
+        async def counting_send(data: bytes) -> None:
+            sends.append(len(data))
+            await real_send(data)
+
+        stream.send = counting_send  # type: ignore[method-assign]
+        records = make_records() * 100
+        async with handler:
+            await handler.emit_batch(records)
+        got = await capture.wait_finished(1)
+    assert len(sends) == 1
+    assert sends[0] == len(got)
+    assert got.count(b"\n") == len(records)
+
+
 async def test_tcp_octet_framing() -> None:
     records = make_records()
     async with await tcp_capture() as capture:
