@@ -503,3 +503,22 @@ async def test_do_rollover_on_demand(tmp_path: Path) -> None:
     await handler.close()
     assert (tmp_path / "app.log.1").read_text() == "rec 1 \n"
     assert (tmp_path / "app.log").read_text() == "rec 2 \n"
+
+
+async def test_max_age_removes_old_rotated_files_at_rollover(tmp_path: Path) -> None:
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=100, backupCount=5, max_age=3600)
+    await handler.emit_batch([make_record(i, 60) for i in range(4)])  # app.log + .1 .. .3
+    old = time.time() - 7200
+    for index in (2, 3):
+        os.utime(tmp_path / f"app.log.{index}", (old, old))
+    await handler.emit_batch([make_record(9, 60)])  # a rollover: .2 and .3 become .3 and .4
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "app.log.2"]
+    assert (tmp_path / "app.log.2").read_text().startswith("rec 2 ")  # rec 0, 1 were old
+
+
+def test_max_age_must_be_positive_seconds(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"max_age must be more than 0 seconds, got 0$"):
+        RotatingFileHandler(tmp_path / "app.log", delay=True, max_age=0)
+    with pytest.raises(TypeError, match=r"max_age must be seconds \(a number\) or None"):
+        RotatingFileHandler(tmp_path / "app.log", delay=True, max_age="1d")  # type: ignore[arg-type]

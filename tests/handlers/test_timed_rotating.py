@@ -409,3 +409,25 @@ def test_processes_share_one_timed_file_and_rotate_each_interval_once(tmp_path: 
     assert rotated >= 2  # the shared clock crossed several seconds
     assert len(seen) == processes * count  # no rotated file was replaced by a second rollover
     assert set(seen.values()) == {1}
+
+
+async def test_max_age_prunes_by_modification_time_as_well(tmp_path: Path) -> None:
+    start = 1_700_000_000.0
+    handler = TimedRotatingFileHandler(
+        tmp_path / "app.log", when="S", delay=True, max_age=600, clock=lambda: start
+    )
+    for record in _timeline(start, [1.0] * 3):  # two rollovers: two rotated files
+        await handler.emit_batch([record])
+    rotated = sorted(name for name in os.listdir(tmp_path) if name != "app.log")
+    assert len(rotated) == 2
+    stale = time.time() - 3600
+    os.utime(tmp_path / rotated[0], (stale, stale))
+    (tmp_path / "app.log.bak").write_text("a lookalike, never pruned\n")
+    os.utime(tmp_path / "app.log.bak", (stale, stale))
+    await handler.emit_batch(_timeline(start + 3, [1.0]))  # third rollover
+    await handler.close()
+    left = sorted(os.listdir(tmp_path))
+    assert rotated[0] not in left
+    assert rotated[1] in left
+    assert "app.log.bak" in left
+    assert len(left) == 4  # app.log, app.log.bak and two recent rotated files

@@ -85,6 +85,9 @@ class BaseRotatingHandler(FileHandler):
             around every write and rollover, and reopen the file when another process has
             rotated it, so several processes can share one rotating log without losing or
             misplacing a line.
+        max_age: keyword-only; at each rollover also delete rotated files whose last
+            modification is more than this many seconds ago (retention by age, on top of
+            ``backupCount``).
     """
 
     #: ``rotation_filename`` passes default names through this callable when it is set.
@@ -102,12 +105,20 @@ class BaseRotatingHandler(FileHandler):
         *,
         compress: Compression | None = None,
         multiprocess: bool = False,
+        max_age: float | None = None,
     ) -> None:
         owner = type(self).__name__
         if compress not in (None, "gzip"):
             raise ValueError(f"{owner} compress must be None or 'gzip', got {compress!r}")
         if not isinstance(multiprocess, bool):
             raise TypeError(f"{owner} multiprocess must be True or False, got {multiprocess!r}")
+        if max_age is not None:
+            if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
+                raise TypeError(
+                    f"{owner} max_age must be seconds (a number) or None, got {max_age!r}"
+                )
+            if not max_age > 0:
+                raise ValueError(f"{owner} max_age must be more than 0 seconds, got {max_age!r}")
         if multiprocess and sys.platform == "win32":  # pragma: no cover - POSIX CI
             raise ValueError(f"{owner} multiprocess=True needs fcntl.flock, which Windows lacks")
         path = os.path.abspath(os.fspath(filename))
@@ -120,6 +131,7 @@ class BaseRotatingHandler(FileHandler):
             raise explain_open_error(exc, path, owner) from exc
         self.compress: Compression | None = compress
         self.multiprocess = multiprocess
+        self.max_age = max_age
         self._encoded_length: Callable[[str], int] = encoded_length_function(self.encoding, errors)
         self._ascii_identity = self._encoded_length("\n~") == 2
         self._process_lock = InterprocessLock(self.baseFilename + ".lock") if multiprocess else None
@@ -401,7 +413,10 @@ class BaseRotatingHandler(FileHandler):
             yield
             return
         if self._lock_depth == 0:
-            await run_blocking(self._acquire_blocking, lock)
+            # Shielded: a cancellation must not land between taking the lock and the
+            # ``try`` below that releases it.
+            with anyio.CancelScope(shield=True):
+                await run_blocking(self._acquire_blocking, lock)
         self._lock_depth += 1
         try:
             yield
@@ -481,6 +496,7 @@ class RotatingFileHandler(BaseRotatingHandler):
         errors: how encoding errors are handled, as for ``open``.
         compress: keyword-only; see :class:`BaseRotatingHandler`.
         multiprocess: keyword-only; see :class:`BaseRotatingHandler`.
+        max_age: keyword-only; see :class:`BaseRotatingHandler`.
     """
 
     def __init__(
@@ -495,6 +511,7 @@ class RotatingFileHandler(BaseRotatingHandler):
         *,
         compress: Compression | None = None,
         multiprocess: bool = False,
+        max_age: float | None = None,
     ) -> None:
         _check_count("maxBytes", maxBytes, type(self).__name__)
         _check_count("backupCount", backupCount, type(self).__name__)
@@ -508,6 +525,7 @@ class RotatingFileHandler(BaseRotatingHandler):
             errors=errors,
             compress=compress,
             multiprocess=multiprocess,
+            max_age=max_age,
         )
         self.maxBytes = maxBytes
         self.backupCount = backupCount
@@ -580,6 +598,8 @@ class RotatingFileHandler(BaseRotatingHandler):
                 first = names[0]
                 await run_blocking(_shift_backups, shifts, first)
                 await self.rotate(base, first)
+                if self.max_age is not None:
+                    await run_blocking(_remove_older, names, self.max_age)
             await run_blocking(self._reopen_blocking)
 
 
@@ -607,6 +627,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             rollover of a new file and for rollovers asked for directly (tests inject it).
         compress: keyword-only; see :class:`BaseRotatingHandler`.
         multiprocess: keyword-only; see :class:`BaseRotatingHandler`.
+        max_age: keyword-only; see :class:`BaseRotatingHandler`.
     """
 
     def __init__(
@@ -624,6 +645,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         clock: Callable[[], float] = time.time,
         compress: Compression | None = None,
         multiprocess: bool = False,
+        max_age: float | None = None,
     ) -> None:
         owner = type(self).__name__
         if not isinstance(when, str):
@@ -652,6 +674,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             errors=errors,
             compress=compress,
             multiprocess=multiprocess,
+            max_age=max_age,
         )
         try:
             start = int(os.stat(self.baseFilename).st_mtime)
@@ -713,6 +736,13 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         matches this schedule's suffix, so lookalikes are left alone; with a ``namer`` the
         stdlib's looser rule applies. Rollovers call it in a worker thread.
         """
+        found = self._rotated_files()
+        if len(found) < self.backupCount:
+            return []
+        return found[: len(found) - self.backupCount]
+
+    def _rotated_files(self) -> list[str]:
+        """Every rotated file of this log, oldest first (blocking: lists the directory)."""
         folder, base = os.path.split(self.baseFilename)
         stem, ext = os.path.splitext(base)
         prefix = stem + "."
@@ -733,10 +763,8 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
                 continue
             if any(self.extMatch.match(part) for part in name[cut:].split(".")):
                 found.append(os.path.join(folder, name))
-        if len(found) < self.backupCount:
-            return []
         found.sort()
-        return found[: len(found) - self.backupCount]
+        return found
 
     async def doRollover(self) -> None:
         """Rotate the file to ``<name>.<suffix of its interval>``, prune, reopen, reschedule."""
@@ -756,7 +784,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             )
             await run_blocking(remove_if_exists, dest)
             await self.rotate(self.baseFilename, dest)
-            if self.backupCount > 0:
+            if self.backupCount > 0 or self.max_age is not None:
                 await run_blocking(self._prune_blocking)
             await run_blocking(self._reopen_blocking)
             self.rolloverAt = self._next_after(now, dst_now)
@@ -772,8 +800,11 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         return following
 
     def _prune_blocking(self) -> None:
-        for path in self.getFilesToDelete():
-            remove_if_exists(path)
+        if self.backupCount > 0:
+            for path in self.getFilesToDelete():
+                remove_if_exists(path)
+        if self.max_age is not None:
+            _remove_older(self._rotated_files(), self.max_age)
 
     def _now(self) -> float:
         moment = self._rollover_time
@@ -835,3 +866,18 @@ def _shift_backups(shifts: list[tuple[str, str]], first: str) -> None:
             remove_if_exists(dest)
             os.rename(source, dest)
     remove_if_exists(first)
+
+
+def _remove_older(paths: list[str], max_age: float) -> None:
+    """Remove the files among ``paths`` last modified more than ``max_age`` seconds ago."""
+    limit = time.time() - max_age
+    for path in paths:
+        _remove_if_older(path, limit)
+
+
+def _remove_if_older(path: str, limit: float) -> None:
+    try:
+        if os.stat(path).st_mtime < limit:
+            os.remove(path)
+    except FileNotFoundError:  # not there (a gap in the numbering) or removed meanwhile
+        pass
