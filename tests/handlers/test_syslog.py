@@ -305,6 +305,23 @@ async def test_tcp_stdlib_framing_bytes_equal_the_stdlib(variant: str) -> None:
     assert got == expected
 
 
+async def test_a_full_unix_datagram_queue_waits_instead_of_dropping(tmp_path: Path) -> None:
+    """The kernel holds only a few datagrams per unix socket (net.unix.max_dgram_qlen, often
+    10); the sink waits for room instead of failing or dropping."""
+    path = str(tmp_path / "slow-log")
+    count = 300
+    records = [
+        logging.LogRecord("a", logging.INFO, __file__, i, f"n{i}", None, None) for i in range(count)
+    ]
+    async with UnixDatagramCapture(path) as capture, anyio.create_task_group() as tg:
+        handler = SysLogHandler(path)
+        tg.start_soon(handler.emit_batch, records)  # fills the queue before it yields
+        got = await receive_datagrams(capture, count)
+        await handler.close()
+    assert got == [f"<14>n{i}\x00".encode() for i in range(count)]
+    assert handler.error_count == 0
+
+
 async def test_unix_stream_fallback_sends_the_stdlib_bytes(tmp_path: Path) -> None:
     """A unix *stream* socket (socktype=None): datagram first, stream next, NUL framing."""
     path = str(tmp_path / "stream-log")
