@@ -7,6 +7,7 @@ the same server; TLS uses a throwaway CA and certificate made by trustme.
 from __future__ import annotations
 
 import email.utils
+import functools
 import logging
 import logging.handlers
 import re
@@ -24,7 +25,7 @@ import trustme
 
 import loopsink
 from loopsink import MissingExtraError, SMTPHandler
-from servers.smtpd import SMTPServer, free_port, running_smtpd
+from servers.smtpd import SMTPServer, free_port, running_smtpd, serving_smtpd
 
 FROM = "App Alerts <alerts@example.com>"
 TO = ["ops@example.com", "dev@example.com"]
@@ -163,7 +164,7 @@ async def test_batch_from_queue_one_mail_per_record(plain_server: SMTPServer) ->
 
 
 async def test_a_refused_mail_does_not_stop_the_batch(capsys: pytest.CaptureFixture[str]) -> None:
-    with running_smtpd(reject_marker=b"SPAM") as server:
+    async with serving_smtpd(reject_marker=b"SPAM") as server:
         sink = SMTPHandler(server.mailhost, FROM, TO, "batch")
         with anyio.fail_after(10):
             async with loopsink.LogQueue(sink) as queue:
@@ -349,7 +350,14 @@ async def test_auth_over_verified_starttls(
     assert all(a.tls and a.password == PASSWORD for a in tls_server.recorder.logins)
 
 
-async def test_starttls_with_secure_and_client_certificate(ca: trustme.CA, tmp_path: Path) -> None:
+@pytest.fixture
+def client_cert_setup(
+    ca: trustme.CA, tmp_path: Path
+) -> tuple[ssl.SSLContext, ssl.SSLContext, Path, Path]:
+    """A server that asks for a client certificate, and one for the client, in files.
+
+    Built outside the event loop: trustme and ``ssl`` read and write files.
+    """
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     ca.configure_trust(server_context)
@@ -360,15 +368,26 @@ async def test_starttls_with_secure_and_client_certificate(ca: trustme.CA, tmp_p
     client_cert.cert_chain_pems[0].write_to_path(str(certfile))
     trust = ssl.create_default_context()  # its own: the client certificate is loaded into it
     ca.configure_trust(trust)
-    with running_smtpd(credentials=(USER, PASSWORD), tls_context=server_context) as server:
-        sink = SMTPHandler(
-            server.mailhost,
-            FROM,
-            TO,
-            "cert",
-            (USER, PASSWORD),
-            (str(keyfile), str(certfile)),
-            ssl_context=trust,
+    return server_context, trust, keyfile, certfile
+
+
+async def test_starttls_with_secure_and_client_certificate(
+    client_cert_setup: tuple[ssl.SSLContext, ssl.SSLContext, Path, Path],
+) -> None:
+    server_context, trust, keyfile, certfile = client_cert_setup
+    async with serving_smtpd(credentials=(USER, PASSWORD), tls_context=server_context) as server:
+        # The constructor checks that the files exist: a file system call, so off the loop.
+        sink = await anyio.to_thread.run_sync(
+            functools.partial(
+                SMTPHandler,
+                server.mailhost,
+                FROM,
+                TO,
+                "cert",
+                (USER, PASSWORD),
+                (str(keyfile), str(certfile)),
+                ssl_context=trust,
+            )
         )
         with anyio.fail_after(10):
             await sink.handle(make_record())
@@ -397,13 +416,20 @@ async def test_unverified_certificate_is_refused_by_default(
     assert "SSLCertVerificationError" in err
 
 
+@pytest.fixture
+def wrong_name_tls(ca: trustme.CA) -> ssl.SSLContext:
+    """A certificate from the trusted CA, but for another name than the one connected to."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("mail.example.com").configure_cert(context)
+    return context
+
+
 async def test_host_name_is_checked(
-    ca: trustme.CA, client_trust: ssl.SSLContext, capsys: pytest.CaptureFixture[str]
+    wrong_name_tls: ssl.SSLContext,
+    client_trust: ssl.SSLContext,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # A certificate from the trusted CA, but for another name than the one connected to.
-    wrong_name = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("mail.example.com").configure_cert(wrong_name)
-    with running_smtpd(credentials=(USER, PASSWORD), tls_context=wrong_name) as server:
+    async with serving_smtpd(credentials=(USER, PASSWORD), tls_context=wrong_name_tls) as server:
         sink = SMTPHandler(
             server.mailhost, FROM, TO, "tls", (USER, PASSWORD), ssl_context=client_trust
         )
@@ -416,10 +442,17 @@ async def test_host_name_is_checked(
     assert "IP address mismatch" in err or "doesn't match" in err
 
 
-async def test_explicitly_unverified_context_is_honoured(tls_server: SMTPServer) -> None:
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE
+@pytest.fixture
+def insecure() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def test_explicitly_unverified_context_is_honoured(
+    tls_server: SMTPServer, insecure: ssl.SSLContext
+) -> None:
     sink = SMTPHandler(tls_server.mailhost, FROM, TO, "tls", (USER, PASSWORD), ssl_context=insecure)
     with anyio.fail_after(10):
         await sink.handle(make_record())
@@ -524,7 +557,7 @@ async def test_server_down_is_counted_and_the_sink_recovers(
             assert (
                 capsys.readouterr().err.count("--- Logging error ---") == 1
             )  # one report per batch
-            with running_smtpd(port=port) as server:
+            async with serving_smtpd(port=port) as server:
                 logger.error("delivered")
                 await queue.flush()
                 assert [m.body for m in server.mails] == ["delivered\n"]

@@ -13,11 +13,12 @@ import email
 import email.message
 import email.parser
 import email.policy
+import functools
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,15 +160,14 @@ def free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def running_smtpd(
+def start_smtpd(
     *,
     credentials: tuple[str, str] | None = None,
     tls_context: ssl.SSLContext | None = None,
     port: int | None = None,
     reject_marker: bytes | None = None,
-) -> Iterator[SMTPServer]:
-    """Run aiosmtpd on 127.0.0.1 until the block ends.
+) -> tuple[SMTPServer, Controller]:
+    """Start aiosmtpd on 127.0.0.1 (blocking: it waits for the server's thread).
 
     ``credentials`` turns AUTH on (offered before STARTTLS too, so that tests can check that
     the client refuses to use it); ``tls_context`` turns STARTTLS on; ``port`` picks the
@@ -188,9 +188,27 @@ def running_smtpd(
         except Exception as exc:  # the port was taken between picking and binding
             last_error = exc
             continue
-        try:
-            yield SMTPServer(HOST, chosen, recorder)
-        finally:
-            controller.stop()
-        return
+        return SMTPServer(HOST, chosen, recorder), controller
     raise RuntimeError(f"could not start aiosmtpd on {HOST}: {last_error!r}")
+
+
+@contextmanager
+def running_smtpd(**options: Any) -> Iterator[SMTPServer]:
+    """Run aiosmtpd until the block ends; for sync fixtures (see :func:`start_smtpd`)."""
+    server, controller = start_smtpd(**options)
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+@asynccontextmanager
+async def serving_smtpd(**options: Any) -> AsyncIterator[SMTPServer]:
+    """Run aiosmtpd until the block ends; inside async tests, starting and stopping it in a
+    worker thread so the event loop never waits on the server's start-up."""
+    server, controller = await anyio.to_thread.run_sync(functools.partial(start_smtpd, **options))
+    try:
+        yield server
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(controller.stop)
