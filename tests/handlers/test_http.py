@@ -288,6 +288,7 @@ async def test_queue_sends_one_stdlib_request_per_record_in_order(server: HTTPSe
         ]
     assert sink.request_count == 20
     assert queue.stats.sinks[0].emitted == 20
+    assert queue.stats.sinks[0].name == f"HTTPHandler POST http://{server.host}/log"
 
 
 async def test_ndjson_batches(server: HTTPServer) -> None:

@@ -338,6 +338,10 @@ class HTTPHandler(AsyncHandler):
         finally:
             await super().close()
 
+    def describe(self) -> str:
+        """The sink's name, or where it sends: two HTTP sinks stay apart in ``queue.stats``."""
+        return self.name or f"HTTPHandler {self.method} {self._address()}{self.url}"
+
     # -- statistics ------------------------------------------------------------------------
 
     @property
