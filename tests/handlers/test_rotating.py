@@ -522,3 +522,27 @@ def test_max_age_must_be_positive_seconds(tmp_path: Path) -> None:
         RotatingFileHandler(tmp_path / "app.log", delay=True, max_age=0)
     with pytest.raises(TypeError, match=r"max_age must be seconds \(a number\) or None"):
         RotatingFileHandler(tmp_path / "app.log", delay=True, max_age="1d")  # type: ignore[arg-type]
+
+
+async def test_gzip_that_fails_midway_leaves_no_partial_archive() -> None:
+    """ENOSPC while compressing: no ``.gz`` and no temporary left, the log kept, retried."""
+    with tmpfs("64k") as folder:
+        path = os.path.join(folder, "app.log")
+        handler = RotatingFileHandler(path, maxBytes=20_000, backupCount=2, compress="gzip")
+        await handler.emit_batch([make_record(i, 80) for i in range(200)])  # ~18 KB, no rollover
+        with open(path, "rb") as file:
+            before = file.read()
+        filler = os.path.join(folder, "filler")
+        fill_disk(filler)
+        logging.raiseExceptions = False
+        await handler.emit_batch([make_record(500, 3000)])  # triggers a rollover: gzip fails
+        assert handler.error_count == 1
+        assert "No space left on device" in (handler.last_error or "")
+        assert sorted(os.listdir(folder)) == ["app.log", "filler"]  # nothing half-written
+        os.remove(filler)
+        await handler.emit_batch([make_record(501, 3000)])  # the rollover is tried again
+        await handler.close()
+        assert handler.error_count == 1
+        assert sorted(os.listdir(folder)) == ["app.log", "app.log.1.gz"]
+        with gzip.open(os.path.join(folder, "app.log.1.gz"), "rb") as archive:
+            assert archive.read() == before
