@@ -521,6 +521,18 @@ async def test_secure_without_starttls_on_server(
     assert "asked to use STARTTLS (secure=()) but 127.0.0.1" in capsys.readouterr().err
 
 
+async def test_secure_without_credentials_is_ignored_as_in_the_stdlib(
+    tls_server: SMTPServer,
+) -> None:
+    # The stdlib documents that secure is only used with credentials; nothing secret is sent.
+    sink = SMTPHandler(tls_server.mailhost, FROM, TO, "plain", secure=())
+    with anyio.fail_after(10):
+        await sink.handle(make_record())
+        await sink.aclose()
+    assert sink.error_count == 0
+    assert [(m.tls, m.authenticated_as) for m in tls_server.mails] == [(False, None)]
+
+
 async def test_wrong_password_is_reported(
     tls_server: SMTPServer, client_trust: ssl.SSLContext
 ) -> None:
