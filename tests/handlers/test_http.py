@@ -464,14 +464,20 @@ async def test_unreachable_server_is_reported_and_the_sink_recovers(
     assert len(server.delivered()) == 1
 
 
-async def test_slow_server_does_not_stall_the_loop() -> None:
+@pytest.fixture
+def slow_server() -> Iterator[HTTPServer]:
+    with HTTPServer(delay=0.02) as running:
+        yield running
+
+
+async def test_slow_server_does_not_stall_the_loop(slow_server: HTTPServer) -> None:
     """A 20 ms server: per-record requests wait on the network, not on the event loop.
 
     The lag figures are asserted in the benchmark (this machine's noise would make a bound
     flaky here); this test only catches a sink that holds the loop for a whole request, as
     the stdlib's does once per record: such a sink stalls the probe on every request.
     """
-    delay = 0.02
+    delay = slow_server.delay
     lags: list[float] = []
     done = anyio.Event()
 
@@ -481,15 +487,14 @@ async def test_slow_server_does_not_stall_the_loop() -> None:
             await anyio.sleep(0.001)
             lags.append(time.perf_counter() - start - 0.001)
 
-    with HTTPServer(delay=delay) as slow:
-        sink = HTTPHandler(slow.host, "/log", "POST")
-        async with anyio.create_task_group() as tg, loopsink.LogQueue(sink) as queue:
-            tg.start_soon(probe)
-            for record in records(20):
-                queue.put(record)
-            await queue.flush()
-            done.set()
-        assert len(slow.delivered()) == 20
+    sink = HTTPHandler(slow_server.host, "/log", "POST")
+    async with anyio.create_task_group() as tg, loopsink.LogQueue(sink) as queue:
+        tg.start_soon(probe)
+        for record in records(20):
+            queue.put(record)
+        await queue.flush()
+        done.set()
+    assert len(slow_server.delivered()) == 20
     stalls = [lag for lag in lags if lag >= delay * 0.9]
     assert len(lags) > 50
     assert len(stalls) < 3, (
