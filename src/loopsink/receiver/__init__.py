@@ -24,6 +24,7 @@ __all__ = [
     "RejectReason",
     "RestrictedUnpickler",
     "StreamDecoder",
+    "SyslogReceiver",
     "decode_datagram",
     "decode_payload",
 ]

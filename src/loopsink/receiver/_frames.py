@@ -163,28 +163,33 @@ def _check_value(value: object, budget: list[int], depth: int) -> None:
     raise FrameError(RejectReason.INVALID, f"record dict holds a {type(value).__name__}")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_FIELD_EXACT: dict[str, frozenset[type]] = {k: frozenset(v) for k, v in _FIELD_TYPES.items()}
+
+
 def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     """Check that ``data`` is a plausible record dict; return it, or raise FrameError.
 
     The value budget is proportional to the frame size, so shared references cannot make a
     small frame expand into an enormous structure when a formatter renders it.
     """
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         raise FrameError(RejectReason.INVALID, f"frame holds a {type(data).__name__}, not a dict")
     budget = [max(64, size)]
+    fields, scalars = _FIELD_EXACT, _SCALARS
     for key, value in data.items():
+        kind = type(value)
         if type(key) is not str:
             raise FrameError(RejectReason.INVALID, f"record dict key {key!r} is not a str")
-        expected = _FIELD_TYPES.get(key)
-        if expected is not None and (
-            not isinstance(value, expected) or (isinstance(value, bool) and int in expected)
-        ):
+        expected = fields.get(key)
+        if expected is not None and kind not in expected:
             raise FrameError(
                 RejectReason.INVALID,
-                f"record field {key!r} is a {type(value).__name__}, expected "
-                f"{' or '.join(t.__name__ for t in expected)}",
+                f"record field {key!r} is a {kind.__name__}, expected "
+                f"{' or '.join(sorted(t.__name__ for t in expected))}",
             )
-        _check_value(value, budget, 0)
+        if kind not in scalars:
+            _check_value(value, budget, 0)
     if data.get("args") is not None:
         # Senders merge the message first (the stdlib does); merging here would let a tiny
         # frame such as "%*d" with a huge width allocate gigabytes.
@@ -194,28 +199,111 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     return data
 
 
-def decode_payload(payload: bytes | memoryview, *, hmac_key: bytes | None = None) -> dict[str, Any]:
+def _check_digest(payload: bytes, hmac_key: bytes) -> bytes:
+    """Verify and strip the HMAC-SHA256 digest in front of ``payload``."""
+    if len(payload) < DIGEST_SIZE:
+        raise FrameError(RejectReason.SIGNATURE, "frame is too short to carry an HMAC digest")
+    digest, payload = payload[:DIGEST_SIZE], payload[DIGEST_SIZE:]
+    if not hmac.compare_digest(digest, hmac.digest(hmac_key, payload, "sha256")):
+        raise FrameError(RejectReason.SIGNATURE, "frame HMAC digest does not match")
+    return payload
+
+
+def _unpickling_error(exc: BaseException) -> FrameError:
+    if isinstance(exc, pickle.UnpicklingError):
+        reason = RejectReason.FORBIDDEN if "is not allowed" in str(exc) else RejectReason.MALFORMED
+        return FrameError(reason, f"cannot unpickle frame: {exc}")
+    return FrameError(RejectReason.MALFORMED, f"cannot decode frame: {exc!r}"[:300])
+
+
+def _decode_json(payload: bytes) -> object:
+    try:
+        return json.loads(payload)
+    except (Exception, RecursionError) as exc:
+        raise FrameError(RejectReason.MALFORMED, f"cannot decode JSON frame: {exc}"[:300]) from None
+
+
+def decode_payload(payload: bytes, *, hmac_key: bytes | None = None) -> dict[str, Any]:
     """Turn one payload (the bytes after the length prefix) into a validated record dict."""
+    payload = bytes(payload)
     if hmac_key is not None:
-        if len(payload) < DIGEST_SIZE:
-            raise FrameError(RejectReason.SIGNATURE, "frame is too short to carry an HMAC digest")
-        digest = bytes(payload[:DIGEST_SIZE])
-        payload = payload[DIGEST_SIZE:]
-        if not hmac.compare_digest(digest, hmac.digest(hmac_key, payload, "sha256")):
-            raise FrameError(RejectReason.SIGNATURE, "frame HMAC digest does not match")
+        payload = _check_digest(payload, hmac_key)
     if not payload:
         raise FrameError(RejectReason.MALFORMED, "empty frame")
+    if payload[0] == 0x7B:  # "{": JSON
+        return validate_record_dict(_decode_json(payload), len(payload))
+    # A buffered reader lets the C unpickler prefetch instead of calling read() per opcode.
+    reader = io.BufferedReader(io.BytesIO(payload))
     try:
-        if payload[0] == 0x7B:  # "{": JSON
-            data = json.loads(bytes(payload))
-        else:
-            data = RestrictedUnpickler(io.BytesIO(payload)).load()
-    except pickle.UnpicklingError as exc:
-        reason = RejectReason.FORBIDDEN if "is not allowed" in str(exc) else RejectReason.MALFORMED
-        raise FrameError(reason, f"cannot unpickle frame: {exc}") from None
+        data = RestrictedUnpickler(reader).load()
     except (Exception, RecursionError) as exc:
-        raise FrameError(RejectReason.MALFORMED, f"cannot decode frame: {exc!r}"[:300]) from None
+        raise _unpickling_error(exc) from None
+    if reader.tell() != len(payload):
+        raise FrameError(RejectReason.MALFORMED, "frame has bytes after the end of its pickle")
     return validate_record_dict(data, len(payload))
+
+
+def _decode_frames(
+    blob: bytes, hmac_key: bytes | None
+) -> tuple[list[dict[str, Any]], FrameError | None]:
+    """Decode consecutive complete frames (length prefix + payload) held in ``blob``.
+
+    One unpickler reads them all through one buffered reader: the C unpickler then runs at
+    the speed of ``pickle.loads``. After each record the reader must sit exactly at the end of
+    that frame, so a pickle that stops early or runs on into the next frame is rejected.
+    """
+    out: list[dict[str, Any]] = []
+    unpack = _length.unpack_from
+    end = len(blob)
+    pos = 0
+    if hmac_key is not None:
+        while pos < end:
+            (size,) = unpack(blob, pos)
+            try:
+                out.append(decode_payload(blob[pos + 4 : pos + 4 + size], hmac_key=hmac_key))
+            except FrameError as exc:
+                return out, exc
+            pos += 4 + size
+        return out, None
+    # The pickles, back to back without their prefixes: the unpickler keeps what it
+    # prefetched between loads, so nothing else may read from its file.
+    spans: list[tuple[int, int]] = []
+    while pos < end:
+        (size,) = unpack(blob, pos)
+        spans.append((pos + 4, pos + 4 + size))
+        pos += 4 + size
+    payloads = b"".join([blob[a:b] for a, b in spans])
+    reader = io.BufferedReader(io.BytesIO(payloads), 65_536)
+    unpickler = RestrictedUnpickler(reader)
+    load, tell, memo = unpickler.load, reader.tell, unpickler.memo
+    offset = 0
+    try:
+        for start, stop in spans:
+            size = stop - start
+            if not size:
+                raise FrameError(RejectReason.MALFORMED, "empty frame")
+            offset += size
+            if blob[start] == 0x7B:  # "{": JSON
+                data = _decode_json(blob[start:stop])
+                # move the reader past it (seeking drops what the unpickler prefetched)
+                reader = io.BufferedReader(io.BytesIO(payloads), 65_536)
+                reader.seek(offset)
+                unpickler = RestrictedUnpickler(reader)
+                load, tell, memo = unpickler.load, reader.tell, unpickler.memo
+            else:
+                try:
+                    data = load()
+                except (Exception, RecursionError) as exc:
+                    raise _unpickling_error(exc) from None
+                memo.clear()
+                if tell() != offset:
+                    raise FrameError(
+                        RejectReason.MALFORMED, "frame length does not match the pickle it holds"
+                    )
+            out.append(validate_record_dict(data, size))
+    except FrameError as exc:
+        return out, exc
+    return out, None
 
 
 class StreamDecoder:
@@ -244,27 +332,27 @@ class StreamDecoder:
             return []
         buffer = self._buffer
         buffer += data
-        out: list[dict[str, Any]] = []
-        pos = 0
         end = len(buffer)
+        pos = 0
         limit = self.max_frame_size + (DIGEST_SIZE if self.hmac_key is not None else 0)
+        unpack = _length.unpack_from
+        oversized: FrameError | None = None
         while end - pos >= 4:
-            (size,) = _length.unpack_from(buffer, pos)
+            (size,) = unpack(buffer, pos)
             if size > limit:
-                self.error = FrameError(
+                oversized = FrameError(
                     RejectReason.OVERSIZED,
                     f"frame length {size} is above the limit of {limit} bytes",
                 )
                 break
             if end - pos - 4 < size:
                 break
-            payload = bytes(buffer[pos + 4 : pos + 4 + size])
-            try:
-                out.append(decode_payload(payload, hmac_key=self.hmac_key))
-            except FrameError as exc:
-                self.error = exc
-                break
             pos += 4 + size
+        out: list[dict[str, Any]] = []
+        if pos:
+            out, self.error = _decode_frames(bytes(buffer[:pos]), self.hmac_key)
+        if self.error is None:
+            self.error = oversized
         if self.error is not None:
             buffer.clear()
         elif pos:
