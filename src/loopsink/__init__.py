@@ -22,6 +22,7 @@ from ._stats import SinkStats as SinkStats
 from ._version import __version__ as __version__
 from .handlers import BaseRotatingHandler as BaseRotatingHandler
 from .handlers import BufferingHandler as BufferingHandler
+from .handlers import DatagramHandler as DatagramHandler
 from .handlers import FileHandler as FileHandler
 from .handlers import HTTPBody as HTTPBody
 from .handlers import HTTPHandler as HTTPHandler
@@ -34,6 +35,7 @@ from .handlers import QueueListener as QueueListener
 from .handlers import RFC5424Formatter as RFC5424Formatter
 from .handlers import RotatingFileHandler as RotatingFileHandler
 from .handlers import SMTPHandler as SMTPHandler
+from .handlers import SocketHandler as SocketHandler
 from .handlers import StreamHandler as StreamHandler
 from .handlers import SysLogHandler as SysLogHandler
 from .handlers import TimedRotatingFileHandler as TimedRotatingFileHandler
@@ -43,6 +45,7 @@ __all__ = [
     "AsyncHandler",
     "BaseRotatingHandler",
     "BufferingHandler",
+    "DatagramHandler",
     "DropReason",
     "FileHandler",
     "HTTPBody",
@@ -65,6 +68,7 @@ __all__ = [
     "RotatingFileHandler",
     "SMTPHandler",
     "SinkStats",
+    "SocketHandler",
     "StreamHandler",
     "SysLogHandler",
     "ThreadedQueue",

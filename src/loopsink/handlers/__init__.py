@@ -13,6 +13,8 @@ from ._rotating import BaseRotatingHandler as BaseRotatingHandler
 from ._rotating import RotatingFileHandler as RotatingFileHandler
 from ._rotating import TimedRotatingFileHandler as TimedRotatingFileHandler
 from ._smtp import SMTPHandler as SMTPHandler
+from ._socket import DatagramHandler as DatagramHandler
+from ._socket import SocketHandler as SocketHandler
 from ._stream import NullHandler as NullHandler
 from ._stream import StreamHandler as StreamHandler
 from ._syslog import RFC5424Formatter as RFC5424Formatter
@@ -22,6 +24,7 @@ from ._watched import WatchedFileHandler as WatchedFileHandler
 __all__ = [
     "BaseRotatingHandler",
     "BufferingHandler",
+    "DatagramHandler",
     "FileHandler",
     "HTTPBody",
     "HTTPHandler",
@@ -34,6 +37,7 @@ __all__ = [
     "RFC5424Formatter",
     "RotatingFileHandler",
     "SMTPHandler",
+    "SocketHandler",
     "StreamHandler",
     "SysLogHandler",
     "TimedRotatingFileHandler",
