@@ -77,14 +77,30 @@ class Custom(logging.Formatter):
         return "custom:" + super().formatMessage(record)
 
 
+def test_an_overriding_formatter_is_used_as_it_is() -> None:
+    formatter = Custom()
+    assert batch_formatter(formatter) == formatter.format
+
+
 @pytest.mark.parametrize(
     "formatter",
     [
-        Custom(),
-        logging.Formatter("{message}", style="{"),
+        logging.Formatter("{asctime} {levelname} {message}", style="{"),
+        logging.Formatter("$levelname $message", style="$"),
         logging.Formatter("%(message)s %(extra)s", defaults={"extra": "d"}),
+        logging.Formatter("%(asctime)s %(message)s", "%H:%M"),
     ],
 )
-def test_other_formatters_are_used_as_they_are(formatter: logging.Formatter) -> None:
-    fast = batch_formatter(formatter)
-    assert fast == formatter.format
+def test_other_styles_give_the_same_text(formatter: logging.Formatter) -> None:
+    record = make("m %s", ("x",), 1_700_000_000.25)
+    try:
+        raise KeyError("k")
+    except KeyError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    expected = formatter.format(make("m %s", ("x",), 1_700_000_000.25))
+    assert batch_formatter(formatter)(make("m %s", ("x",), 1_700_000_000.25)) == expected
+    with_exception = formatter.format(record)
+    record.exc_text = None
+    assert batch_formatter(formatter)(record) == with_exception

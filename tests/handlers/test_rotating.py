@@ -33,7 +33,7 @@ from filesinks_support import (
 
 import loopsink
 from loopsink import BaseRotatingHandler, RotatingFileHandler
-from loopsink.handlers._fileops import batch_formatter
+from loopsink._fastformat import batch_formatter
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,18 +12,14 @@ import codecs
 import errno
 import gzip
 import locale
-import logging
 import os
 import shutil
 import stat
 import sys
-import time
-from collections.abc import Callable
 from typing import IO, Any
 
 __all__ = [
     "InterprocessLock",
-    "batch_formatter",
     "check_target",
     "close_quietly",
     "encoded_length_function",
@@ -203,78 +199,3 @@ class InterprocessLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-
-_STDLIB_FORMATTER_METHODS = ("format", "formatTime", "usesTime", "formatMessage")
-
-
-def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord], str]:
-    """``formatter.format``, made cheaper for a batch of records when that is exact.
-
-    A plain ``logging.Formatter`` spends half its time turning ``record.created`` into
-    ``asctime`` (``localtime`` + ``strftime``), although a busy batch holds many records
-    of the same second. For a formatter whose ``format``, ``formatTime``, ``usesTime`` and
-    ``formatMessage`` are the stdlib's and whose converter is ``time.localtime`` or
-    ``time.gmtime`` (whose result depends only on the whole second), this returns a
-    function that reuses the ``strftime`` text within a second and otherwise follows
-    ``logging.Formatter.format`` step by step, setting the same record attributes and
-    returning the same text. Any other formatter is used as it is.
-    """
-    kind = type(formatter)
-    if any(
-        getattr(kind, name) is not getattr(logging.Formatter, name)
-        for name in _STDLIB_FORMATTER_METHODS
-    ):
-        return formatter.format
-    convert = formatter.converter
-    if convert is not time.localtime and convert is not time.gmtime:
-        return formatter.format
-    uses_time = formatter.usesTime()
-    datefmt = formatter.datefmt
-    time_format = datefmt or formatter.default_time_format
-    msec_format = None if datefmt else formatter.default_msec_format
-    style = formatter._style
-    style_format = style.format
-    pattern: str | None = None
-    if type(style) is logging.PercentStyle and not getattr(style, "_defaults", None):
-        pattern = style._fmt  # PercentStyle.format is `_fmt % record.__dict__` then
-    strftime = time.strftime
-    # (whole second, its strftime text, msecs, the full asctime): records of the same
-    # millisecond share the whole text, those of the same second the strftime part.
-    cache: list[Any] = [None, "", None, ""]
-
-    def format_record(record: logging.LogRecord) -> str:
-        record.message = record.getMessage()
-        if uses_time:
-            created = record.created
-            second = int(created)
-            if second != cache[0] or created < 0:
-                cache[0], cache[1], cache[2] = second, strftime(time_format, convert(created)), None
-            if not msec_format:
-                record.asctime = cache[1]
-            elif record.msecs == cache[2]:
-                record.asctime = cache[3]
-            else:
-                cache[2], cache[3] = record.msecs, msec_format % (cache[1], record.msecs)
-                record.asctime = cache[3]
-        text: str
-        if pattern is not None:
-            try:
-                text = pattern % record.__dict__
-            except Exception:  # let the stdlib raise its own error for a bad field
-                text = style_format(record)
-        else:
-            text = style_format(record)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = formatter.formatException(record.exc_info)
-        if record.exc_text:
-            if text[-1:] != "\n":
-                text += "\n"
-            text += record.exc_text
-        if record.stack_info:
-            if text[-1:] != "\n":
-                text += "\n"
-            text += formatter.formatStack(record.stack_info)
-        return text
-
-    return format_record

@@ -31,11 +31,11 @@ from typing import IO, Any, Literal
 import anyio
 
 from .._compat import run_blocking
+from .._fastformat import batch_formatter
 from .._handler import FORMAT_SLICE, AsyncHandler
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
-    batch_formatter,
     check_target,
     close_quietly,
     encoded_length_function,
