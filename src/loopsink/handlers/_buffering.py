@@ -85,7 +85,7 @@ class MemoryHandler(BufferingHandler):
     the target in order. Without a target nothing is sent and nothing is dropped: the
     records stay buffered until :meth:`setTarget` gives them somewhere to go (the buffer
     then grows past ``capacity``, as in the stdlib). :meth:`close` flushes first when
-    ``flushOnClose`` is true, then forgets the target and the buffer.
+    ``flushOnClose`` is true, then forgets the target.
 
     Args:
         capacity: how many records to hold before flushing.
@@ -226,16 +226,18 @@ class MemoryHandler(BufferingHandler):
                 target.handleError(record)
 
     async def close(self) -> None:
-        """Flush if ``flushOnClose``, then drop the target and the buffer, and stop the timer."""
+        """Flush if ``flushOnClose``, then forget the target and stop the timer.
+
+        As CPython does (its docs say the buffer is lost, its code keeps it): records not
+        flushed stay in :attr:`buffer`, where nothing will send them any more.
+        """
         try:
             if self.flushOnClose:
                 await self.flush()
         finally:
             self._disarm_timer()
             self.target = None
-            self.buffer.clear()
-            self._oldest_at = None
-            await AsyncHandler.close(self)
+            await super().close()  # BufferingHandler.close: flush() with no target, a no-op
 
     # -- flush_interval's timer -------------------------------------------------------------
 
