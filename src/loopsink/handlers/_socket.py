@@ -150,6 +150,7 @@ class SocketHandler(AsyncHandler):
         self._connect_error: BaseException | None = None
         self._poll: Any = None
         self._fresh = False
+        self._pending_close = False
         self._outage_reported = False
 
     # -- framing (sync, overridable) ----------------------------------------------------------
@@ -337,8 +338,6 @@ class SocketHandler(AsyncHandler):
             self._fresh = False
             return
 
-    _pending_close = False
-
     # -- the sink ---------------------------------------------------------------------------
 
     async def emit(self, record: logging.LogRecord) -> None:
@@ -510,7 +509,7 @@ class DatagramHandler(SocketHandler):
                 deadline = clock() + _SLICE_SECONDS
             try:
                 await self.send(self.fit(record, frame))
-            except Exception:  # noqa: PERF203 - each datagram fails alone
+            except Exception:
                 self.handleError(record)
 
 

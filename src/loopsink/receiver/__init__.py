@@ -28,3 +28,13 @@ __all__ = [
     "decode_datagram",
     "decode_payload",
 ]
+
+# Show the public path in reprs, tracebacks and docs: loopsink.receiver.LogReceiver.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):
+            pass
+del _name, _obj
