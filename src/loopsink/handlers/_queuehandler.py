@@ -473,14 +473,18 @@ class QueueListener:
         if done is None:
             return
         if not done.is_set():
-            await self.enqueue_sentinel()
+            if self._scope is None or not self._scope.cancel_called:
+                await self.enqueue_sentinel()
             await done.wait()
         self._done = None
         self._scope = None
         self._receiver = None
 
     def cancel(self) -> None:
-        """Stop the listener task now, leaving whatever is still queued (loopsink only)."""
+        """Stop the listener task now, leaving whatever is still queued (loopsink only).
+
+        Then ``await stop()`` waits for the task to end, without putting a sentinel.
+        """
         if self._scope is not None:
             self._scope.cancel()
 
@@ -506,6 +510,8 @@ class QueueListener:
         except Exception:
             _report_listener_error(self, "stopped: the queue could not be read")
         finally:
+            if self._receiver is not None:
+                self._receiver.close()  # our clone only: the caller's stream stays open
             if done is not None:
                 done.set()
 
