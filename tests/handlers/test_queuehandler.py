@@ -486,6 +486,27 @@ async def test_failing_handlers_are_reported_and_the_listener_carries_on(
     assert "OSError: sink down" in err
 
 
+async def test_a_failing_prepare_loses_one_record_not_the_listener(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Picky(QueueListener):
+        def prepare(self, record: Any) -> Any:
+            if record.getMessage() == "record 1":
+                raise ValueError("cannot decode")
+            return record
+
+    q: queue.Queue[Any] = queue.Queue()
+    sink = CapturingSink()
+    with anyio.fail_after(10):
+        async with Picky(q, sink):
+            for i in range(3):
+                q.put(make_record(i))
+    assert sink.messages == ["record 0", "record 2"]
+    err = capsys.readouterr().err
+    assert "ValueError: cannot decode" in err
+    assert "prepare() raised; the record is lost" in err
+
+
 async def test_cancel_stops_an_idle_listener_on_a_blocking_queue() -> None:
     q: queue.Queue[Any] = queue.Queue()
     listener = QueueListener(q, CapturingSink())

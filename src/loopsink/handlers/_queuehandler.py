@@ -532,12 +532,22 @@ class QueueListener:
                         except Exception:  # noqa: PERF203 - one bad record must not cost the others
                             _report_listener_error(self, "handle() raised; the record is lost")
                 else:
-                    prepare = self.prepare
-                    await self._handle_burst([prepare(item) for item in items])
+                    await self._handle_burst(self._prepare_all(items))
             self._owed += len(items) + stop
             if stop:
                 await self._settle_task_done()
                 return
+
+    def _prepare_all(self, items: list[Any]) -> list[Any]:
+        if type(self).prepare is QueueListener.prepare:
+            return items
+        prepared = []
+        for item in items:
+            try:
+                prepared.append(self.prepare(item))
+            except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                _report_listener_error(self, "prepare() raised; the record is lost")
+        return prepared
 
     async def _next_burst(self) -> list[Any]:
         """Take the next item (waiting) and whatever else is ready, up to the sentinel."""
