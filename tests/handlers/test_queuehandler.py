@@ -486,6 +486,26 @@ async def test_failing_handlers_are_reported_and_the_listener_carries_on(
     assert "OSError: sink down" in err
 
 
+async def test_stop_with_a_timeout_gives_up_on_a_hung_handler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Hung(CapturingSink):
+        async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+            await anyio.sleep_forever()
+
+    q: queue.Queue[Any] = queue.Queue()
+    listener = QueueListener(q, Hung())
+    with anyio.fail_after(10):
+        await listener.start()
+        q.put(make_record(0))
+        q.put(make_record(1))
+        await listener.stop(timeout=0.3)
+    assert not listener.running
+    assert "stop(timeout=0.3) ran out of time; what was not handled yet is left in the queue" in (
+        capsys.readouterr().err
+    )
+
+
 async def test_a_failing_prepare_loses_one_record_not_the_listener(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -4,18 +4,14 @@ The queue may be an ``asyncio.Queue``, an anyio memory object stream, a ``queue.
 ``queue.SimpleQueue`` or a ``multiprocessing`` queue. Which calls are safe on the event loop
 depends on the kind, so it is decided once, at construction:
 
-========================  ===============================  ==================================
-queue                     QueueHandler puts with           QueueListener gets with
-========================  ===============================  ==================================
-``asyncio.Queue``         ``put_nowait`` on the loop       ``await get()``
-anyio memory stream       ``send_nowait`` on the loop      ``await receive()``
-``queue.Queue``,          ``put_nowait`` on the loop       ``get(timeout=…)`` in a worker
-``multiprocessing.Queue``  (never waits: a full bounded     thread, a burst at a time
-                          queue is reported, not waited)
-``multiprocessing.        ``put`` in a worker thread (it   not supported: its ``get`` has no
-SimpleQueue``, manager    may wait on a pipe or a server)  timeout (manager proxies: as
-proxies                                                    ``queue.Queue``)
-========================  ===============================  ==================================
+- ``asyncio.Queue``: put with ``put_nowait`` on the loop, got with ``await get()``;
+- an anyio memory object stream: ``send_nowait`` on the loop, ``await receive()``;
+- ``queue.Queue``, ``queue.SimpleQueue``, ``multiprocessing.Queue``: ``put_nowait`` on the
+  loop (it never waits: a full bounded queue is reported, not waited on); got with
+  ``get(timeout=...)`` in a worker thread, a burst at a time;
+- ``multiprocessing.SimpleQueue`` and manager proxies: ``put`` in a worker thread (it may
+  wait on a pipe or a server); the listener reads proxies as ``queue.Queue`` and refuses a
+  ``multiprocessing.SimpleQueue``, whose ``get`` has no timeout.
 
 Plain worker processes, which run no event loop, log through the stdlib's own
 ``logging.handlers.QueueHandler``: it prepares records exactly as this one does (the tests
@@ -463,19 +459,33 @@ class QueueListener:
         self._done = anyio.Event()
         self._scope = spawn_detached(self._monitor, name=f"{self!r}")
 
-    async def stop(self) -> None:
+    async def stop(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 - as aclose()
         """Handle everything put before the call, then stop. Does nothing if not running.
 
-        Cancelling ``stop`` leaves the listener running (bound the wait with
-        ``anyio.fail_after`` and call :meth:`cancel` if a handler may hang).
+        Args:
+            timeout: keyword-only, loopsink only. ``None`` (the default) waits as long as
+                the handlers take, as the stdlib's ``stop`` does. Otherwise, after
+                ``timeout`` seconds the listener is cancelled, what is still queued stays
+                in the queue, and that is reported on stderr.
+
+        Cancelling ``stop`` leaves the listener running; :meth:`cancel` stops it at once.
         """
         done = self._done
         if done is None:
             return
         if not done.is_set():
-            if self._scope is None or not self._scope.cancel_called:
-                await self.enqueue_sentinel()
-            await done.wait()
+            with anyio.move_on_after(timeout) as deadline:
+                if self._scope is None or not self._scope.cancel_called:
+                    await self.enqueue_sentinel()
+                await done.wait()
+            if deadline.cancelled_caught:
+                self.cancel()
+                await done.wait()
+                _warn(
+                    f"loopsink: {self!r}.stop(timeout={timeout}) ran out of time; what was "
+                    f"not handled yet is left in the queue. Give stop() a longer timeout or "
+                    f"find the slow handler.\n"
+                )
         self._done = None
         self._scope = None
         self._receiver = None
@@ -636,6 +646,13 @@ def _call_n(func: Callable[[], object], count: int) -> None:
 def _asyncio_queue_empty() -> type[BaseException]:
     aio = sys.modules.get("asyncio")
     return aio.QueueEmpty if aio is not None else queue_module.Empty
+
+
+def _warn(text: str) -> None:
+    try:
+        sys.stderr.write(text)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _report_listener_error(listener: QueueListener, what: str) -> None:
