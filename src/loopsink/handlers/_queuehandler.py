@@ -45,6 +45,9 @@ __all__ = ["QueueHandler", "QueueListener", "spawn_detached"]
 #: check for cancellation. Only an idle listener pays it: one thread hop per period.
 _POLL_INTERVAL = 0.2
 
+#: How long ``stop(timeout=...)`` waits for a cancelled listener task to end.
+_CANCEL_GRACE = 1.0
+
 #: The most items a listener takes from the queue (and hands to each handler) at once.
 _BURST = 1024
 
@@ -480,7 +483,10 @@ class QueueListener:
                 await done.wait()
             if deadline.cancelled_caught:
                 self.cancel()
-                await done.wait()
+                # A stdlib handler stuck in its worker thread cannot be interrupted: give
+                # the task a moment to end, then stop waiting for it.
+                with anyio.move_on_after(_CANCEL_GRACE):
+                    await done.wait()
                 _warn(
                     f"loopsink: {self!r}.stop(timeout={timeout}) ran out of time; what was "
                     f"not handled yet is left in the queue. Give stop() a longer timeout or "
