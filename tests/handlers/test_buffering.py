@@ -11,6 +11,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 from anyio import wait_all_tasks_blocked
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import loopsink
 from loopsink import BufferingHandler, LogQueue, MemoryHandler
@@ -176,6 +178,37 @@ async def test_memory_handler_sends_what_the_stdlib_sends(capacity: int, flush_l
     assert ours.target is None
     assert theirs.target is None
     assert ours.buffer == theirs.buffer == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    levels=st.lists(st.sampled_from([5, 10, 20, 30, 40, 50]), max_size=40),
+    capacity=st.integers(min_value=0, max_value=8),
+    flush_level=st.sampled_from([10, 20, 30, 40, 50, 60]),
+    flush_on_close=st.booleans(),
+    target_level=st.sampled_from([0, 20, 40]),
+)
+async def test_memory_handler_property_same_as_the_stdlib(
+    levels: list[int], capacity: int, flush_level: int, flush_on_close: bool, target_level: int
+) -> None:
+    """Any sequence of levels: the same records reach the target, at the same moments."""
+    sink, stdlib_target = CapturingSink(), ListHandler()
+    ours = MemoryHandler(capacity, flush_level, sink, flush_on_close)
+    theirs = logging.handlers.MemoryHandler(capacity, flush_level, stdlib_target, flush_on_close)
+    for record in records(levels):
+        await ours.handle(record)
+        theirs.handle(record)
+        assert sink.messages == numbers(stdlib_target.records)
+        assert numbers(ours.buffer) == numbers(theirs.buffer)
+    # The target's level: loopsink sinks check it, stdlib handle() does not, so compare the
+    # records at or above it.
+    sink.setLevel(target_level)
+    before = len(sink.records)
+    await ours.close()
+    theirs.close()
+    expected = [r for r in stdlib_target.records[before:] if r.levelno >= target_level]
+    assert sink.messages[before:] == numbers(expected)
+    assert numbers(ours.buffer) == numbers(theirs.buffer)
 
 
 @pytest.mark.parametrize("flush_on_close", [True, False])
@@ -454,6 +487,27 @@ async def test_a_flush_disarms_the_timer_and_close_stops_it() -> None:
     assert timer_of(handler) is None
     assert sink.messages == ["record 0", "record 1"]  # flushOnClose=False: not sent
     await anyio.lowlevel.checkpoint()
+
+
+async def test_emit_flushes_a_buffer_older_than_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A busy service below flushLevel: the next record after the interval flushes at once."""
+    from loopsink.handlers import _buffering
+
+    offset = 0.0
+    monkeypatch.setattr(_buffering, "_now", lambda: anyio.current_time() + offset)
+    sink = CapturingSink()
+    handler = MemoryHandler(100, target=sink, flush_interval=30)
+    await handler.handle(make_record(0))
+    offset = 29.0
+    await handler.handle(make_record(1))
+    assert sink.records == []  # 29 s old: not yet
+    offset = 30.5
+    await handler.handle(make_record(2))  # the oldest is now 30.5 s old
+    assert sink.messages == ["record 0", "record 1", "record 2"]
+    assert timer_of(handler) is None
+    await handler.close()
 
 
 async def test_no_timer_without_a_target() -> None:

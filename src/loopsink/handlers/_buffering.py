@@ -25,6 +25,9 @@ from ._queuehandler import spawn_detached
 
 __all__ = ["BufferingHandler", "MemoryHandler"]
 
+#: The event loop's clock (the one ``anyio.sleep_until`` uses); a name tests can replace.
+_now = anyio.current_time
+
 #: What a MemoryHandler can flush to.
 Target = AsyncHandler | logging.Handler
 
@@ -142,7 +145,7 @@ class MemoryHandler(BufferingHandler):
 
     async def emit(self, record: logging.LogRecord) -> None:
         if self.flush_interval is not None:
-            now = anyio.current_time()
+            now = _now()
             if self._oldest_at is None or not self.buffer:
                 self._oldest_at = now
             self.buffer.append(record)
@@ -169,7 +172,7 @@ class MemoryHandler(BufferingHandler):
         if not records:
             return
         del self.buffer[: len(records)]
-        self._oldest_at = anyio.current_time() if self.buffer else None
+        self._oldest_at = _now() if self.buffer else None
         self._handed = 0
         try:
             if isinstance(target, AsyncHandler):
@@ -181,7 +184,7 @@ class MemoryHandler(BufferingHandler):
             # Cancelled (or an unexpected failure): keep what was not handed over.
             self.buffer[0:0] = records[self._handed :]
             if self._oldest_at is None and self.buffer:
-                self._oldest_at = anyio.current_time()
+                self._oldest_at = _now()
             raise
 
     async def _flush_to_sink(self, target: AsyncHandler, records: list[logging.LogRecord]) -> None:
