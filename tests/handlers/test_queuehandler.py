@@ -262,6 +262,20 @@ async def test_enqueue_can_be_overridden() -> None:
     assert handler.queue.empty()
 
 
+async def test_an_overridden_emit_sees_every_record_from_the_queue() -> None:
+    class Tagging(QueueHandler):
+        async def emit(self, record: logging.LogRecord) -> None:
+            record.tag = "seen"
+            await super().emit(record)
+
+    q: queue.Queue[Any] = queue.Queue()
+    async with LogQueue(Tagging(q)) as log_queue:
+        for i in range(3):
+            log_queue.put(make_record(i))
+    got = [q.get_nowait() for _ in range(3)]
+    assert [getattr(r, "tag", None) for r in got] == ["seen"] * 3
+
+
 # -- QueueListener --------------------------------------------------------------------------------
 
 

@@ -221,6 +221,9 @@ class QueueHandler(AsyncHandler):
         await self.enqueue(self.prepare(record))
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        if type(self).emit is not QueueHandler.emit:  # a subclass's emit() must see each record
+            await super().emit_batch(records)
+            return
         if self._kind is _Kind.THREAD and type(self).enqueue is QueueHandler.enqueue:
             await self._emit_batch_in_thread(records)
             return
