@@ -573,3 +573,19 @@ async def test_listener_over_a_multiprocessing_queue_in_process() -> None:
     finally:
         q.close()
         q.join_thread()
+
+
+async def test_a_manager_queue_proxy_is_used_from_worker_threads() -> None:
+    """Every call on a manager proxy is a round trip to the manager's process."""
+    manager: Any = await anyio.to_thread.run_sync(multiprocessing.get_context("spawn").Manager)
+    try:
+        q = await anyio.to_thread.run_sync(manager.Queue)
+        sink = CapturingSink()
+        with anyio.fail_after(20):
+            async with QueueListener(q, sink), LogQueue(QueueHandler(q)) as log_queue:
+                for i in range(20):
+                    log_queue.put(make_record(i))
+                await log_queue.flush()
+        assert sink.messages == [f"record {i}" for i in range(20)]
+    finally:
+        await anyio.to_thread.run_sync(manager.shutdown)

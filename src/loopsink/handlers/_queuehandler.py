@@ -394,8 +394,8 @@ class QueueListener:
                 raise queue_module.Empty from exc
         if kind is _Kind.STREAM:
             return await self._receive(block)
-        if not block:
-            return q.get(False)
+        if not block:  # a multiprocessing queue or a proxy reads a pipe: not on the loop
+            return await run_blocking(q.get, False)
         while True:
             items = await run_blocking(_take_burst, q, self._sentinel, 0, 1)
             if items:
@@ -443,6 +443,9 @@ class QueueListener:
             return
         if kind is _Kind.ASYNCIO:
             await q.put(self._sentinel)
+            return
+        if _is_proxy(q):  # every call on a manager proxy is a round trip to its server
+            await run_blocking(q.put, self._sentinel)
             return
         try:
             q.put_nowait(self._sentinel)
