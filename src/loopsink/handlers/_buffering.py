@@ -94,7 +94,7 @@ class MemoryHandler(BufferingHandler):
         capacity: how many records to hold before flushing.
         flushLevel: a record at this level or above flushes the buffer (default ERROR).
         target: a loopsink sink or a stdlib ``logging.Handler``; ``None`` to set it later.
-        flushOnClose: flush on :meth:`close` (default True); False drops what is buffered.
+        flushOnClose: flush on :meth:`close` (default True); False leaves the buffer unsent.
         flush_interval: keyword-only, loopsink only. When set (seconds), no record waits in
             the buffer longer than this: the buffer is flushed to the target even if no
             further record arrives. Off by default, as in the stdlib.
