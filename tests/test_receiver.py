@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import pytest
 import trustme
 from hypothesis import HealthCheck, given, settings
@@ -72,6 +73,12 @@ async def assert_closed_by_peer(stream: anyio.abc.ByteStream) -> None:
             await stream.receive()
 
 
+def close_all(handlers: list[logging.Handler], receiver: StdlibReceiver) -> None:
+    for handler in handlers:
+        handler.close()
+    receiver.close()
+
+
 # -- compatibility: the stdlib's handlers to loopsink's receiver ------------------------------
 
 
@@ -109,20 +116,23 @@ async def test_stdlib_handlers_to_loopsink_receiver_equal_a_stdlib_receiver(
             handlers = [stdlib_cls(*target), stdlib_cls(*ref_target)]
             for handler in handlers:
                 logger.addHandler(handler)
-            logger.info("hello %s", "there", extra={"tenant": "acme", "ids": [1, 2], "when": 1.5})
-            try:
-                {}["k"]
-            except KeyError:
-                logger.exception("lookup failed")
-            logger.warning("stack", stack_info=True)
+
+            def log_the_stdlib_way() -> None:  # blocking socket I/O: off the event loop
+                logger.info("hello %s", "there", extra={"tenant": "acme", "ids": [1, 2]})
+                try:
+                    {}["k"]
+                except KeyError:
+                    logger.exception("lookup failed")
+                logger.warning("stack", stack_info=True)
+
+            await anyio.to_thread.run_sync(log_the_stdlib_way)
             with anyio.fail_after(10):
                 await receiver.wait_received(3)
                 expected = [await reference.get() for _ in range(3)]
     finally:
         for handler in handlers:
             logger.removeHandler(handler)
-            handler.close()
-        reference.close()
+        await anyio.to_thread.run_sync(close_all, handlers, reference)
     assert [r.__dict__ for r in ours.records] == [r.__dict__ for r in expected]
     assert ours.records[0].tenant == "acme"
 
@@ -163,7 +173,7 @@ async def test_pickle_importing_os_system_is_refused_and_others_carry_on(tmp_pat
             await honest.send(good_frame("after"))
             with anyio.fail_after(10):
                 stats = await receiver.wait_received(2, rejected=1)
-    assert not marker.exists()
+    assert not await anyio.Path(marker).exists()
     assert sink.messages == ["before", "after"]
     assert stats.rejected == {RejectReason.FORBIDDEN: 1}
 
@@ -251,6 +261,8 @@ async def test_datagrams_bad_ones_counted_good_ones_delivered(short_path: Path) 
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         with udp, unix:
+            udp.setblocking(False)
+            unix.setblocking(False)
             udp.sendto(b"garbage", (host, port))
             udp.sendto(good_frame("udp ok"), (host, port))
             unix.sendto(frame_of({"msg": "x" * 5000}), path)  # above max_frame_size
@@ -261,12 +273,21 @@ async def test_datagrams_bad_ones_counted_good_ones_delivered(short_path: Path) 
     assert stats.rejected == {RejectReason.MALFORMED: 1, RejectReason.OVERSIZED: 1}
 
 
-async def test_tls_listener_counts_a_failed_handshake_and_serves_the_next_client() -> None:
+@pytest.fixture(scope="module")
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1, and a client context trusting it."""
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
+    return server_ctx, client_ctx
+
+
+async def test_tls_listener_counts_a_failed_handshake_and_serves_the_next_client(
+    tls_contexts: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server_ctx, client_ctx = tls_contexts
     sink = CapturingSink()
     async with LogReceiver(sink) as receiver:
         host, port = await receiver.listen_tcp(ssl_context=server_ctx)

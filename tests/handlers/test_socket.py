@@ -16,9 +16,11 @@ import struct
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import pytest
 import trustme
 
@@ -159,7 +161,9 @@ async def test_frames_over_tcp_equal_the_stdlib_for_the_same_log_call(
     logger.setLevel(logging.DEBUG)
     logger.addHandler(stdlib_handler)
     try:
-        async with loopsink.install(SocketHandler(stdlib_tcp.host, stdlib_tcp.port), logger=logger):
+        sink = SocketHandler(stdlib_tcp.host, stdlib_tcp.port)
+
+        def log_calls() -> None:  # in a thread: the stdlib handler blocks on its socket
             logger.info("plain %s", "args", extra={"tenant": "acme", "n": 3})
             logger.debug("no args, %d literal percent")
             try:
@@ -167,6 +171,9 @@ async def test_frames_over_tcp_equal_the_stdlib_for_the_same_log_call(
             except ZeroDivisionError:
                 logger.exception("division failed for %r", [1, 2])
             logger.warning("with stack", stack_info=True)
+
+        async with loopsink.install(sink, logger=logger):
+            await anyio.to_thread.run_sync(log_calls)
         with anyio.fail_after(10):
             for _ in range(4):
                 ours, theirs = await stdlib_tcp.get_frame(), await reference.get_frame()
@@ -175,8 +182,8 @@ async def test_frames_over_tcp_equal_the_stdlib_for_the_same_log_call(
                 assert attributes(mine) == attributes(stdlib)
     finally:
         logger.removeHandler(stdlib_handler)
-        stdlib_handler.close()
-        reference.close()
+        await anyio.to_thread.run_sync(stdlib_handler.close)
+        await reference.aclose()
 
 
 @pytest.mark.parametrize("kind", ["unix", "udp", "unix_dgram"])
@@ -197,14 +204,14 @@ async def test_unix_and_datagram_frames_equal_the_stdlib(kind: str, short_path: 
                 record = record_factory()
                 copy = logging.makeLogRecord(dict(record.__dict__))
                 await handler.handle(record)
-                stdlib_handler.handle(copy)
+                await anyio.to_thread.run_sync(stdlib_handler.handle, copy)
                 with anyio.fail_after(10):
                     assert await ours.get_frame() == await theirs.get_frame()
                     assert attributes(await ours.get()) == attributes(await theirs.get())
     finally:
-        stdlib_handler.close()
-        ours.close()
-        theirs.close()
+        await anyio.to_thread.run_sync(stdlib_handler.close)
+        await ours.aclose()
+        await theirs.aclose()
 
 
 async def test_a_batch_goes_out_in_one_write(stdlib_tcp: StdlibReceiver) -> None:
@@ -347,7 +354,7 @@ async def test_oversized_datagram_is_truncated_with_a_marker_and_counted() -> No
             assert handler.truncated == 1
             assert handler.error_count == 0
     finally:
-        receiver.close()
+        await receiver.aclose()
 
 
 async def test_datagram_too_large_even_when_truncated_goes_to_handle_error(
@@ -364,7 +371,7 @@ async def test_datagram_too_large_even_when_truncated_goes_to_handle_error(
             with anyio.fail_after(10):
                 assert (await receiver.get()).getMessage() == "after"
     finally:
-        receiver.close()
+        await receiver.aclose()
     err = capsys.readouterr().err
     assert "ValueError: record too large for one datagram" in err
 
@@ -436,21 +443,30 @@ async def test_hmac_signed_frames_are_accepted_and_unsigned_or_wrong_ones_reject
     assert stats.rejected == {RejectReason.SIGNATURE: 2}
 
 
+@dataclass
+class TLS:
+    server: ssl.SSLContext  # a certificate for 127.0.0.1 from a throwaway CA
+    client: ssl.SSLContext  # trusts that CA
+    stranger: ssl.SSLContext  # the system's CAs only: must refuse the server
+
+
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
+def tls() -> TLS:
+    # built outside the event loop: loading certificates reads files
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return TLS(server, client, ssl.create_default_context())
 
 
-async def test_tls_with_a_trusted_ca(ca: trustme.CA) -> None:
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
+async def test_tls_with_a_trusted_ca(tls: TLS) -> None:
     received = CapturingSink()
     async with LogReceiver(received) as receiver:
-        host, port = await receiver.listen_tcp(ssl_context=server_ctx)
+        host, port = await receiver.listen_tcp(ssl_context=tls.server)
         async with loopsink.install(
-            SocketHandler(host, port, ssl_context=client_ctx), logger="tls"
+            SocketHandler(host, port, ssl_context=tls.client), logger="tls"
         ):
             for i in range(20):
                 logging.getLogger("tls").warning("secret %d", i)
@@ -460,14 +476,12 @@ async def test_tls_with_a_trusted_ca(ca: trustme.CA) -> None:
 
 
 async def test_tls_verification_failure_is_reported_with_the_fix(
-    ca: trustme.CA, capsys: pytest.CaptureFixture[str]
+    tls: TLS, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     received = CapturingSink()
     async with LogReceiver(received) as receiver:
-        host, port = await receiver.listen_tcp(ssl_context=server_ctx)
-        handler = SocketHandler(host, port, ssl_context=ssl.create_default_context())
+        host, port = await receiver.listen_tcp(ssl_context=tls.server)
+        handler = SocketHandler(host, port, ssl_context=tls.stranger)
         async with handler:
             with anyio.fail_after(10):
                 await handler.handle(make_record("never sent"))

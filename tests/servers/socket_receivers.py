@@ -108,6 +108,10 @@ class StdlibReceiver:
     async def get_frame(self, timeout: float = 5.0) -> bytes:
         return await anyio.to_thread.run_sync(lambda: self.frames.get(timeout=timeout))
 
+    async def aclose(self) -> None:
+        """:meth:`close` from async code: it waits for the server thread, off the loop."""
+        await anyio.to_thread.run_sync(self.close)
+
     def close(self) -> None:
         if self._server is not None:
             self._server.shutdown()

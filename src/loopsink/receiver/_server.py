@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import ssl
+import stat
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -169,7 +170,8 @@ class LogReceiver:
             while self._scopes:
                 self._servers_done = anyio.Event()
                 await self._servers_done.wait()
-        self._remove_socket_files()
+            if self._cleanup:
+                await run_blocking(self._remove_socket_files)
 
     async def _run_server(
         self,
@@ -222,7 +224,9 @@ class LogReceiver:
         """Accept unix stream connections on the socket file ``path``; return the path."""
         group = self._group("listen_unix")
         path = os.fspath(path)
-        listener = await anyio.create_unix_listener(path)
+        # bound in a worker thread: binding touches the file system
+        raw = await run_blocking(_bind_unix, path, socket.SOCK_STREAM)
+        listener = await anyio.abc.SocketListener.from_socket(raw)
         self._cleanup.append(path)
         await group.start(self._run_server, self._serve_listener, listener, None)
         self.addresses.append(path)
@@ -250,13 +254,7 @@ class LogReceiver:
         """Receive unix datagrams on the socket file ``path``; return the path."""
         group = self._group("listen_unix_datagram")
         path = os.fspath(path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.bind(path)
-        except BaseException:
-            sock.close()
-            raise
+        sock = await run_blocking(_bind_unix, path, socket.SOCK_DGRAM)
         self._cleanup.append(path)
         await group.start(
             self._run_server, self._serve_datagrams, sock, self.max_frame_size + DIGEST_SIZE + 4
@@ -390,6 +388,27 @@ class LogReceiver:
 
     def __repr__(self) -> str:
         return f"<LogReceiver {self.addresses!r} records={self._records}>"
+
+
+def _bind_unix(path: str, kind: int) -> socket.socket:
+    """A non-blocking unix socket bound at ``path`` (listening, for a stream socket).
+
+    A socket file left behind by an earlier run is replaced, as anyio's listeners do; any
+    other file at ``path`` is an error.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, kind)
+    try:
+        sock.setblocking(False)
+        sock.bind(path)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _handle_all(handler: logging.Handler, records: Iterable[logging.LogRecord]) -> None:
