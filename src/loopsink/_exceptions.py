@@ -8,6 +8,7 @@ missing optional dependency::
     ├── QueueClosedError      (also RuntimeError)  the queue was used after aclose()
     ├── QueueNotRunningError  (also RuntimeError)  an operation needs a running queue
     └── MissingExtraError     (also ImportError)   a sink's optional dependency is absent
+        └── NTEventLogUnavailableError             not Windows, or pywin32 missing
 
 Bad arguments are plain ``ValueError`` / ``TypeError``, as in the stdlib.
 """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
+import socket
 
 import anyio
 
@@ -43,6 +45,32 @@ async def testing_helpers() -> None:
     sink = CapturingSink()
     await sink.handle(logging.makeLogRecord({"msg": "direct"}))
     print(messages, sink.records)
+
+
+def every_sink() -> list[loopsink.AsyncHandler]:
+    return [
+        loopsink.RotatingFileHandler("r.log", maxBytes=1_000_000, backupCount=5),
+        loopsink.TimedRotatingFileHandler("t.log", when="midnight", backupCount=7, utc=True),
+        loopsink.WatchedFileHandler("w.log"),
+        loopsink.SocketHandler("127.0.0.1", 9020),
+        loopsink.DatagramHandler("127.0.0.1", 9021),
+        loopsink.SysLogHandler(("127.0.0.1", 514), socktype=socket.SOCK_STREAM),
+        loopsink.SysLogHandler(("127.0.0.1", 514), format="rfc5424"),
+        loopsink.SMTPHandler(
+            ("localhost", 25), "a@example.com", ["b@example.com"], "subject", digest_interval=60.0
+        ),
+        loopsink.HTTPHandler("logs:8080", "/ingest", "POST", body="ndjson", retries=3),
+        loopsink.HTTPHandler.loki("loki:3100", labels={"job": "api"}),
+        loopsink.MemoryHandler(100, target=loopsink.FileHandler("x.log"), flush_interval=5.0),
+        loopsink.QueueHandler(queue.Queue()),
+    ]
+
+
+async def listener() -> None:
+    async with loopsink.QueueListener(
+        queue.Queue(), loopsink.NullHandler(), respect_handler_level=True
+    ):
+        pass
 
 
 def legacy() -> None:
