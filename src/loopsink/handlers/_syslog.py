@@ -142,8 +142,10 @@ class RFC5424Formatter(logging.Formatter):
     Per record, ``extra={"msgid": "ID47", "structured_data": {"origin@32473": {"ip": "…"}}}``
     sets MSGID and STRUCTURED-DATA.
 
+    ``fmt``, ``datefmt``, ``style``, ``validate`` and ``defaults`` are those of
+    ``logging.Formatter``; they shape MSG.
+
     Args:
-        fmt, datefmt, style, validate, defaults: as for ``logging.Formatter``; they shape MSG.
         app_name: APP-NAME (up to 48 characters); default: the program's file name.
         hostname: HOSTNAME (up to 255); default: ``socket.gethostname()``.
         procid: PROCID (up to 128); default: the record's process id.
@@ -248,9 +250,11 @@ class SysLogHandler(AsyncHandler):
         retry_timeout: keyword-only; how long a batch waits for a broken TCP or unix
             connection to come back before its records are reported lost (0: one retry,
             at once, as the stdlib does for unix sockets).
-        app_name, hostname, procid, msgid, structured_data_attr, utc: keyword-only; RFC 5424
-            header fields (see :class:`RFC5424Formatter`); only with ``format="rfc5424"``.
-            ``app_name`` defaults to :attr:`ident` without its trailing ``": "``.
+
+    ``app_name``, ``hostname``, ``procid``, ``msgid``, ``structured_data_attr`` and ``utc``
+    (keyword-only) are the RFC 5424 header fields (see :class:`RFC5424Formatter`), used
+    only with ``format="rfc5424"``; ``app_name`` defaults to :attr:`ident` without its
+    trailing ``": "``.
     """
 
     LOG_EMERG = 0
