@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from typing import IO
@@ -155,3 +157,43 @@ def test_listen_rejects_a_malformed_address(capsys: pytest.CaptureFixture[str]) 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "listen" in capsys.readouterr().err
+
+
+def test_listen_unix_socket_with_hmac_and_level(make_listener: type[Listener]) -> None:
+    import anyio
+
+    import loopsink
+
+    with tempfile.TemporaryDirectory(prefix="ls-") as folder:
+        path = os.path.join(folder, "log.sock")
+        key_file = os.path.join(folder, "key")
+        with open(key_file, "wb") as file:
+            file.write(b"s3cret\n")  # surrounding whitespace is ignored
+        cli = make_listener(
+            "--unix",
+            path,
+            "--hmac-key-file",
+            key_file,
+            "--format",
+            "%(message)s",
+            "--level",
+            "warning",
+        )
+        cli.ready()
+
+        async def send_signed() -> None:
+            async with loopsink.SocketHandler(path, None, hmac_key=b"s3cret") as sink:
+                for level, msg in ((logging.INFO, "quiet"), (logging.ERROR, "signed and loud")):
+                    await sink.handle(logging.LogRecord("a", level, __file__, 1, msg, None, None))
+
+        anyio.run(send_signed)
+        assert cli.lines(1) == ["signed and loud"]
+        unsigned = logging.handlers.SocketHandler(path, None)
+        unsigned.handle(logging.LogRecord("a", logging.ERROR, __file__, 1, "forged", None, None))
+        unsigned.close()
+        assert cli.err.get(timeout=DEADLINE) == (
+            "loopsink: rejected a frame (signature): frame HMAC digest does not match"
+        )
+        assert cli.interrupt() == 0
+    assert cli.out.empty()
+    assert cli.err_lines[-1] == "loopsink: stopped after 2 records, 1 frames rejected"

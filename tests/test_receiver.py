@@ -221,13 +221,16 @@ async def test_four_gigabyte_length_prefix_closes_at_once() -> None:
 async def test_bad_frames_are_counted_by_reason_and_close_the_connection(
     data: bytes, reason: str
 ) -> None:
-    async with LogReceiver(CapturingSink()) as receiver:
+    seen: list[tuple[str, str]] = []
+    async with LogReceiver(CapturingSink(), on_reject=lambda *args: seen.append(args)) as receiver:
         host, port = await receiver.listen_tcp()
         async with await anyio.connect_tcp(host, port) as stream:
             await stream.send(data)
             await assert_closed_by_peer(stream)
         assert receiver.stats.rejected == {reason: 1}
         assert receiver.stats.records == 0
+    assert [r for r, _ in seen] == [reason]
+    assert seen[0][1]  # a detail that says what was wrong
 
 
 async def test_truncated_frame_at_end_of_stream_is_counted() -> None:

@@ -137,7 +137,10 @@ async def _listen(args: argparse.Namespace, level: int) -> int:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     receiver = LogReceiver(
-        sink, hmac_key=hmac_key, max_frame_size=args.max_frame_size or DEFAULT_MAX_FRAME_SIZE
+        sink,
+        hmac_key=hmac_key,
+        max_frame_size=args.max_frame_size or DEFAULT_MAX_FRAME_SIZE,
+        on_reject=_print_rejection,
     )
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with receiver:
@@ -165,6 +168,10 @@ async def _listen(args: argparse.Namespace, level: int) -> int:
     rejected = f", {stats.rejected_total} frames rejected" if stats.rejected_total else ""
     print(f"loopsink: stopped after {stats.records} records{rejected}", file=sys.stderr)
     return 0
+
+
+def _print_rejection(reason: str, detail: str) -> None:
+    print(f"loopsink: rejected a frame ({reason}): {detail}", file=sys.stderr, flush=True)
 
 
 def _show(address: Any) -> str:

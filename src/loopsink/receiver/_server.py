@@ -10,6 +10,7 @@ import socket
 import ssl
 import stat
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
@@ -94,6 +95,7 @@ class LogReceiver:
         *handlers: where records go: loopsink sinks or ``logging.Handler`` objects.
         hmac_key: keyword-only; accept only frames signed with this key.
         max_frame_size: keyword-only; the largest payload accepted, in bytes.
+        on_reject: keyword-only; called with ``(reason, detail)`` for each rejected frame.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class LogReceiver:
         *handlers: Target,
         hmac_key: bytes | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        on_reject: Callable[[str, str], object] | None = None,
     ) -> None:
         for handler in handlers:
             if not isinstance(handler, (AsyncHandler, logging.Handler)):
@@ -117,6 +120,8 @@ class LogReceiver:
         self.handlers: tuple[Target, ...] = handlers
         self.hmac_key = hmac_key
         self.max_frame_size = max_frame_size
+        #: Called with (reason, detail) for every rejected frame, e.g. to print a warning.
+        self.on_reject = on_reject
         self._task_group: anyio.abc.TaskGroup | None = None
         self._records = 0
         self._rejected: dict[str, int] = {}
@@ -286,7 +291,7 @@ class LogReceiver:
                             standard_compatible=False,
                         )
                 except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream):
-                    self._reject(RejectReason.TLS)
+                    self._reject(RejectReason.TLS, "TLS handshake failed")
                     return
             await self._read_frames(stream)
         finally:
@@ -300,17 +305,17 @@ class LogReceiver:
                 data = await stream.receive(_RECEIVE_SIZE)
             except anyio.EndOfStream:
                 if decoder.pending:
-                    self._reject(RejectReason.TRUNCATED)
+                    self._reject(RejectReason.TRUNCATED, "connection ended inside a frame")
                 return
             except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 if decoder.pending:
-                    self._reject(RejectReason.TRUNCATED)
+                    self._reject(RejectReason.TRUNCATED, "connection broke inside a frame")
                 return
             dicts = decoder.feed(data)
             if dicts:
                 await self._dispatch([logging.makeLogRecord(d) for d in dicts])
             if decoder.error is not None:
-                self._reject(decoder.error.reason)
+                self._reject(decoder.error.reason, str(decoder.error))
                 return
 
     async def _serve_datagrams(self, sock: socket.socket, bufsize: int) -> None:
@@ -326,14 +331,14 @@ class LogReceiver:
                     except OSError:  # e.g. ECONNREFUSED queued on the socket: nothing to read
                         continue
                     if flags & socket.MSG_TRUNC:
-                        self._reject(RejectReason.OVERSIZED)
+                        self._reject(RejectReason.OVERSIZED, f"datagram above {bufsize} bytes")
                         continue
                     try:
                         data = decode_datagram(
                             packet, max_frame_size=self.max_frame_size, hmac_key=self.hmac_key
                         )
                     except FrameError as exc:
-                        self._reject(exc.reason)
+                        self._reject(exc.reason, str(exc))
                         continue
                     records.append(logging.makeLogRecord(data))
                 if records:
@@ -357,8 +362,13 @@ class LogReceiver:
 
     # -- counters ---------------------------------------------------------------------------
 
-    def _reject(self, reason: str) -> None:
+    def _reject(self, reason: str, detail: str) -> None:
         self._rejected[reason] = self._rejected.get(reason, 0) + 1
+        if self.on_reject is not None:
+            try:
+                self.on_reject(reason, detail)
+            except Exception:  # a broken callback must not take the server down
+                traceback.print_exc()
         self._notify()
 
     def _notify(self) -> None:
