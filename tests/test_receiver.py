@@ -27,6 +27,7 @@ import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import loopsink
 from loopsink.receiver import (
     FrameError,
     LogReceiver,
@@ -326,7 +327,13 @@ async def test_listen_needs_the_running_receiver() -> None:
 
 # -- fuzzing ---------------------------------------------------------------------------------------
 
-VALID = [good_frame(f"fuzz {i}") for i in range(3)] + [good_frame("m", extra=[1, {"a": b"b"}])]
+VALID = [
+    *(good_frame(f"fuzz {i}") for i in range(3)),
+    good_frame("m", extra=[1, {"a": b"b"}]),
+    loopsink.SocketHandler("h", 1, serializer="json").makePickle(
+        logging.LogRecord("app", logging.INFO, __file__, 1, "json %s", ("frame",), None)
+    ),
+]
 
 
 def feed_all(chunks: list[bytes], max_frame_size: int = 4096) -> StreamDecoder:
