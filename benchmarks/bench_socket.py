@@ -117,7 +117,8 @@ async def _stdlib_rate(count: int) -> float:
     server = _StdlibServer(tally)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    handler = logging.handlers.SocketHandler(*server.server_address[:2])
+    host, port = server.server_address[:2]
+    handler = logging.handlers.SocketHandler(str(host), int(port))
     logger = _logger("stdlib")
     logger.addHandler(handler)
     try:

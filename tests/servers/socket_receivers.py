@@ -74,7 +74,11 @@ class StdlibReceiver:
         else:
             family = socket.AF_INET if kind == "udp" else socket.AF_UNIX
             sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.bind(("127.0.0.1", 0) if kind == "udp" else path)
+            if kind == "udp":
+                sock.bind(("127.0.0.1", 0))
+            else:
+                assert path is not None, "a unix datagram receiver needs a path"
+                sock.bind(path)
             self._dgram = sock
             self.address = sock.getsockname()
             self._thread = threading.Thread(target=self._receive_datagrams, daemon=True)
