@@ -214,7 +214,9 @@ async def test_unix_and_datagram_frames_equal_the_stdlib(kind: str, short_path: 
         await theirs.aclose()
 
 
-async def test_a_batch_goes_out_in_one_write(stdlib_tcp: StdlibReceiver) -> None:
+async def test_a_batch_goes_out_in_one_write_of_at_most_max_write_size(
+    stdlib_tcp: StdlibReceiver,
+) -> None:
     writes: list[int] = []
 
     class Counting(SocketHandler):
@@ -223,14 +225,27 @@ async def test_a_batch_goes_out_in_one_write(stdlib_tcp: StdlibReceiver) -> None
             await super().send(s)
 
     handler = Counting(stdlib_tcp.host, stdlib_tcp.port)
-    records = [make_record("n=%d", i) for i in range(200)]
+    small = [make_record("n=%d", i) for i in range(50)]
+    big = [make_record("n=%d", i) for i in range(50, 1050)]
+    frame_sizes = [len(handler.makePickle(r)) for r in big]
     async with handler:
         async with handler.io_lock():
-            await handler.emit_batch(records)
-    assert len(writes) == 1
+            await handler.emit_batch(small)
+            assert writes == [sum(len(handler.makePickle(r)) for r in small)]
+            await handler.emit_batch(big)
+    # split between frames, each write as full as the next frame allows
+    limit, expected, current = SocketHandler.max_write_size, [], 0
+    for size in frame_sizes:
+        if current and current + size > limit:
+            expected.append(current)
+            current = 0
+        current += size
+    expected.append(current)
+    assert writes[1:] == expected
+    assert len(expected) > 1
     with anyio.fail_after(10):
-        got = [(await stdlib_tcp.get()).getMessage() for _ in records]
-    assert got == [f"n={i}" for i in range(200)]
+        got = [(await stdlib_tcp.get()).getMessage() for _ in range(1050)]
+    assert got == [f"n={i}" for i in range(1050)]
 
 
 # -- the peer goes away ------------------------------------------------------------------------
