@@ -297,24 +297,31 @@ async def test_records_wait_bounded_and_overflow_is_counted_while_the_peer_is_do
     handler.retryStart, handler.retryMax = 0.01, 0.02
     received = CapturingSink()
     queue = loopsink.LogQueue(handler, capacity=50)
-    async with queue:
-        for i in range(200):
-            queue.put(make_record("n=%d", i))
-        with anyio.fail_after(10):
-            while handler.connect_failures < 3:
-                await anyio.sleep(0.01)
-        stats = queue.stats
-        assert stats.dropped_total >= 100
-        assert stats.sinks[0].errors == 0
-        async with LogReceiver(received) as receiver:
+    # the receiver outlives the queue, so that the queue's closing drop summary reaches it
+    async with LogReceiver(received) as receiver:
+        async with queue:
+            for i in range(200):
+                queue.put(make_record("n=%d", i))
+            with anyio.fail_after(10):
+                while handler.connect_failures < 3:
+                    await anyio.sleep(0.01)
+            stats = queue.stats
+            assert stats.dropped_total >= 100
+            assert stats.sinks[0].errors == 0
             await receiver.listen_tcp("127.0.0.1", port)
             with anyio.fail_after(10):
                 await queue.flush()
+        delivered = queue.stats.sinks[0].emitted
+        with anyio.fail_after(10):
+            await receiver.wait_received(delivered)
     numbers = [int(m.split("=")[1]) for m in received.messages if m.startswith("n=")]
     assert numbers == sorted(set(numbers))
     assert numbers
     assert len(numbers) + queue.stats.dropped_total == 200
-    assert any("records dropped" in m for m in received.messages)
+    summaries = [m for m in received.messages if "records dropped" in m]
+    assert len(summaries) == 1
+    assert summaries[0].startswith(f"{queue.stats.dropped_total} records dropped")
+    assert len(received.records) == delivered == len(numbers) + 1
 
 
 async def test_backoff_follows_the_stdlib_schedule() -> None:
