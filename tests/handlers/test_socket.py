@@ -549,3 +549,27 @@ def test_pickle_payload_is_protocol_1() -> None:
     frame = SocketHandler("h", 1).makePickle(make_record())
     assert frame[4:5] == b"}"  # protocol 1 starts with EMPTY_DICT, no PROTO opcode
     assert pickle.loads(frame[4:])["msg"] == "user ann logged in from ::1"
+
+
+async def test_an_overridden_makepickle_is_what_goes_out() -> None:
+    class Stamped(SocketHandler):
+        def makePickle(self, record: logging.LogRecord) -> bytes:
+            record.origin = "edge-7"
+            return super().makePickle(record)
+
+    class StampedDatagrams(DatagramHandler):
+        def makePickle(self, record: logging.LogRecord) -> bytes:
+            record.origin = "edge-8"
+            return super().makePickle(record)
+
+    received = CapturingSink()
+    async with LogReceiver(received) as receiver:
+        host, port = await receiver.listen_tcp()
+        udp_host, udp_port = await receiver.listen_udp()
+        async with loopsink.install(
+            Stamped(host, port), StampedDatagrams(udp_host, udp_port), logger="stamped"
+        ):
+            logging.getLogger("stamped").warning("hello")
+        with anyio.fail_after(10):
+            await receiver.wait_received(2)
+    assert sorted(r.__dict__["origin"] for r in received.records) == ["edge-7", "edge-8"]

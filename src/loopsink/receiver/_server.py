@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import socket
@@ -272,8 +271,28 @@ class LogReceiver:
     async def _serve_listener(
         self, listener: anyio.abc.Listener[Any], ssl_context: ssl.SSLContext | None
     ) -> None:
+        # a TCP listener on a name may be several sockets (IPv4 and IPv6): accept on each
+        sockets: list[Any] = list(getattr(listener, "listeners", [listener]))
         async with listener, anyio.create_task_group() as connections:
-            await listener.serve(functools.partial(self._serve_stream, ssl_context), connections)
+            for sock in sockets:
+                connections.start_soon(self._accept, sock, ssl_context, connections)
+
+    async def _accept(
+        self,
+        listener: anyio.abc.SocketListener,
+        ssl_context: ssl.SSLContext | None,
+        connections: anyio.abc.TaskGroup,
+    ) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as exc:  # EMFILE and alike: keep serving the open connections
+                _warn(f"loopsink receiver: accept() failed ({exc}); retrying in 0.1 s")
+                await anyio.sleep(0.1)
+                continue
+            connections.start_soon(self._serve_stream, ssl_context, stream)
 
     async def _serve_stream(
         self, ssl_context: ssl.SSLContext | None, stream: anyio.abc.ByteStream
@@ -356,7 +375,10 @@ class LogReceiver:
                     except Exception:
                         handler.report_batch_failure(accepted)
             else:
-                await run_blocking(_handle_all, handler, records)
+                try:
+                    await run_blocking(_handle_all, handler, records)
+                except Exception:  # not the handler's own errors: it reports those itself
+                    traceback.print_exc()
         self._records += len(records)
         self._notify()
 
@@ -398,6 +420,13 @@ class LogReceiver:
 
     def __repr__(self) -> str:
         return f"<LogReceiver {self.addresses!r} records={self._records}>"
+
+
+def _warn(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _bind_unix(path: str, kind: int) -> socket.socket:
