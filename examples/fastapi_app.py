@@ -9,6 +9,8 @@ By default the example drives itself: it serves on a free loopback port, sends 5
 asks uvicorn to shut down as SIGTERM would, then prints what reached the log file. With
 ``--serve`` it serves on http://127.0.0.1:8000 until Ctrl-C (try ``curl
 localhost:8000/hello/you``) and logs to ``fastapi_app.log`` in the current directory.
+``config_app`` is the same app for a uvicorn ``--log-config`` file that declares the sinks
+(``examples/uvicorn-log-config.yaml``).
 
 Run it with ``python examples/fastapi_app.py``; it takes about a second.
 """
@@ -37,6 +39,24 @@ def make_app(log_file: Path) -> FastAPI:
     sink = loopsink.FileHandler(log_file)
     sink.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     app = FastAPI(lifespan=lifespan(sink, logger="app"))
+
+    @app.get("/hello/{name}")
+    async def hello(name: str) -> dict[str, str]:
+        log.info("said hello to %s", name)
+        return {"hello": name}
+
+    return app
+
+
+def config_app() -> FastAPI:
+    """The app when the sinks are declared in a ``--log-config`` file instead::
+
+        uvicorn --factory examples.fastapi_app:config_app \\
+            --log-config examples/uvicorn-log-config.yaml
+
+    With no sinks of its own, the lifespan runs the bridges that file declared.
+    """
+    app = FastAPI(lifespan=lifespan())
 
     @app.get("/hello/{name}")
     async def hello(name: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from contrib_serving import SLOW, WORK, expected_app_lines, listening_socket, traffic_then_signal
 from fastapi import FastAPI
@@ -143,3 +144,50 @@ async def test_lifespan_with_nothing_to_run_says_so() -> None:
     with pytest.raises(ValueError, match=r"^nothing to run: pass sinks"):
         async with app.router.lifespan_context(app):
             pass
+
+
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_the_documented_uvicorn_log_config_file_works(tmp_path: Path, sig: signal.Signals) -> None:
+    """examples/uvicorn-log-config.yaml with examples/fastapi_app.py's config_app factory."""
+    examples = HERE.parents[1] / "examples"
+    sock = listening_socket()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "fastapi_app:config_app",
+            "--app-dir",
+            str(examples),
+            "--fd",
+            str(sock.fileno()),
+            "--log-config",
+            str(examples / "uvicorn-log-config.yaml"),
+        ],
+        cwd=tmp_path,  # the file names its log files relative to the working directory
+        pass_fds=[sock.fileno()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    port = sock.getsockname()[1]
+    sock.close()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for n in range(20):
+                assert client.get(f"/hello/u{n}").status_code == 200
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert exited_by(proc, sig), err
+    app_log = (tmp_path / "app.log").read_text()
+    access_log = (tmp_path / "access.log").read_text().splitlines()
+    for n in range(20):
+        assert f"INFO     app: said hello to u{n}\n" in app_log
+        assert sum(f'"GET /hello/u{n} HTTP/1.1" 200' in line for line in access_log) == 1
+    assert "uvicorn.error: Started server process" in app_log
+    assert "uvicorn.error: Waiting for application shutdown." in app_log
