@@ -215,6 +215,8 @@ async def test_four_gigabyte_length_prefix_closes_at_once() -> None:
         (frame_of({"msg": "%*d", "args": (10**9, 1)}), RejectReason.INVALID),
         (frame_of({"msg": "x", "exc_info": (1, 2, 3)}), RejectReason.INVALID),
         (frame_of({1: "non-str key"}), RejectReason.INVALID),
+        (frame_of({"msg": "x", "getMessage": "shadowed"}), RejectReason.INVALID),
+        (frame_of({"msg": "x", "__class__": "shadowed"}), RejectReason.INVALID),
         (struct.pack(">L", 0), RejectReason.MALFORMED),
         (struct.pack(">L", 2) + b"{]", RejectReason.MALFORMED),
     ],

@@ -164,6 +164,9 @@ def _check_value(value: object, budget: list[int], depth: int) -> None:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+#: Names a record dict may not set: they would shadow LogRecord's methods (``getMessage``)
+#: or special attributes once ``makeLogRecord`` copies the dict onto the instance.
+_RESERVED = frozenset(dir(logging.LogRecord))
 _FIELD_EXACT: dict[str, frozenset[type]] = {k: frozenset(v) for k, v in _FIELD_TYPES.items()}
 
 
@@ -181,6 +184,10 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
         kind = type(value)
         if type(key) is not str:
             raise FrameError(RejectReason.INVALID, f"record dict key {key!r} is not a str")
+        if key in _RESERVED:
+            raise FrameError(
+                RejectReason.INVALID, f"record dict key {key!r} would shadow LogRecord.{key}"
+            )
         expected = fields.get(key)
         if expected is not None and kind not in expected:
             raise FrameError(
