@@ -217,6 +217,8 @@ async def test_four_gigabyte_length_prefix_closes_at_once() -> None:
         (frame_of({1: "non-str key"}), RejectReason.INVALID),
         (frame_of({"msg": "x", "getMessage": "shadowed"}), RejectReason.INVALID),
         (frame_of({"msg": "x", "__class__": "shadowed"}), RejectReason.INVALID),
+        (frame_of({"msg": "x", "created": float("nan")}), RejectReason.INVALID),
+        (frame_of({"msg": "x", "msecs": 1e300}), RejectReason.INVALID),
         (struct.pack(">L", 0), RejectReason.MALFORMED),
         (struct.pack(">L", 2) + b"{]", RejectReason.MALFORMED),
     ],
@@ -338,12 +340,17 @@ VALID = [
 ]
 
 
+FORMATTER = logging.Formatter(
+    "%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(pathname)s:%(lineno)d %(message)s"
+)
+
+
 def feed_all(chunks: list[bytes], max_frame_size: int = 4096) -> StreamDecoder:
+    """Feed the chunks; every record that comes out must format with a common Formatter."""
     decoder = StreamDecoder(max_frame_size=max_frame_size)
     for chunk in chunks:
         for data in decoder.feed(chunk):
-            record = logging.makeLogRecord(data)
-            assert isinstance(record.getMessage(), str)
+            assert isinstance(FORMATTER.format(logging.makeLogRecord(data)), str)
     return decoder
 
 

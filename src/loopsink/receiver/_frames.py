@@ -197,6 +197,12 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
             )
         if kind not in scalars:
             _check_value(value, budget, 0)
+    for name in ("created", "msecs", "relativeCreated"):
+        value = data.get(name)
+        if value is not None and not -1e12 < value < 1e12:  # also refuses NaN
+            raise FrameError(
+                RejectReason.INVALID, f"record field {name!r} is out of range: {value!r}"
+            )
     if data.get("args") is not None:
         # Senders merge the message first (the stdlib does); merging here would let a tiny
         # frame such as "%*d" with a huge width allocate gigabytes.
