@@ -78,17 +78,17 @@ class LogReceiver:
     It reads the stdlib's wire format (what ``logging.handlers.SocketHandler`` and
     ``DatagramHandler`` send) and loopsink's options (JSON payloads, HMAC-signed frames, TLS).
     Every frame is decoded with a restricted unpickler and a size limit; a bad frame is
-    counted in :attr:`stats` and closes its connection, and nothing else is affected.
+    counted in ``stats`` and closes its connection, and nothing else is affected.
 
     Records go to ``handlers``: loopsink sinks get them in batches (``emit_batch`` under the
     sink's lock, after its level and filters), stdlib handlers get ``handle(record)`` in a
     worker thread. The receiver does not close the handlers: they are yours.
 
-    ::
-
-        async with LogReceiver(loopsink.StreamHandler()) as receiver:
-            host, port = await receiver.listen_tcp("127.0.0.1", 9020)
-            await anyio.sleep_forever()
+    ```python
+    async with LogReceiver(loopsink.StreamHandler()) as receiver:
+        host, port = await receiver.listen_tcp("127.0.0.1", 9020)
+        await anyio.sleep_forever()
+    ```
 
     Args:
         *handlers: where records go: loopsink sinks or ``logging.Handler`` objects.
