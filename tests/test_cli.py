@@ -56,7 +56,7 @@ class Listener:
         assert line.startswith("loopsink: listening on "), line
         return {
             kind: (host, int(port))
-            for kind, host, port in re.findall(r"(tcp|udp) ([\d.]+):(\d+)", line)
+            for kind, host, port in re.findall(r"(tcp|udp)(?:\+tls)? ([\d.]+):(\d+)", line)
         }
 
     def lines(self, count: int) -> list[str]:
@@ -197,3 +197,32 @@ def test_listen_unix_socket_with_hmac_and_level(make_listener: type[Listener]) -
         assert cli.interrupt() == 0
     assert cli.out.empty()
     assert cli.err_lines[-1] == "loopsink: stopped after 2 records, 1 frames rejected"
+
+
+def test_listen_tls(make_listener: type[Listener]) -> None:
+    import ssl
+
+    import anyio
+    import trustme
+
+    import loopsink
+
+    ca = trustme.CA()
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    with tempfile.TemporaryDirectory(prefix="ls-") as folder:
+        pem = os.path.join(folder, "server.pem")
+        ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(pem)
+        cli = make_listener("--tcp", "127.0.0.1:0", "--tls-cert", pem, "--format", "%(message)s")
+        host, port = cli.ready()["tcp"]
+        assert "tcp+tls 127.0.0.1:" in cli.err_lines[0]
+
+        async def send() -> None:
+            async with loopsink.SocketHandler(host, port, ssl_context=client) as sink:
+                await sink.handle(
+                    logging.LogRecord("a", logging.ERROR, __file__, 1, "tls!", None, None)
+                )
+
+        anyio.run(send)
+        assert cli.lines(1) == ["tls!"]
+        assert cli.interrupt() == 0
