@@ -406,3 +406,75 @@ def test_a_script_that_just_exits_loses_nothing(tmp_path: Path, start: str) -> N
     expected = [f"INFO:app:t{n} {i}" for n in range(4) for i in range(2500)]
     expected.append("INFO:app:last line")
     assert sorted(lines) == sorted(expected)
+
+
+# -- more shapes -------------------------------------------------------------------------------
+
+
+def test_public_module_surface() -> None:
+    import loopsink.config
+
+    assert loopsink.config.__all__ == [
+        "ConfiguredBridge",
+        "StartPolicy",
+        "bridge",
+        "configured_bridges",
+        "run_bridges",
+    ]
+    assert ConfiguredBridge.__module__ == "loopsink.config"
+    assert bridge.__module__ == "loopsink.config"
+
+
+async def test_a_nested_entry_builds_a_memory_handler_target() -> None:
+    logging.config.dictConfig(
+        config(
+            {
+                "()": "loopsink.config.bridge",
+                "start": "loop",
+                "sinks": {
+                    "memory": {
+                        "class": "MemoryHandler",
+                        "capacity": 100,
+                        "flushLevel": "ERROR",
+                        "target": {"class": CAPTURE, "formatter": "plain"},
+                    }
+                },
+            }
+        )
+    )
+    item = the_bridge()
+    (memory,) = item.sinks
+    assert isinstance(memory, loopsink.MemoryHandler)
+    target = memory.target
+    assert isinstance(target, CapturingSink)
+    assert target.formatter is not None
+    with anyio.fail_after(10):
+        async with run_bridges():
+            logging.getLogger("app").info("buffered")
+            logging.getLogger("app").error("flushes the buffer")
+    assert target.lines == ["INFO:app:buffered", "ERROR:app:flushes the buffer"]
+
+
+def test_thread_policy_on_trio() -> None:
+    item = bridge(sinks=[CapturingSink()], start="thread", backend="trio")
+    logging.getLogger().addHandler(item)
+    logging.getLogger("app").warning("via trio")
+    item.flush()
+    assert item.state == "thread"
+    assert app_messages(item) == ["via trio"]
+    item.close()
+    logging.getLogger().removeHandler(item)
+
+
+async def test_bridge_configured_inside_a_loop_can_still_run_in_a_thread() -> None:
+    """A queue is bound to the async library that made it; the bridge makes its queues so
+    that they can run on any loop, whichever loop configured logging."""
+    logging.config.dictConfig(
+        config({"()": "loopsink.config.bridge", "sinks": [{"class": CAPTURE}]})
+    )
+    item = the_bridge()
+    logging.getLogger("app").info("first record starts the thread")
+    await anyio.to_thread.run_sync(item.flush)
+    assert item.state == "thread"
+    assert app_messages(item) == ["first record starts the thread"]
+    await anyio.to_thread.run_sync(item.close)

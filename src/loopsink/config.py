@@ -12,3 +12,13 @@ from ._config import configured_bridges as configured_bridges
 from ._config import run_bridges as run_bridges
 
 __all__ = ["ConfiguredBridge", "StartPolicy", "bridge", "configured_bridges", "run_bridges"]
+
+# Show the public path in reprs, tracebacks and docs: loopsink.config.bridge.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "") == "loopsink._config":
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):  # typing aliases
+            pass
+del _name, _obj
