@@ -573,3 +573,25 @@ async def test_an_overridden_makepickle_is_what_goes_out() -> None:
         with anyio.fail_after(10):
             await receiver.wait_received(2)
     assert sorted(r.__dict__["origin"] for r in received.records) == ["edge-7", "edge-8"]
+
+
+async def test_tls_to_a_peer_that_does_not_speak_tls_fails_the_batch_with_the_fix(
+    tls: TLS, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def not_tls(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, not_tls)
+        handler = SocketHandler("127.0.0.1", port, ssl_context=tls.client)
+        async with handler:
+            with anyio.fail_after(10):
+                await handler.handle(make_record("never sent"))
+        tg.cancel_scope.cancel()
+    assert handler.error_count == 1
+    err = capsys.readouterr().err
+    assert "the TLS handshake with 127.0.0.1:" in err
+    assert "check that the peer speaks TLS on that port" in err

@@ -317,13 +317,27 @@ class SocketHandler(AsyncHandler):
                     await anyio.sleep(delay)
             await self.createSocket()
             error = self._connect_error
-            if self.sock is None and isinstance(error, ssl.SSLCertVerificationError):
-                raise ConnectionError(
-                    f"{type(self).__name__} could not verify the TLS certificate of "
-                    f"{self._where()}: {error.verify_message}; pass ssl_context= an "
-                    f"ssl.SSLContext that trusts its CA (ctx.load_verify_locations(cafile)) "
-                    f"and whose check_hostname matches how you name the host"
-                ) from error
+            if self.sock is None and isinstance(error, ssl.SSLError):
+                self._raise_for_tls(error)
+
+    def _raise_for_tls(self, error: ssl.SSLError) -> None:
+        """A TLS failure that waiting will not cure fails the batch, with the fix in the message.
+
+        A peer that closes during the handshake (it may be restarting) is waited for instead.
+        """
+        if isinstance(error, ssl.SSLCertVerificationError):
+            raise ConnectionError(
+                f"{type(self).__name__} could not verify the TLS certificate of "
+                f"{self._where()}: {error.verify_message}; pass ssl_context= an "
+                f"ssl.SSLContext that trusts its CA (ctx.load_verify_locations(cafile)) "
+                f"and whose check_hostname matches how you name the host"
+            ) from error
+        if not isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)):
+            raise ConnectionError(
+                f"{type(self).__name__}: the TLS handshake with {self._where()} failed: "
+                f"{error.reason or error}; check that the peer speaks TLS on that port and "
+                f"that ssl_context= allows its protocol version and ciphers"
+            ) from error
 
     async def send(self, s: bytes) -> None:
         """Send bytes on the connection, waiting (with back-off) while the peer is down.
