@@ -478,3 +478,28 @@ async def test_bridge_configured_inside_a_loop_can_still_run_in_a_thread() -> No
     assert item.state == "thread"
     assert app_messages(item) == ["first record starts the thread"]
     await anyio.to_thread.run_sync(item.close)
+
+
+async def test_records_before_the_loop_are_kept_up_to_capacity_and_the_rest_counted() -> None:
+    logging.config.dictConfig(
+        config(
+            {
+                "()": "loopsink.config.bridge",
+                "start": "loop",
+                "capacity": 10,
+                "sinks": [{"class": CAPTURE}],
+            }
+        )
+    )
+    item = the_bridge()
+    for i in range(15):
+        logging.getLogger("app").info("early %d", i)
+    queue = item.queue
+    assert queue.stats.dropped == {loopsink.DropReason.FULL: 5}
+    with anyio.fail_after(10):
+        async with run_bridges():
+            pass
+    assert app_messages(item) == [f"early {i}" for i in range(10)]
+    summaries = [r.getMessage() for r in captured(item).records if r.name == "loopsink"]
+    assert len(summaries) == 1
+    assert summaries[0].startswith("5 records dropped: queue full (capacity 10")

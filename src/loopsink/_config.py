@@ -92,6 +92,7 @@ class _State(enum.Enum):
 
 #: Every bridge built by this module that is not closed yet, for :func:`run_bridges`.
 _LIVE: weakref.WeakSet[ConfiguredBridge] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
 
 #: A logger attached to nothing: ThreadedQueue detaches its bridge from a logger on close,
 #: and a configured bridge is attached (by dictConfig) to loggers it does not know about.
@@ -167,7 +168,8 @@ class ConfiguredBridge(LoggingBridge):
         self._threaded: ThreadedQueue | None = None
         self._starter: threading.Thread | None = None
         self._order = next(_COUNTER)
-        _LIVE.add(self)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         if start == "thread":
             self._start_thread()
 
@@ -361,7 +363,8 @@ class ConfiguredBridge(LoggingBridge):
             state, self._state = self._state, _State.CLOSED
             runner = self._threaded
             queue = self.queue
-        _LIVE.discard(self)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
         if _holding_logging_lock():
             # dictConfig replacing the configuration holds the logging module's lock, and a
             # loop that starts or stops may log (asyncio does): waiting for it here would
@@ -420,7 +423,9 @@ def bridge(**options: Any) -> ConfiguredBridge:
 
 def configured_bridges() -> list[ConfiguredBridge]:
     """The configured bridges that are not closed, oldest first."""
-    return sorted(_LIVE, key=_creation_order)
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    return sorted(live, key=_creation_order)
 
 
 @asynccontextmanager
