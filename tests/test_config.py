@@ -285,6 +285,7 @@ async def test_loop_policy_keeps_early_records_until_run_bridges_starts_the_queu
     assert first_queue.closed
     assert item.state == "idle"
     assert item.queue is not first_queue
+    assert item.queue.name == first_queue.name == "ls"
     log.info("after the loop")
     item.close()  # what logging.shutdown() does at exit: drains the late record in a thread
     assert app_messages(item) == [

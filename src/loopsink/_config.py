@@ -160,6 +160,7 @@ class ConfiguredBridge(LoggingBridge):
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}level: {exc}") from exc
         self._sinks = built
+        self._queue_named = name is not None
         self._start_policy: str = start
         self._backend = backend
         self._timeout = float(timeout)
@@ -177,7 +178,9 @@ class ConfiguredBridge(LoggingBridge):
 
     def set_name(self, name: str | None) -> None:
         super().set_name(name)  # type: ignore[arg-type]  # the stdlib accepts None
-        if self._queue_options["name"] is None and name:
+        if not self._queue_named and name:
+            # the queue takes the handler's name (dictConfig's key), this one and the next
+            self._queue_options["name"] = name
             self.queue.name = name
 
     name = property(logging.Handler.get_name, set_name)
