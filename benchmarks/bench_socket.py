@@ -101,10 +101,14 @@ class _StdlibServer(socketserver.ThreadingTCPServer):
 
 
 class _StuckSink(loopsink.AsyncHandler):
-    """A sink whose first batch never returns: records pile up in its backlog, no I/O."""
+    """A sink whose first batch waits until released: records pile up in its backlog."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = anyio.Event()
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        await anyio.sleep_forever()
+        await self.released.wait()
 
 
 class _CountingSink(loopsink.AsyncHandler):
@@ -265,9 +269,10 @@ async def _lag_sections(seconds: float) -> tuple[dict[str, LagReport], dict[str,
     # ... and with a sink that never returns, so that 10,000 records pile up as they do while
     # a receiver is down: the interpreter's garbage collector then has more to walk
     logger = _logger("lag.stuck")
-    async with loopsink.install(_StuckSink(), logger=logger, capacity=10_000) as stuck_queue:
+    stuck = _StuckSink()
+    async with loopsink.install(stuck, logger=logger, capacity=10_000):
         reports["stuck"] = await _lag_while(logger, seconds)
-        await stuck_queue.aclose(timeout=0.1)
+        stuck.released.set()
 
     # stdlib, peer hung: every connection attempt blocks the loop for its 1 s timeout
     hung = _HungPeer()

@@ -397,3 +397,26 @@ def test_unpickler_is_the_restricted_one() -> None:
 
     with pytest.raises(pickle.UnpicklingError, match=r"^global builtins\.eval is not allowed"):
         RestrictedUnpickler(io.BytesIO(pickle.dumps(eval))).load()
+
+
+def test_make_record_equals_make_log_record() -> None:
+    from loopsink.receiver._frames import make_record
+
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "m %s", ("x",), None)
+    data = decode_payload(logging.handlers.SocketHandler("h", 1).makePickle(record)[4:])
+    fast = make_record(dict(data))
+    assert type(fast) is logging.LogRecord
+    assert fast.__dict__ == logging.makeLogRecord(dict(data)).__dict__
+
+    class Custom(logging.LogRecord):
+        pass
+
+    old = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(Custom)
+    try:
+        assert type(make_record(dict(data))) is Custom  # a custom factory is honoured
+    finally:
+        logging.setLogRecordFactory(old)
+    partial = make_record({"msg": "only a message", "levelno": 20, "levelname": "INFO"})
+    assert partial.getMessage() == "only a message"
+    assert partial.lineno == 0  # what makeLogRecord fills in

@@ -395,6 +395,21 @@ def decode_datagram(
     return decode_payload(packet, hmac_key=hmac_key)
 
 
+#: The attributes ``LogRecord.__init__`` sets: a dict holding all of them needs no __init__.
+_INIT_FIELDS = frozenset(logging.makeLogRecord({}).__dict__)
+_new_record = object.__new__
+
+
 def make_record(data: dict[str, Any]) -> logging.LogRecord:
-    """The LogRecord of a validated dict, as the stdlib's receivers make it."""
+    """The LogRecord of a validated dict: what ``logging.makeLogRecord(data)`` returns.
+
+    When the dict carries every attribute ``LogRecord.__init__`` would set (what the stdlib's
+    and loopsink's senders send) and no custom record factory is installed, the record is
+    built without running ``__init__``, whose values would all be overwritten: four times
+    faster, same attributes. Otherwise ``makeLogRecord`` does it.
+    """
+    if data.keys() >= _INIT_FIELDS and logging.getLogRecordFactory() is logging.LogRecord:
+        record: logging.LogRecord = _new_record(logging.LogRecord)
+        record.__dict__.update(data)
+        return record
     return logging.makeLogRecord(data)

@@ -28,6 +28,7 @@ from ._frames import (
     RejectReason,
     StreamDecoder,
     decode_datagram,
+    make_record,
 )
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ class LogReceiver:
                 return
             dicts = decoder.feed(data)
             if dicts:
-                await self._dispatch([logging.makeLogRecord(d) for d in dicts])
+                await self._dispatch([make_record(d) for d in dicts])
             if decoder.error is not None:
                 self._reject(decoder.error.reason, str(decoder.error))
                 return
@@ -359,7 +360,7 @@ class LogReceiver:
                     except FrameError as exc:
                         self._reject(exc.reason, str(exc))
                         continue
-                    records.append(logging.makeLogRecord(data))
+                    records.append(make_record(data))
                 if records:
                     await self._dispatch(records)
 
