@@ -504,3 +504,55 @@ async def test_records_before_the_loop_are_kept_up_to_capacity_and_the_rest_coun
     summaries = [r.getMessage() for r in captured(item).records if r.name == "loopsink"]
     assert len(summaries) == 1
     assert summaries[0].startswith("5 records dropped: queue full (capacity 10")
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import json, logging, logging.config, os, sys
+    cfg = json.loads(sys.argv[1])
+    logging.config.dictConfig(cfg)
+    log = logging.getLogger("app")
+    log.info("parent before fork")
+    logging.getLogger().handlers[0].flush()  # the parent's sink is idle when it forks
+    pid = os.fork()
+    if pid == 0:
+        log.info("child 1")
+        log.info("child 2")
+        # a new configuration in the child closes the inherited bridge without hanging
+        cfg["handlers"]["ls"]["sinks"][0]["filename"] = sys.argv[2]
+        logging.config.dictConfig(cfg)
+        log.info("child after its own configuration")
+        sys.exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    log.info("parent after fork")
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_says_it_cannot_use_the_parents_bridge(tmp_path: Path) -> None:
+    parent_log, child_log = tmp_path / "parent.log", tmp_path / "child.log"
+    cfg = config(
+        {
+            "()": "loopsink.config.bridge",
+            "start": "thread",
+            "sinks": [{"class": "FileHandler", "filename": str(parent_log), "formatter": "plain"}],
+        }
+    )
+    cfg["root"]["level"] = "INFO"
+    proc = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, json.dumps(cfg), str(child_log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert parent_log.read_text().splitlines() == [
+        "INFO:app:parent before fork",
+        "INFO:app:parent after fork",
+    ]
+    assert child_log.read_text().splitlines() == ["INFO:app:child after its own configuration"]
+    # one warning for the two records the child logged through the inherited bridge
+    assert proc.stderr.count("was declared before this process forked") == 1, proc.stderr
+    assert "Declare loopsink bridges after the fork" in proc.stderr

@@ -41,6 +41,7 @@ import importlib
 import inspect
 import itertools
 import logging
+import os
 import sys
 import threading
 import weakref
@@ -87,6 +88,7 @@ class _State(enum.Enum):
     THREAD = "thread"  # running in a daemon thread of its own
     LOOP = "loop"  # running on an application's loop, under a helper
     DRAINING = "draining"  # the previous queue is closing; records wait in the next one
+    FORKED = "forked"  # inherited through fork(): its queue and thread belong to the parent
     CLOSED = "closed"
 
 
@@ -168,6 +170,7 @@ class ConfiguredBridge(LoggingBridge):
         self._state_lock = threading.Lock()
         self._threaded: ThreadedQueue | None = None
         self._starter: threading.Thread | None = None
+        self._fork_reported = False
         self._order = next(_COUNTER)
         with _LIVE_LOCK:
             _LIVE.add(self)
@@ -195,15 +198,31 @@ class ConfiguredBridge(LoggingBridge):
     # -- the hot path ---------------------------------------------------------------------
 
     def handle(self, record: logging.LogRecord) -> bool:
-        if self._state is _State.IDLE and self._start_policy != "loop":
+        state = self._state
+        if state is _State.IDLE and self._start_policy != "loop":
             self._start_thread()
+        elif state is _State.FORKED:
+            self._refuse_after_fork()
+            return False
         return super().handle(record)
+
+    def _refuse_after_fork(self) -> None:
+        """Say once, loudly, that this child process cannot use the parent's bridge."""
+        if self._fork_reported:
+            return
+        self._fork_reported = True
+        _warn_stderr(
+            f"loopsink: {self!r} was declared before this process forked (pid {os.getpid()}); "
+            f"its queue runs in the parent, so this process's records are not delivered. "
+            f"Declare loopsink bridges after the fork (gunicorn: in post_worker_init).\n"
+        )
 
     # -- starting and stopping --------------------------------------------------------------
 
     @property
     def state(self) -> str:
-        """Where the queue runs now: ``idle``, ``starting``, ``thread``, ``loop`` or ``closed``."""
+        """Where the queue is: ``idle``, ``starting``, ``thread``, ``loop``, ``draining``,
+        ``forked`` (inherited by a child process, which cannot use it) or ``closed``."""
         return self._state.value
 
     @property
@@ -389,6 +408,7 @@ class ConfiguredBridge(LoggingBridge):
             self._fresh_locks()
             _drain_once(queue, self._backend, self._timeout)
         # LOOP and DRAINING: the helper closes the queue and delivers what is left.
+        # FORKED: the queue, its thread and its records are the parent's business.
 
     def __repr__(self) -> str:
         label = f" {self.get_name()!r}" if self.get_name() else ""
@@ -704,6 +724,20 @@ _COUNTER = itertools.count()
 
 def _creation_order(item: ConfiguredBridge) -> int:
     return item._order
+
+
+def _after_fork_in_child() -> None:
+    # The thread or loop that runs each bridge's queue exists in the parent only; waiting
+    # for it here (a flush, a close by a new dictConfig) would hang forever.
+    global _LIVE_LOCK
+    _LIVE_LOCK = threading.Lock()
+    for item in list(_LIVE):
+        item._state_lock = threading.Lock()
+        item._state = _State.FORKED
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _new_queue(sinks: Sequence[AsyncHandler], options: Mapping[str, Any]) -> LogQueue:
