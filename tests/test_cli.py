@@ -226,3 +226,36 @@ def test_listen_tls(make_listener: type[Listener]) -> None:
         anyio.run(send)
         assert cli.lines(1) == ["tls!"]
         assert cli.interrupt() == 0
+
+
+def test_listen_stops_quietly_when_stdout_goes_away() -> None:
+    """``loopsink listen ... | head -1``: once the reader is gone the command just ends."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loopsink", "listen", "--tcp", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert proc.stdout is not None
+        ready = proc.stderr.readline()
+        (port,) = re.findall(r"tcp 127\.0\.0\.1:(\d+)", ready)
+        proc.stdout.close()  # the reader goes away
+        for i in range(3):  # the first write may still fit in the pipe of a closing reader
+            send_with_stdlib(("127.0.0.1", int(port)), False, f"into the void {i}")
+            if proc.poll() is not None:
+                break
+        code = proc.wait(timeout=DEADLINE)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=DEADLINE)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert code == 0
+    assert "Traceback" not in err
+    assert "Logging error" not in err
+    assert "Exception ignored" not in err
+    assert err.strip().startswith("loopsink: stopped after")

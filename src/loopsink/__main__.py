@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import anyio
+
+from .handlers import StreamHandler
 
 __all__ = ["main"]
 
@@ -111,38 +114,75 @@ def _run_listen(args: argparse.Namespace) -> int:
         _fail(args, "listen needs at least one of --tcp, --udp, --unix, --unix-datagram")
     if args.tls_key and not args.tls_cert:
         _fail(args, "--tls-key needs --tls-cert")
+    if args.tls_cert and not args.tcp:
+        _fail(args, "--tls-cert serves TLS on --tcp sockets: give at least one --tcp")
     try:
         level = logging._checkLevel(args.level.upper())  # type: ignore[attr-defined]
     except ValueError:
         _fail(args, f"--level must be a level name such as INFO or WARNING, got {args.level!r}")
+    # files are read here, before the event loop starts
+    hmac_key = None
+    if args.hmac_key_file:
+        try:
+            with open(args.hmac_key_file, "rb") as key_file:
+                hmac_key = key_file.read().strip()
+        except OSError as exc:
+            _fail(args, f"cannot read --hmac-key-file: {exc}")
+        if not hmac_key:
+            _fail(args, f"--hmac-key-file {args.hmac_key_file!r} is empty")
+    ssl_context = None
+    if args.tls_cert:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            _fail(args, f"cannot load --tls-cert/--tls-key: {exc}")
     try:
-        return anyio.run(_listen, args, level, backend=args.backend)
+        return anyio.run(_listen, args, level, hmac_key, ssl_context, backend=args.backend)
     except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
         return 130
 
 
-async def _listen(args: argparse.Namespace, level: int) -> int:
-    from . import StreamHandler
+class _Output(StreamHandler):
+    """stdout; when the reader goes away (``loopsink listen | head``) the command stops."""
+
+    def __init__(self, stop: anyio.Event) -> None:
+        super().__init__(sys.stdout)
+        self.stop = stop
+        self.broken = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            self.broken = True
+            self.stop.set()
+            return
+        super().handleError(record)
+
+
+async def _listen(
+    args: argparse.Namespace, level: int, hmac_key: bytes | None, ssl_context: ssl.SSLContext | None
+) -> int:
     from .receiver import DEFAULT_MAX_FRAME_SIZE, LogReceiver
 
-    sink = StreamHandler(sys.stdout)
+    stop = anyio.Event()
+    sink = _Output(stop)
     sink.setLevel(level)
     sink.setFormatter(JsonLinesFormatter() if args.json else logging.Formatter(args.format))
-    hmac_key = None
-    if args.hmac_key_file:
-        with open(args.hmac_key_file, "rb") as key_file:  # noqa: ASYNC230 - once, at start-up
-            hmac_key = key_file.read().strip()
-    ssl_context = None
-    if args.tls_cert:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     receiver = LogReceiver(
         sink,
         hmac_key=hmac_key,
         max_frame_size=args.max_frame_size or DEFAULT_MAX_FRAME_SIZE,
         on_reject=_print_rejection,
     )
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+
+    async def stop_on_signal() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                stop.set()
+                return
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(stop_on_signal)
         async with receiver:
             bound: list[str] = []
             try:
@@ -158,11 +198,16 @@ async def _listen(args: argparse.Namespace, level: int) -> int:
                 ]
             except OSError as exc:
                 print(f"loopsink listen: cannot listen: {exc}", file=sys.stderr)
+                tasks.cancel_scope.cancel()
                 return 1
             print(f"loopsink: listening on {', '.join(bound)} (Ctrl-C stops)", file=sys.stderr)
             sys.stderr.flush()
-            async for _ in signals:
-                break
+            await stop.wait()
+        tasks.cancel_scope.cancel()
+    if sink.broken:
+        # nobody reads stdout any more: keep Python's exit-time flush from complaining
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    else:
         await sink.flush()
     stats = receiver.stats
     rejected = f", {stats.rejected_total} frames rejected" if stats.rejected_total else ""
