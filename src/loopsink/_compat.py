@@ -13,7 +13,13 @@ from typing import TypeVar
 import anyio.to_thread
 import sniffio
 
-__all__ = ["ThreadsafeScheduler", "current_backend", "run_blocking", "threadsafe_scheduler"]
+__all__ = [
+    "ThreadsafeScheduler",
+    "current_backend",
+    "current_loop_token",
+    "run_blocking",
+    "threadsafe_scheduler",
+]
 
 T = TypeVar("T")
 
@@ -24,6 +30,20 @@ ThreadsafeScheduler = Callable[[Callable[[], object]], object]
 def current_backend() -> str:
     """The name of the async library running the current task (``asyncio`` or ``trio``)."""
     return sniffio.current_async_library()
+
+
+def current_loop_token() -> object:
+    """An object that identifies the running event loop (the same object for its lifetime)."""
+    backend = current_backend()
+    if backend == "asyncio":
+        import asyncio
+
+        return asyncio.get_running_loop()
+    if backend == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
 
 
 def threadsafe_scheduler() -> ThreadsafeScheduler:

@@ -258,7 +258,6 @@ class ConfiguredBridge(LoggingBridge):
                 backend=self._backend,
                 default_timeout=self._timeout,
             )
-            self._fresh_locks()
             runner._start()
         except Exception as exc:
             # No thread: keep the records in the intake, to be drained at exit.
@@ -305,16 +304,6 @@ class ConfiguredBridge(LoggingBridge):
             self._state = state
             return old
 
-    def _fresh_locks(self) -> None:
-        """Forget the sinks' I/O locks before the sinks move to another loop.
-
-        A sink creates its lock on first use, bound to that loop's async library; the next
-        queue may run on another loop (a thread after the app's loop ended, trio after
-        asyncio), where the old lock cannot be awaited. Called only when no queue uses them.
-        """
-        for sink in self._sinks:
-            sink._lock = None
-
     @asynccontextmanager
     async def serve(self, *, close_timeout: float | None = None) -> AsyncIterator[LogQueue]:
         """Run the bridge's queue on the current event loop for the duration of the block.
@@ -334,7 +323,6 @@ class ConfiguredBridge(LoggingBridge):
             queue = self.queue
             runner = self._threaded
         if state is _State.IDLE:
-            self._fresh_locks()
             async with queue:
                 try:
                     yield queue
@@ -405,7 +393,6 @@ class ConfiguredBridge(LoggingBridge):
             if not runner.on_loop_thread():
                 runner.close(self._timeout)
         elif state is _State.IDLE:
-            self._fresh_locks()
             _drain_once(queue, self._backend, self._timeout)
         # LOOP and DRAINING: the helper closes the queue and delivers what is left.
         # FORKED: the queue, its thread and its records are the parent's business.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.lowlevel
 
+from ._compat import current_loop_token
 from ._fastformat import batch_formatter
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class AsyncHandler(logging.Filterer):
         self.formatter: logging.Formatter | None = None
         self._closed = False
         self._lock: anyio.Lock | None = None
+        self._lock_loop: object = None
         self._error_count = 0
         self._last_error: str | None = None
 
@@ -209,9 +211,15 @@ class AsyncHandler(logging.Filterer):
     # -- helpers for sinks and the queue ---------------------------------------------------
 
     def io_lock(self) -> anyio.Lock:
-        """The lock that serialises this sink's I/O (created on first use, in the loop)."""
-        if self._lock is None:
-            self._lock = anyio.Lock()
+        """The lock that serialises this sink's I/O.
+
+        Made on first use in each event loop: a sink may outlive one loop and serve the next
+        (a configured bridge moves from the app's loop to a thread at exit), and a lock
+        belongs to the loop that made it.
+        """
+        loop = current_loop_token()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = anyio.Lock(), loop
         return self._lock
 
     @property
