@@ -77,7 +77,8 @@ class SocketHandler(AsyncHandler):
 
     Unlike the stdlib, a record is never dropped because the peer is down: ``send`` waits,
     reconnecting on the stdlib's back-off schedule (``retryStart``, times ``retryFactor`` after
-    each failure, at most ``retryMax`` seconds apart), and a queue batch goes out in one write.
+    each failure, at most ``retryMax`` seconds apart), and a queue batch goes out in one write
+    (of at most :attr:`max_write_size` bytes).
     Before each write the sink checks whether the peer has closed the connection, so records
     written after a clean server shutdown are resent on the next connection, not lost in a dead
     socket. Bytes the kernel accepted just before the peer crashed cannot be recovered without
