@@ -7,9 +7,10 @@ the bridge needs to wake the queue without a round trip per record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 import sniffio
 
@@ -18,6 +19,7 @@ __all__ = [
     "current_backend",
     "current_loop_token",
     "run_blocking",
+    "spawn_detached",
     "threadsafe_scheduler",
 ]
 
@@ -76,3 +78,37 @@ async def run_blocking(func: Callable[..., T], *args: object) -> T:
         if "interpreter shutdown" not in str(exc):
             raise
     return func(*args)
+
+
+#: Strong references to detached asyncio tasks: the loop itself keeps only weak ones.
+_DETACHED: set[Any] = set()
+
+
+def spawn_detached(func: Callable[[], Awaitable[None]], *, name: str) -> anyio.CancelScope:
+    """Run ``func()`` as a task of the current event loop that nobody awaits.
+
+    For the few objects whose lifecycle is not a ``with`` block (``QueueListener.start``
+    mirrors the stdlib's daemon thread; ``MemoryHandler``'s flush timer). On asyncio it is a
+    loop task, on trio a system task. ``func`` must catch its own errors. Returns a cancel
+    scope that ``func`` runs in: cancel it to stop the task, even before it has started.
+    """
+    scope = anyio.CancelScope()
+
+    async def body() -> None:
+        with scope:
+            await func()
+
+    backend = current_backend()
+    if backend == "asyncio":
+        import asyncio
+
+        task = asyncio.get_running_loop().create_task(body(), name=name)
+        _DETACHED.add(task)
+        task.add_done_callback(_DETACHED.discard)
+    elif backend == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(body, name=name)
+    else:  # pragma: no cover - anyio supports only these two
+        raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
+    return scope

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 
 import anyio
 
-from .._compat import run_blocking
+from .._compat import run_blocking, spawn_detached
 from .._handler import AsyncHandler
-from ._queuehandler import spawn_detached
 
 __all__ = ["BufferingHandler", "MemoryHandler"]
 

@@ -25,7 +25,7 @@ import enum
 import logging
 import queue as queue_module
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +33,13 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from .._compat import current_backend, run_blocking
+from .._compat import run_blocking, spawn_detached
 from .._handler import FORMAT_SLICE, AsyncHandler
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["QueueHandler", "QueueListener", "spawn_detached"]
+__all__ = ["QueueHandler", "QueueListener"]
 
 #: How long a worker thread waits in a blocking ``get`` before it lets the listener task
 #: check for cancellation. Only an idle listener pays it: one thread hop per period.
@@ -52,37 +52,6 @@ _CANCEL_GRACE = 1.0
 _BURST = 1024
 
 #: Detached tasks on asyncio must be referenced until done, or the loop may drop them.
-_DETACHED: set[Any] = set()
-
-
-def spawn_detached(func: Callable[[], Awaitable[None]], *, name: str) -> anyio.CancelScope:
-    """Run ``func()`` as a task of the current event loop that nobody awaits.
-
-    For the few objects whose lifecycle is not a ``with`` block (``QueueListener.start``
-    mirrors the stdlib's daemon thread; ``MemoryHandler``'s flush timer). On asyncio it is a
-    loop task, on trio a system task. ``func`` must catch its own errors. Returns a cancel
-    scope that ``func`` runs in: cancel it to stop the task, even before it has started.
-    """
-    scope = anyio.CancelScope()
-
-    async def body() -> None:
-        with scope:
-            await func()
-
-    backend = current_backend()
-    if backend == "asyncio":
-        import asyncio
-
-        task = asyncio.get_running_loop().create_task(body(), name=name)
-        _DETACHED.add(task)
-        task.add_done_callback(_DETACHED.discard)
-    elif backend == "trio":
-        import trio
-
-        trio.lowlevel.spawn_system_task(body, name=name)
-    else:  # pragma: no cover - anyio supports only these two
-        raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
-    return scope
 
 
 class _Kind(enum.Enum):

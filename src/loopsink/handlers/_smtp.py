@@ -25,14 +25,14 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.lowlevel
 
-from .._compat import current_backend, run_blocking
+from .._compat import current_backend, run_blocking, spawn_detached
 from .._exceptions import require
 from .._handler import AsyncHandler
 
@@ -230,7 +230,6 @@ class SMTPHandler(AsyncHandler):
         self._pending_omitted = 0
         self._last_mail_at: float | None = None
         self._timer_scope: anyio.CancelScope | None = None
-        self._timer_task: Any = None  # the asyncio task, kept referenced while it runs
 
     # -- the stdlib's surface ----------------------------------------------------------------
 
@@ -345,19 +344,20 @@ class SMTPHandler(AsyncHandler):
         The sink has no task group of its own, so the timer is a detached task: an asyncio
         task, or a trio system task. It takes the sink's I/O lock like the queue's worker.
         """
-        scope = anyio.CancelScope()
-        self._timer_scope = scope
 
         async def fire() -> None:
-            with scope:
+            try:
                 await anyio.sleep(max(delay, 0.0))
                 async with self.io_lock():
                     if self._timer_scope is scope:
                         self._timer_scope = None
                     if (self._pending or self._pending_omitted) and not self._closed:
                         await self._send_digest()
+            except Exception:
+                self.report_error("sending the digest mail from its timer")
 
-        _spawn_detached(self, fire)
+        scope = spawn_detached(fire, name=f"{self!r} digest timer")
+        self._timer_scope = scope
 
     def _cancel_timer(self) -> None:
         scope, self._timer_scope = self._timer_scope, None
@@ -657,22 +657,3 @@ def _running_backend() -> str | None:
         return current_backend()
     except Exception:  # not inside an event loop (e.g. built by dictConfig at start-up)
         return None
-
-
-def _spawn_detached(handler: SMTPHandler, fn: Callable[[], Awaitable[None]]) -> None:
-    """Start ``fn`` as a task that outlives the caller: an asyncio task or a trio system task."""
-
-    async def guarded() -> None:
-        try:
-            await fn()
-        except Exception:
-            handler.report_error("sending the digest mail from its timer")
-
-    if current_backend() == "asyncio":
-        import asyncio
-
-        handler._timer_task = asyncio.get_running_loop().create_task(guarded())
-    else:
-        import trio
-
-        trio.lowlevel.spawn_system_task(guarded)
