@@ -8,11 +8,16 @@ the same run, so they compare like with like on whatever machine runs them.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.lowlevel
+
+#: The log call every benchmark makes, as a service would.
+CALL = "request %d handled in %.3f ms"
 
 
 @dataclass
@@ -74,3 +79,21 @@ def best_of(samples: list[float]) -> float:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+def bench_logger(name: str) -> logging.Logger:
+    """A logger of its own for one variant: no propagation, no inherited handlers."""
+    logger = logging.getLogger(f"bench.{name}")
+    logger.handlers.clear()
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+async def produce(logger: logging.Logger, count: int, *, yield_every: int) -> None:
+    """Log ``count`` records, yielding to the loop every ``yield_every`` as an app does."""
+    info = logger.info
+    for i in range(count):
+        info(CALL, i, 1.25)
+        if i % yield_every == yield_every - 1:
+            await anyio.lowlevel.checkpoint()

@@ -16,19 +16,16 @@ from collections.abc import Sequence
 
 import anyio
 import anyio.lowlevel
-from _common import LagProbe, Row, Section
+from _common import CALL, LagProbe, Row, Section, bench_logger, produce
 
 import loopsink
 
-CALL = "request %d handled in %.3f ms"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _logger(name: str, handler: logging.Handler) -> logging.Logger:
-    logger = logging.getLogger(f"bench.{name}")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = bench_logger(f"core.{name}")
+    logger.addHandler(handler)
     return logger
 
 
@@ -98,20 +95,12 @@ def _verify(path: str, count: int) -> None:
             raise AssertionError(f"{path}: line {i} is {line!r}")
 
 
-async def _produce(logger: logging.Logger, count: int) -> None:
-    info = logger.info
-    for i in range(count):
-        info(CALL, i, 1.25)
-        if i % 100 == 99:
-            await anyio.lowlevel.checkpoint()  # an application yields now and then
-
-
 async def _e2e_stdlib(path: str, count: int, fmt: str) -> float:
     handler = logging.FileHandler(path, "w")
     handler.setFormatter(logging.Formatter(fmt))
     logger = _logger("e2e-stdlib", handler)
     start = time.perf_counter()
-    await _produce(logger, count)
+    await produce(logger, count, yield_every=100)
     handler.close()
     elapsed = time.perf_counter() - start
     _verify(path, count)
@@ -121,15 +110,13 @@ async def _e2e_stdlib(path: str, count: int, fmt: str) -> float:
 async def _e2e_loopsink(path: str, count: int, fmt: str) -> float:
     sink = loopsink.FileHandler(path, "w")
     sink.setFormatter(logging.Formatter(fmt))
-    logger = logging.getLogger("bench.e2e-loopsink")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = bench_logger("core.e2e-loopsink")
     start = time.perf_counter()
     # capacity=count: the producer here never lets the loop idle, and a worker thread then
     # waits a long time for the GIL (see docs/performance.md), so the sink's backlog holds
     # the whole run instead of dropping with the default capacity of 10,000.
     async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
-        await _produce(logger, count)
+        await produce(logger, count, yield_every=100)
     elapsed = time.perf_counter() - start
     assert log_queue.stats.dropped_total == 0, log_queue.stats
     _verify(path, count)
@@ -160,9 +147,7 @@ class SlowSink(loopsink.AsyncHandler):
 async def _lag_with_slow_sink(seconds: float, per_tick: int) -> tuple[float, float, int]:
     """Loop lag while the app logs ``per_tick`` records every millisecond into a 20 ms sink."""
     sink = SlowSink()
-    logger = logging.getLogger("bench.lag")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
+    logger = bench_logger("core.lag")
     probe = LagProbe(0.001)
     sent = 0
     async with loopsink.install(sink, logger=logger, capacity=100_000) as log_queue:
@@ -185,17 +170,23 @@ async def _lag_with_slow_sink(seconds: float, per_tick: int) -> tuple[float, flo
 def run(quick: bool) -> list[Section]:
     rounds, chunk = (3, 5_000) if quick else (15, 20_000)
     e2e_count, e2e_rounds = (20_000, 1) if quick else (100_000, 3)
-    results: dict[str, object] = {}
 
-    async def main() -> None:
-        results["loop"] = await _caller_costs(rounds, chunk)
-        results["thread"] = await _foreign_thread_costs(rounds, chunk)
-        results["e2e_plain"] = await _throughputs(e2e_count, e2e_rounds, logging.BASIC_FORMAT)
-        results["e2e_time"] = await _throughputs(e2e_count, e2e_rounds, FORMAT)
-        results["lag"] = await _lag_with_slow_sink(1.0 if quick else 3.0, 10)
+    async def main() -> tuple[
+        dict[str, float],
+        dict[str, float],
+        tuple[float, float],
+        tuple[float, float],
+        tuple[float, float, int],
+    ]:
+        return (
+            await _caller_costs(rounds, chunk),
+            await _foreign_thread_costs(rounds, chunk),
+            await _throughputs(e2e_count, e2e_rounds, logging.BASIC_FORMAT),
+            await _throughputs(e2e_count, e2e_rounds, FORMAT),
+            await _lag_with_slow_sink(1.0 if quick else 3.0, 10),
+        )
 
-    anyio.run(main)
-    loop: dict[str, float] = results["loop"]  # type: ignore[assignment]
+    loop, thread, e2e_plain, e2e_time, (lag_max, lag_p99, sent) = anyio.run(main)
     floor = loop["stdlib NullHandler"]
     caller = Section(
         "Caller cost of one log call (loop thread)",
@@ -210,7 +201,6 @@ def run(quick: bool) -> list[Section]:
         if name.startswith("loopsink"):
             row.target, row.met = "<= 1.3x", cost / floor <= 1.3
         caller.rows.append(row)
-    thread: dict[str, float] = results["thread"]  # type: ignore[assignment]
     foreign = Section(
         "Caller cost of one log call (foreign thread)",
         notes="The same call from a worker thread while the loop drains the queue concurrently.",
@@ -226,14 +216,12 @@ def run(quick: bool) -> list[Section]:
             f"afterwards. Best of {e2e_rounds}. Ratio: records/s against the stdlib FileHandler."
         ),
     )
-    for label, key in (("BASIC_FORMAT", "e2e_plain"), ("with %(asctime)s", "e2e_time")):
-        std, ours = results[key]  # type: ignore[misc]
+    for label, (std, ours) in (("BASIC_FORMAT", e2e_plain), ("with %(asctime)s", e2e_time)):
         e2e.rows.append(Row(f"stdlib FileHandler, {label}", std, "records/s", 1.0))
         row = Row(f"loopsink FileHandler, {label}", ours, "records/s", ours / std)
-        if key == "e2e_plain":
+        if label == "BASIC_FORMAT":
             row.target, row.met = ">= 1.5x", ours / std >= 1.5
         e2e.rows.append(row)
-    lag_max, lag_p99, sent = results["lag"]  # type: ignore[misc]
     lag = Section(
         "Event-loop lag with a 20 ms sink",
         notes=(

@@ -23,6 +23,7 @@ import queue as queue_module
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -186,8 +187,9 @@ def run(quick: bool) -> list[Section]:
         host = server.host
         results["stdlib HTTPHandler on the loop"] = await _stdlib_direct(host, per_record)
         runs: dict[str, list[tuple[float, float, float]]] = {}
+        Measure = Callable[[], Awaitable[tuple[float, float, float]]]
         for _ in range(repeats):
-            for name, measure in (
+            variants: tuple[tuple[str, Measure], ...] = (
                 ("probe alone (the machine's noise floor)", lambda: _noise_floor(steady)),
                 (
                     "stdlib QueueHandler + QueueListener + HTTPHandler",
@@ -209,7 +211,8 @@ def run(quick: bool) -> list[Section]:
                         loopsink.HTTPHandler(host, "/bulk", "POST", body="ndjson"), 0, steady
                     ),
                 ),
-            ):
+            )
+            for name, measure in variants:
                 runs.setdefault(name, []).append(await measure())
         results.update({name: _least_disturbed(r) for name, r in runs.items()})
 

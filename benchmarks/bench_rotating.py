@@ -19,30 +19,13 @@ import time
 
 import anyio
 import anyio.lowlevel
-from _common import Row, Section
+from _common import Row, Section, bench_logger, produce
 
 import loopsink
 
-CALL = "request %d handled in %.3f ms"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MAX_BYTES = 1 << 20
 YIELD_EVERY = 1000
-
-
-def _logger(name: str) -> logging.Logger:
-    logger = logging.getLogger(f"bench.rotating.{name}")
-    logger.handlers.clear()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    return logger
-
-
-async def _produce(logger: logging.Logger, count: int) -> None:
-    info = logger.info
-    for i in range(count):
-        info(CALL, i, 1.25)
-        if i % YIELD_EVERY == YIELD_EVERY - 1:
-            await anyio.lowlevel.checkpoint()
 
 
 def _verify(folder: str, count: int) -> int:
@@ -71,10 +54,10 @@ async def _stdlib(folder: str, count: int) -> float:
         os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=100, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter(FORMAT))
-    logger = _logger("stdlib")
+    logger = bench_logger("rotating.stdlib")
     logger.addHandler(handler)
     start = time.perf_counter()
-    await _produce(logger, count)
+    await produce(logger, count, yield_every=YIELD_EVERY)
     handler.close()
     elapsed = time.perf_counter() - start
     logger.removeHandler(handler)
@@ -86,12 +69,12 @@ async def _loopsink(folder: str, count: int) -> float:
         os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=100, encoding="utf-8"
     )
     sink.setFormatter(logging.Formatter(FORMAT))
-    logger = _logger("loopsink")
+    logger = bench_logger("rotating.loopsink")
     start = time.perf_counter()
     # capacity=count: the producer never lets the loop idle for long, so the sink's backlog
     # holds the run rather than dropping (drops would fail the verification anyway).
     async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
-        await _produce(logger, count)
+        await produce(logger, count, yield_every=YIELD_EVERY)
     elapsed = time.perf_counter() - start
     if log_queue.stats.dropped_total:
         raise AssertionError(f"records dropped: {log_queue.stats}")

@@ -32,30 +32,13 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
-from _common import LagProbe, LagReport, Row, Section
+from _common import CALL, LagProbe, LagReport, Row, Section, bench_logger, produce
 
 import loopsink
 from loopsink.receiver import LogReceiver
 
-CALL = "request %d handled in %.3f ms"
 YIELD_EVERY = 1000
 LAG_MAX_MS, LAG_P99_MS = 1.0, 0.5
-
-
-def _logger(name: str) -> logging.Logger:
-    logger = logging.getLogger(f"bench.socket.{name}")
-    logger.handlers.clear()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    return logger
-
-
-async def _produce(logger: logging.Logger, count: int) -> None:
-    info = logger.info
-    for i in range(count):
-        info(CALL, i, 1.25)
-        if i % YIELD_EVERY == YIELD_EVERY - 1:
-            await anyio.lowlevel.checkpoint()
 
 
 # -- receivers -----------------------------------------------------------------------------------
@@ -130,11 +113,11 @@ async def _stdlib_rate(count: int) -> float:
     thread.start()
     host, port = server.server_address[:2]
     handler = logging.handlers.SocketHandler(str(host), int(port))
-    logger = _logger("stdlib")
+    logger = bench_logger("socket.stdlib")
     logger.addHandler(handler)
     try:
         start = time.perf_counter()
-        await _produce(logger, count)
+        await produce(logger, count, yield_every=YIELD_EVERY)
         if not await anyio.to_thread.run_sync(tally.done.wait, 60.0):
             raise AssertionError(f"stdlib receiver got {tally.count} of {count} records")
         elapsed = time.perf_counter() - start
@@ -152,12 +135,12 @@ async def _loopsink_rate(count: int) -> float:
         receiver = LogReceiver(_CountingSink(tally))
         with portal.wrap_async_context_manager(receiver):
             host, port = portal.call(receiver.listen_tcp)
-            logger = _logger("loopsink")
+            logger = bench_logger("socket.loopsink")
             start = time.perf_counter()
             async with loopsink.install(
                 loopsink.SocketHandler(host, port), logger=logger, capacity=count
             ) as log_queue:
-                await _produce(logger, count)
+                await produce(logger, count, yield_every=YIELD_EVERY)
                 if not await anyio.to_thread.run_sync(tally.done.wait, 60.0):
                     raise AssertionError(f"loopsink receiver got {tally.count} of {count}")
                 elapsed = time.perf_counter() - start
@@ -263,12 +246,12 @@ async def _lag_sections(seconds: float) -> tuple[dict[str, LagReport], dict[str,
     notes: dict[str, str] = {}
 
     # the floor: the same load with a sink that does nothing
-    logger = _logger("lag.floor")
+    logger = bench_logger("socket.lag.floor")
     async with loopsink.install(loopsink.NullHandler(), logger=logger):
         reports["floor"] = await _lag_while(logger, seconds)
     # ... and with a sink that never returns, so that 10,000 records pile up as they do while
     # a receiver is down: the interpreter's garbage collector then has more to walk
-    logger = _logger("lag.stuck")
+    logger = bench_logger("socket.lag.stuck")
     stuck = _StuckSink()
     async with loopsink.install(stuck, logger=logger, capacity=10_000):
         reports["stuck"] = await _lag_while(logger, seconds)
@@ -278,7 +261,7 @@ async def _lag_sections(seconds: float) -> tuple[dict[str, LagReport], dict[str,
     hung = _HungPeer()
     try:
         handler = logging.handlers.SocketHandler("127.0.0.1", hung.port)
-        logger = _logger("lag.stdlib")
+        logger = bench_logger("socket.lag.stdlib")
         logger.addHandler(handler)
         reports["stdlib hung"] = await _lag_while(logger, max(seconds, 1.2), per_ms=1)
         logger.removeHandler(handler)
@@ -290,7 +273,7 @@ async def _lag_sections(seconds: float) -> tuple[dict[str, LagReport], dict[str,
     port = _refusing_port()
     sink = loopsink.SocketHandler("127.0.0.1", port)
     sink.retryStart, sink.retryMax = 0.05, 0.25
-    logger = _logger("lag.loopsink")
+    logger = bench_logger("socket.lag.loopsink")
     async with loopsink.install(sink, logger=logger, capacity=10_000) as log_queue:
         reports["refused"] = await _lag_while(logger, seconds)
         notes["refused"] = f"{sink.connect_failures} connection attempts refused"

@@ -25,11 +25,10 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-from _common import Row, Section
+from _common import Row, Section, bench_logger, produce
 
 import loopsink
 
-CALL = "request %d handled in %.3f ms"
 FORMAT = "%(name)s: %(levelname)s %(message)s"
 YIELD_EVERY = 1000
 
@@ -84,30 +83,14 @@ class Receiver:
         self.process.wait(10)
 
 
-def _logger(name: str) -> logging.Logger:
-    logger = logging.getLogger(f"bench.syslog.{name}")
-    logger.handlers.clear()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    return logger
-
-
-async def _produce(logger: logging.Logger, count: int) -> None:
-    info = logger.info
-    for i in range(count):
-        info(CALL, i, 1.25)
-        if i % YIELD_EVERY == YIELD_EVERY - 1:
-            await anyio.lowlevel.checkpoint()
-
-
 async def _stdlib(address: tuple[str, int], socktype: socket.SocketKind, count: int) -> float:
     handler = logging.handlers.SysLogHandler(address, socktype=socktype)
     handler.ident = "bench: "
     handler.setFormatter(logging.Formatter(FORMAT))
-    logger = _logger("stdlib")
+    logger = bench_logger("syslog.stdlib")
     logger.addHandler(handler)
     start = time.perf_counter()
-    await _produce(logger, count)
+    await produce(logger, count, yield_every=YIELD_EVERY)
     handler.close()
     elapsed = time.perf_counter() - start
     logger.removeHandler(handler)
@@ -118,10 +101,10 @@ async def _loopsink(address: tuple[str, int], socktype: socket.SocketKind, count
     sink = loopsink.SysLogHandler(address, socktype=socktype)
     sink.ident = "bench: "
     sink.setFormatter(logging.Formatter(FORMAT))
-    logger = _logger("loopsink")
+    logger = bench_logger("syslog.loopsink")
     start = time.perf_counter()
     async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
-        await _produce(logger, count)
+        await produce(logger, count, yield_every=YIELD_EVERY)
     elapsed = time.perf_counter() - start
     if log_queue.stats.dropped_total or sink.error_count:
         raise AssertionError(f"records dropped or failed: {log_queue.stats}")

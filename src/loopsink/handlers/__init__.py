@@ -1,4 +1,4 @@
-"""The sinks: one async twin for each handler of the stdlib's ``logging`` and ``logging.handlers``."""
+"""The sinks: an async twin for each handler of ``logging`` and ``logging.handlers``."""
 
 from ._buffering import BufferingHandler as BufferingHandler
 from ._buffering import MemoryHandler as MemoryHandler

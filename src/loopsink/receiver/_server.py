@@ -245,6 +245,7 @@ class LogReceiver:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
+            _widen_receive_buffer(sock)
             sock.bind(sockaddr)
         except BaseException:
             sock.close()
@@ -454,3 +455,16 @@ def _bind_unix(path: str, kind: int) -> socket.socket:
 def _handle_all(handler: logging.Handler, records: Iterable[logging.LogRecord]) -> None:
     for record in records:
         handler.handle(record)
+
+
+#: What a datagram receiver asks the kernel to buffer. A burst of records arrives faster
+#: than one loop turn reads them, and UDP drops what does not fit; the kernel caps the
+#: request at net.core.rmem_max.
+_DATAGRAM_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+def _widen_receive_buffer(sock: socket.socket) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _DATAGRAM_RECEIVE_BUFFER)
+    except OSError:  # a platform that refuses: keep its default
+        pass
