@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from .._compat import run_blocking
+from ._fileops import close_quietly
 from ._stream import StreamHandler
 
 __all__ = ["FileHandler"]
@@ -81,8 +82,24 @@ class FileHandler(StreamHandler):
             if self.mode == "w" and self._closed:
                 return  # the stdlib does not reopen (and so truncate) a closed 'w' file
             self.stream = self._open()
-        self.stream.write(text)
-        self.stream.flush()
+        self._write_to(self.stream, text)
+
+    def _write_to(self, stream: IO[Any], text: str) -> None:
+        """Write ``text`` to ``stream`` and flush (blocking).
+
+        After a failure (a full disk, say) the stream is dropped with whatever it had
+        buffered, so that the next batch reopens the file instead of writing a half-flushed
+        buffer twice; it reopens in append mode, because what is there must stay.
+        """
+        try:
+            stream.write(text)
+            stream.flush()
+        except BaseException:
+            self.stream = None
+            if "w" in self.mode:
+                self.mode = self.mode.replace("w", "a")
+            close_quietly(stream)
+            raise
 
     async def emit(self, record: logging.LogRecord) -> None:
         await run_blocking(self._write_blocking, self.format(record) + self.terminator)
@@ -104,14 +121,14 @@ class FileHandler(StreamHandler):
         """Flush and close the file."""
         stream, self.stream = self.stream, None
         if stream is not None:
-            await run_blocking(_close_quietly, stream)
+            await run_blocking(_flush_and_close, stream)
         await super().close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.baseFilename} ({logging.getLevelName(self.level)})>"
 
 
-def _close_quietly(stream: IO[Any]) -> None:
+def _flush_and_close(stream: IO[Any]) -> None:
     try:
         stream.flush()
     finally:

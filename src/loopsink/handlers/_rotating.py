@@ -372,15 +372,7 @@ class BaseRotatingHandler(FileHandler):
             if self.mode == "w" and self._closed:
                 return self._size or 0  # the stdlib does not reopen (truncate) a closed 'w' file
             stream = self._open_tracked()
-        try:
-            stream.write(text)
-            stream.flush()
-        except BaseException:
-            self.stream = None
-            if "w" in self.mode:
-                self.mode = self.mode.replace("w", "a")  # never truncate what is already there
-            close_quietly(stream)
-            raise
+        self._write_to(stream, text)
         return os.fstat(stream.fileno()).st_size
 
     def _reopen_blocking(self) -> None:

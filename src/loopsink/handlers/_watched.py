@@ -90,15 +90,7 @@ class WatchedFileHandler(FileHandler):
                 return  # the stdlib does not reopen (and so truncate) a closed 'w' file
             stream = self.stream = self._open()
             self._statstream()
-        try:
-            stream.write(text)
-            stream.flush()
-        except BaseException:
-            self.stream = None
-            if "w" in self.mode:
-                self.mode = self.mode.replace("w", "a")  # never truncate what is already there
-            close_quietly(stream)
-            raise
+        self._write_to(stream, text)
 
     async def emit(self, record: logging.LogRecord) -> None:
         await run_blocking(self._watched_write, self.format(record) + self.terminator)
