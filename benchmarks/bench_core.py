@@ -112,10 +112,7 @@ async def _e2e_loopsink(path: str, count: int, fmt: str) -> float:
     sink.setFormatter(logging.Formatter(fmt))
     logger = bench_logger("core.e2e-loopsink")
     start = time.perf_counter()
-    # capacity=count: the producer here never lets the loop idle, and a worker thread then
-    # waits a long time for the GIL (see docs/performance.md), so the sink's backlog holds
-    # the whole run instead of dropping with the default capacity of 10,000.
-    async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
+    async with loopsink.install(sink, logger=logger) as log_queue:  # default capacity
         await produce(logger, count, yield_every=100)
     elapsed = time.perf_counter() - start
     assert log_queue.stats.dropped_total == 0, log_queue.stats

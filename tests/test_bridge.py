@@ -231,3 +231,19 @@ def test_logging_shutdown_at_exit_flushes_the_threaded_queue(tmp_path: pathlib.P
     lines = path.read_text().splitlines()
     assert len(lines) == 100_000
     assert len(set(lines)) == 100_000
+
+
+async def test_a_loop_that_never_idles_still_gets_its_file_written(tmp_path: pathlib.Path) -> None:
+    # The app yields (sleep(0)) but always has work ready, so the loop never sleeps in
+    # select(): a worker thread waiting for the GIL would starve for the whole burst and the
+    # file sink's backlog would overflow (80,000 of these records were lost that way).
+    path = tmp_path / "busy.log"
+    logger = app_logger()
+    count = 100_000
+    async with loopsink.install(loopsink.FileHandler(path), logger=logger, capacity=20_000) as q:
+        for i in range(count):
+            logger.info("record %d", i)
+            if i % 100 == 99:
+                await anyio.sleep(0)
+    assert q.stats.dropped_total == 0, q.stats
+    assert path.read_text().splitlines() == [f"record {i}" for i in range(count)]

@@ -7,6 +7,7 @@ the bridge needs to wake the queue without a round trip per record.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -65,19 +66,47 @@ def threadsafe_scheduler() -> ThreadsafeScheduler:
     raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
 
 
+#: A worker thread that has not finished after this long is probably starved of the GIL.
+_OVERDUE = 0.002
+#: How long the loop's thread then lets go of the GIL, so the worker can take it.
+_NAP = 0.0001
+
+
 async def run_blocking(func: Callable[..., T], *args: object) -> T:
     """Run a blocking call (file I/O, a stdlib handler) in a worker thread.
 
-    Sinks use this for every blocking step so the event loop never waits on the disk. At
-    interpreter shutdown (``logging.shutdown()`` from ``atexit``) Python 3.12+ refuses to
-    start new threads; the call then runs inline, which at that point stalls nobody.
+    Sinks use this for every blocking step so the event loop never waits on the disk.
+
+    A saturated loop starves worker threads: it releases the GIL in every ``select(0)`` and
+    takes it straight back, so a thread waiting for the GIL can miss it for a whole burst
+    (a write waited out a 20,000-record burst, 90 ms). So while the call is overdue the loop's thread
+    naps for 0.1 ms every 2 ms, long enough for the worker to take the GIL. A loop that
+    idles never naps: its worker gets the GIL while the loop sleeps in ``select``.
+
+    At interpreter shutdown (``logging.shutdown()`` from ``atexit``) Python 3.12+ refuses
+    to start new threads; the call then runs inline, which at that point stalls nobody.
     """
-    try:
-        return await anyio.to_thread.run_sync(func, *args)
-    except RuntimeError as exc:
-        if "interpreter shutdown" not in str(exc):
-            raise
-    return func(*args)
+    outcome: list[tuple[bool, Any]] = []
+
+    async def call(scope: anyio.CancelScope) -> None:
+        try:
+            outcome.append((True, await anyio.to_thread.run_sync(func, *args)))
+        except Exception as exc:  # re-raised below as itself, not wrapped in a group
+            outcome.append((False, exc))
+        finally:
+            scope.cancel()
+
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(call, task_group.cancel_scope)
+        while True:  # the nudge, until call() cancels it
+            await anyio.sleep(_OVERDUE)
+            time.sleep(_NAP)  # noqa: ASYNC251 - a deliberate, bounded release of the GIL
+    ok, value = outcome[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, RuntimeError) and "interpreter shutdown" in str(value):
+        return func(*args)
+    raise value
 
 
 #: Strong references to detached asyncio tasks: the loop itself keeps only weak ones.
