@@ -79,9 +79,10 @@ async def run_blocking(func: Callable[..., T], *args: object) -> T:
 
     A saturated loop starves worker threads: it releases the GIL in every ``select(0)`` and
     takes it straight back, so a thread waiting for the GIL can miss it for a whole burst
-    (a write waited out a 20,000-record burst, 90 ms). So while the call is overdue the loop's thread
-    naps for 0.1 ms every 2 ms, long enough for the worker to take the GIL. A loop that
-    idles never naps: its worker gets the GIL while the loop sleeps in ``select``.
+    (a write waited out a 20,000-record burst, 90 ms). So while the call is overdue, the
+    loop's thread naps for 0.1 ms every 2 ms, long enough for the worker to take the GIL.
+    A loop that idles never naps: its worker gets the GIL while the loop sleeps in
+    ``select``.
 
     At interpreter shutdown (``logging.shutdown()`` from ``atexit``) Python 3.12+ refuses
     to start new threads; the call then runs inline, which at that point stalls nobody.
