@@ -139,20 +139,8 @@ class NTEventLogHandler(AsyncHandler):
         await run_blocking(self._welu.ReportEvent, *self._event(record))
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        events: list[tuple[logging.LogRecord, tuple[str, int, int, int, list[str]]]] = []
-        for record in records:
-            try:
-                events.append((record, self._event(record)))
-            except Exception:  # noqa: PERF203 - one bad record must not cost the others
-                self.handleError(record)
-        if not events:
-            return
-        failures = await run_blocking(_report_all, self._welu, [event for _, event in events])
-        for index, exc in failures:
-            try:
-                raise exc
-            except Exception:  # noqa: PERF203 - one bad record must not cost the others
-                self.handleError(events[index][0])
+        welu = self._welu
+        await self.emit_each_in_thread(records, self._event, lambda event: welu.ReportEvent(*event))
 
     async def close(self) -> None:
         """Close the handler. The event source stays registered, as in the stdlib.
@@ -165,14 +153,3 @@ class NTEventLogHandler(AsyncHandler):
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
         return f"<{type(self).__name__} {self.appname} {self.logtype} ({level})>"
-
-
-def _report_all(welu: Any, events: Sequence[tuple[Any, ...]]) -> list[tuple[int, Exception]]:
-    """Runs in a worker thread: one ReportEvent per record, failures collected, not raised."""
-    failures: list[tuple[int, Exception]] = []
-    for index, event in enumerate(events):
-        try:
-            welu.ReportEvent(*event)
-        except Exception as exc:  # noqa: PERF203 - one bad record must not cost the others
-            failures.append((index, exc))
-    return failures

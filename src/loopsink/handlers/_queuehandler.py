@@ -206,34 +206,11 @@ class QueueHandler(AsyncHandler):
 
     async def _emit_batch_in_thread(self, records: Sequence[logging.LogRecord]) -> None:
         """One worker-thread hop for a whole batch on a queue whose ``put`` may wait."""
-        prepared: list[tuple[logging.LogRecord, logging.LogRecord]] = []
-        for record in records:
-            try:
-                prepared.append((record, self.prepare(record)))
-            except Exception:  # noqa: PERF203 - one bad record must not cost the others
-                self.handleError(record)
-        if not prepared:
-            return
-        failures = await run_blocking(_put_all, self.queue, [p for _, p in prepared])
-        for index, exc in failures:
-            try:
-                raise exc
-            except Exception:  # noqa: PERF203 - one bad record must not cost the others
-                self.handleError(prepared[index][0])
+        await self.emit_each_in_thread(records, self.prepare, self.queue.put)
 
     def __repr__(self) -> str:
         level = logging.getLevelName(self.level)
         return f"<{type(self).__name__} ({level}) -> {type(self.queue).__name__}>"
-
-
-def _put_all(q: Any, records: Sequence[logging.LogRecord]) -> list[tuple[int, Exception]]:
-    failures: list[tuple[int, Exception]] = []
-    for index, record in enumerate(records):
-        try:
-            q.put(record)
-        except Exception as exc:  # noqa: PERF203 - one bad record must not cost the others
-            failures.append((index, exc))
-    return failures
 
 
 # --------------------------------------------------------------------------------------------
