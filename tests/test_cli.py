@@ -259,3 +259,13 @@ def test_listen_stops_quietly_when_stdout_goes_away() -> None:
     assert "Logging error" not in err
     assert "Exception ignored" not in err
     assert err.strip().startswith("loopsink: stopped after")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["listen", "--help"]])
+def test_help_is_printed(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "loopsink", *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: loopsink")
+    assert "%(asctime)s" in done.stdout or args == ["--help"]

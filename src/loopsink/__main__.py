@@ -76,7 +76,8 @@ def _configure_listen(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--format",
         default=DEFAULT_FORMAT,
-        help=f"a logging.Formatter format string (default: {DEFAULT_FORMAT!r})",
+        # argparse %-formats help strings: the format's own %( must be doubled
+        help=f"a logging.Formatter format string (default: {DEFAULT_FORMAT!r})".replace("%", "%%"),
     )
     out.add_argument("--json", action="store_true", help="print each record as one JSON object")
     out.add_argument("--level", default="NOTSET", help="print only records at this level or above")
