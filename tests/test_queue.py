@@ -423,3 +423,24 @@ def test_same_sink_twice_is_refused() -> None:
     sink = CapturingSink()
     with pytest.raises(ValueError, match="the same sink was given to LogQueue twice"):
         LogQueue(sink, sink)
+
+
+def test_a_forgotten_queue_with_records_warns() -> None:
+    import gc
+
+    queue = LogQueue(CapturingSink())
+    queue.put(make_record(1))
+    with pytest.warns(ResourceWarning, match=r"garbage-collected with 1 records never delivered"):
+        del queue
+        gc.collect()
+
+
+def test_a_forgotten_empty_queue_is_quiet() -> None:
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        queue = LogQueue(CapturingSink())
+        del queue
+        gc.collect()
