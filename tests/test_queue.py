@@ -426,13 +426,13 @@ def test_same_sink_twice_is_refused() -> None:
 
 
 def test_a_forgotten_queue_with_records_warns() -> None:
-    import gc
+    def forget() -> None:
+        queue = LogQueue(CapturingSink())
+        queue.put(make_record(1))
+        # the last reference goes here, and CPython finalises the queue at once
 
-    queue = LogQueue(CapturingSink())
-    queue.put(make_record(1))
     with pytest.warns(ResourceWarning, match=r"garbage-collected with 1 records never delivered"):
-        del queue
-        gc.collect()
+        forget()
 
 
 def test_a_forgotten_empty_queue_is_quiet() -> None:
