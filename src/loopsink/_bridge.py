@@ -36,9 +36,11 @@ class LoggingBridge(logging.Handler):
     """A ``logging.Handler`` that puts every record it accepts into a :class:`LogQueue`.
 
     Attach it to any logger; the log call returns as soon as the record is queued, from the
-    loop's thread or any other. The queued record is a snapshot: the message is merged with
-    its arguments and the exception rendered to text at the time of the call, on a copy, so
-    other handlers of the same logger see the record untouched.
+    loop's thread or any other. What is queued shows the record as it was at the time of the
+    call: on the loop's thread, a record whose message and arguments cannot change (a
+    ``str`` message, immutable arguments, no exception) is queued as it is; any other is
+    snapshotted on a copy (message merged with its arguments, exception rendered to text),
+    so other handlers of the same logger see the record untouched.
 
     Args:
         queue: the queue to feed. It may start later; records wait for it (bounded).
