@@ -5,13 +5,18 @@ stdlib's own ``logging.Formatter`` with %-style fields, which is what almost eve
 the output can be produced with fewer steps: the format string's use of the time is checked
 once per batch instead of once per record, and the time text is computed once per second
 of ``record.created`` instead of once per record (``time.strftime`` has no sub-second field,
-so records created in the same second share it). A Formatter subclass that overrides a
-step, or a custom converter, goes through ``formatter.format`` unchanged.
+so records created in the same second share it), and the fields that are the same for
+every record of one logger, level and call site (``%(levelname)s``, ``%(name)s``,
+``%(lineno)d``…) are applied once per distinct set of values, leaving a shorter template
+for the fields that change (``%(message)s``, ``%(asctime)s``). A Formatter subclass that
+overrides a step, or a custom converter, goes through ``formatter.format`` unchanged.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +24,95 @@ from typing import Any
 __all__ = ["batch_formatter"]
 
 _Formatter = logging.Formatter
+_LogRecord = logging.LogRecord
 #: The steps whose stdlib implementation the fast path reproduces; a formatter that
 #: overrides any of them is used as it is. formatException and formatStack are called.
 _STEPS = ("format", "formatMessage", "formatTime", "usesTime")
 _CONVERTERS = (time.localtime, time.gmtime)
+
+
+#: A %-style field, as ``logging.PercentStyle`` validates it.
+_FIELD = re.compile(r"%\((\w+)\)[#0+ -]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxefgcrsa%]", re.IGNORECASE)
+#: Record attributes that repeat across the records of one logger, level and call site:
+#: worth applying once per distinct set of values.
+_STABLE = frozenset(
+    {
+        "name",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "funcName",
+        "lineno",
+        "process",
+        "processName",
+        "thread",
+        "threadName",
+    }
+)
+#: Distinct sets of stable values remembered before the cache starts over.
+_TEMPLATE_CACHE_SIZE = 4096
+_MESSAGE = "%(message)s"
+
+
+class _Templates:
+    """A format string with its stable fields applied, once per distinct set of values.
+
+    Applying them leaves a template that holds only the changing fields (with any ``%`` of
+    the applied values escaped), so ``template % record.__dict__`` equals
+    ``pattern % record.__dict__``. For the commonest shape, a template whose only field is
+    ``%(message)s``, the template is kept as its text before and after the message, and a
+    record costs one concatenation.
+    """
+
+    __slots__ = ("cache", "pattern", "stable", "values_of")
+
+    def __init__(self, pattern: str, stable: list[str]) -> None:
+        self.pattern = pattern
+        self.stable = stable
+        #: the record's stable values, as the key of ``cache`` (a tuple, or the one value)
+        self.values_of = operator.itemgetter(*stable)
+        self.cache: dict[Any, tuple[str, str] | str] = {}
+
+    def build(self, values: Any) -> tuple[str, str] | str:
+        """The template for this set of stable values (and remember it)."""
+        known = dict(zip(self.stable, values if len(self.stable) > 1 else (values,), strict=True))
+
+        def apply(match: re.Match[str]) -> str:
+            if match.group(1) not in known:
+                return match.group(0)
+            return (match.group(0) % known).replace("%", "%%")
+
+        rest = _FIELD.sub(apply, self.pattern)
+        result: tuple[str, str] | str = rest
+        if _FIELD.findall(rest) == ["message"] and rest.count(_MESSAGE) == 1:
+            before, after = rest.split(_MESSAGE)
+            if "%" not in before.replace("%%", "") + after.replace("%%", ""):
+                result = (before.replace("%%", "%"), after.replace("%%", "%"))
+        if len(self.cache) >= _TEMPLATE_CACHE_SIZE:
+            self.cache.clear()
+        self.cache[values] = result
+        return result
+
+
+#: Templates by format string, shared by every formatter with that string, so that what
+#: one batch learned serves the next.
+_TEMPLATES: dict[str, _Templates | None] = {}
+_TEMPLATES_SIZE = 64
+
+
+def _templates_for(pattern: str) -> _Templates | None:
+    """The shared :class:`_Templates` of ``pattern``; ``None`` if it has no stable field."""
+    try:
+        return _TEMPLATES[pattern]
+    except KeyError:
+        pass
+    if len(_TEMPLATES) >= _TEMPLATES_SIZE:
+        _TEMPLATES.clear()
+    stable = sorted({f for f in _FIELD.findall(pattern) if f in _STABLE})
+    templates = _TEMPLATES[pattern] = _Templates(pattern, stable) if stable else None
+    return templates
 
 
 def _is_plain(formatter: logging.Formatter) -> bool:
@@ -52,14 +142,25 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
     style = formatter._style
     style_format = style.format
     pattern: str | None = None
+    templates: _Templates | None = None
     if type(style) is logging.PercentStyle and not getattr(style, "_defaults", None):
         pattern = style._fmt  # PercentStyle.format is then `_fmt % record.__dict__`
+        templates = _templates_for(pattern) if pattern is not None else None
+    if templates is not None:
+        values_of, cached, build = templates.values_of, templates.cache, templates.build
     strftime = time.strftime
     # (whole second, its strftime text, msecs, the full asctime)
     cache: list[Any] = [None, "", None, ""]
 
     def format_record(record: logging.LogRecord) -> str:
-        record.message = record.getMessage()
+        if type(record) is _LogRecord:  # LogRecord.getMessage, without the method call
+            msg = record.msg
+            if type(msg) is not str:
+                msg = str(msg)
+            args = record.args
+            record.message = msg % args if args else msg
+        else:
+            record.message = record.getMessage()
         if uses_time:
             created = record.created
             second = int(created)
@@ -75,11 +176,24 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
         text: str
         if pattern is not None:
             try:
-                text = pattern % record.__dict__
+                if templates is not None:
+                    values = record.__dict__
+                    key = values_of(values)
+                    found = cached.get(key)
+                    if found is None:
+                        found = build(key)
+                    if isinstance(found, tuple):
+                        text = found[0] + values["message"] + found[1]
+                    else:
+                        text = found % values
+                else:
+                    text = pattern % record.__dict__
             except Exception:  # let the stdlib raise its own error for a bad field
                 text = style_format(record)
         else:
             text = style_format(record)
+        if not (record.exc_info or record.exc_text or record.stack_info):
+            return text
         if record.exc_info and not record.exc_text:
             record.exc_text = formatter.formatException(record.exc_info)
         if record.exc_text:
