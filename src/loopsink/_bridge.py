@@ -68,11 +68,30 @@ class LoggingBridge(logging.Handler):
         # (a str message, immutable arguments, no traceback) is queued as it is: the sinks
         # run later on this same thread, so no other thread can touch it meanwhile, and
         # skipping the copy is most of the saving that keeps this call cheap.
-        if _get_ident() == self.queue._loop_thread and not record.exc_info:
+        queue = self.queue
+        if _get_ident() == queue._loop_thread and type(record.msg) is str and not record.exc_info:
+            # whether every argument is of a type whose value cannot change after the call,
+            # unrolled for the common counts: this check is a good part of the call's cost
             args = record.args
-            if type(record.msg) is str and (
-                not args or (type(args) is tuple and _IMMUTABLE.issuperset(map(type, args)))
-            ):
+            if not args:
+                immutable = True
+            elif type(args) is not tuple:
+                immutable = False
+            elif len(args) == 2:
+                immutable = type(args[0]) in _IMMUTABLE and type(args[1]) in _IMMUTABLE
+            elif len(args) == 1:
+                immutable = type(args[0]) in _IMMUTABLE
+            else:
+                immutable = _IMMUTABLE.issuperset(map(type, args))
+            if immutable:
+                # LogQueue.put's room check and append, inlined: this is the hot path
+                intake = queue._intake
+                if len(intake) < queue._capacity and queue._accepting:
+                    intake.append(record)
+                    if queue._sleeping:
+                        queue._sleeping = False
+                        queue._wake_workers()
+                    return True
                 return self._put(record)
         try:
             copy = snapshot(record)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -28,8 +29,11 @@ __all__ = ["AsyncHandler"]
 
 P = TypeVar("P")
 
-#: How many records are formatted on the event loop before the sink yields to other tasks.
-#: Formatting costs a few microseconds a record; 128 of them keep one step well under 0.5 ms.
+#: How long a sink formats on the event loop before it yields to other tasks, checked every
+#: FORMAT_CHECK_EVERY records: a large batch never holds the loop much longer than this.
+FORMAT_SLICE_SECONDS = 0.0002
+FORMAT_CHECK_EVERY = 32
+#: For sinks that slice by count: 128 records of a few microseconds keep a step short.
 FORMAT_SLICE = 128
 
 
@@ -60,6 +64,12 @@ class AsyncHandler(logging.Filterer):
         self._lock_loop: object = None
         self._error_count = 0
         self._last_error: str | None = None
+        #: records counted as emitted whose write failed later, in the background
+        self._late_failures = 0
+        #: set by a queue worker while it drives this sink: output may be held briefly,
+        #: since the worker writes it out (``_write_lingering``) when no more records come
+        self._lingering = False
+        self._fast_format: tuple[tuple[Any, ...], Callable[[logging.LogRecord], str]] | None = None
 
     # -- the logging.Handler surface -------------------------------------------------------
 
@@ -245,6 +255,27 @@ class AsyncHandler(logging.Filterer):
         self.handleError(records[0])
         self._error_count += len(records) - 1
 
+    def _linger_deadline(self) -> float | None:
+        """When output this sink holds must be written (``time.monotonic``); ``None``: none held."""
+        return None
+
+    async def _write_lingering(self) -> None:
+        """Write the output held since the last batch (called by the queue, under the lock)."""
+
+    def report_late_failure(self, exc: BaseException, first: logging.LogRecord, count: int) -> None:
+        """Report a background write of ``count`` records, starting with ``first``, that failed.
+
+        For sinks that hand a batch to a writer thread and return before it is written: the
+        queue counted the batch as emitted, so it is taken back out of ``emitted`` and
+        counted under ``errors``, and the traceback printed once, as for a failed batch.
+        """
+        self._late_failures += count
+        try:
+            raise exc
+        except BaseException:
+            self.handleError(first)
+        self._error_count += count - 1
+
     async def emit_each_in_thread(
         self,
         records: Sequence[logging.LogRecord],
@@ -272,33 +303,60 @@ class AsyncHandler(logging.Filterer):
             except Exception:  # noqa: PERF203 - reported from an except block, with its traceback
                 self.handleError(prepared[index][0])
 
+    def _batch_formatter(self) -> Callable[[logging.LogRecord], str]:
+        """The fast equivalent of :meth:`format`, rebuilt only when the formatter changes.
+
+        Kept between batches so that what it caches (the time text, the applied stable
+        fields) serves the next batch too.
+        """
+        if type(self).format is not AsyncHandler.format:  # the sink formats in its own way
+            return self.format
+        formatter: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
+        fingerprint = (
+            formatter,
+            type(formatter),
+            tuple(formatter.__dict__.values()),
+            formatter.converter,
+            getattr(formatter._style, "_fmt", None),
+        )
+        cached = self._fast_format
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        fmt = batch_formatter(formatter)
+        self._fast_format = (fingerprint, fmt)
+        return fmt
+
     async def format_lines(
         self, records: Sequence[logging.LogRecord], terminator: str
     ) -> tuple[str, list[logging.LogRecord]]:
         """Format a batch into one string, each record followed by ``terminator``.
 
         Returns the text and the records that formatted; a record whose formatting raises
-        goes to :meth:`handleError` and is left out. Yields to the event loop every
-        :data:`FORMAT_SLICE` records so a large batch never stalls other tasks.
+        goes to :meth:`handleError` and is left out. Yields to the event loop once it has
+        formatted for :data:`FORMAT_SLICE_SECONDS`, so a large batch never stalls other tasks.
         """
-        parts: list[str] = []
-        done: list[logging.LogRecord] = []
-        if type(self).format is AsyncHandler.format:
-            fmt = batch_formatter(self.formatter or logging._defaultFormatter)  # type: ignore[attr-defined]
-        else:  # the sink formats in its own way
-            fmt = self.format
-        for start in range(0, len(records), FORMAT_SLICE):
-            if start:
+        texts: list[str] = []
+        failed: list[int] = []
+        fmt = self._batch_formatter()
+        append = texts.append
+        clock = time.perf_counter
+        deadline = clock() + FORMAT_SLICE_SECONDS
+        for index, record in enumerate(records):
+            if not index % FORMAT_CHECK_EVERY and index and clock() > deadline:
                 await anyio.lowlevel.checkpoint()
-            for record in records[start : start + FORMAT_SLICE]:
-                try:
-                    parts.append(fmt(record))
-                except Exception:
-                    self.handleError(record)
-                    continue
-                parts.append(terminator)
-                done.append(record)
-        return "".join(parts), done
+                deadline = clock() + FORMAT_SLICE_SECONDS
+            try:
+                append(fmt(record))
+            except Exception:
+                self.handleError(record)
+                failed.append(index)
+        if not texts:
+            return "", []
+        text = terminator.join(texts) + terminator
+        if not failed:
+            return text, list(records)
+        skip = set(failed)
+        return text, [r for i, r in enumerate(records) if i not in skip]
 
 
 def _send_each(send: Callable[[P], object], items: Sequence[P]) -> list[tuple[int, Exception]]:

@@ -2,14 +2,15 @@
 
 Shape of the inside::
 
-    put() ── any thread ──▶ intake (deque, bounded) ──pump task──▶ lane per sink ──▶ sink
-                                                                 (backlog + worker task)
+    put() ── any thread ──▶ intake (deque, bounded) ──fan-out──▶ lane per sink ──▶ sink
+                                                               (backlog + worker task)
 
 ``put`` appends to a ``collections.deque`` (atomic in CPython) and only touches the loop
-when the pump is asleep: from the loop thread it sets an event, from another thread it
-schedules one callback, so a burst of records costs one wake-up, not one per record. The
-pump runs on the loop and fans records out to one *lane* per sink; each lane has its own
-bounded backlog and worker, so a slow or hung sink never delays the others.
+when the workers are asleep: from the loop thread it sets an event, from another thread it
+schedules one callback, so a burst of records costs one wake-up, not one per record. Each
+sink has a *lane*: its own bounded backlog and worker task, so a slow or hung sink never
+delays the others. Whichever worker wakes first fans the intake out to every lane; there
+is no separate task in between, which saves a task switch and an event on every pass.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import enum
 import logging
 import sys
 import threading
+import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 
@@ -89,12 +92,15 @@ class _Lane:
         "high_water",
         "idle",
         "in_flight",
+        "late_base",
+        "lock",
         "progress",
         "received",
         "scope",
         "settled",
         "sink",
         "wake",
+        "watching",
     )
 
     def __init__(self, sink: AsyncHandler, capacity: int) -> None:
@@ -113,6 +119,9 @@ class _Lane:
         self.progress = _Signal()
         self.done = anyio.Event()
         self.scope: anyio.CancelScope | None = None
+        self.late_base = sink._late_failures  # what the sink had lost before this queue
+        self.watching = False  # a linger watch runs for this lane
+        self.lock: anyio.Lock = None  # type: ignore[assignment] # the sink's, set on the loop
 
     @property
     def pending(self) -> int:
@@ -152,7 +161,7 @@ class _Lane:
     def snapshot(self) -> SinkStats:
         return SinkStats(
             name=self.sink.describe(),
-            emitted=self.emitted,
+            emitted=self.emitted - (self.sink._late_failures - self.late_base),
             errors=self.sink.error_count,
             pending=self.pending,
             high_water=self.high_water,
@@ -226,12 +235,12 @@ class LogQueue:
         self._loop_thread: int | None = None
         self._schedule: ThreadsafeScheduler | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
-        # pump state
-        self._pump_idle = False
-        self._pump_wake = _Signal()
-        self._pump_progress = _Signal()
-        self._pump_done = False
-        self._drained = 0  # records the pump has moved out of the intake
+        # fan-out state
+        self._sleeping = False  # a worker waits for records: the next put() wakes one
+        self._progress = _Signal()  # fired whenever records leave the intake
+        self._intake_closed = False  # closing, and the intake is empty for good
+        self._drained = 0  # records moved out of the intake
+        self._summarising = False  # a drop-summary task is waiting for a quiet moment
         # drop counters: loop-thread ones need no lock, other threads share a lock
         self._loop_drops: dict[str, int] = {}
         self._thread_drops: dict[str, int] = {}
@@ -256,9 +265,9 @@ class LogQueue:
         if len(intake) >= self._capacity and not self._make_room():
             return False
         intake.append(record)
-        if self._pump_idle:
-            self._pump_idle = False
-            self._wake_pump()
+        if self._sleeping:
+            self._sleeping = False
+            self._wake_workers()
         return True
 
     def _make_room(self) -> bool:
@@ -292,43 +301,32 @@ class LogQueue:
             with self._drop_lock:
                 self._thread_drops[reason] = self._thread_drops.get(reason, 0) + count
 
-    def _wake_pump(self) -> None:
+    def _wake_workers(self) -> None:
         if self._on_loop_thread():
-            self._pump_wake.fire()
+            self._rouse()
         elif self._schedule is not None:
             try:
-                self._schedule(self._pump_wake.fire)
+                self._schedule(self._rouse)
             except RuntimeError:  # the loop has stopped; aclose() accounts for the records
                 pass
 
-    # -- the pump: loop thread -----------------------------------------------------------------
-
-    async def _pump(self) -> None:
-        try:
-            while True:
-                self._drain_intake()
-                if self._state is not _State.OPEN and not self._intake:
-                    break
-                if self._intake:  # overflow="block" and a lane is full: wait for room
-                    await self._pump_wake.wait()
-                    continue
-                self._pump_idle = True
-                if self._intake or self._state is not _State.OPEN:
-                    self._pump_idle = False
-                    continue
-                if self._unreported_drops():
-                    await self._summarise_when_quiet()
-                else:
-                    await self._pump_wake.wait()
-                self._pump_idle = False
-            self._deliver_summary()
-        finally:
-            self._pump_done = True
-            self._pump_progress.fire()
-            for lane in self._lanes:
+    def _rouse(self) -> None:
+        """Wake one idle worker (loop thread): it fans the intake out and wakes the others."""
+        for lane in self._lanes:
+            if lane.idle:
+                lane.idle = False
                 lane.wake.fire()
+                return
+
+    def _rouse_all(self) -> None:
+        for lane in self._lanes:
+            lane.idle = False
+            lane.wake.fire()
+
+    # -- the fan-out: loop thread -------------------------------------------------------------
 
     def _drain_intake(self) -> None:
+        """Move what waits in the intake to every lane (as much as fits, for "block")."""
         intake = self._intake
         count = len(intake)
         if not count:
@@ -350,7 +348,20 @@ class LogQueue:
         if self._policy == "block":
             with self._room:
                 self._room.notify_all()
-        self._pump_progress.fire()
+        self._progress.fire()
+
+    def _blocked(self) -> bool:
+        """overflow="block" and some lane is full: the intake must wait where it is."""
+        return self._policy == "block" and min(lane.room() for lane in self._lanes) <= 0
+
+    def _close_intake(self) -> None:
+        """Closing and the intake is empty: deliver the last summary, let the workers end."""
+        if self._intake_closed:
+            return
+        self._deliver_summary()
+        self._intake_closed = True
+        self._progress.fire()
+        self._rouse_all()
 
     def _drop_counts(self) -> dict[str, int]:
         with self._drop_lock:
@@ -365,16 +376,22 @@ class LogQueue:
         )
 
     def _unreported_drops(self) -> bool:
+        if not (
+            self._loop_drops or self._thread_drops or any(lane.dropped for lane in self._lanes)
+        ):
+            return False  # the common case, without the lock
         return self._total_drops() > self._reported_drops
 
     async def _summarise_when_quiet(self) -> None:
         """Deliver the drop summary once no record has been dropped for a quiet period."""
-        before = self._total_drops()
-        with anyio.move_on_after(_SUMMARY_QUIET_PERIOD):
-            await self._pump_wake.wait()
-            return
-        if self._total_drops() == before:
-            self._deliver_summary()
+        try:
+            while self._unreported_drops() and not self._intake_closed:
+                before = self._total_drops()
+                await anyio.sleep(_SUMMARY_QUIET_PERIOD)
+                if self._total_drops() == before:
+                    self._deliver_summary()
+        finally:
+            self._summarising = False
 
     def _deliver_summary(self) -> None:
         total = self._total_drops()
@@ -413,21 +430,65 @@ class LogQueue:
         with anyio.CancelScope(shield=True) as scope:
             lane.scope = scope
             task_status.started()
+            sink = lane.sink
+            lane.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
+            sink._lingering = True
             try:
                 while True:
+                    if self._intake:
+                        self._drain_intake()
                     if lane.backlog:
                         await self._deliver(lane)
                         continue
-                    if self._pump_done:
+                    if self._intake_closed:
                         break
+                    if self._state is not _State.OPEN and not self._intake:
+                        self._close_intake()
+                        continue
                     lane.idle = True
-                    if lane.backlog or self._pump_done:
+                    self._sleeping = True
+                    if lane.backlog or (self._intake and not self._blocked()):
                         lane.idle = False
                         continue
+                    if not lane.watching and sink._linger_deadline() is not None:
+                        lane.watching = True
+                        self._start(self._watch_linger, lane)
+                    if not self._summarising and self._unreported_drops():
+                        self._summarising = True
+                        self._start(self._summarise_when_quiet)
                     await lane.wake.wait()
-                await self._finish_sink(lane.sink)
+                await self._finish_sink(sink)
             finally:
+                sink._lingering = False
                 lane.done.set()
+
+    def _start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
+        assert self._task_group is not None
+        self._task_group.start_soon(func, *args)
+
+    async def _watch_linger(self, lane: _Lane) -> None:
+        """Write the output a sink holds once its linger is over, if no batch did it first.
+
+        One task per sink and linger period, started when the lane goes idle with output
+        held: cheaper than a timeout on every idle wait of the lane.
+        """
+        sink = lane.sink
+        try:
+            while not lane.done.is_set():
+                deadline = sink._linger_deadline()
+                if deadline is None:
+                    return
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    await anyio.sleep(delay)
+                    continue
+                async with sink.io_lock():
+                    try:
+                        await sink._write_lingering()
+                    except Exception:
+                        sink.report_error("writing held output")
+        finally:
+            lane.watching = False
 
     async def _deliver(self, lane: _Lane) -> None:
         sink = lane.sink
@@ -441,20 +502,26 @@ class LogQueue:
             pop = backlog.popleft
             batch = [pop() for _ in range(count)]
         lane.in_flight = count
-        if self._policy == "block" and self._intake:
-            self._pump_wake.fire()
         if sink.level or sink.filters:
             accepted = [r for r in map(sink.accepts, batch) if r is not None]
         else:
             accepted = batch
-        errors_before = sink.error_count
+        errors_before, late_before = sink.error_count, sink._late_failures
         if accepted:
-            async with sink.io_lock():
-                try:
-                    await sink.emit_batch(accepted)
-                except Exception:
-                    sink.report_batch_failure(accepted)
-        failed = min(sink.error_count - errors_before, len(accepted))
+            lock = lane.lock
+            try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
+                lock.acquire_nowait()
+            except anyio.WouldBlock:
+                await lock.acquire()
+            try:
+                await sink.emit_batch(accepted)
+            except Exception:
+                sink.report_batch_failure(accepted)
+            finally:
+                lock.release()
+        # failures of earlier batches that surfaced meanwhile are not this batch's
+        late = sink._late_failures - late_before
+        failed = min(sink.error_count - errors_before - late, len(accepted))
         lane.emitted += len(accepted) - failed
         lane.filtered += count - len(accepted)
         lane.in_flight = 0
@@ -488,7 +555,8 @@ class LogQueue:
         try:
             for lane in self._lanes:
                 await task_group.start(self._run_lane, lane)
-            task_group.start_soon(self._pump)
+            if self._intake:  # records put before the start
+                self._rouse()
         except BaseException:
             task_group.cancel_scope.cancel()
             await task_group.__aexit__(*sys.exc_info())
@@ -533,7 +601,7 @@ class LogQueue:
         self._state = _State.CLOSING
         with self._room:
             self._room.notify_all()
-        self._pump_wake.fire()
+        self._rouse_all()
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(timeout):
                 for lane in self._lanes:
@@ -588,9 +656,9 @@ class LogQueue:
         self._require_open("flush")
         target = self._drained + len(self._intake)
         self._drain_intake()
-        while self._drained < target and not self._pump_done:
-            self._pump_wake.fire()
-            await self._pump_progress.wait()
+        while self._drained < target and not self._intake_closed:
+            self._rouse()
+            await self._progress.wait()
         async with anyio.create_task_group() as task_group:
             for lane in self._lanes:
                 task_group.start_soon(self._flush_lane, lane, lane.received)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Sequence
 from typing import IO, Any
 
-from .._compat import run_blocking
 from ._fileops import close_quietly
-from ._stream import StreamHandler
+from ._stream import StreamHandler, _Kind
 
 __all__ = ["FileHandler"]
 
@@ -71,13 +69,14 @@ class FileHandler(StreamHandler):
             self.stream = None
         else:
             super().__init__(self._open())
+        self._kind = _Kind.SYNC  # also while delay leaves it unopened
 
     def _open(self) -> IO[Any]:
         """Open :attr:`baseFilename` with the handler's mode, encoding and errors (blocking)."""
         return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
 
     def _write_blocking(self, text: str) -> None:
-        """Write ``text`` and flush; runs in a worker thread. Reopens a closed file."""
+        """Write ``text`` and flush; runs on the writer thread. Reopens a closed file."""
         if self.stream is None:
             if self.mode == "w" and self._closed:
                 return  # the stdlib does not reopen (and so truncate) a closed 'w' file
@@ -102,27 +101,25 @@ class FileHandler(StreamHandler):
             raise
 
     async def emit(self, record: logging.LogRecord) -> None:
-        await run_blocking(self._write_blocking, self.format(record) + self.terminator)
-
-    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        text, written = await self.format_lines(records, self.terminator)
-        if not written:
-            return
-        try:
-            await run_blocking(self._write_blocking, text)
-        except Exception:
-            self.report_batch_failure(written)
+        await self._output.run(self._write_blocking, self.format(record) + self.terminator)
 
     async def flush(self) -> None:
+        """Write what is held, and flush the file."""
+        await self._output.run(self._flush_blocking)
+
+    def _flush_blocking(self) -> None:
         if self.stream is not None:
-            await run_blocking(self.stream.flush)
+            self.stream.flush()
 
     async def close(self) -> None:
-        """Flush and close the file."""
+        """Write what is pending, then flush and close the file."""
+        await self._output.run(self._close_file_blocking)
+        await super().close()
+
+    def _close_file_blocking(self) -> None:
         stream, self.stream = self.stream, None
         if stream is not None:
-            await run_blocking(_flush_and_close, stream)
-        await super().close()
+            _flush_and_close(stream)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.baseFilename} ({logging.getLevelName(self.level)})>"

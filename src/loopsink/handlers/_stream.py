@@ -12,8 +12,8 @@ from typing import Any
 
 import anyio.abc
 
-from .._compat import run_blocking
 from .._handler import AsyncHandler
+from .._writebehind import WriteBehind
 
 __all__ = ["NullHandler", "StreamHandler"]
 
@@ -53,9 +53,11 @@ class StreamHandler(AsyncHandler):
     """Writes formatted records to a stream, each followed by :attr:`terminator`.
 
     ``stream`` defaults to ``sys.stderr``. A blocking stream (a file object, ``sys.stderr``)
-    is written from a worker thread, one write and one flush per batch, so the event loop
-    never waits on it; an async stream (an aiofiles file, an asyncio ``StreamWriter``, an
-    anyio byte or text stream) is awaited.
+    is written by a thread of the sink's own, so the event loop never waits on it for more
+    than half a millisecond. Under a queue, formatted text is held for up to 5 ms and
+    written in one ``write`` and one ``flush``; :meth:`flush` writes it at once and waits
+    for it. An async stream (an aiofiles file, an asyncio ``StreamWriter``, an anyio byte
+    or text stream) is awaited.
 
     Args:
         stream: where to write; ``None`` means ``sys.stderr`` at construction time.
@@ -78,6 +80,7 @@ class StreamHandler(AsyncHandler):
         self._kind = _classify(stream)
         self.stream: Any = stream
         self._byte_encoding = encoding
+        self._output = WriteBehind(self, self._write_blocking, f"loopsink-{type(self).__name__}")
 
     async def setStream(self, stream: Any) -> Any:
         """Flush the current stream and switch to ``stream``; return the old one.
@@ -102,15 +105,32 @@ class StreamHandler(AsyncHandler):
         text, written = await self.format_lines(records, self.terminator)
         if not written:
             return
+        if self._kind is _Kind.SYNC:
+            due = self._output.hold(text, len(written), written[0])
+            if due or not self._lingering:  # called directly, not by a queue: write now
+                await self._output.push()
+            if not self._lingering:
+                await self._output.drain()
+            return
         try:
             await self._write(text)
         except Exception:
             self.report_batch_failure(written)
 
+    def _write_blocking(self, text: str) -> None:
+        """Write ``text`` and flush; runs on the writer thread."""
+        _write_and_flush(self.stream, text)
+
+    def _linger_deadline(self) -> float | None:
+        return self._output.deadline()
+
+    async def _write_lingering(self) -> None:
+        await self._output.push()
+
     async def _write(self, text: str) -> None:
         stream, kind = self.stream, self._kind
         if kind is _Kind.SYNC:
-            await run_blocking(_write_and_flush, stream, text)
+            await self._output.run(self._write_blocking, text)
         elif kind is _Kind.MEMORY:
             stream.write(text)
         elif kind is _Kind.ASYNC_WRITE:
@@ -127,20 +147,27 @@ class StreamHandler(AsyncHandler):
             await stream.send(text)
 
     async def flush(self) -> None:
-        """Flush the stream (sync streams from a worker thread)."""
+        """Flush the stream; for a blocking one, once the writer thread has written all."""
         stream, kind = self.stream, self._kind
         if stream is None:
             return
         if kind is _Kind.SYNC:
+            await self._output.drain()
             flush = getattr(stream, "flush", None)
             if flush is not None:
-                await run_blocking(flush)
+                await self._output.run(flush)
         elif kind is _Kind.ASYNC_WRITE:
             flush = getattr(stream, "flush", None)
             if flush is not None:
                 await flush()
         elif kind is _Kind.WRITER:
             await stream.drain()
+
+    async def close(self) -> None:
+        """Write what is held, then let the writer thread go."""
+        await self._output.drain()
+        self._output.stop()
+        await super().close()
 
     def __repr__(self) -> str:
         name = getattr(self.stream, "name", None)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Sequence
 
-from .._compat import run_blocking
 from ._file import FileHandler
 from ._fileops import check_target, close_quietly, explain_open_error
 
@@ -74,10 +71,10 @@ class WatchedFileHandler(FileHandler):
 
     async def reopenIfNeeded(self) -> None:
         """Reopen the file if the path no longer names the open file (in a worker thread)."""
-        await run_blocking(self._reopen_if_needed_blocking)
+        await self._output.run(self._reopen_if_needed_blocking)
 
-    def _watched_write(self, text: str) -> None:
-        """Check the path, then write and flush ``text``: one worker-thread call per batch.
+    def _write_blocking(self, text: str) -> None:
+        """Check the path, then write and flush ``text``: one writer-thread call per batch.
 
         After a failed write the file is closed with what it buffered, so that records
         already reported as failed are not written later; the next batch reopens it in
@@ -91,15 +88,3 @@ class WatchedFileHandler(FileHandler):
             stream = self.stream = self._open()
             self._statstream()
         self._write_to(stream, text)
-
-    async def emit(self, record: logging.LogRecord) -> None:
-        await run_blocking(self._watched_write, self.format(record) + self.terminator)
-
-    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        text, written = await self.format_lines(records, self.terminator)
-        if not written:
-            return
-        try:
-            await run_blocking(self._watched_write, text)
-        except Exception:
-            self.report_batch_failure(written)

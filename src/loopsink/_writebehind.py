@@ -1,0 +1,136 @@
+"""WriteBehind: formatted text held for a few milliseconds, then written in one job.
+
+A sink that writes to a blocking stream formats each batch on the loop and hands the text
+here. The text is written by a :class:`~loopsink._writer.LentWriter` once it has waited
+:data:`LINGER` seconds or grown to :data:`PUSH_CHARS` characters, whichever comes first,
+so that a busy application pays for one trip to the writer thread per few milliseconds,
+not one per batch. The queue's worker writes what is left when no more records come
+(see ``LogQueue``'s linger watch), and ``flush``/``close`` write everything at once.
+
+Records whose text is held are counted as emitted; a write that fails later is reported
+with :meth:`~loopsink.AsyncHandler.report_late_failure`, which takes them back out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._writer import LentWriter
+
+if TYPE_CHECKING:
+    from ._handler import AsyncHandler
+
+__all__ = ["WriteBehind"]
+
+#: How long formatted text may wait before it is written.
+LINGER = 0.005
+#: How much text is written at once, without waiting for the linger.
+PUSH_CHARS = 256 * 1024
+#: How much text may wait while a write is still running before the sink waits for it.
+MAX_HELD_CHARS = 8 * 1024 * 1024
+
+_clock = time.monotonic
+
+
+class WriteBehind:
+    """Holds a sink's formatted text and writes it through its own thread, in order.
+
+    Args:
+        sink: the sink, told of failed writes.
+        write: ``write(text)``, blocking; runs on the writer thread.
+        name: the writer thread's name.
+    """
+
+    def __init__(self, sink: AsyncHandler, write: Callable[[str], object], name: str) -> None:
+        self._sink = sink
+        self._write = write
+        self._writer = LentWriter(name)
+        self._texts: list[str] = []
+        self._chars = 0
+        self._since = 0.0
+        # the first record of what is held, and how many records it holds
+        self._first: logging.LogRecord | None = None
+        self._count = 0
+        # the same for the write the thread is running
+        self._running: tuple[logging.LogRecord, int] | None = None
+
+    @property
+    def held(self) -> bool:
+        return bool(self._texts)
+
+    def deadline(self) -> float | None:
+        """When held text must be written (``time.monotonic``), or ``None`` if nothing waits.
+
+        A write that outlived its lend counts too: its result must still be collected.
+        """
+        if self._texts:
+            return self._since + LINGER
+        if self._writer.busy:
+            return _clock() + LINGER
+        return None
+
+    def hold(self, text: str, records: int, first: logging.LogRecord) -> bool:
+        """Keep ``text`` (of ``records`` records) for the next write; ``True`` when one is due."""
+        if not self._texts:
+            self._since = _clock()
+            self._first = first
+        self._texts.append(text)
+        self._chars += len(text)
+        self._count += records
+        return self._chars >= PUSH_CHARS or _clock() - self._since >= LINGER
+
+    async def push(self) -> None:
+        """Hand what is held to the thread, unless it is still busy with the last write.
+
+        While a slow write runs, text keeps waiting here, up to :data:`MAX_HELD_CHARS`;
+        past that, this waits for the write to finish (and the queue's backlog, then its
+        overflow policy, takes the pressure).
+        """
+        writer = self._writer
+        if writer.busy and not self._collect():
+            if self._chars < MAX_HELD_CHARS:
+                return
+            await writer.finish()
+            self._collect()
+        if not self._texts:
+            return
+        texts, self._texts, self._chars = self._texts, [], 0
+        first, count, self._first, self._count = self._first, self._count, None, 0
+        assert first is not None
+        self._running = (first, count)
+        text = texts[0] if len(texts) == 1 else "".join(texts)
+        if writer.start(self._write, text):
+            self._collect()
+
+    async def drain(self) -> None:
+        """Write everything held and wait until it is written."""
+        await self.push()
+        if self._writer.busy:
+            await self._writer.finish()
+            self._collect()
+        if self._texts:  # held while an earlier write was still running
+            await self.push()
+            if self._writer.busy:
+                await self._writer.finish()
+                self._collect()
+
+    async def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run ``func(*args)`` on the writer thread after everything held is written."""
+        await self.drain()
+        return await self._writer.run(func, *args)
+
+    def _collect(self) -> bool:
+        """Pick up the result of the running write, if it has finished; report a failure."""
+        if not self._writer.collect():
+            return False
+        running, self._running = self._running, None
+        ok, value = self._writer.result
+        if not ok and running is not None:
+            self._sink.report_late_failure(value, *running)
+        return True
+
+    def stop(self) -> None:
+        self._writer.stop()
