@@ -104,3 +104,34 @@ def test_other_styles_give_the_same_text(formatter: logging.Formatter) -> None:
     with_exception = formatter.format(record)
     record.exc_text = None
     assert batch_formatter(formatter)(record) == with_exception
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "%(levelname)-8s|%(name)10s|%(lineno)5d %(message)s %%",
+        "[%(name)s] %(message)s (%(funcName)s) %(asctime)s",
+        "%(levelno)03d %(process)x %(message)r",
+        "%(name)s %(message)s %(message)s",
+        "%(name)s",
+    ],
+)
+@pytest.mark.parametrize("name", ["a.b", "100%", "%(message)s", "%s %d", "%%"])
+def test_stable_fields_applied_once_give_the_same_text(fmt: str, name: str) -> None:
+    formatter = logging.Formatter(fmt)
+    fast = batch_formatter(formatter)
+    for level in (logging.DEBUG, logging.WARNING, 33):  # 33 has no name: "Level 33"
+        for message, args in (("plain %s", ("x",)), ("100%% sure", ()), ("%(k)s", ({"k": 1},))):
+            record = logging.LogRecord(name, level, "/x/y.py", 7, message, args, None, "fn")  # type: ignore[arg-type]
+            twin = logging.LogRecord(name, level, "/x/y.py", 7, message, args, None, "fn")  # type: ignore[arg-type]
+            twin.created, twin.msecs = record.created, record.msecs
+            assert fast(record) == formatter.format(twin)
+
+
+def test_a_changed_levelname_is_applied_as_changed() -> None:
+    formatter = logging.Formatter("%(levelname)s %(message)s")
+    fast = batch_formatter(formatter)
+    record = make("m", (), 5.0)
+    assert fast(record) == "WARNING m"
+    record.levelname = "\x1b[33mWARNING\x1b[0m"  # what a colouring filter does
+    assert fast(record) == "\x1b[33mWARNING\x1b[0m m"

@@ -146,54 +146,24 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
     if type(style) is logging.PercentStyle and not getattr(style, "_defaults", None):
         pattern = style._fmt  # PercentStyle.format is then `_fmt % record.__dict__`
         templates = _templates_for(pattern) if pattern is not None else None
-    if templates is not None:
-        values_of, cached, build = templates.values_of, templates.cache, templates.build
     strftime = time.strftime
     # (whole second, its strftime text, msecs, the full asctime)
     cache: list[Any] = [None, "", None, ""]
 
-    def format_record(record: logging.LogRecord) -> str:
-        if type(record) is _LogRecord:  # LogRecord.getMessage, without the method call
-            msg = record.msg
-            if type(msg) is not str:
-                msg = str(msg)
-            args = record.args
-            record.message = msg % args if args else msg
+    def set_asctime(record: logging.LogRecord) -> None:
+        created = record.created
+        second = int(created)
+        if second != cache[0] or created < 0:  # int() is not floor() below zero
+            cache[0], cache[1], cache[2] = second, strftime(time_format, convert(created)), None
+        if not msec_format:
+            record.asctime = cache[1]
+        elif record.msecs == cache[2]:
+            record.asctime = cache[3]
         else:
-            record.message = record.getMessage()
-        if uses_time:
-            created = record.created
-            second = int(created)
-            if second != cache[0] or created < 0:  # int() is not floor() below zero
-                cache[0], cache[1], cache[2] = second, strftime(time_format, convert(created)), None
-            if not msec_format:
-                record.asctime = cache[1]
-            elif record.msecs == cache[2]:
-                record.asctime = cache[3]
-            else:
-                cache[2], cache[3] = record.msecs, msec_format % (cache[1], record.msecs)
-                record.asctime = cache[3]
-        text: str
-        if pattern is not None:
-            try:
-                if templates is not None:
-                    values = record.__dict__
-                    key = values_of(values)
-                    found = cached.get(key)
-                    if found is None:
-                        found = build(key)
-                    if isinstance(found, tuple):
-                        text = found[0] + values["message"] + found[1]
-                    else:
-                        text = found % values
-                else:
-                    text = pattern % record.__dict__
-            except Exception:  # let the stdlib raise its own error for a bad field
-                text = style_format(record)
-        else:
-            text = style_format(record)
-        if not (record.exc_info or record.exc_text or record.stack_info):
-            return text
+            cache[2], cache[3] = record.msecs, msec_format % (cache[1], record.msecs)
+            record.asctime = cache[3]
+
+    def add_exception_and_stack(record: logging.LogRecord, text: str) -> str:
         if record.exc_info and not record.exc_text:
             record.exc_text = formatter.formatException(record.exc_info)
         if record.exc_text:
@@ -204,6 +174,54 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
             if text[-1:] != "\n":
                 text += "\n"
             text += formatter.formatStack(record.stack_info)
+        return text
+
+    if templates is not None:
+        values_of, cached, build = templates.values_of, templates.cache, templates.build
+
+        # The common case, in as few steps as it takes: every name below is a local.
+        def format_with_templates(record: logging.LogRecord) -> str:
+            values = record.__dict__
+            if type(record) is _LogRecord:  # LogRecord.getMessage, without the method call
+                msg = values["msg"]
+                if type(msg) is not str:
+                    msg = str(msg)
+                args = values["args"]
+                message = msg % args if args else msg
+            else:
+                message = record.getMessage()
+            values["message"] = message
+            if uses_time:
+                set_asctime(record)
+            try:
+                key = values_of(values)
+                found = cached.get(key) or build(key)
+                if type(found) is tuple:
+                    text: str = found[0] + message + found[1]
+                else:
+                    text = found % values  # type: ignore[operator]  # str: not a tuple
+            except Exception:  # let the stdlib raise its own error for a bad field
+                text = style_format(record)
+            if record.exc_info or record.exc_text or record.stack_info:
+                return add_exception_and_stack(record, text)
+            return text
+
+        return format_with_templates
+
+    def format_record(record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if uses_time:
+            set_asctime(record)
+        text: str
+        if pattern is not None:
+            try:
+                text = pattern % record.__dict__
+            except Exception:  # let the stdlib raise its own error for a bad field
+                text = style_format(record)
+        else:
+            text = style_format(record)
+        if record.exc_info or record.exc_text or record.stack_info:
+            return add_exception_and_stack(record, text)
         return text
 
     return format_record

@@ -32,7 +32,7 @@ P = TypeVar("P")
 #: How long a sink formats on the event loop before it yields to other tasks, checked every
 #: FORMAT_CHECK_EVERY records: a large batch never holds the loop much longer than this.
 FORMAT_SLICE_SECONDS = 0.0002
-FORMAT_CHECK_EVERY = 32
+FORMAT_CHECK_EVERY = 64
 #: For sinks that slice by count: 128 records of a few microseconds keep a step short.
 FORMAT_SLICE = 128
 
@@ -336,27 +336,32 @@ class AsyncHandler(logging.Filterer):
         formatted for :data:`FORMAT_SLICE_SECONDS`, so a large batch never stalls other tasks.
         """
         texts: list[str] = []
-        failed: list[int] = []
+        failed: set[int] = set()
         fmt = self._batch_formatter()
-        append = texts.append
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
-        for index, record in enumerate(records):
-            if not index % FORMAT_CHECK_EVERY and index and clock() > deadline:
+        for start in range(0, len(records), FORMAT_CHECK_EVERY):
+            if start and clock() > deadline:
                 await anyio.lowlevel.checkpoint()
                 deadline = clock() + FORMAT_SLICE_SECONDS
+            chunk = records[start : start + FORMAT_CHECK_EVERY]
+            before = len(texts)
             try:
-                append(fmt(record))
+                texts.extend(map(fmt, chunk))  # the loop in C: most chunks never raise
             except Exception:
-                self.handleError(record)
-                failed.append(index)
+                del texts[before:]  # again one by one, to find the records that raise
+                for index, record in enumerate(chunk, start):
+                    try:
+                        texts.append(fmt(record))
+                    except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                        self.handleError(record)
+                        failed.add(index)
         if not texts:
             return "", []
         text = terminator.join(texts) + terminator
         if not failed:
             return text, list(records)
-        skip = set(failed)
-        return text, [r for i, r in enumerate(records) if i not in skip]
+        return text, [r for i, r in enumerate(records) if i not in failed]
 
 
 def _send_each(send: Callable[[P], object], items: Sequence[P]) -> list[tuple[int, Exception]]:
