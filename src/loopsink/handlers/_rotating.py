@@ -31,8 +31,7 @@ from typing import IO, Any, Literal
 import anyio
 
 from .._compat import run_blocking
-from .._fastformat import batch_formatter
-from .._handler import FORMAT_SLICE, AsyncHandler
+from .._handler import FORMAT_SLICE
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
@@ -233,9 +232,7 @@ class BaseRotatingHandler(FileHandler):
         """
         texts: list[str] = []
         done: list[logging.LogRecord] = []
-        fmt: Callable[[logging.LogRecord], str] = self.format
-        if type(self).format is AsyncHandler.format:  # the formatter's own, batch-friendly
-            fmt = batch_formatter(self.formatter or logging._defaultFormatter)  # type: ignore[attr-defined]
+        fmt = self._batch_formatter()
         term = self.terminator
         add = texts.append
         for begin in range(0, len(records), FORMAT_SLICE):
@@ -274,7 +271,7 @@ class BaseRotatingHandler(FileHandler):
                     if chunk is None:
                         chunk = "".join(texts[start:cut])
                     try:
-                        self._size = await run_blocking(self._write_blocking_tracked, chunk)
+                        self._size = await self._output.run(self._write_blocking_tracked, chunk)
                     except Exception:
                         self._size = None
                         if raising:
