@@ -64,20 +64,27 @@ class _Templates:
     ``pattern % record.__dict__``. For the commonest shape, a template whose only field is
     ``%(message)s``, the template is kept as its text before and after the message, and a
     record costs one concatenation.
+
+    Templates are found by the record's own values, so a record whose ``levelname`` a filter
+    changed gets its own template. With two stable fields (``levelname`` and ``name``, as
+    in ``BASIC_FORMAT``) the cache is two dicts deep, one value each: no tuple to build and
+    hash per record. Otherwise the key is the tuple of the values.
     """
 
-    __slots__ = ("cache", "pattern", "stable", "values_of")
+    __slots__ = ("cache", "count", "pattern", "stable", "values_of")
 
     def __init__(self, pattern: str, stable: list[str]) -> None:
         self.pattern = pattern
         self.stable = stable
-        #: the record's stable values, as the key of ``cache`` (a tuple, or the one value)
+        #: the record's stable values as one key (a tuple, or the one value)
         self.values_of = operator.itemgetter(*stable)
-        self.cache: dict[Any, tuple[str, str] | str] = {}
+        #: by key, or with two fields by the first value, then by the second
+        self.cache: dict[Any, Any] = {}
+        self.count = 0
 
-    def build(self, values: Any) -> tuple[str, str] | str:
-        """The template for this set of stable values (and remember it)."""
-        known = dict(zip(self.stable, values if len(self.stable) > 1 else (values,), strict=True))
+    def build(self, values: dict[str, Any]) -> tuple[str, str] | str:
+        """The template for the stable values of this record's ``__dict__`` (remembered)."""
+        known = {field: values[field] for field in self.stable}
 
         def apply(match: re.Match[str]) -> str:
             if match.group(1) not in known:
@@ -90,9 +97,15 @@ class _Templates:
             before, after = rest.split(_MESSAGE)
             if "%" not in before.replace("%%", "") + after.replace("%%", ""):
                 result = (before.replace("%%", "%"), after.replace("%%", "%"))
-        if len(self.cache) >= _TEMPLATE_CACHE_SIZE:
+        if self.count >= _TEMPLATE_CACHE_SIZE:
             self.cache.clear()
-        self.cache[values] = result
+            self.count = 0
+        if len(self.stable) == 2:
+            first, second = self.stable
+            self.cache.setdefault(known[first], {})[known[second]] = result
+        else:
+            self.cache[self.values_of(values)] = result
+        self.count += 1
         return result
 
 
@@ -178,6 +191,7 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
 
     if templates is not None:
         values_of, cached, build = templates.values_of, templates.cache, templates.build
+        first, second = templates.stable if len(templates.stable) == 2 else (None, "")
 
         # The common case, in as few steps as it takes: every name below is a local.
         def format_with_templates(record: logging.LogRecord) -> str:
@@ -194,8 +208,13 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
             if uses_time:
                 set_asctime(record)
             try:
-                key = values_of(values)
-                found = cached.get(key) or build(key)
+                if first is not None:
+                    inner = cached.get(values[first])
+                    found = inner.get(values[second]) if inner is not None else None
+                else:
+                    found = cached.get(values_of(values))
+                if found is None:
+                    found = build(values)
                 if type(found) is tuple:
                     text: str = found[0] + message + found[1]
                 else:
