@@ -225,3 +225,33 @@ async def test_the_drop_summary_comes_while_records_keep_flowing() -> None:
     assert summaries()[0].getMessage().startswith("15 records dropped: queue full")
     kept = [r.args[0] for r in sink.records if r.name == "t"]  # type: ignore[index]
     assert kept == list(range(10)) + list(range(25, i))
+
+
+# -- Wakeup, the queue worker's wait for records ------------------------------------------
+
+
+async def test_wakeup_wakes_its_waiter_and_survives_a_cancelled_wait() -> None:
+    from loopsink._compat import Wakeup
+
+    wakeup = Wakeup()
+    wakeup.fire()  # nobody waits: lost, by design
+    woke = anyio.Event()
+
+    async def waiter() -> None:
+        await wakeup.wait()
+        woke.set()
+
+    with anyio.fail_after(DEADLINE):
+        with anyio.CancelScope() as scope:  # a wait cancelled from outside
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(waiter)
+                await anyio.wait_all_tasks_blocked()
+                scope.cancel()
+        assert not woke.is_set()
+        async with anyio.create_task_group() as tg:  # and the next wait still works
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            assert not woke.is_set()
+            wakeup.fire()
+            wakeup.fire()  # a second fire before the waiter runs is harmless
+        assert woke.is_set()

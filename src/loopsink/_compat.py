@@ -17,6 +17,7 @@ import sniffio
 
 __all__ = [
     "ThreadsafeScheduler",
+    "Wakeup",
     "current_backend",
     "current_loop_token",
     "run_blocking",
@@ -64,6 +65,61 @@ def threadsafe_scheduler() -> ThreadsafeScheduler:
 
         return trio.lowlevel.current_trio_token().run_sync_soon
     raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
+
+
+class Wakeup:
+    """Wakes the one task waiting on it: cheaper than an ``anyio.Event`` made per wait.
+
+    A queue worker waits for records on every pass of the loop; with an ``anyio.Event``
+    each pass built an event and went through anyio's wrapper and asyncio's event. This
+    parks the task on a bare future (asyncio) or reschedules it directly (trio). A
+    ``fire`` with nobody waiting does nothing: the waiter checks its condition first.
+    Both are called on the event loop's thread only.
+    """
+
+    __slots__ = ("_trio", "_waiter")
+
+    def __init__(self) -> None:
+        self._waiter: Any = None  # an asyncio Future or a trio Task
+        self._trio: bool | None = None
+
+    async def wait(self) -> None:
+        if self._trio is None:
+            self._trio = current_backend() == "trio"
+        if self._trio:
+            await self._wait_trio()
+            return
+        import asyncio
+
+        future = asyncio.get_running_loop().create_future()
+        self._waiter = future
+        try:
+            await future
+        finally:
+            self._waiter = None
+
+    async def _wait_trio(self) -> None:
+        import trio
+
+        self._waiter = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def fire(self) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            return
+        if self._trio:
+            import trio
+
+            self._waiter = None
+            trio.lowlevel.reschedule(waiter)
+        elif not waiter.done():
+            waiter.set_result(None)
 
 
 #: A worker thread that has not finished after this long is probably starved of the GIL.

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 
-from ._compat import ThreadsafeScheduler, threadsafe_scheduler
+from ._compat import ThreadsafeScheduler, Wakeup, threadsafe_scheduler
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
 from ._stats import DropReason, QueueStats, SinkStats
@@ -115,7 +115,7 @@ class _Lane:
         self.high_water = 0
         self.dropped: dict[str, int] = {}
         self.idle = False
-        self.wake = _Signal()
+        self.wake = Wakeup()  # the lane's own worker is its one waiter
         self.progress = _Signal()
         self.done = anyio.Event()
         self.scope: anyio.CancelScope | None = None
@@ -453,7 +453,11 @@ class LogQueue:
                     if not lane.watching and sink._linger_deadline() is not None:
                         lane.watching = True
                         self._start(self._watch_linger, lane)
-                    if not self._summarising and self._unreported_drops():
+                    if (
+                        not self._summarising
+                        and (self._loop_drops or self._thread_drops or lane.dropped)
+                        and self._unreported_drops()
+                    ):
                         self._summarising = True
                         self._start(self._summarise_when_quiet)
                     await lane.wake.wait()
