@@ -69,7 +69,7 @@ class LoggingBridge(logging.Handler):
         # run later on this same thread, so no other thread can touch it meanwhile, and
         # skipping the copy is most of the saving that keeps this call cheap.
         queue = self.queue
-        if _get_ident() == queue._loop_thread and type(record.msg) is str and not record.exc_info:
+        if _get_ident() == queue._fast_thread and type(record.msg) is str and not record.exc_info:
             # whether every argument is of a type whose value cannot change after the call,
             # unrolled for the common counts: this check is a good part of the call's cost
             args = record.args
@@ -86,7 +86,7 @@ class LoggingBridge(logging.Handler):
             if immutable:
                 # LogQueue.put's room check and append, inlined: this is the hot path
                 intake = queue._intake
-                if len(intake) < queue._capacity and queue._accepting:
+                if len(intake) < queue._capacity:
                     intake.append(record)
                     if queue._sleeping:
                         queue._sleeping = False

@@ -202,8 +202,10 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
                     msg = str(msg)
                 args = values["args"]
                 message = msg % args if args else msg
+                extra = values["exc_info"] or values["exc_text"] or values["stack_info"]
             else:
                 message = record.getMessage()
+                extra = record.exc_info or record.exc_text or record.stack_info
             values["message"] = message
             if uses_time:
                 set_asctime(record)
@@ -221,7 +223,7 @@ def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord
                     text = found % values  # type: ignore[operator]  # str: not a tuple
             except Exception:  # let the stdlib raise its own error for a bad field
                 text = style_format(record)
-            if record.exc_info or record.exc_text or record.stack_info:
+            if extra:
                 return add_exception_and_stack(record, text)
             return text
 

@@ -23,6 +23,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Coroutine
+from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -48,6 +49,8 @@ _SUMMARY_QUIET_PERIOD = 0.05
 #: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
 #: missed (it should not be: the pump notifies under the same lock).
 _BLOCK_RECHECK = 0.25
+
+_popleft = deque.popleft
 
 #: How long a sink whose worker hit the close deadline gets to close itself.
 _CLOSE_GRACE = 1.0
@@ -233,6 +236,9 @@ class LogQueue:
         self._state = _State.UNOPENED
         self._accepting = True
         self._loop_thread: int | None = None
+        #: the loop's thread while the queue runs and accepts records, else None: the one
+        #: attribute the bridge's fast path checks
+        self._fast_thread: int | None = None
         self._schedule: ThreadsafeScheduler | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         # fan-out state
@@ -335,13 +341,17 @@ class LogQueue:
             count = min(count, *(lane.room() for lane in self._lanes))
             if count <= 0:
                 return
-        moved: list[logging.LogRecord] = []
-        take, pop = moved.append, intake.popleft
-        try:
-            for _ in range(count):
-                take(pop())
-        except IndexError:  # overflow="drop_oldest" evicted some meanwhile
-            pass
+        moved: list[logging.LogRecord]
+        if self._policy != "drop_oldest":  # only this thread takes from the intake: the
+            moved = list(map(_popleft, repeat(intake, count)))  # loop runs in C
+        else:
+            moved = []
+            take, pop = moved.append, intake.popleft
+            try:
+                for _ in range(count):
+                    take(pop())
+            except IndexError:  # another thread evicted some meanwhile
+                pass
         self._drained += len(moved)
         for lane in self._lanes:
             lane.offer(moved, self._policy)
@@ -550,7 +560,7 @@ class LogQueue:
             raise QueueClosedError(
                 f"this LogQueue is {self._state.value}; a queue runs once: make a new one"
             )
-        self._loop_thread = threading.get_ident()
+        self._loop_thread = self._fast_thread = threading.get_ident()
         self._schedule = threadsafe_scheduler()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
@@ -593,6 +603,7 @@ class LogQueue:
         if self._state is _State.CLOSED or self._state is _State.CLOSING:
             return
         self._accepting = False  # from now on put() refuses records: reason "closed"
+        self._fast_thread = None
         if self._state is _State.UNOPENED:
             self._state = _State.CLOSED
             left = self._intake_leftovers(DropReason.CLOSED)
