@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import threading
+import time
 
 import anyio
 import pytest
@@ -189,6 +190,28 @@ async def test_records_keep_coming_while_a_write_is_stalled(tmp_path: pathlib.Pa
         with anyio.fail_after(DEADLINE):
             await queue.flush()
     assert path.read_text().splitlines() == [f"record {i}" for i in range(2_000)]
+
+
+async def test_a_stalled_write_is_looked_at_again_a_linger_later_not_at_once(
+    tmp_path: pathlib.Path,
+) -> None:
+    """While a write is stalled the held text's deadline passes; the linger watch must then
+    wait a linger, not spin on the loop asking a busy writer again and again."""
+    sink = StalledFile(tmp_path / "a.log")
+    output = sink._output
+    output.hold("record 0\n", 1, make_record(0))
+    await output.push()
+    await wait_thread_event(sink.stalled)
+    output.hold("record 1\n", 1, make_record(1))
+    output._since -= 1.0  # held for a second: long overdue
+    now = time.monotonic()
+    deadline = output.deadline()
+    assert deadline is not None
+    assert deadline > now
+    sink.release.set()
+    with anyio.fail_after(DEADLINE):
+        await sink.close()
+    assert (tmp_path / "a.log").read_text() == "record 0\nrecord 1\n"
 
 
 async def test_a_stream_sink_writes_behind_and_flushes(tmp_path: pathlib.Path) -> None:

@@ -64,12 +64,13 @@ class WriteBehind:
     def deadline(self) -> float | None:
         """When held text must be written (``time.monotonic``), or ``None`` if nothing waits.
 
-        A write that outlived its lend counts too: its result must still be collected.
+        While a write that outlived its lend still runs (a stalled disk), nothing can be
+        written before it ends: look again one linger later, whatever is held meanwhile.
         """
+        if self._writer.busy and not self._collect():
+            return _clock() + LINGER
         if self._texts:
             return self._since + LINGER
-        if self._writer.busy:
-            return _clock() + LINGER
         return None
 
     def hold(self, text: str, records: int, first: logging.LogRecord) -> bool:
