@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import loopsink
@@ -445,3 +446,38 @@ def test_a_forgotten_empty_queue_is_quiet() -> None:
         queue = LogQueue(CapturingSink())
         del queue
         gc.collect()
+
+
+async def test_a_worker_kept_busy_still_takes_turns_with_other_tasks() -> None:
+    """Every batch brings another record (a sink that logs, or threads that keep logging):
+    the worker must still let the rest of the program run, not loop until it runs dry."""
+    watchdog_fired = threading.Event()
+
+    class Echo(CapturingSink):
+        stop = False
+        queue: LogQueue | None = None
+
+        async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+            await super().emit_batch(records)
+            if not self.stop and self.queue is not None:
+                self.queue.put(make_record(len(self.records)))
+
+    sink = Echo()
+
+    def give_up() -> None:  # a worker that never yields would hold the loop until this
+        watchdog_fired.set()
+        sink.stop = True
+
+    watchdog = threading.Timer(5.0, give_up)
+    async with LogQueue(sink) as queue:
+        sink.queue = queue
+        queue.put(make_record(0))
+        watchdog.start()
+        try:
+            for _ in range(20):  # each of these needs the busy worker to step aside
+                await anyio.lowlevel.checkpoint()
+            assert not watchdog_fired.is_set(), "this task ran only once the worker ran dry"
+            assert len(sink.records) > 1  # and the worker was busy meanwhile
+        finally:
+            sink.stop = True
+            watchdog.cancel()

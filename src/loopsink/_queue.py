@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
+import anyio.lowlevel
 
 from ._compat import ThreadsafeScheduler, Wakeup, threadsafe_scheduler
 from ._exceptions import QueueClosedError, QueueNotRunningError
@@ -51,6 +52,9 @@ _SUMMARY_QUIET_PERIOD = 0.05
 _BLOCK_RECHECK = 0.25
 
 _popleft = deque.popleft
+
+#: How long a sink's worker may run batch after batch before it lets other tasks run.
+_TURN = 0.0005
 
 #: How long a sink whose worker hit the close deadline gets to close itself.
 _CLOSE_GRACE = 1.0
@@ -443,12 +447,21 @@ class LogQueue:
             sink = lane.sink
             lane.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
             sink._lingering = True
+            clock = time.perf_counter
+            turn_ends = clock() + _TURN
             try:
                 while True:
                     if self._intake:
                         self._drain_intake()
                     if lane.backlog:
                         await self._deliver(lane)
+                        # A sink that returns without suspending (one that holds its
+                        # output) and records that keep coming (other threads, or a sink
+                        # that logs) would keep this loop going and starve every other
+                        # task: take turns with them.
+                        if clock() > turn_ends:
+                            await anyio.lowlevel.checkpoint()
+                            turn_ends = clock() + _TURN
                         continue
                     if self._intake_closed:
                         break
@@ -471,6 +484,7 @@ class LogQueue:
                         self._summarising = True
                         self._start(self._summarise_when_quiet)
                     await lane.wake.wait()
+                    turn_ends = clock() + _TURN
                 await self._finish_sink(sink)
             finally:
                 sink._lingering = False
