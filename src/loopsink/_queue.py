@@ -44,11 +44,11 @@ OverflowPolicy = Literal["drop_newest", "drop_oldest", "block"]
 _POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
 
 #: After records were dropped, the summary waits this long without new drops before it is
-#: delivered, so that one burst of pressure gives one summary, not one per pump pass.
+#: delivered, so that one burst of pressure gives one summary, not one per pass.
 _SUMMARY_QUIET_PERIOD = 0.05
 
 #: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
-#: missed (it should not be: the pump notifies under the same lock).
+#: missed (it should not be: the fan-out notifies under the same lock).
 _BLOCK_RECHECK = 0.25
 
 _popleft = deque.popleft
@@ -286,7 +286,7 @@ class LogQueue:
         if policy == "drop_oldest":
             try:
                 self._intake.popleft()
-            except IndexError:  # the pump emptied it meanwhile
+            except IndexError:  # the workers emptied it meanwhile
                 return True
             self._count_drop(DropReason.EVICTED)
             return True

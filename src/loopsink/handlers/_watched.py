@@ -70,7 +70,7 @@ class WatchedFileHandler(FileHandler):
         self._statstream()
 
     async def reopenIfNeeded(self) -> None:
-        """Reopen the file if the path no longer names the open file (in a worker thread)."""
+        """Reopen the file if the path no longer names the open file (on the writer thread)."""
         await self._output.run(self._reopen_if_needed_blocking)
 
     def _write_blocking(self, text: str) -> None:
