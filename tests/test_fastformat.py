@@ -1,4 +1,4 @@
-"""batch_formatter gives exactly what logging.Formatter.format gives."""
+"""batch_format gives exactly what logging.Formatter.format gives, one by one and by lists."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loopsink._fastformat import batch_formatter
+from loopsink._fastformat import batch_format, batch_formatter
 
 FORMATS = [
     logging.BASIC_FORMAT,
@@ -47,21 +47,58 @@ def test_same_text_as_the_stdlib(
         if isinstance(msg, str) and msg.count("%s") == 1 and "%" not in msg.replace("%s", "")
         else ()
     )
-    fast = batch_formatter(formatter)
+    fast = batch_format(formatter)
     try:
         expected = formatter.format(make(msg, args, created))
     except (TypeError, ValueError) as exc:
         with pytest.raises(type(exc)):
-            fast(make(msg, args, created))
+            fast.one(make(msg, args, created))
+        with pytest.raises(type(exc)):
+            fast.many([make("fine", (), created), make(msg, args, created)])
         return
-    assert fast(make(msg, args, created)) == expected
+    assert fast.one(make(msg, args, created)) == expected
+    assert fast.many([make(msg, args, created), make(msg, args, created + 0.5)]) == [
+        expected,
+        formatter.format(make(msg, args, created + 0.5)),
+    ]
 
 
 def test_time_cache_follows_the_second() -> None:
     formatter = logging.Formatter("%(asctime)s %(message)s")
-    fast = batch_formatter(formatter)
-    for created in (1000.1, 1000.9, 1001.0, 1000.5):
-        assert fast(make("m", (), created)) == formatter.format(make("m", (), created))
+    fast = batch_format(formatter)
+    times = (1000.1, 1000.9, 1001.0, 1000.5, 1000.5004)
+    for created in times:
+        assert fast.one(make("m", (), created)) == formatter.format(make("m", (), created))
+    expected = [formatter.format(make("m", (), created)) for created in times]
+    assert fast.many([make("m", (), created) for created in times]) == expected
+
+
+def test_a_list_sets_the_attributes_the_stdlib_sets() -> None:
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    records = [make("m %d", (i,), 1000.25 + i) for i in range(3)]
+    twins = [make("m %d", (i,), 1000.25 + i) for i in range(3)]
+    for record, twin in zip(records, twins, strict=True):
+        twin.relativeCreated = record.relativeCreated
+    assert batch_format(formatter).many(records) == [formatter.format(t) for t in twins]
+    assert [vars(r) for r in records] == [vars(t) for t in twins]
+
+
+def test_a_list_mixes_the_common_case_with_the_rest() -> None:
+    """Records with tracebacks, stacks, non-str messages or of a LogRecord subclass take
+    the one-by-one path inside a list, and come out in place."""
+
+    class Sub(logging.LogRecord):
+        pass
+
+    formatter = logging.Formatter(logging.BASIC_FORMAT)
+    with_stack = make("s", (), 5.0)
+    with_stack.stack_info = "Stack (most recent call last):\n  here"
+    sub = Sub("a.b", logging.ERROR, "/x/y.py", 1, "sub %s", ("x",), None)
+    records = [make("a %s", ("1",), 5.0), with_stack, make(42, (), 5.0), sub, make("b", (), 5.0)]
+    expected = [formatter.format(r) for r in records]
+    for record in records:
+        record.exc_text = None
+    assert batch_format(formatter).many(records) == expected
 
 
 def test_exceptions_and_stacks_take_the_stdlib_path() -> None:
@@ -110,6 +147,10 @@ def test_other_styles_give_the_same_text(formatter: logging.Formatter) -> None:
     "fmt",
     [
         "%(levelname)-8s|%(name)10s|%(lineno)5d %(message)s %%",
+        "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        "%(asctime)s|%(levelname)s|%(name)s 100%% %(message)s",
+        "%(message)s %(levelname)s %(name)s %(asctime)s",
+        "%(levelname)s %(name)s %(message)s %(message)s",
         "[%(name)s] %(message)s (%(funcName)s) %(asctime)s",
         "%(levelno)03d %(process)x %(message)r",
         "%(name)s %(message)s %(message)s",
@@ -119,13 +160,17 @@ def test_other_styles_give_the_same_text(formatter: logging.Formatter) -> None:
 @pytest.mark.parametrize("name", ["a.b", "100%", "%(message)s", "%s %d", "%%"])
 def test_stable_fields_applied_once_give_the_same_text(fmt: str, name: str) -> None:
     formatter = logging.Formatter(fmt)
-    fast = batch_formatter(formatter)
+    fast = batch_format(formatter)
     for level in (logging.DEBUG, logging.WARNING, 33):  # 33 has no name: "Level 33"
         for message, args in (("plain %s", ("x",)), ("100%% sure", ()), ("%(k)s", ({"k": 1},))):
             record = logging.LogRecord(name, level, "/x/y.py", 7, message, args, None, "fn")  # type: ignore[arg-type]
             twin = logging.LogRecord(name, level, "/x/y.py", 7, message, args, None, "fn")  # type: ignore[arg-type]
+            again = logging.LogRecord(name, level, "/x/y.py", 7, message, args, None, "fn")  # type: ignore[arg-type]
             twin.created, twin.msecs = record.created, record.msecs
-            assert fast(record) == formatter.format(twin)
+            again.created, again.msecs = record.created, record.msecs
+            expected = formatter.format(twin)
+            assert fast.one(record) == expected
+            assert fast.many([again]) == [expected]
 
 
 def test_a_changed_levelname_is_applied_as_changed() -> None:
@@ -135,3 +180,11 @@ def test_a_changed_levelname_is_applied_as_changed() -> None:
     assert fast(record) == "WARNING m"
     record.levelname = "\x1b[33mWARNING\x1b[0m"  # what a colouring filter does
     assert fast(record) == "\x1b[33mWARNING\x1b[0m m"
+
+
+def test_a_changed_name_or_levelname_is_applied_as_changed_in_a_list() -> None:
+    fast = batch_format(logging.Formatter(logging.BASIC_FORMAT))
+    records = [make("m", (), 5.0) for _ in range(3)]
+    records[1].levelname = "NOTICE"
+    records[2].name = "other"
+    assert fast.many(records) == ["WARNING:a.b:m", "NOTICE:a.b:m", "WARNING:other:m"]

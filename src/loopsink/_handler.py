@@ -20,7 +20,7 @@ import anyio
 import anyio.lowlevel
 
 from ._compat import current_loop_token, run_blocking
-from ._fastformat import batch_formatter
+from ._fastformat import BatchFormat, batch_format, one_by_one
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -69,7 +69,7 @@ class AsyncHandler(logging.Filterer):
         #: set by a queue worker while it drives this sink: output may be held briefly,
         #: since the worker writes it out (``_write_lingering``) when no more records come
         self._lingering = False
-        self._fast_format: tuple[tuple[Any, ...], Callable[[logging.LogRecord], str]] | None = None
+        self._fast_format: tuple[tuple[Any, ...], BatchFormat] | None = None
 
     # -- the logging.Handler surface -------------------------------------------------------
 
@@ -303,14 +303,14 @@ class AsyncHandler(logging.Filterer):
             except Exception:  # noqa: PERF203 - reported from an except block, with its traceback
                 self.handleError(prepared[index][0])
 
-    def _batch_formatter(self) -> Callable[[logging.LogRecord], str]:
+    def _batch_formatter(self) -> BatchFormat:
         """The fast equivalent of :meth:`format`, rebuilt only when the formatter changes.
 
         Kept between batches so that what it caches (the time text, the applied stable
         fields) serves the next batch too.
         """
         if type(self).format is not AsyncHandler.format:  # the sink formats in its own way
-            return self.format
+            return one_by_one(self.format)
         formatter: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
         fingerprint = (
             formatter,
@@ -322,7 +322,7 @@ class AsyncHandler(logging.Filterer):
         cached = self._fast_format
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-        fmt = batch_formatter(formatter)
+        fmt = batch_format(formatter)
         self._fast_format = (fingerprint, fmt)
         return fmt
 
@@ -338,6 +338,7 @@ class AsyncHandler(logging.Filterer):
         texts: list[str] = []
         failed: set[int] = set()
         fmt = self._batch_formatter()
+        many = fmt.many
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
         for start in range(0, len(records), FORMAT_CHECK_EVERY):
@@ -347,12 +348,12 @@ class AsyncHandler(logging.Filterer):
             chunk = records[start : start + FORMAT_CHECK_EVERY]
             before = len(texts)
             try:
-                texts.extend(map(fmt, chunk))  # the loop in C: most chunks never raise
+                texts.extend(many(chunk))  # most chunks never raise
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):
                     try:
-                        texts.append(fmt(record))
+                        texts.append(fmt.one(record))
                     except Exception:  # noqa: PERF203 - one bad record must not cost the others
                         self.handleError(record)
                         failed.add(index)

@@ -232,7 +232,8 @@ class BaseRotatingHandler(FileHandler):
         """
         texts: list[str] = []
         done: list[logging.LogRecord] = []
-        fmt = self._batch_formatter()
+        formats = self._batch_formatter()
+        fmt, many = formats.one, formats.many
         term = self.terminator
         add = texts.append
         for begin in range(0, len(records), FORMAT_SLICE):
@@ -240,8 +241,7 @@ class BaseRotatingHandler(FileHandler):
                 await anyio.lowlevel.checkpoint()
             chunk = records[begin : begin + FORMAT_SLICE]
             try:
-                for record in chunk:
-                    add(fmt(record) + term)
+                texts.extend([text + term for text in many(chunk)])
             except Exception:
                 del texts[begin:]
                 for record in chunk:
