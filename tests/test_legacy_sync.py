@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent(
     import loopsink
 
     sink = loopsink.FileHandler(sys.argv[1])
-    sink.setFormatter(logging.Formatter("%(threadName)s %(message)s"))
+    sink.setFormatter(logging.Formatter("%(name)s %(threadName)s %(message)s"))
     loopsink.start_in_thread(sink)  # default overflow "block": a burst waits, never drops
     logging.getLogger().setLevel(logging.INFO)
     log = logging.getLogger("legacy")
@@ -49,7 +49,13 @@ def test_script_logging_100k_records_from_4_threads_loses_none(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    lines = log_file.read_text().splitlines()
+    all_lines = log_file.read_text().splitlines()
+    lines = [line.removeprefix("legacy ") for line in all_lines if line.startswith("legacy ")]
+    # Under -X dev asyncio's debug mode may warn of a slow step while four threads fight the
+    # loop's thread for the GIL; such a warning, logged on the loop's thread, is dropped
+    # when it finds the intake full (that thread cannot block) and the drop is summarised.
+    others = {line.split(" ", 1)[0] for line in all_lines if not line.startswith("legacy ")}
+    assert others <= {"asyncio", "loopsink"}, others
     expected = [f"w{n} t{n} {i}" for n in range(THREADS) for i in range(PER_THREAD)]
     counts = Counter(lines)
     assert len(lines) == THREADS * PER_THREAD
