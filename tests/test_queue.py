@@ -80,6 +80,31 @@ async def test_records_are_handed_over_in_batches() -> None:
     assert len(sink.records) == 1000
 
 
+async def test_one_record_per_pass_of_the_loop_is_still_batched() -> None:
+    """A service that logs one record between awaits: the worker looks again a moment after
+    each batch instead of being woken by every put, so a batch carries many passes."""
+    sink = CapturingSink()
+    async with LogQueue(sink) as queue:
+        for i in range(1000):
+            queue.put(make_record(i))
+            await anyio.lowlevel.checkpoint()
+        await queue.flush()
+    assert [r.args for r in sink.records] == [(i,) for i in range(1000)]
+    # woken by every put, it would take about one batch per record
+    assert sink.batches <= 500, sink.batches
+
+
+async def test_flush_delivers_a_record_put_between_two_looks() -> None:
+    sink = CapturingSink()
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(0))
+        await sink.wait_for(lambda records: len(records) == 1)
+        queue.put(make_record(1))  # the worker is between two looks: nothing wakes it
+        with anyio.fail_after(5):
+            await queue.flush()
+        assert len(sink.records) == 2
+
+
 async def test_flush_waits_for_emission_and_flushes_each_sink() -> None:
     gate = GateSink()
     async with LogQueue(gate) as queue:
@@ -176,7 +201,8 @@ async def test_slow_sink_backlog_overflow_is_counted_per_sink() -> None:
             await gate.entered.wait()  # the gate now holds record 0 in flight
         for i in range(1, 31):
             queue.put(make_record(i))
-            await anyio.wait_all_tasks_blocked()
+            with anyio.fail_after(5):  # each record reaches the fast sink while the gate holds
+                await fast.wait_for(lambda records, n=i: any(r.args == (n,) for r in records))
         stats = queue.stats
         assert stats.dropped == {}
         assert stats.sinks[0].dropped == {DropReason.FULL: 20}

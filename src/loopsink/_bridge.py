@@ -17,7 +17,7 @@ import anyio
 import anyio.from_thread
 
 from ._handler import AsyncHandler
-from ._queue import LogQueue
+from ._queue import _NEVER, LogQueue
 from ._record import snapshot
 
 if TYPE_CHECKING:
@@ -88,8 +88,8 @@ class LoggingBridge(logging.Handler):
                 intake = queue._intake
                 if len(intake) < queue._capacity:
                     intake.append(record)
-                    if queue._sleeping:
-                        queue._sleeping = False
+                    if len(intake) > queue._wake_at:
+                        queue._wake_at = _NEVER
                         queue._wake_workers()
                     return True
                 return self._put(record)

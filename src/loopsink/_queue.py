@@ -53,8 +53,16 @@ _BLOCK_RECHECK = 0.25
 
 _popleft = deque.popleft
 
+#: A put() threshold no intake reaches.
+_NEVER = sys.maxsize
+
 #: How long a sink's worker may run batch after batch before it lets other tasks run.
 _TURN = 0.0005
+
+#: After it delivered a batch, a sink's worker looks for records again this much later
+#: instead of asking the next put() to wake it: an application that logs a record or two
+#: between awaits then pays for one pass of the worker per millisecond, not one per record.
+_POLL = 0.001
 
 #: How long a sink whose worker hit the close deadline gets to close itself.
 _CLOSE_GRACE = 1.0
@@ -246,7 +254,11 @@ class LogQueue:
         self._schedule: ThreadsafeScheduler | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         # fan-out state
-        self._sleeping = False  # a worker waits for records: the next put() wakes one
+        #: put() wakes a worker once the intake holds more than this many records: 0 while
+        #: a worker sleeps, half the capacity while one is between two looks (polling),
+        #: _NEVER once a wake-up is on its way. One comparison on the hot path.
+        self._wake_at = _NEVER
+        self._half = capacity // 2
         self._progress = _Signal()  # fired whenever records leave the intake
         self._intake_closed = False  # closing, and the intake is empty for good
         self._drained = 0  # records moved out of the intake
@@ -275,8 +287,8 @@ class LogQueue:
         if len(intake) >= self._capacity and not self._make_room():
             return False
         intake.append(record)
-        if self._sleeping:
-            self._sleeping = False
+        if len(intake) > self._wake_at:
+            self._wake_at = _NEVER
             self._wake_workers()
         return True
 
@@ -449,12 +461,14 @@ class LogQueue:
             sink._lingering = True
             clock = time.perf_counter
             turn_ends = clock() + _TURN
+            poll = False
             try:
                 while True:
                     if self._intake:
                         self._drain_intake()
                     if lane.backlog:
                         await self._deliver(lane)
+                        poll = True
                         # A sink that returns without suspending (one that holds its
                         # output) and records that keep coming (other threads, or a sink
                         # that logs) would keep this loop going and starve every other
@@ -469,7 +483,11 @@ class LogQueue:
                         self._close_intake()
                         continue
                     lane.idle = True
-                    self._sleeping = True
+                    # After a batch more records will come: look again in a moment, and
+                    # let put() wake the lane only if the intake fills up meanwhile.
+                    wake_at = self._half if poll else 0
+                    if wake_at < self._wake_at:
+                        self._wake_at = wake_at
                     if lane.backlog or (self._intake and not self._blocked()):
                         lane.idle = False
                         continue
@@ -483,7 +501,13 @@ class LogQueue:
                     ):
                         self._summarising = True
                         self._start(self._summarise_when_quiet)
-                    await lane.wake.wait()
+                    if poll:  # flush() and aclose() wake the lane before the next look
+                        poll = False
+                        with anyio.move_on_after(_POLL):
+                            await lane.wake.wait()
+                        lane.idle = False
+                    else:
+                        await lane.wake.wait()
                     turn_ends = clock() + _TURN
                 await self._finish_sink(sink)
             finally:
@@ -693,6 +717,8 @@ class LogQueue:
                 task_group.start_soon(self._flush_lane, lane, lane.received)
 
     async def _flush_lane(self, lane: _Lane, target: int) -> None:
+        if lane.settled < target:
+            lane.wake.fire()  # a worker between two looks at its backlog looks now
         while lane.settled < target and not lane.done.is_set():
             await lane.progress.wait()
         if lane.done.is_set():
