@@ -63,6 +63,10 @@ _TURN = 0.0005
 #: instead of asking the next put() to wake it: an application that logs a record or two
 #: between awaits then pays for one pass of the worker per millisecond, not one per record.
 _POLL = 0.001
+#: Batches smaller than this make the worker poll (see _POLL). A larger one means that the
+#: application logs many records per pass: waking the worker once per pass is then cheap,
+#: and gathering more would only make batches that outgrow a formatting slice.
+_TRICKLE = 32
 
 #: How long a sink whose worker hit the close deadline gets to close itself.
 _CLOSE_GRACE = 1.0
@@ -467,8 +471,9 @@ class LogQueue:
                     if self._intake:
                         self._drain_intake()
                     if lane.backlog:
-                        await self._deliver(lane)
-                        poll = True
+                        # records that trickle in, a few per pass of the loop, are
+                        # gathered for a moment; larger batches are taken as they come
+                        poll = await self._deliver(lane) < _TRICKLE
                         # A sink that returns without suspending (one that holds its
                         # output) and records that keep coming (other threads, or a sink
                         # that logs) would keep this loop going and starve every other
@@ -542,7 +547,8 @@ class LogQueue:
         finally:
             lane.watching = False
 
-    async def _deliver(self, lane: _Lane) -> None:
+    async def _deliver(self, lane: _Lane) -> int:
+        """Hand the waiting records to the sink, as one batch; return how many."""
         sink = lane.sink
         backlog = lane.backlog
         count = len(backlog)
@@ -579,6 +585,7 @@ class LogQueue:
         lane.in_flight = 0
         lane.settled += count
         lane.progress.fire()
+        return count
 
     async def _finish_sink(self, sink: AsyncHandler) -> None:
         async with sink.io_lock():
