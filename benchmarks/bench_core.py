@@ -147,19 +147,25 @@ class SlowSink(loopsink.AsyncHandler):
         self.received += len(records)
 
 
+async def _log_steadily(logger: logging.Logger, seconds: float, per_tick: int) -> int:
+    """Log ``per_tick`` records every millisecond for ``seconds``; return how many."""
+    sent = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(per_tick):
+            logger.info(CALL, sent, 1.25)
+            sent += 1
+        await anyio.sleep(0.001)
+    return sent
+
+
 async def _lag_floor(seconds: float, per_tick: int) -> tuple[float, float]:
     """The same load and probe with a stdlib NullHandler: what the machine itself adds."""
     logger = _logger("lag-floor", logging.NullHandler())
     probe = LagProbe(0.001)
-    sent = 0
     async with anyio.create_task_group() as tg:
         tg.start_soon(probe.run)
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            for _ in range(per_tick):
-                logger.info(CALL, sent, 1.25)
-                sent += 1
-            await anyio.sleep(0.001)
+        await _log_steadily(logger, seconds, per_tick)
         probe.stop()
     report = probe.report()
     return report.max_ms, report.p99_ms
@@ -188,16 +194,10 @@ async def _lag_with_slow_sink(seconds: float, per_tick: int) -> tuple[float, flo
     sink = SlowSink()
     logger = bench_logger("core.lag")
     probe = LagProbe(0.001)
-    sent = 0
     async with loopsink.install(sink, logger=logger, capacity=100_000) as log_queue:
         async with anyio.create_task_group() as tg:
             tg.start_soon(probe.run)
-            deadline = time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                for _ in range(per_tick):
-                    logger.info(CALL, sent, 1.25)
-                    sent += 1
-                await anyio.sleep(0.001)
+            sent = await _log_steadily(logger, seconds, per_tick)
             await log_queue.flush()
             probe.stop()
     if sink.received != sent:
