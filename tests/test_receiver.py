@@ -8,21 +8,26 @@ garbage) is rejected and counted, its connection closed, and other connections c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import logging.handlers
 import os
 import pickle
+import select
 import socket
 import ssl
 import struct
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 import pytest
+import sniffio
+import trio.lowlevel
 import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -327,6 +332,51 @@ async def test_listen_needs_the_running_receiver() -> None:
         RuntimeError, match=r"^LogReceiver\.listen_tcp\(\) needs the running receiver"
     ):
         await LogReceiver().listen_tcp()
+
+
+def call_soon(func: Callable[[], object]) -> None:
+    """Run ``func`` at the start of the loop's next pass, before any I/O callback of it."""
+    if sniffio.current_async_library() == "trio":
+        trio.lowlevel.current_trio_token().run_sync_soon(func)
+    else:
+        asyncio.get_running_loop().call_soon(func)
+
+
+def wait_until_connected(client: socket.socket) -> None:
+    """Spin (no blocking call) until a non-blocking connect on loopback has completed."""
+    deadline = time.monotonic() + 5
+    while not select.select([], [client], [], 0)[1]:
+        assert time.monotonic() < deadline, "the loopback connect did not complete"
+
+
+async def test_stopping_as_a_connection_arrives_prints_nothing(
+    caplog: pytest.LogCaptureFixture, short_path: Path
+) -> None:
+    """A client that connects in the very pass of the loop that stops the receiver.
+
+    On asyncio, ``loop.sock_accept`` (what anyio's listener uses) queued its accept callback
+    before the stop cancelled its future, then ran it anyway: the loop logged an
+    InvalidStateError traceback, and ``loopsink listen | head -1`` printed it.
+    """
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    for round_ in range(3):
+        clients = [socket.socket(), socket.socket(socket.AF_UNIX)]
+        try:
+            with anyio.CancelScope() as stop:
+                async with LogReceiver(CapturingSink()) as receiver:
+                    tcp = await receiver.listen_tcp()
+                    unix = await receiver.listen_unix(short_path / f"r{round_}.sock")
+                    await anyio.wait_all_tasks_blocked()  # the accept tasks wait for clients
+                    for client, address in zip(clients, [tcp, unix], strict=True):
+                        client.setblocking(False)
+                        client.connect_ex(address)
+                        wait_until_connected(client)
+                    call_soon(stop.cancel)  # the next pass cancels, then sees the clients
+                    await anyio.sleep_forever()
+        finally:
+            for client in clients:
+                client.close()
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 # -- fuzzing ---------------------------------------------------------------------------------------

@@ -285,15 +285,39 @@ class LogReceiver:
         ssl_context: ssl.SSLContext | None,
         connections: anyio.abc.TaskGroup,
     ) -> None:
+        # Accepted by hand rather than with listener.accept(): on asyncio that is
+        # loop.sock_accept, whose reader callback, once queued, sets the result of a future
+        # that stopping the receiver has just cancelled, and the loop prints an
+        # InvalidStateError traceback (and loses the connection). wait_readable tolerates it.
+        raw = listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        wrap = (
+            anyio.abc.UNIXSocketStream.from_socket
+            if raw.family == socket.AF_UNIX
+            else anyio.abc.SocketStream.from_socket
+        )
         while True:
             try:
-                stream = await listener.accept()
+                await anyio.wait_readable(raw)
+                conn, _ = raw.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                continue  # the peer gave up before we took it
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
             except OSError as exc:  # EMFILE and alike: keep serving the open connections
                 _warn(f"loopsink receiver: accept() failed ({exc}); retrying in 0.1 s")
                 await anyio.sleep(0.1)
                 continue
+            try:
+                conn.setblocking(False)
+                if conn.family != socket.AF_UNIX:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                stream = await wrap(conn)
+            except (OSError, ValueError):  # reset before it could be wrapped
+                conn.close()
+                continue
+            except BaseException:
+                conn.close()
+                raise
             connections.start_soon(self._serve_stream, ssl_context, stream)
 
     async def _serve_stream(
