@@ -23,9 +23,12 @@ from collections.abc import Callable, Iterator
 import anyio
 import pytest
 import trustme
+from hypothesis import given
+from hypothesis import strategies as st
 
 import loopsink
 from loopsink import HTTPHandler
+from loopsink.handlers._http import urlencode
 from servers.http import Answer, HTTPServer, Received
 
 pytestmark = pytest.mark.timeout(30)
@@ -502,14 +505,28 @@ async def test_slow_server_does_not_stall_the_loop(slow_server: HTTPServer) -> N
     )
 
 
-def test_missing_httpx_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+_VALUES = st.one_of(
+    st.text(),
+    st.binary(),
+    st.integers(),
+    st.floats(),
+    st.none(),
+    st.tuples(st.integers(), st.text()),
+)
+
+
+@given(st.dictionaries(st.one_of(st.text(), st.binary(), st.integers()), _VALUES, max_size=8))
+def test_form_body_equals_urllib_urlencode(fields: dict[object, object]) -> None:
+    assert urlencode(fields) == urllib.parse.urlencode(fields)
+
+
+async def test_needs_no_http_library(server: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sink speaks HTTP/1.1 itself: with httpx unimportable it still delivers."""
     monkeypatch.setitem(sys.modules, "httpx", None)  # makes "import httpx" fail
-    with pytest.raises(
-        loopsink.MissingExtraError,
-        match=r"^HTTPHandler needs the 'httpx' package, which is not installed: "
-        r"pip install 'loopsink\[http\]'$",
-    ):
-        HTTPHandler("localhost", "/log")
+    async with HTTPHandler(server.host, "/log", "POST") as sink:
+        await sink.handle(make_record())
+    assert sink.error_count == 0
+    assert len(server.delivered()) == 1
 
 
 def test_retry_after_accepts_seconds_and_dates() -> None:

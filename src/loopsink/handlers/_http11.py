@@ -1,0 +1,445 @@
+"""A small HTTP/1.1 client on anyio streams: what ``HTTPHandler`` needs and nothing more.
+
+``HTTPHandler`` sends one kind of request to one server, over and over: a POST or GET with
+a few headers, no redirects, no cookies, no proxies (the stdlib's handler uses none of
+them either). A general-purpose client spends most of a millisecond of the event loop's
+time per request on models, URL parsing and a protocol state machine: measured with httpx,
+about 0.66 ms of CPU per request on loopback, in steps long enough to delay every other
+task. Writing the request head and parsing the answer by hand costs about a tenth of that,
+so a sink shipping records to a slow collector stays invisible to the loop's latency.
+
+What it speaks: HTTP/1.1 with keep-alive (one idle connection kept, checked before reuse),
+``Content-Length`` and chunked answers and answers that end with the connection, TLS with
+verification through anyio, a timeout per phase. Errors are translated into the exceptions
+below, all ``OSError`` subclasses, so a sink reports them like any I/O failure.
+"""
+
+from __future__ import annotations
+
+import select
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+
+__all__ = [
+    "ConnectError",
+    "ConnectTimeout",
+    "HTTPConnectionPool",
+    "HTTPResponse",
+    "NetworkError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "TransportError",
+    "check_header",
+    "check_target",
+    "split_host",
+]
+
+#: A body larger than this goes to the socket in pieces of this size, one per loop step:
+#: a single write of half a megabyte holds the loop for most of a millisecond, while a
+#: 16 KiB piece costs about as much as the loop step around it.
+WRITE_PIECE = 16 * 1024
+
+#: How much one read asks of the socket.
+_READ_SIZE = 64 * 1024
+
+#: The longest status line plus headers accepted, and the most header lines.
+_MAX_HEAD = 64 * 1024
+_MAX_HEADERS = 100
+
+#: The largest answer body read (collectors answer with a few bytes or a bulk summary).
+_MAX_BODY = 64 * 1024 * 1024
+
+
+class TransportError(OSError):
+    """A request could not be completed; the message says why."""
+
+
+class ConnectError(TransportError):
+    """No connection (refused, unreachable, TLS handshake or certificate refused)."""
+
+
+class ConnectTimeout(TransportError):
+    """The connection (with its TLS handshake) took longer than the timeout."""
+
+
+class ReadTimeout(TransportError):
+    """Sending the request or waiting for the answer took longer than the timeout."""
+
+
+class NetworkError(TransportError):
+    """The connection broke while the request was sent or the answer read."""
+
+
+class RemoteProtocolError(TransportError):
+    """The server closed the connection early or answered something that is not HTTP."""
+
+
+@dataclass(frozen=True)
+class HTTPResponse:
+    """An answer: status, reason, headers (in order, as sent) and the whole body."""
+
+    status_code: int
+    reason_phrase: str
+    headers: tuple[tuple[str, str], ...]
+    content: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or ``None``."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def split_host(host: str, default_port: int) -> tuple[str, int]:
+    """``"name"``, ``"name:port"``, ``"[::1]:port"`` into (name, port), as ``http.client``."""
+    name, port = host, default_port
+    colon, bracket = host.rfind(":"), host.rfind("]")
+    if colon > bracket:
+        port_text = host[colon + 1 :]
+        name = host[:colon]
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ValueError(
+                    f"the port in host {host!r} must be a number from 1 to 65535, "
+                    f"e.g. 'localhost:8080'"
+                )
+            port = int(port_text)
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if not name:
+        raise ValueError(f"host {host!r} names no server; use e.g. 'localhost:8080'")
+    return name, port
+
+
+class _Connection:
+    """One open connection and the bytes read past the last answer."""
+
+    __slots__ = ("answering", "buffer", "socket", "stream")
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream = stream
+        self.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        self.buffer = b""
+        self.answering = False  # the head of the current answer has arrived
+
+    def looks_alive(self) -> bool:
+        """False if the server closed (or wrote to) the connection while it was idle."""
+        if self.buffer or self.socket.fileno() < 0:
+            return False
+        try:
+            readable, _, _ = select.select([self.socket], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable  # an idle connection has nothing to read, unless it ended
+
+    async def receive(self) -> bytes:
+        try:
+            data = await self.stream.receive(_READ_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError) as exc:
+            raise NetworkError(f"the connection broke while reading the answer: {exc!r}") from exc
+        return data
+
+    async def aclose(self) -> None:
+        await anyio.aclose_forcefully(self.stream)
+
+
+class HTTPConnectionPool:
+    """Requests to one server, over one kept-alive connection (more only if used at once).
+
+    Args:
+        host: ``"name"`` or ``"name:port"``, as ``http.client`` takes it.
+        ssl_context: TLS with this context, or ``None`` for plain HTTP.
+        timeout: seconds for each phase (connect with handshake, send, each wait for the
+            answer); ``None`` waits forever.
+    """
+
+    def __init__(
+        self, host: str, *, ssl_context: ssl.SSLContext | None, timeout: float | None
+    ) -> None:
+        default_port = 443 if ssl_context is not None else 80
+        self.name, self.port = split_host(host, default_port)
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        shown = f"[{self.name}]" if ":" in self.name else self.name
+        #: the Host header, as http.client writes it: the port only when not the default
+        self.host_header = shown if self.port == default_port else f"{shown}:{self.port}"
+        self._idle: list[_Connection] = []
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None = None,
+    ) -> HTTPResponse:
+        """Send one request and read its whole answer.
+
+        A kept-alive connection that the server closed just as the request went out (no
+        byte of an answer came back) is replaced once by a new one, as browsers and
+        urllib3 do; any other failure raises a :class:`TransportError`.
+        """
+        head = self._head(method, target, headers, body)
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.looks_alive():
+                await connection.aclose()
+                continue
+            try:
+                return await self._exchange(connection, method, head, body)
+            except _StaleConnection:
+                break  # the server dropped it meanwhile: one more try on a new connection
+        connection = await self._connect()
+        try:
+            return await self._exchange(connection, method, head, body)
+        except _StaleConnection as exc:
+            cause = exc.__cause__
+            raise RemoteProtocolError(
+                f"the connection to {self.host_header} ended before an answer"
+                + (f": {cause!r}" if cause is not None else "")
+            ) from cause
+
+    async def aclose(self) -> None:
+        """Close the idle connections (a request in progress closes its own)."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.aclose()
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _head(
+        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None
+    ) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        has_length = False
+        for name, value in headers:
+            if name.lower() == "content-length":
+                has_length = True
+            lines.append(f"{name}: {value}")
+        if body is not None and not has_length:
+            lines.append(f"Content-Length: {len(body)}")
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("latin-1")
+
+    async def _connect(self) -> _Connection:
+        try:
+            with anyio.fail_after(self.timeout):
+                stream: anyio.abc.ByteStream
+                if self.ssl_context is None:
+                    stream = await anyio.connect_tcp(self.name, self.port)
+                else:
+                    stream = await anyio.connect_tcp(
+                        self.name,
+                        self.port,
+                        ssl_context=self.ssl_context,
+                        tls_hostname=self.name,
+                        tls_standard_compatible=False,
+                    )
+        except TimeoutError as exc:
+            raise ConnectTimeout(
+                f"no connection to {self.host_header} within {self.timeout} s"
+            ) from exc
+        except (OSError, anyio.BrokenResourceError, ssl.SSLError) as exc:
+            raise ConnectError(f"cannot connect to {self.host_header}: {exc}") from exc
+        return _Connection(stream)
+
+    async def _exchange(
+        self, connection: _Connection, method: str, head: bytes, body: bytes | None
+    ) -> HTTPResponse:
+        connection.answering = False
+        try:
+            # one deadline for sending and for the whole answer: a cancel scope costs the
+            # loop about as much as parsing the answer does
+            with anyio.fail_after(self.timeout):
+                await self._send(connection, head, body)
+                response, reusable = await self._read_answer(connection, method)
+        except _StaleConnection:
+            await connection.aclose()
+            raise
+        except TimeoutError as exc:
+            await connection.aclose()
+            raise ReadTimeout(
+                f"{self.host_header} did not "
+                f"{'finish its answer' if connection.answering else 'answer'} "
+                f"within {self.timeout} s"
+            ) from exc
+        except BaseException:
+            await connection.aclose()
+            raise
+        if reusable:
+            self._idle.append(connection)
+        else:
+            await connection.aclose()
+        return response
+
+    async def _send(self, connection: _Connection, head: bytes, body: bytes | None) -> None:
+        try:
+            if body is None or len(body) <= WRITE_PIECE:
+                await connection.stream.send(head + body if body else head)
+                return
+            await connection.stream.send(head)
+            view = memoryview(body)
+            for start in range(0, len(body), WRITE_PIECE):
+                await connection.stream.send(bytes(view[start : start + WRITE_PIECE]))
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError) as exc:
+            raise _StaleConnection from exc
+
+    async def _read_answer(self, connection: _Connection, method: str) -> tuple[HTTPResponse, bool]:
+        """Read one final answer; return it and whether the connection may be kept."""
+        while True:
+            status, reason, version, headers = await self._read_head(connection)
+            connection.answering = True
+            if status >= 200:
+                break  # 1xx answers are interim (100 Continue, 103 Early Hints): skip them
+        values = {name.lower(): value for name, value in headers}
+        close = values.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        if method == "HEAD" or status in (204, 304):
+            content = b""
+        elif "chunked" in values.get("transfer-encoding", "").lower():
+            content = await self._read_chunked(connection)
+        elif "content-length" in values:
+            try:
+                length = int(values["content-length"])
+            except ValueError:
+                raise RemoteProtocolError(
+                    f"the answer's Content-Length is not a number: {values['content-length']!r}"
+                ) from None
+            content = await self._read_exactly(connection, length)
+        else:
+            content = await self._read_to_end(connection)
+            close = True
+        response = HTTPResponse(status, reason, tuple(headers), content)
+        return response, not close and not connection.buffer
+
+    async def _read_head(
+        self, connection: _Connection
+    ) -> tuple[int, str, str, list[tuple[str, str]]]:
+        buffer = connection.buffer
+        first = not buffer
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(buffer) > _MAX_HEAD:
+                raise RemoteProtocolError("the answer's headers are longer than 64 KiB")
+            data = await connection.receive()
+            if not data:
+                if first:
+                    # not a byte of an answer: on a reused connection the server had
+                    # closed it; the caller may try once more on a new one
+                    raise _StaleConnection
+                raise RemoteProtocolError("the server closed the connection inside its answer")
+            first = False
+            buffer += data
+        head, connection.buffer = buffer[:end], buffer[end + 4 :]
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise RemoteProtocolError(f"the server's answer is not HTTP/1.x: {lines[0][:80]!r}")
+        if len(lines) > _MAX_HEADERS + 1:
+            raise RemoteProtocolError(f"the answer has more than {_MAX_HEADERS} headers")
+        headers = []
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip():
+                raise RemoteProtocolError(
+                    f"a header line of the answer is malformed: {line[:80]!r}"
+                )
+            headers.append((name, value.strip()))
+        return int(parts[1]), parts[2] if len(parts) > 2 else "", parts[0], headers
+
+    async def _read_exactly(self, connection: _Connection, length: int) -> bytes:
+        if length > _MAX_BODY:
+            raise RemoteProtocolError(f"the answer's body is too large ({length} bytes)")
+        chunks = [connection.buffer]
+        have = len(connection.buffer)
+        while have < length:
+            data = await connection.receive()
+            if not data:
+                raise RemoteProtocolError(
+                    f"the server closed the connection after {have} of {length} bytes"
+                )
+            chunks.append(data)
+            have += len(data)
+        content = b"".join(chunks)
+        connection.buffer = content[length:]
+        return content[:length]
+
+    async def _read_line(self, connection: _Connection) -> bytes:
+        while True:
+            end = connection.buffer.find(b"\r\n")
+            if end >= 0:
+                line, connection.buffer = connection.buffer[:end], connection.buffer[end + 2 :]
+                return line
+            if len(connection.buffer) > _MAX_HEAD:
+                raise RemoteProtocolError("a chunk header of the answer is too long")
+            data = await connection.receive()
+            if not data:
+                raise RemoteProtocolError("the server closed the connection inside a chunk")
+            connection.buffer += data
+
+    async def _read_chunked(self, connection: _Connection) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_text = (await self._read_line(connection)).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise RemoteProtocolError(
+                    f"a chunk size of the answer is not hex: {size_text!r}"
+                ) from None
+            if size == 0:
+                while await self._read_line(connection):  # trailers, up to the empty line
+                    pass
+                return b"".join(chunks)
+            total += size
+            chunks.append(await self._read_exactly(connection, size))
+            if await self._read_line(connection):
+                raise RemoteProtocolError("a chunk of the answer is longer than it said")
+            if total > _MAX_BODY:
+                raise RemoteProtocolError("the answer's body is too large")
+
+    async def _read_to_end(self, connection: _Connection) -> bytes:
+        chunks = [connection.buffer]
+        connection.buffer = b""
+        total = len(chunks[0])
+        while data := await connection.receive():
+            chunks.append(data)
+            total += len(data)
+            if total > _MAX_BODY:
+                raise RemoteProtocolError("the answer's body is too large")
+        return b"".join(chunks)
+
+
+class _StaleConnection(Exception):
+    """The connection ended before any byte of an answer (internal: maybe retried)."""
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse header names and values that would break the request head (CR, LF, NUL)."""
+    if not name or any(c in name for c in "\r\n\0: \t") or any(c in value for c in "\r\n\0"):
+        raise ValueError(
+            f"header {name!r}: {value!r} cannot be sent: names need letters without spaces "
+            f"or ':', and neither may contain a line break"
+        )
+
+
+def check_target(target: str) -> None:
+    """Refuse a request target that is not printable ASCII (as http.client does)."""
+    if not target.isascii() or any(c <= " " or c == "\x7f" for c in target):
+        raise ValueError(
+            f"url {target!r} must be printable ASCII without spaces; quote it first "
+            f"(urllib.parse.quote)"
+        )

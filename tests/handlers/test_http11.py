@@ -1,0 +1,218 @@
+"""The HTTP/1.1 client under HTTPHandler, against a scripted server on 127.0.0.1.
+
+The recording aiohttp server (tests/servers/http.py) always answers well. These cases need
+answers a well-behaved framework does not give on demand: chunked and unframed bodies, an
+interim 100, a server that closes a kept-alive connection, one that never answers, one
+that answers garbage. A plain TCP server reads each request and writes scripted bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+import pytest
+
+from loopsink.handlers._http11 import (
+    ConnectError,
+    HTTPConnectionPool,
+    ReadTimeout,
+    RemoteProtocolError,
+    check_header,
+    check_target,
+    split_host,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@dataclass
+class Script:
+    """What the server answers, request after request, and what it saw."""
+
+    answers: list[bytes] = field(default_factory=list)
+    #: after these answers (0-based request numbers) the server closes the connection
+    close_after: set[int] = field(default_factory=set)
+    requests: list[bytes] = field(default_factory=list)
+    connections: int = 0
+    hang: bool = False  # read requests, never answer
+
+
+async def _read_request(stream: anyio.abc.ByteStream, buffer: bytes) -> tuple[bytes, bytes]:
+    while b"\r\n\r\n" not in buffer:
+        buffer += await stream.receive()
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(rest) < length:
+        rest += await stream.receive()
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[str, Script]]:
+    script = Script()
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        script.connections += 1
+        buffer = b""
+        async with stream:
+            try:
+                while True:
+                    request, buffer = await _read_request(stream, buffer)
+                    number = len(script.requests)
+                    script.requests.append(request)
+                    if script.hang:
+                        await anyio.sleep_forever()
+                    await stream.send(script.answers[number])
+                    if number in script.close_after:
+                        return
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        yield f"127.0.0.1:{port}", script
+        tg.cancel_scope.cancel()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def test_request_head_and_body_on_the_wire(scripted: tuple[str, Script]) -> None:
+    host, script = scripted
+    script.answers = [OK]
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    response = await pool.request("POST", "/log?a=1", [("Content-type", "text/plain")], b"hi")
+    await pool.aclose()
+    assert (response.status_code, response.reason_phrase, response.content) == (200, "OK", b"ok")
+    assert script.requests == [
+        f"POST /log?a=1 HTTP/1.1\r\nHost: {host}\r\nContent-type: text/plain\r\n"
+        f"Content-Length: 2\r\n\r\nhi".encode()
+    ]
+
+
+async def test_keep_alive_reuses_one_connection(scripted: tuple[str, Script]) -> None:
+    host, script = scripted
+    script.answers = [OK] * 5
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    for _ in range(5):
+        assert (await pool.request("GET", "/", [])).status_code == 200
+    await pool.aclose()
+    assert script.connections == 1
+
+
+async def test_chunked_and_unframed_bodies(scripted: tuple[str, Script]) -> None:
+    host, script = scripted
+    script.answers = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\nuntil the end",
+    ]
+    script.close_after = {2}
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    assert (await pool.request("GET", "/", [])).content == b"hello world"
+    assert (await pool.request("GET", "/", [])).status_code == 201
+    last = await pool.request("GET", "/", [])
+    await pool.aclose()
+    assert last.content == b"until the end"
+    assert script.connections == 1
+
+
+async def test_a_connection_closed_while_idle_is_replaced(scripted: tuple[str, Script]) -> None:
+    host, script = scripted
+    script.answers = [OK, OK]
+    script.close_after = {0}  # the server closes after its first answer, without saying so
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    assert (await pool.request("GET", "/", [])).status_code == 200
+    with anyio.fail_after(5):
+        while script.connections == 1 and pool._idle and pool._idle[0].looks_alive():
+            await anyio.sleep(0.001)  # until the close has reached this side
+    assert (await pool.request("GET", "/", [])).status_code == 200
+    await pool.aclose()
+    assert script.connections == 2
+    assert len(script.requests) == 2  # nothing sent twice
+
+
+async def test_a_server_that_never_answers_times_out(scripted: tuple[str, Script]) -> None:
+    host, script = scripted
+    script.hang = True
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=0.2)
+    with pytest.raises(ReadTimeout, match=r"did not answer within 0\.2 s$"):
+        await pool.request("GET", "/", [])
+    await pool.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"SMTP ready\r\n\r\n", r"is not HTTP/1\.x: 'SMTP ready'"),
+        (b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n", r"header line of the answer is malformed"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", r"Content-Length is not a number"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", r"after 5 of 9 bytes"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", r"chunk size .* not hex"),
+        (b"HTTP/1.1 200 OK\r\n", r"closed the connection inside its answer"),
+    ],
+)
+async def test_malformed_answers_are_protocol_errors(
+    scripted: tuple[str, Script], answer: bytes, message: str
+) -> None:
+    host, script = scripted
+    script.answers = [answer]
+    script.close_after = {0}
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    with pytest.raises(RemoteProtocolError, match=message):
+        await pool.request("GET", "/", [])
+    await pool.aclose()
+
+
+async def test_a_server_that_closes_without_answering(scripted: tuple[str, Script]) -> None:
+    host, script = scripted
+    script.answers = [b""]
+    script.close_after = {0}
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    with pytest.raises(RemoteProtocolError, match=r"^the connection to .* ended before an answer"):
+        await pool.request("GET", "/", [])
+    await pool.aclose()
+
+
+async def test_refused_connection_is_a_connect_error() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()  # nothing listens there now
+    pool = HTTPConnectionPool(f"127.0.0.1:{port}", ssl_context=None, timeout=5)
+    with pytest.raises(ConnectError, match=rf"^cannot connect to 127\.0\.0\.1:{port}: "):
+        await pool.request("GET", "/", [])
+
+
+def test_host_and_port_are_split_as_http_client_does() -> None:
+    assert split_host("example.com", 80) == ("example.com", 80)
+    assert split_host("example.com:8080", 80) == ("example.com", 8080)
+    assert split_host("[::1]:9000", 443) == ("::1", 9000)
+    assert split_host("[::1]", 443) == ("::1", 443)
+    assert split_host("example.com:", 80) == ("example.com", 80)
+    with pytest.raises(ValueError, match=r"^the port in host 'h:x' must be a number"):
+        split_host("h:x", 80)
+    with pytest.raises(ValueError, match=r"^host ':80' names no server"):
+        split_host(":80", 80)
+    assert HTTPConnectionPool("h:80", ssl_context=None, timeout=1).host_header == "h"
+    assert HTTPConnectionPool("[::1]:81", ssl_context=None, timeout=1).host_header == "[::1]:81"
+
+
+def test_header_and_target_injection_is_refused() -> None:
+    check_header("X-Api-Key", "k1")
+    with pytest.raises(ValueError, match=r"cannot be sent"):
+        check_header("X-Evil", "v\r\nHost: elsewhere")
+    with pytest.raises(ValueError, match=r"cannot be sent"):
+        check_header("Bad Name", "v")
+    check_target("/log?a=1&b=%20")
+    with pytest.raises(ValueError, match=r"must be printable ASCII without spaces"):
+        check_target("/log HTTP/1.0\r\nX: y")
