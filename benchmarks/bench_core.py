@@ -209,7 +209,7 @@ async def _lag_with_slow_sink(seconds: float, per_tick: int) -> tuple[float, flo
 def run(quick: bool) -> list[Section]:
     rounds, chunk = (3, 5_000) if quick else (15, 20_000)
     e2e_count, e2e_rounds = (20_000, 1) if quick else (100_000, 5)
-    lag_runs = 3
+    lag_runs = 5
 
     async def main() -> tuple[
         dict[str, float],

@@ -179,7 +179,7 @@ def run(quick: bool) -> list[Section]:
     per_record = 25 if quick else 50
     batched = 5_000 if quick else 20_000
     steady = 0.5 if quick else 1.0
-    repeats = 2 if quick else 3
+    repeats = 2 if quick else 5
     server = _Server(DELAY)
     results: dict[str, tuple[float, float, float]] = {}
 
