@@ -185,6 +185,22 @@ async def test_https_with_a_private_ca(
     assert sink.error_count == 0
 
 
+@pytest.mark.parametrize("secure", [False, True], ids=["http", "https"])
+async def test_one_connection_serves_every_request(
+    server: HTTPServer, tls_server: HTTPServer, client_context: ssl.SSLContext, secure: bool
+) -> None:
+    """Kept alive, also over TLS 1.3, whose session tickets wait on an idle connection."""
+    target = tls_server if secure else server
+    context = client_context if secure else None
+    async with HTTPHandler(target.host, "/log", "POST", secure, None, context) as sink:
+        for record in records(5):
+            await sink.handle(record)
+        assert sink.connection_count == 1
+    assert sink.error_count == 0
+    assert len(target.delivered()) == 5
+    assert sink.request_count == 5
+
+
 async def test_https_untrusted_certificate_is_reported(
     tls_server: HTTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -107,6 +107,7 @@ async def test_keep_alive_reuses_one_connection(scripted: tuple[str, Script]) ->
         assert (await pool.request("GET", "/", [])).status_code == 200
     await pool.aclose()
     assert script.connections == 1
+    assert pool.connections_opened == 1
 
 
 async def test_chunked_and_unframed_bodies(scripted: tuple[str, Script]) -> None:
@@ -134,7 +135,7 @@ async def test_a_connection_closed_while_idle_is_replaced(scripted: tuple[str, S
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
     assert (await pool.request("GET", "/", [])).status_code == 200
     with anyio.fail_after(5):
-        while script.connections == 1 and pool._idle and pool._idle[0].looks_alive():
+        while script.connections == 1 and pool._idle and pool._idle[0].looks_alive(False):
             await anyio.sleep(0.001)  # until the close has reached this side
     assert (await pool.request("GET", "/", [])).status_code == 200
     await pool.aclose()

@@ -275,6 +275,7 @@ class HTTPHandler(AsyncHandler):
             check_header(name, value)
         self._authorization = _basic_authorization(credentials) if credentials else None
         self._client: HTTPConnectionPool | None = None
+        self._closed_connections = 0  # opened by connection pools closed since
         self._retried = 0
         self._requests = 0
 
@@ -362,6 +363,7 @@ class HTTPHandler(AsyncHandler):
         client, self._client = self._client, None
         try:
             if client is not None:
+                self._closed_connections += client.connections_opened
                 await client.aclose()
         finally:
             await super().close()
@@ -376,6 +378,13 @@ class HTTPHandler(AsyncHandler):
     def request_count(self) -> int:
         """How many HTTP requests were sent (retries included)."""
         return self._requests
+
+    @property
+    def connection_count(self) -> int:
+        """How many connections were opened: one serves every request while the server
+        keeps it alive."""
+        current = self._client.connections_opened if self._client is not None else 0
+        return self._closed_connections + current
 
     @property
     def retry_count(self) -> int:

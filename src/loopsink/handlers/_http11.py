@@ -46,6 +46,9 @@ WRITE_PIECE = 16 * 1024
 #: How much one read asks of the socket.
 _READ_SIZE = 64 * 1024
 
+#: Linux tells a peer's close apart from data waiting; elsewhere POLLIN says either.
+_POLLRDHUP: int = getattr(select, "POLLRDHUP", 0)
+
 #: The longest status line plus headers accepted, and the most header lines.
 _MAX_HEAD = 64 * 1024
 _MAX_HEADERS = 100
@@ -132,15 +135,28 @@ class _Connection:
         self.buffer = b""
         self.answering = False  # the head of the current answer has arrived
 
-    def looks_alive(self) -> bool:
-        """False if the server closed (or wrote to) the connection while it was idle."""
-        if self.buffer or self.socket.fileno() < 0:
+    def looks_alive(self, tls: bool) -> bool:
+        """False if the server closed the connection while it was idle (or wrote to it).
+
+        Asks ``poll`` about the socket without reading from it. Over TLS a waiting byte may
+        be a session ticket, harmless: the connection is tried, and if it was a farewell
+        after all, the request goes out once more on a new connection (see ``request``).
+        """
+        fd = self.socket.fileno()
+        if self.buffer or fd < 0:
             return False
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | _POLLRDHUP)
         try:
-            readable, _, _ = select.select([self.socket], [], [], 0)
-        except (OSError, ValueError):
+            events = poller.poll(0)
+        except OSError:
             return False
-        return not readable  # an idle connection has nothing to read, unless it ended
+        if not events:
+            return True  # nothing to read: idle, as it should be
+        flags = events[0][1]
+        if flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL | _POLLRDHUP):
+            return False  # the server closed it (or it broke)
+        return tls
 
     async def receive(self) -> bytes:
         try:
@@ -176,6 +192,8 @@ class HTTPConnectionPool:
         #: the Host header, as http.client writes it: the port only when not the default
         self.host_header = shown if self.port == default_port else f"{shown}:{self.port}"
         self._idle: list[_Connection] = []
+        #: connections opened so far (a kept-alive one serves many requests)
+        self.connections_opened = 0
 
     async def request(
         self,
@@ -193,7 +211,7 @@ class HTTPConnectionPool:
         head = self._head(method, target, headers, body)
         while self._idle:
             connection = self._idle.pop()
-            if not connection.looks_alive():
+            if not connection.looks_alive(self.ssl_context is not None):
                 await connection.aclose()
                 continue
             try:
@@ -252,6 +270,7 @@ class HTTPConnectionPool:
             ) from exc
         except (OSError, anyio.BrokenResourceError, ssl.SSLError) as exc:
             raise ConnectError(f"cannot connect to {self.host_header}: {exc}") from exc
+        self.connections_opened += 1
         return _Connection(stream)
 
     async def _exchange(
