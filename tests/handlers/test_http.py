@@ -566,3 +566,39 @@ async def test_large_bodies_are_sent_in_pieces_with_a_length(server: HTTPServer)
     assert request.header("Content-Length") == str(len(request.body))
     assert request.header("Transfer-Encoding") is None
     assert len(request.body.splitlines()) == 1000
+
+
+class PipeSeparated(loopsink.HTTPBody):
+    """A collector's own body that only sets ``framing``: the handler builds it in pieces."""
+
+    content_type = "text/plain"
+    framing = ("<", "|", ">")
+
+    def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
+        return handler.format(record)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+async def test_a_framed_body_in_pieces_equals_its_join(server: HTTPServer, compress: bool) -> None:
+    body = PipeSeparated()
+    sink = HTTPHandler(server.host, "/bulk", "POST", body=body, batch_size=3000, gzip=compress)
+    batch = records(3000)
+    async with loopsink.LogQueue(sink) as queue:
+        for record in batch:
+            queue.put(record)
+    (request,) = server.delivered()
+    received = gzip.decompress(request.body) if compress else request.body
+    assert received.decode() == body.join(batch, [sink.format(r) for r in batch])
+    assert received.startswith(b"<record 0|record 1|")
+    assert received.endswith(b"|record 2999>")
+    assert request.header("Content-Length") == str(len(request.body))
+    assert sink.error_count == 0
+
+
+def test_a_body_without_framing_or_join_says_what_to_do() -> None:
+    class Unfinished(loopsink.HTTPBody):
+        def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
+            return "{}"
+
+    with pytest.raises(NotImplementedError, match=r"^Unfinished must set framing or override"):
+        Unfinished().join([], [])

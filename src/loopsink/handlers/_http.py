@@ -29,6 +29,7 @@ from .._compat import run_blocking
 from .._handler import AsyncHandler
 from .._version import __version__
 from ._http11 import (
+    WRITE_PIECE,
     HTTPConnectionPool,
     HTTPResponse,
     TransportError,
@@ -497,47 +498,70 @@ class HTTPHandler(AsyncHandler):
             content = data.encode("utf-8")
             headers["Content-type"] = "application/x-www-form-urlencoded"
             if self.gzip:
-                content = await self._compress(content)
+                content = b"".join(await self._compress([content]))
                 headers["Content-Encoding"] = "gzip"
             headers["Content-length"] = str(len(content))  # the stdlib's spelling
         await self._request(target, content, headers)
 
     async def _encode(
         self, records: Sequence[logging.LogRecord]
-    ) -> tuple[bytes, list[logging.LogRecord]]:
+    ) -> tuple[list[bytes], list[logging.LogRecord]]:
+        """The body for ``records`` as pieces of about 16 KiB, and the records it carries.
+
+        Encoding runs in slices of the loop's time; a body with ``framing`` is assembled
+        piece by piece as it goes, any other is joined once at the end.
+        """
         encoder = self._encoder
         assert encoder is not None
-        parts: list[str] = []
+        framing = encoder.framing if type(encoder).join is HTTPBody.join else None
+        separator = framing[1] if framing is not None else ""
+        pieces: list[bytes] = []
+        parts: list[str] = [framing[0]] if framing is not None else []
+        size = 0
         done: list[logging.LogRecord] = []
         clock = time.perf_counter
         deadline = clock() + _SLICE_SECONDS
         for record in records:
             try:
-                parts.append(encoder.encode_record(self, record))
+                text = encoder.encode_record(self, record)
             except Exception:
                 self.handleError(record)
             else:
+                if done and separator:
+                    parts.append(separator)
                 done.append(record)
+                parts.append(text)
+                if framing is not None:
+                    size += len(text)
+                    if size >= WRITE_PIECE:
+                        pieces.append("".join(parts).encode("utf-8"))
+                        parts, size = [], 0
             if clock() > deadline:
                 await anyio.lowlevel.checkpoint()
                 deadline = clock() + _SLICE_SECONDS
         await anyio.lowlevel.checkpoint()  # the last slice and the request: two steps
-        content = encoder.join(done, parts).encode("utf-8")
+        if framing is not None:
+            parts.append(framing[2])
+            pieces.append("".join(parts).encode("utf-8"))
+        else:
+            pieces.append(encoder.join(done, parts).encode("utf-8"))
         if self.gzip:
-            content = await self._compress(content)
-        return content, done
+            pieces = await self._compress(pieces)
+        return pieces, done
 
-    async def _compress(self, data: bytes) -> bytes:
+    async def _compress(self, pieces: Sequence[bytes]) -> list[bytes]:
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip container
-        pieces = []
-        for start in range(0, len(data), _GZIP_PIECE):
-            if start:
-                await anyio.lowlevel.checkpoint()
-            pieces.append(compressor.compress(data[start : start + _GZIP_PIECE]))
-        pieces.append(compressor.flush())
-        return b"".join(pieces)
+        out = []
+        for number, piece in enumerate(pieces):
+            view = memoryview(piece)
+            for start in range(0, len(piece), _GZIP_PIECE):
+                if number or start:
+                    await anyio.lowlevel.checkpoint()
+                out.append(compressor.compress(view[start : start + _GZIP_PIECE]))
+        out.append(compressor.flush())
+        return [piece for piece in out if piece]
 
-    async def _send_batch(self, content: bytes, records: list[logging.LogRecord]) -> None:
+    async def _send_batch(self, content: list[bytes], records: list[logging.LogRecord]) -> None:
         encoder = self._encoder
         assert encoder is not None
         headers = dict(self.headers)
@@ -555,7 +579,7 @@ class HTTPHandler(AsyncHandler):
             self.handleError(record)
 
     async def _request(
-        self, target: str, content: bytes | None, headers: dict[str, str]
+        self, target: str, content: bytes | Sequence[bytes] | None, headers: dict[str, str]
     ) -> HTTPResponse:
         """Send one request, retrying as configured; raise HTTPDeliveryError when it fails."""
         client = await self._get_client()

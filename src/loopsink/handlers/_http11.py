@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import select
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -200,27 +200,30 @@ class HTTPConnectionPool:
         method: str,
         target: str,
         headers: Iterable[tuple[str, str]],
-        body: bytes | None = None,
+        body: bytes | Sequence[bytes] | None = None,
     ) -> HTTPResponse:
         """Send one request and read its whole answer.
+
+        ``body`` may come in pieces: they are written one per loop step, never joined.
 
         A kept-alive connection that the server closed just as the request went out (no
         byte of an answer came back) is replaced once by a new one, as browsers and
         urllib3 do; any other failure raises a :class:`TransportError`.
         """
-        head = self._head(method, target, headers, body)
+        pieces = _pieces(body)
+        head = self._head(method, target, headers, pieces)
         while self._idle:
             connection = self._idle.pop()
             if not connection.looks_alive(self.ssl_context is not None):
                 await connection.aclose()
                 continue
             try:
-                return await self._exchange(connection, method, head, body)
+                return await self._exchange(connection, method, head, pieces)
             except _StaleConnection:
                 break  # the server dropped it meanwhile: one more try on a new connection
         connection = await self._connect()
         try:
-            return await self._exchange(connection, method, head, body)
+            return await self._exchange(connection, method, head, pieces)
         except _StaleConnection as exc:
             cause = exc.__cause__
             raise RemoteProtocolError(
@@ -237,7 +240,11 @@ class HTTPConnectionPool:
     # -- inside ------------------------------------------------------------------------------
 
     def _head(
-        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes | None
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        pieces: list[bytes] | None,
     ) -> bytes:
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
         has_length = False
@@ -245,8 +252,8 @@ class HTTPConnectionPool:
             if name.lower() == "content-length":
                 has_length = True
             lines.append(f"{name}: {value}")
-        if body is not None and not has_length:
-            lines.append(f"Content-Length: {len(body)}")
+        if pieces is not None and not has_length:
+            lines.append(f"Content-Length: {sum(map(len, pieces))}")
         lines.append("\r\n")
         return "\r\n".join(lines).encode("latin-1")
 
@@ -274,14 +281,18 @@ class HTTPConnectionPool:
         return _Connection(stream)
 
     async def _exchange(
-        self, connection: _Connection, method: str, head: bytes, body: bytes | None
+        self,
+        connection: _Connection,
+        method: str,
+        head: bytes,
+        pieces: list[bytes] | None,
     ) -> HTTPResponse:
         connection.answering = False
         try:
             # one deadline for sending and for the whole answer: a cancel scope costs the
             # loop about as much as parsing the answer does
             with anyio.fail_after(self.timeout):
-                await self._send(connection, head, body)
+                await self._send(connection, head, pieces)
                 response, reusable = await self._read_answer(connection, method)
         except _StaleConnection:
             await connection.aclose()
@@ -302,17 +313,16 @@ class HTTPConnectionPool:
             await connection.aclose()
         return response
 
-    async def _send(self, connection: _Connection, head: bytes, body: bytes | None) -> None:
+    async def _send(self, connection: _Connection, head: bytes, pieces: list[bytes] | None) -> None:
         try:
-            if body is None or len(body) <= WRITE_PIECE:
-                await connection.stream.send(head + body if body else head)
+            if not pieces:
+                await connection.stream.send(head)
                 return
             # The head goes with the first piece: on loopback each write also wakes the
             # server, and a write of the head alone cost as much as a 16 KiB piece.
-            view = memoryview(body)
-            await connection.stream.send(head + view[:WRITE_PIECE])
-            for start in range(WRITE_PIECE, len(body), WRITE_PIECE):
-                await connection.stream.send(bytes(view[start : start + WRITE_PIECE]))
+            await connection.stream.send(head + pieces[0])
+            for piece in pieces[1:]:
+                await connection.stream.send(piece)
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError) as exc:
             raise _StaleConnection from exc
 
@@ -442,6 +452,22 @@ class HTTPConnectionPool:
             if total > _MAX_BODY:
                 raise RemoteProtocolError("the answer's body is too large")
         return b"".join(chunks)
+
+
+def _pieces(body: bytes | Sequence[bytes] | None) -> list[bytes] | None:
+    """The body as pieces of at most WRITE_PIECE bytes (small ones: no page faults)."""
+    if body is None:
+        return None
+    pieces: list[bytes] = []
+    for part in [body] if isinstance(body, bytes) else body:
+        if len(part) <= WRITE_PIECE:
+            pieces.append(part)
+            continue
+        view = memoryview(part)
+        pieces.extend(
+            bytes(view[start : start + WRITE_PIECE]) for start in range(0, len(part), WRITE_PIECE)
+        )
+    return pieces
 
 
 class _StaleConnection(Exception):
