@@ -170,6 +170,18 @@ async def _noise_floor(seconds: float) -> tuple[float, float, float]:
     return 0.0, lag_max, lag_p99
 
 
+async def _load_floor(seconds: float) -> tuple[float, float, float]:
+    """The steady load (10 records/ms) into a stdlib NullHandler: the floor of the steady
+    rows, what the application's own logging and the machine add without any sink."""
+    logger = _logger(f"null-{seconds}", logging.NullHandler())
+
+    async def body() -> None:
+        await _steady(logger, seconds, 10)
+
+    _, lag_max, lag_p99 = await _measured(body)
+    return 0.0, lag_max, lag_p99
+
+
 def _least_disturbed(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
     """Best rate, lowest lag max and p99 over repeated runs (see ``best_of`` in _common)."""
     return max(r[0] for r in runs), min(r[1] for r in runs), min(r[2] for r in runs)
@@ -191,6 +203,10 @@ def run(quick: bool) -> list[Section]:
         for _ in range(repeats):
             variants: tuple[tuple[str, Measure], ...] = (
                 ("probe alone (the machine's noise floor)", lambda: _noise_floor(steady)),
+                (
+                    "steady 10 records/ms into a stdlib NullHandler (the load's floor)",
+                    lambda: _load_floor(steady),
+                ),
                 (
                     "stdlib QueueHandler + QueueListener + HTTPHandler",
                     lambda: _stdlib_listener(host, per_record),
@@ -236,7 +252,8 @@ def run(quick: bool) -> list[Section]:
         notes=(
             "A probe task sleeps 1 ms in a loop during the same runs and records how late it "
             f"wakes; lowest of {repeats} runs. The stdlib handler on the loop blocks it for "
-            "every request. The noise floor is the probe alone on this machine, same run."
+            "every request. The noise floor is the probe alone on this machine, same run; "
+            "the load's floor is the steady rows' logging into a stdlib NullHandler."
         ),
     )
     for name, (records_per_s, lag_max, lag_p99) in results.items():
