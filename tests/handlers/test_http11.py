@@ -3,16 +3,19 @@
 The recording aiohttp server (tests/servers/http.py) always answers well. These cases need
 answers a well-behaved framework does not give on demand: chunked and unframed bodies, an
 interim 100, a server that closes a kept-alive connection, one that never answers, one
-that answers garbage. A plain TCP server reads each request and writes scripted bytes.
+that answers garbage. A plain TCP server on the test's loop reads each request and writes
+scripted bytes; the blocking client runs in a worker thread, as it does in the sink.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import pytest
 
 from loopsink.handlers._http11 import (
@@ -26,6 +29,8 @@ from loopsink.handlers._http11 import (
 )
 
 pytestmark = pytest.mark.timeout(20)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,6 +88,11 @@ async def scripted() -> AsyncIterator[tuple[str, Script]]:
         tg.cancel_scope.cancel()
 
 
+async def call(func: Callable[..., T], *args: Any) -> T:
+    """Run the blocking client in a worker thread, as the sink's own thread does."""
+    return await anyio.to_thread.run_sync(func, *args)
+
+
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
@@ -90,8 +100,8 @@ async def test_request_head_and_body_on_the_wire(scripted: tuple[str, Script]) -
     host, script = scripted
     script.answers = [OK]
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
-    response = await pool.request("POST", "/log?a=1", [("Content-type", "text/plain")], b"hi")
-    await pool.aclose()
+    response = await call(pool.request, "POST", "/log?a=1", [("Content-type", "text/plain")], b"hi")
+    pool.close()
     assert (response.status_code, response.reason_phrase, response.content) == (200, "OK", b"ok")
     assert script.requests == [
         f"POST /log?a=1 HTTP/1.1\r\nHost: {host}\r\nContent-type: text/plain\r\n"
@@ -104,8 +114,8 @@ async def test_keep_alive_reuses_one_connection(scripted: tuple[str, Script]) ->
     script.answers = [OK] * 5
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
     for _ in range(5):
-        assert (await pool.request("GET", "/", [])).status_code == 200
-    await pool.aclose()
+        assert (await call(pool.request, "GET", "/", [])).status_code == 200
+    pool.close()
     assert script.connections == 1
     assert pool.connections_opened == 1
 
@@ -120,10 +130,10 @@ async def test_chunked_and_unframed_bodies(scripted: tuple[str, Script]) -> None
     ]
     script.close_after = {2}
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
-    assert (await pool.request("GET", "/", [])).content == b"hello world"
-    assert (await pool.request("GET", "/", [])).status_code == 201
-    last = await pool.request("GET", "/", [])
-    await pool.aclose()
+    assert (await call(pool.request, "GET", "/", [])).content == b"hello world"
+    assert (await call(pool.request, "GET", "/", [])).status_code == 201
+    last = await call(pool.request, "GET", "/", [])
+    pool.close()
     assert last.content == b"until the end"
     assert script.connections == 1
 
@@ -133,12 +143,12 @@ async def test_a_connection_closed_while_idle_is_replaced(scripted: tuple[str, S
     script.answers = [OK, OK]
     script.close_after = {0}  # the server closes after its first answer, without saying so
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
-    assert (await pool.request("GET", "/", [])).status_code == 200
+    assert (await call(pool.request, "GET", "/", [])).status_code == 200
     with anyio.fail_after(5):
         while script.connections == 1 and pool._idle and pool._idle[0].looks_alive(False):
             await anyio.sleep(0.001)  # until the close has reached this side
-    assert (await pool.request("GET", "/", [])).status_code == 200
-    await pool.aclose()
+    assert (await call(pool.request, "GET", "/", [])).status_code == 200
+    pool.close()
     assert script.connections == 2
     assert len(script.requests) == 2  # nothing sent twice
 
@@ -148,8 +158,8 @@ async def test_a_server_that_never_answers_times_out(scripted: tuple[str, Script
     script.hang = True
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=0.2)
     with pytest.raises(ReadTimeout, match=r"did not answer within 0\.2 s$"):
-        await pool.request("GET", "/", [])
-    await pool.aclose()
+        await call(pool.request, "GET", "/", [])
+    pool.close()
 
 
 @pytest.mark.parametrize(
@@ -171,8 +181,8 @@ async def test_malformed_answers_are_protocol_errors(
     script.close_after = {0}
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
     with pytest.raises(RemoteProtocolError, match=message):
-        await pool.request("GET", "/", [])
-    await pool.aclose()
+        await call(pool.request, "GET", "/", [])
+    pool.close()
 
 
 async def test_a_server_that_closes_without_answering(scripted: tuple[str, Script]) -> None:
@@ -181,8 +191,8 @@ async def test_a_server_that_closes_without_answering(scripted: tuple[str, Scrip
     script.close_after = {0}
     pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
     with pytest.raises(RemoteProtocolError, match=r"^the connection to .* ended before an answer"):
-        await pool.request("GET", "/", [])
-    await pool.aclose()
+        await call(pool.request, "GET", "/", [])
+    pool.close()
 
 
 async def test_refused_connection_is_a_connect_error() -> None:
@@ -191,7 +201,7 @@ async def test_refused_connection_is_a_connect_error() -> None:
     await listener.aclose()  # nothing listens there now
     pool = HTTPConnectionPool(f"127.0.0.1:{port}", ssl_context=None, timeout=5)
     with pytest.raises(ConnectError, match=rf"^cannot connect to 127\.0\.0\.1:{port}: "):
-        await pool.request("GET", "/", [])
+        await call(pool.request, "GET", "/", [])
 
 
 def test_host_and_port_are_split_as_http_client_does() -> None:

@@ -2,10 +2,12 @@
 
 The stdlib's ``HTTPHandler`` opens a new connection and waits for the answer inside every
 log call, which stalls an event loop for a full round trip per record. This sink sends the
-same requests (same path, query, body and headers by default) from the queue's worker over
-one kept-alive connection, on asyncio and trio alike, with a small HTTP/1.1 client of its
-own (``_http11``) that costs the loop a tenth of what a general-purpose client does. Log
-collectors get opt-in batching, JSON/NDJSON bodies, gzip, retries and presets.
+same requests (same path, query, body and headers by default) over one kept-alive
+connection, on asyncio and trio alike. The queue's worker hands each batch to the sink's
+own thread (``SideThread``), which encodes it and makes the requests with a small blocking
+HTTP/1.1 client (``_http11``): waiting for a server never wakes the loop, and the loop never
+waits for the thread's GIL for more than a slice of work. Log collectors get opt-in
+batching, JSON/NDJSON bodies, gzip, retries and presets.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import logging
 import random
 import ssl
+import threading
 import time
 import urllib.parse
 import zlib
@@ -23,10 +26,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import anyio
-import anyio.lowlevel
 
-from .._compat import run_blocking
 from .._handler import AsyncHandler
+from .._sidethread import SideThread, yield_gil
 from .._version import __version__
 from ._http11 import (
     WRITE_PIECE,
@@ -53,11 +55,11 @@ __all__ = ["HTTPHandler"]
 
 BodyFormat = Literal["form", "json", "ndjson"]
 
-#: Encoding a batch on the loop yields after this many seconds of work, so that a batch of
-#: a thousand records costs the other tasks a few short pauses instead of one long stall.
-_SLICE_SECONDS = 0.0002
+#: The sink's thread lets go of the GIL after this many seconds of encoding, so that the
+#: event loop, when it wakes, never waits for the GIL longer than that.
+_SLICE_SECONDS = 0.0001
 
-#: gzip works through a body in pieces of this size, yielding between pieces (~0.2 ms each).
+#: gzip works through a body in pieces of this size, letting go of the GIL between them.
 _GZIP_PIECE = 16 * 1024
 
 #: Sent with every request after Host: http.client's Accept-Encoding, and who is asking.
@@ -277,6 +279,8 @@ class HTTPHandler(AsyncHandler):
         self._authorization = _basic_authorization(credentials) if credentials else None
         self._client: HTTPConnectionPool | None = None
         self._closed_connections = 0  # opened by connection pools closed since
+        self._side = SideThread(f"loopsink HTTPHandler {host}")
+        self._closing = threading.Event()  # set by close(): a pending retry gives up
         self._retried = 0
         self._requests = 0
 
@@ -317,56 +321,35 @@ class HTTPHandler(AsyncHandler):
 
     async def emit(self, record: logging.LogRecord) -> None:
         """Send one record; a failure raises (``handle`` and the queue report it)."""
-        if self._encoder is None:
-            await self._send_form(record)
-            return
-        content, done = await self._encode([record])
-        if done:
-            await self._send_batch(content, done)
+        await self._side.run(self._send_one, record)
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         """Send records in order: one request each with the form body, batches otherwise.
 
-        Failures are reported here (``handleError``, one count per record), never raised.
+        The requests are made by the sink's own thread; the loop only hands the records
+        over. Failures are reported there (``handleError``, one count per record), never
+        raised.
         """
         if self._encoder is None:
-            for number, record in enumerate(records):
-                if number:
-                    # Reading one answer and sending the next request are two loop steps,
-                    # not one: each costs the other tasks a shorter pause.
-                    await anyio.lowlevel.checkpoint()
-                await self._send_form_reporting(record)
+            await self._side.run(self._send_each, records)
             return
         size = self.batch_size
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
             began = time.monotonic()
-            await self._encode_and_send(chunk)
+            await self._side.run(self._send_chunk, chunk)
             if self.batch_interval and len(chunk) < size:
                 # Pause with the lane busy, so what arrives meanwhile makes one request.
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
 
-    async def _encode_and_send(self, chunk: Sequence[logging.LogRecord]) -> None:
-        try:
-            content, done = await self._encode(chunk)
-        except Exception:
-            self.report_batch_failure(chunk)
-            return
-        if not done:
-            return
-        try:
-            await self._send_batch(content, done)
-        except Exception:
-            self.report_batch_failure(done)
-
     async def close(self) -> None:
-        """Close the pooled connections. The sink may still be used: it then reconnects."""
-        client, self._client = self._client, None
+        """Close the connection. The sink may still be used: it then reconnects."""
+        self._closing.set()  # a retry that waits gives up now
         try:
-            if client is not None:
-                self._closed_connections += client.connections_opened
-                await client.aclose()
+            await self._side.run(self._close_client)
         finally:
+            self._side.stop()
+            self._closing.clear()
             await super().close()
 
     def describe(self) -> str:
@@ -467,27 +450,57 @@ class HTTPHandler(AsyncHandler):
 
     # -- inside ----------------------------------------------------------------------------
 
-    async def _get_client(self) -> HTTPConnectionPool:
+    # Everything below runs in the sink's thread (see emit_batch), one job at a time.
+
+    def _get_client(self) -> HTTPConnectionPool:
         if self._client is None:
             context = self.context
             if self.secure and context is None:
-                # the system's CAs, as http.client uses; loading them reads the disk
-                context = await run_blocking(ssl.create_default_context)
+                context = ssl.create_default_context()  # the system's CAs, as http.client
             self._client = HTTPConnectionPool(
                 self.host, ssl_context=context if self.secure else None, timeout=self.timeout
             )
         return self._client
 
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            self._closed_connections += client.connections_opened
+            client.close()
+
     def _address(self) -> str:
         return f"{'https' if self.secure else 'http'}://{self.host}"
 
-    async def _send_form_reporting(self, record: logging.LogRecord) -> None:
-        try:
-            await self._send_form(record)
-        except Exception:
-            self.handleError(record)
+    def _send_one(self, record: logging.LogRecord) -> None:
+        if self._encoder is None:
+            self._send_form(record)
+            return
+        pieces, done = self._encode([record])
+        if done:
+            self._send_batch(pieces, done)
 
-    async def _send_form(self, record: logging.LogRecord) -> None:
+    def _send_each(self, records: Sequence[logging.LogRecord]) -> None:
+        for record in records:
+            try:
+                self._send_form(record)
+            except Exception:
+                self.handleError(record)
+            yield_gil()  # the loop may be waiting to run between two requests
+
+    def _send_chunk(self, chunk: Sequence[logging.LogRecord]) -> None:
+        try:
+            pieces, done = self._encode(chunk)
+        except Exception:
+            self.report_batch_failure(chunk)
+            return
+        if not done:
+            return
+        try:
+            self._send_batch(pieces, done)
+        except Exception:
+            self.report_batch_failure(done)
+
+    def _send_form(self, record: logging.LogRecord) -> None:
         data = urlencode(self.mapLogRecord(record))
         headers = dict(self.headers)
         if self.method == "GET":
@@ -498,18 +511,18 @@ class HTTPHandler(AsyncHandler):
             content = data.encode("utf-8")
             headers["Content-type"] = "application/x-www-form-urlencoded"
             if self.gzip:
-                content = b"".join(await self._compress([content]))
+                content = b"".join(self._compress([content]))
                 headers["Content-Encoding"] = "gzip"
             headers["Content-length"] = str(len(content))  # the stdlib's spelling
-        await self._request(target, content, headers)
+        self._request(target, content, headers)
 
-    async def _encode(
+    def _encode(
         self, records: Sequence[logging.LogRecord]
     ) -> tuple[list[bytes], list[logging.LogRecord]]:
         """The body for ``records`` as pieces of about 16 KiB, and the records it carries.
 
-        Encoding runs in slices of the loop's time; a body with ``framing`` is assembled
-        piece by piece as it goes, any other is joined once at the end.
+        The GIL is let go every slice of work, so the loop never waits long for it; a body
+        with ``framing`` is assembled piece by piece as it goes, any other joined at the end.
         """
         encoder = self._encoder
         assert encoder is not None
@@ -537,38 +550,36 @@ class HTTPHandler(AsyncHandler):
                         pieces.append("".join(parts).encode("utf-8"))
                         parts, size = [], 0
             if clock() > deadline:
-                await anyio.lowlevel.checkpoint()
+                yield_gil()
                 deadline = clock() + _SLICE_SECONDS
-        await anyio.lowlevel.checkpoint()  # the last slice and the request: two steps
         if framing is not None:
             parts.append(framing[2])
             pieces.append("".join(parts).encode("utf-8"))
         else:
             pieces.append(encoder.join(done, parts).encode("utf-8"))
         if self.gzip:
-            pieces = await self._compress(pieces)
+            pieces = self._compress(pieces)
         return pieces, done
 
-    async def _compress(self, pieces: Sequence[bytes]) -> list[bytes]:
+    def _compress(self, pieces: Sequence[bytes]) -> list[bytes]:
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip container
         out = []
-        for number, piece in enumerate(pieces):
+        for piece in pieces:
             view = memoryview(piece)
             for start in range(0, len(piece), _GZIP_PIECE):
-                if number or start:
-                    await anyio.lowlevel.checkpoint()
                 out.append(compressor.compress(view[start : start + _GZIP_PIECE]))
+                yield_gil()
         out.append(compressor.flush())
         return [piece for piece in out if piece]
 
-    async def _send_batch(self, content: list[bytes], records: list[logging.LogRecord]) -> None:
+    def _send_batch(self, content: list[bytes], records: list[logging.LogRecord]) -> None:
         encoder = self._encoder
         assert encoder is not None
         headers = dict(self.headers)
         headers["Content-Type"] = encoder.content_type
         if self.gzip:
             headers["Content-Encoding"] = "gzip"
-        response = await self._request(self.url, content, headers)
+        response = self._request(self.url, content, headers)
         for record, reason in encoder.rejected(response.status_code, response.content, records):
             self._report_rejected(record, reason)
 
@@ -578,11 +589,11 @@ class HTTPHandler(AsyncHandler):
         except HTTPDeliveryError:
             self.handleError(record)
 
-    async def _request(
+    def _request(
         self, target: str, content: bytes | Sequence[bytes] | None, headers: dict[str, str]
     ) -> HTTPResponse:
         """Send one request, retrying as configured; raise HTTPDeliveryError when it fails."""
-        client = await self._get_client()
+        client = self._get_client()
         if self._authorization is not None:
             headers["Authorization"] = self._authorization
         # The request target goes on the wire exactly as given, as http.client sends it.
@@ -593,7 +604,7 @@ class HTTPHandler(AsyncHandler):
             retry_after: float | None = None
             self._requests += 1
             try:
-                response = await client.request(self.method, target, pairs, content)
+                response = client.request(self.method, target, pairs, content)
             except TransportError as exc:
                 failure: BaseException = exc
                 reason = _describe(exc)
@@ -624,4 +635,8 @@ class HTTPHandler(AsyncHandler):
                 delay = max(delay, min(retry_after, self.retry_max_delay))
             attempt += 1
             self._retried += 1
-            await anyio.sleep(delay)
+            if self._closing.wait(delay):
+                raise HTTPDeliveryError(
+                    f"{self.method} {address}{target[:80]} failed: {reason}; the sink was "
+                    f"closed while it waited to try again"
+                ) from failure

@@ -1,28 +1,27 @@
-"""A small HTTP/1.1 client on anyio streams: what ``HTTPHandler`` needs and nothing more.
+"""A small blocking HTTP/1.1 client: what ``HTTPHandler`` needs and nothing more.
 
 ``HTTPHandler`` sends one kind of request to one server, over and over: a POST or GET with
 a few headers, no redirects, no cookies, no proxies (the stdlib's handler uses none of
-them either). A general-purpose client spends most of a millisecond of the event loop's
-time per request on models, URL parsing and a protocol state machine: measured with httpx,
-about 0.66 ms of CPU per request on loopback, in steps long enough to delay every other
-task. Writing the request head and parsing the answer by hand costs about a tenth of that,
-so a sink shipping records to a slow collector stays invisible to the loop's latency.
+them either). A general-purpose client spends most of a millisecond of CPU per request on
+models, URL parsing and a protocol state machine (httpx: about 0.66 ms on loopback).
+Writing the request head and parsing the answer by hand costs a fraction of that.
 
-What it speaks: HTTP/1.1 with keep-alive (one idle connection kept, checked before reuse),
-``Content-Length`` and chunked answers and answers that end with the connection, TLS with
-verification through anyio, a timeout per phase. Errors are translated into the exceptions
-below, all ``OSError`` subclasses, so a sink reports them like any I/O failure.
+It is blocking on purpose: the sink runs it in a thread of its own (see ``_http``), where
+waiting on the network never wakes the event loop. What it speaks: HTTP/1.1 with
+keep-alive (one idle connection kept, checked before reuse), ``Content-Length``, chunked
+and until-close answers, 1xx answers skipped, TLS verified by the ``ssl`` module, one
+timeout for the connection and one for the exchange. Errors are translated into the
+exceptions below, all ``OSError`` subclasses, so a sink reports them like any I/O failure.
 """
 
 from __future__ import annotations
 
 import select
+import socket
 import ssl
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import anyio
-import anyio.abc
 
 __all__ = [
     "ConnectError",
@@ -38,9 +37,8 @@ __all__ = [
     "split_host",
 ]
 
-#: A body larger than this goes to the socket in pieces of this size, one per loop step:
-#: a single write of half a megabyte holds the loop for most of a millisecond, while a
-#: 16 KiB piece costs about as much as the loop step around it.
+#: Bodies are built and written in pieces of about this size: a buffer of half a megabyte
+#: costs a quarter of a millisecond in page faults alone, a 16 KiB one next to nothing.
 WRITE_PIECE = 16 * 1024
 
 #: How much one read asks of the socket.
@@ -127,13 +125,13 @@ def split_host(host: str, default_port: int) -> tuple[str, int]:
 class _Connection:
     """One open connection and the bytes read past the last answer."""
 
-    __slots__ = ("answering", "buffer", "socket", "stream")
+    __slots__ = ("answering", "buffer", "deadline", "socket")
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
-        self.stream = stream
-        self.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
         self.buffer = b""
         self.answering = False  # the head of the current answer has arrived
+        self.deadline: float | None = None  # when the current exchange times out
 
     def looks_alive(self, tls: bool) -> bool:
         """False if the server closed the connection while it was idle (or wrote to it).
@@ -158,27 +156,46 @@ class _Connection:
             return False  # the server closed it (or it broke)
         return tls
 
-    async def receive(self) -> bytes:
-        try:
-            data = await self.stream.receive(_READ_SIZE)
-        except anyio.EndOfStream:
-            return b""
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError) as exc:
-            raise NetworkError(f"the connection broke while reading the answer: {exc!r}") from exc
-        return data
+    def _arm(self) -> None:
+        """Give the next socket call what is left of the exchange's time."""
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.socket.settimeout(left)
 
-    async def aclose(self) -> None:
-        await anyio.aclose_forcefully(self.stream)
+    def send(self, data: bytes) -> None:
+        self._arm()
+        self.socket.sendall(data)
+
+    def receive(self) -> bytes:
+        self._arm()
+        try:
+            return self.socket.recv(_READ_SIZE)
+        except TimeoutError:
+            raise
+        except ssl.SSLZeroReturnError:
+            return b""  # a TLS farewell: the end of the stream
+        except (OSError, ssl.SSLError) as exc:
+            raise NetworkError(f"the connection broke while reading the answer: {exc!r}") from exc
+
+    def close(self) -> None:
+        try:
+            self.socket.close()
+        except OSError:
+            pass
 
 
 class HTTPConnectionPool:
-    """Requests to one server, over one kept-alive connection (more only if used at once).
+    """Blocking requests to one server, over one kept-alive connection.
+
+    Not thread-safe: one thread makes the requests (the sink's own).
 
     Args:
         host: ``"name"`` or ``"name:port"``, as ``http.client`` takes it.
         ssl_context: TLS with this context, or ``None`` for plain HTTP.
-        timeout: seconds for each phase (connect with handshake, send, each wait for the
-            answer); ``None`` waits forever.
+        timeout: seconds to connect (with the TLS handshake), then seconds to send the
+            request and read the whole answer; ``None`` waits forever.
     """
 
     def __init__(
@@ -195,7 +212,7 @@ class HTTPConnectionPool:
         #: connections opened so far (a kept-alive one serves many requests)
         self.connections_opened = 0
 
-    async def request(
+    def request(
         self,
         method: str,
         target: str,
@@ -204,7 +221,7 @@ class HTTPConnectionPool:
     ) -> HTTPResponse:
         """Send one request and read its whole answer.
 
-        ``body`` may come in pieces: they are written one per loop step, never joined.
+        ``body`` may come in pieces: they are written one after the other, never joined.
 
         A kept-alive connection that the server closed just as the request went out (no
         byte of an answer came back) is replaced once by a new one, as browsers and
@@ -215,15 +232,15 @@ class HTTPConnectionPool:
         while self._idle:
             connection = self._idle.pop()
             if not connection.looks_alive(self.ssl_context is not None):
-                await connection.aclose()
+                connection.close()
                 continue
             try:
-                return await self._exchange(connection, method, head, pieces)
+                return self._exchange(connection, method, head, pieces)
             except _StaleConnection:
                 break  # the server dropped it meanwhile: one more try on a new connection
-        connection = await self._connect()
+        connection = self._connect()
         try:
-            return await self._exchange(connection, method, head, pieces)
+            return self._exchange(connection, method, head, pieces)
         except _StaleConnection as exc:
             cause = exc.__cause__
             raise RemoteProtocolError(
@@ -231,11 +248,11 @@ class HTTPConnectionPool:
                 + (f": {cause!r}" if cause is not None else "")
             ) from cause
 
-    async def aclose(self) -> None:
-        """Close the idle connections (a request in progress closes its own)."""
+    def close(self) -> None:
+        """Close the idle connection."""
         idle, self._idle = self._idle, []
         for connection in idle:
-            await connection.aclose()
+            connection.close()
 
     # -- inside ------------------------------------------------------------------------------
 
@@ -257,30 +274,27 @@ class HTTPConnectionPool:
         lines.append("\r\n")
         return "\r\n".join(lines).encode("latin-1")
 
-    async def _connect(self) -> _Connection:
+    def _connect(self) -> _Connection:
+        sock: socket.socket | None = None
         try:
-            with anyio.fail_after(self.timeout):
-                stream: anyio.abc.ByteStream
-                if self.ssl_context is None:
-                    stream = await anyio.connect_tcp(self.name, self.port)
-                else:
-                    stream = await anyio.connect_tcp(
-                        self.name,
-                        self.port,
-                        ssl_context=self.ssl_context,
-                        tls_hostname=self.name,
-                        tls_standard_compatible=False,
-                    )
+            sock = socket.create_connection((self.name, self.port), timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ssl_context is not None:
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.name)
         except TimeoutError as exc:
+            if sock is not None:
+                sock.close()
             raise ConnectTimeout(
                 f"no connection to {self.host_header} within {self.timeout} s"
             ) from exc
-        except (OSError, anyio.BrokenResourceError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError) as exc:
+            if sock is not None:
+                sock.close()
             raise ConnectError(f"cannot connect to {self.host_header}: {exc}") from exc
         self.connections_opened += 1
-        return _Connection(stream)
+        return _Connection(sock)
 
-    async def _exchange(
+    def _exchange(
         self,
         connection: _Connection,
         method: str,
@@ -288,48 +302,45 @@ class HTTPConnectionPool:
         pieces: list[bytes] | None,
     ) -> HTTPResponse:
         connection.answering = False
+        connection.deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
-            # one deadline for sending and for the whole answer: a cancel scope costs the
-            # loop about as much as parsing the answer does
-            with anyio.fail_after(self.timeout):
-                await self._send(connection, head, pieces)
-                response, reusable = await self._read_answer(connection, method)
-        except _StaleConnection:
-            await connection.aclose()
-            raise
+            self._send(connection, head, pieces)
+            response, reusable = self._read_answer(connection, method)
         except TimeoutError as exc:
-            await connection.aclose()
+            connection.close()
             raise ReadTimeout(
                 f"{self.host_header} did not "
                 f"{'finish its answer' if connection.answering else 'answer'} "
                 f"within {self.timeout} s"
             ) from exc
         except BaseException:
-            await connection.aclose()
+            connection.close()
             raise
         if reusable:
             self._idle.append(connection)
         else:
-            await connection.aclose()
+            connection.close()
         return response
 
-    async def _send(self, connection: _Connection, head: bytes, pieces: list[bytes] | None) -> None:
+    def _send(self, connection: _Connection, head: bytes, pieces: list[bytes] | None) -> None:
         try:
             if not pieces:
-                await connection.stream.send(head)
+                connection.send(head)
                 return
             # The head goes with the first piece: on loopback each write also wakes the
             # server, and a write of the head alone cost as much as a 16 KiB piece.
-            await connection.stream.send(head + pieces[0])
+            connection.send(head + pieces[0])
             for piece in pieces[1:]:
-                await connection.stream.send(piece)
-        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError) as exc:
+                connection.send(piece)
+        except TimeoutError:
+            raise
+        except (OSError, ssl.SSLError) as exc:
             raise _StaleConnection from exc
 
-    async def _read_answer(self, connection: _Connection, method: str) -> tuple[HTTPResponse, bool]:
+    def _read_answer(self, connection: _Connection, method: str) -> tuple[HTTPResponse, bool]:
         """Read one final answer; return it and whether the connection may be kept."""
         while True:
-            status, reason, version, headers = await self._read_head(connection)
+            status, reason, version, headers = self._read_head(connection)
             connection.answering = True
             if status >= 200:
                 break  # 1xx answers are interim (100 Continue, 103 Early Hints): skip them
@@ -338,7 +349,7 @@ class HTTPConnectionPool:
         if method == "HEAD" or status in (204, 304):
             content = b""
         elif "chunked" in values.get("transfer-encoding", "").lower():
-            content = await self._read_chunked(connection)
+            content = self._read_chunked(connection)
         elif "content-length" in values:
             try:
                 length = int(values["content-length"])
@@ -346,16 +357,14 @@ class HTTPConnectionPool:
                 raise RemoteProtocolError(
                     f"the answer's Content-Length is not a number: {values['content-length']!r}"
                 ) from None
-            content = await self._read_exactly(connection, length)
+            content = self._read_exactly(connection, length)
         else:
-            content = await self._read_to_end(connection)
+            content = self._read_to_end(connection)
             close = True
         response = HTTPResponse(status, reason, tuple(headers), content)
         return response, not close and not connection.buffer
 
-    async def _read_head(
-        self, connection: _Connection
-    ) -> tuple[int, str, str, list[tuple[str, str]]]:
+    def _read_head(self, connection: _Connection) -> tuple[int, str, str, list[tuple[str, str]]]:
         buffer = connection.buffer
         first = not buffer
         while True:
@@ -364,7 +373,7 @@ class HTTPConnectionPool:
                 break
             if len(buffer) > _MAX_HEAD:
                 raise RemoteProtocolError("the answer's headers are longer than 64 KiB")
-            data = await connection.receive()
+            data = connection.receive()
             if not data:
                 if first:
                     # not a byte of an answer: on a reused connection the server had
@@ -390,13 +399,13 @@ class HTTPConnectionPool:
             headers.append((name, value.strip()))
         return int(parts[1]), parts[2] if len(parts) > 2 else "", parts[0], headers
 
-    async def _read_exactly(self, connection: _Connection, length: int) -> bytes:
+    def _read_exactly(self, connection: _Connection, length: int) -> bytes:
         if length > _MAX_BODY:
             raise RemoteProtocolError(f"the answer's body is too large ({length} bytes)")
         chunks = [connection.buffer]
         have = len(connection.buffer)
         while have < length:
-            data = await connection.receive()
+            data = connection.receive()
             if not data:
                 raise RemoteProtocolError(
                     f"the server closed the connection after {have} of {length} bytes"
@@ -407,7 +416,7 @@ class HTTPConnectionPool:
         connection.buffer = content[length:]
         return content[:length]
 
-    async def _read_line(self, connection: _Connection) -> bytes:
+    def _read_line(self, connection: _Connection) -> bytes:
         while True:
             end = connection.buffer.find(b"\r\n")
             if end >= 0:
@@ -415,16 +424,16 @@ class HTTPConnectionPool:
                 return line
             if len(connection.buffer) > _MAX_HEAD:
                 raise RemoteProtocolError("a chunk header of the answer is too long")
-            data = await connection.receive()
+            data = connection.receive()
             if not data:
                 raise RemoteProtocolError("the server closed the connection inside a chunk")
             connection.buffer += data
 
-    async def _read_chunked(self, connection: _Connection) -> bytes:
+    def _read_chunked(self, connection: _Connection) -> bytes:
         chunks: list[bytes] = []
         total = 0
         while True:
-            size_text = (await self._read_line(connection)).split(b";", 1)[0].strip()
+            size_text = (self._read_line(connection)).split(b";", 1)[0].strip()
             try:
                 size = int(size_text, 16)
             except ValueError:
@@ -432,21 +441,21 @@ class HTTPConnectionPool:
                     f"a chunk size of the answer is not hex: {size_text!r}"
                 ) from None
             if size == 0:
-                while await self._read_line(connection):  # trailers, up to the empty line
+                while self._read_line(connection):  # trailers, up to the empty line
                     pass
                 return b"".join(chunks)
             total += size
-            chunks.append(await self._read_exactly(connection, size))
-            if await self._read_line(connection):
+            chunks.append(self._read_exactly(connection, size))
+            if self._read_line(connection):
                 raise RemoteProtocolError("a chunk of the answer is longer than it said")
             if total > _MAX_BODY:
                 raise RemoteProtocolError("the answer's body is too large")
 
-    async def _read_to_end(self, connection: _Connection) -> bytes:
+    def _read_to_end(self, connection: _Connection) -> bytes:
         chunks = [connection.buffer]
         connection.buffer = b""
         total = len(chunks[0])
-        while data := await connection.receive():
+        while data := connection.receive():
             chunks.append(data)
             total += len(data)
             if total > _MAX_BODY:
