@@ -15,6 +15,7 @@ from filesinks_support import fill_disk, make_record, snapshot_dir, tmpfs
 
 import loopsink
 from loopsink import WatchedFileHandler
+from loopsink.handlers import _watched
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -155,3 +156,46 @@ async def test_reopen_if_needed_is_a_coroutine(tmp_path: Path) -> None:
     assert (handler.dev, handler.ino) != before
     assert (tmp_path / "app.log").exists()
     await handler.close()
+
+
+def logrotate_create(path: Path) -> None:
+    """logrotate's ``create`` step, as strace shows it: ``O_EXCL``, and a file already at
+    the path (a writer created it after the rename) is renamed aside as a ``.backup``."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileExistsError:
+        os.rename(path, f"{path}-2026120601.backup")
+        fd = os.open(path, flags, 0o644)
+    os.close(fd)
+
+
+async def test_a_rename_is_not_raced_by_creating_the_path_before_logrotate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """logrotate renames the file, then creates the path: the sink waits for the create.
+
+    A sink that created the path itself in between (as the stdlib's does) lost a batch to
+    ``app.log-<date>.backup``; the stand-in rotator here creates the path during the sink's
+    grace pause, or, if the sink did not pause, right after its batch.
+    """
+    log = tmp_path / "app.log"
+    handler = WatchedFileHandler(log)
+    await handler.emit_batch([make_record(i, i) for i in range(10)])
+    os.rename(log, tmp_path / "app.log.1")
+    created: list[float] = []
+
+    def rotator_creates(seconds: float) -> None:
+        logrotate_create(log)
+        created.append(seconds)
+
+    monkeypatch.setattr(_watched, "_sleep", rotator_creates)
+    await handler.emit_batch([make_record(i, i) for i in range(10, 20)])
+    if not created:
+        logrotate_create(log)  # the rotator's create, after a sink that did not wait for it
+    await handler.emit_batch([make_record(i, i) for i in range(20, 30)])
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1"]
+    assert (tmp_path / "app.log.1").read_text().count("\n") == 10
+    assert (tmp_path / "app.log").read_text().count("\n") == 20
+    assert created == [_watched._ROTATOR_GRACE]

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import time
 
 from ._file import FileHandler
 from ._fileops import check_target, close_quietly, explain_open_error
 
 __all__ = ["WatchedFileHandler"]
+
+#: A path found missing is looked at again this much later before the sink creates it.
+#: logrotate's ``create`` mode renames the file, then creates the new one with ``O_EXCL``; a
+#: writer that creates the path in between has its new file renamed aside as
+#: ``app.log-<date>.backup``, and the records in it with it (seen in a test: 50 records).
+_ROTATOR_GRACE = 0.01
+
+_sleep = time.sleep  # the writer thread's pause (a test stands in for the rotator here)
 
 
 class WatchedFileHandler(FileHandler):
@@ -17,7 +26,9 @@ class WatchedFileHandler(FileHandler):
     inode, as in the stdlib); when they differ, the old file is flushed and closed and the
     path opened again. The check runs in the same worker-thread call as the write, once
     per batch rather than once per record, so following logrotate costs one ``stat`` for
-    a whole burst of records.
+    a whole burst of records. Unlike the stdlib, a path found missing is looked at again
+    10 ms later before the sink creates it, so that it never races logrotate's ``create``
+    (which would move a file created in between aside as a ``.backup``, records and all).
 
     Args:
         filename: path of the log file.
@@ -55,19 +66,26 @@ class WatchedFileHandler(FileHandler):
     def _reopen_if_needed_blocking(self) -> None:
         # One stat by path, then fstat of the new descriptor: the stdlib's order (bpo-14632),
         # which keeps the window where the path and the descriptor disagree small.
-        try:
-            st: os.stat_result | None = os.stat(self.baseFilename)
-        except FileNotFoundError:
-            st = None
+        st = self._stat_path()
         if st is not None and st.st_dev == self.dev and st.st_ino == self.ino:
             return
         stream = self.stream
         if stream is None:
             return
+        if st is None:
+            # Moved or deleted. A rotator that moved it is about to create the path: give
+            # it the moment it needs rather than race it (this runs on the writer thread).
+            _sleep(_ROTATOR_GRACE)
         self.stream = None  # if the reopen fails, the next write tries again (bpo-21742)
         close_quietly(stream)
         self.stream = self._open()
         self._statstream()
+
+    def _stat_path(self) -> os.stat_result | None:
+        try:
+            return os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return None
 
     async def reopenIfNeeded(self) -> None:
         """Reopen the file if the path no longer names the open file (on the writer thread)."""
