@@ -153,6 +153,21 @@ async def test_a_connection_closed_while_idle_is_replaced(scripted: tuple[str, S
     assert len(script.requests) == 2  # nothing sent twice
 
 
+async def test_a_connection_that_ends_after_an_interim_answer_is_not_retried(
+    scripted: tuple[str, Script],
+) -> None:
+    """After a 100 Continue the server has the request: sending it again could log twice."""
+    host, script = scripted
+    script.answers = [OK, b"HTTP/1.1 100 Continue\r\n\r\n"]
+    script.close_after = {1}
+    pool = HTTPConnectionPool(host, ssl_context=None, timeout=5)
+    assert (await call(pool.request, "GET", "/", [])).status_code == 200
+    with pytest.raises(RemoteProtocolError, match=r"closed the connection inside its answer"):
+        await call(pool.request, "POST", "/", [], b"once")
+    pool.close()
+    assert len(script.requests) == 2
+
+
 async def test_a_server_that_never_answers_times_out(scripted: tuple[str, Script]) -> None:
     host, script = scripted
     script.hang = True

@@ -366,14 +366,19 @@ class HTTPConnectionPool:
 
     def _read_head(self, connection: _Connection) -> tuple[int, str, str, list[tuple[str, str]]]:
         buffer = connection.buffer
-        first = not buffer
+        first = not buffer and not connection.answering  # not a byte of an answer yet
         while True:
             end = buffer.find(b"\r\n\r\n")
             if end >= 0:
                 break
             if len(buffer) > _MAX_HEAD:
                 raise RemoteProtocolError("the answer's headers are longer than 64 KiB")
-            data = connection.receive()
+            try:
+                data = connection.receive()
+            except NetworkError as exc:
+                if first:  # reset before a byte of an answer: as below
+                    raise _StaleConnection from exc
+                raise
             if not data:
                 if first:
                     # not a byte of an answer: on a reused connection the server had
