@@ -431,6 +431,22 @@ async def test_exhausted_retries_are_counted_and_reported(
     )
 
 
+async def test_closing_ends_a_pause_between_attempts(
+    server: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sink waiting 30 s to try a 503 again gives up at once when it is closed."""
+    server.default = Answer(503)
+    sink = HTTPHandler(server.host, "/log", "POST", retries=5, retry_backoff=30.0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sink.handle, make_record())
+            await wait_until(lambda: sink.retry_count == 1)  # the first pause has begun
+            await sink.close()
+    assert len(server.received) == 1
+    assert sink.error_count == 1
+    assert "the sink was closed while it waited to try again" in capsys.readouterr().err
+
+
 async def test_server_down_records_wait_then_arrive_overflow_counted(
     server: HTTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
