@@ -6,7 +6,8 @@ records reach ``loopsink.HTTPHandler.loki`` through the loop-owned queue: the lo
 never wait for the network, the first batch is retried after the 503, and leaving
 ``install`` flushes everything before the program ends.
 
-Run it: ``python examples/http_collector.py`` (needs ``pip install 'loopsink[http,aiohttp]'``).
+Run it: ``python examples/http_collector.py`` (the stand-in collector needs
+``pip install 'loopsink[aiohttp]'``; the sink itself needs no extra).
 """
 
 from __future__ import annotations

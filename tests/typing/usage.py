@@ -66,6 +66,21 @@ def every_sink() -> list[loopsink.AsyncHandler]:
     ]
 
 
+class PipeSeparated(loopsink.HTTPBody):
+    """A collector's own body: the records' text between a prefix and a suffix."""
+
+    content_type = "text/plain"
+    framing = ("", "|", "\n")
+
+    def encode_record(self, handler: loopsink.HTTPHandler, record: logging.LogRecord) -> str:
+        return handler.format(record)
+
+
+def http_counts() -> int:
+    sink = loopsink.HTTPHandler("logs:8080", "/ingest", "POST", body=PipeSeparated())
+    return sink.connection_count + sink.request_count + sink.retry_count
+
+
 async def listener() -> None:
     async with loopsink.QueueListener(
         queue.Queue(), loopsink.NullHandler(), respect_handler_level=True
