@@ -207,6 +207,57 @@ async def test_stop_leaves_a_busy_thread_be(writer: LentWriter) -> None:
     assert await writer.run(threading.current_thread) is thread  # the same thread goes on
 
 
+@pytest.mark.parametrize("lend", [0.0, 0.0005])
+async def test_tasks_running_jobs_at_once_each_get_their_own_outcome(lend: float) -> None:
+    """A sink's close() may run while its emit() waits: neither may get the other's result."""
+    writer = LentWriter("test-shared", lend=lend)
+    release = threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def first() -> str:
+        release.wait(DEADLINE)
+        raise OSError("the first job failed")
+
+    async def run_first() -> None:
+        try:
+            await writer.run(first)
+        except OSError as exc:
+            outcomes["first"] = exc
+
+    async def run_second() -> None:
+        outcomes["second"] = await writer.run(lambda: "second")
+
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_first)
+            await anyio.wait_all_tasks_blocked()
+            tasks.start_soon(run_second)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+    writer.stop()
+    assert outcomes["second"] == "second"
+    assert str(outcomes["first"]) == "the first job failed"
+
+
+async def test_a_writer_that_lends_nothing_lets_the_loop_run_while_its_job_waits() -> None:
+    """lend=0, for jobs that wait on the network: the loop only looks for the outcome."""
+    writer = LentWriter("test-network", lend=0.0)
+    release = threading.Event()
+    assert writer.start(release.wait, DEADLINE) is False  # handed over, not waited for
+    ticks = 0
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(writer.finish)
+            while ticks < 20:  # the loop keeps running its timers meanwhile
+                ticks += 1
+                await anyio.sleep(0.001)
+            assert writer.busy
+            release.set()  # the job ends only now: finish() picks it up on its next look
+    assert writer.result == (True, True)
+    assert await writer.run(lambda: "next") == "next"
+    writer.stop()
+
+
 # -- file sinks under a queue ---------------------------------------------------------------
 
 

@@ -17,24 +17,39 @@ loop one round trip of about 70 µs. When the job takes longer (a stalled disk, 
 pipe), the loop stops waiting after ``wait`` and collects the result later, without ever
 having been blocked longer. Sinks lend rarely: they hold formatted text for a few
 milliseconds and write it in one job.
+
+A sink whose jobs wait on the network rather than the disk lends nothing (``lend=0``): its
+thread waits for a server for milliseconds, and an answer that woke the loop would wake it
+at an arbitrary moment, which on Linux makes every timer due within the next millisecond
+late by up to a millisecond (asyncio and trio wait in ``epoll`` with a timeout in whole
+milliseconds, rounded up). So the loop only looks for the outcome, once a millisecond, on a
+timer armed while it was awake anyway; the thread, when it has CPU work, lets go of the GIL
+now and then (:func:`let_the_loop_in`) so that a loop that wakes never waits long for it.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import anyio
 
-__all__ = ["LentWriter"]
+__all__ = ["LentWriter", "let_the_loop_in"]
 
 #: How long the loop's thread lends the GIL for one job before it goes on without it.
 LEND_WAIT = 0.0005
 #: How often an async wait for a job that outlived its lend tries again.
 POLL_INTERVAL = 0.001
+
+
+def let_the_loop_in() -> None:
+    """On a writer's thread between pieces of CPU work: let the loop take the GIL if it
+    waits for it (a job of a writer that lends nothing competes for the GIL)."""
+    time.sleep(0)
 
 
 class _State:
@@ -85,10 +100,13 @@ class LentWriter:
 
     Args:
         name: the thread's name, for debuggers and ``threading.enumerate()``.
+        lend: how long the loop lends the GIL when it hands a job over or looks for its
+            end; ``0`` for jobs that wait on the network (see the module's docstring).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, lend: float = LEND_WAIT) -> None:
         self.name = name
+        self.lend = lend
         self._state = _State()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -103,7 +121,7 @@ class LentWriter:
     def start(self, func: Callable[..., object], *args: Any) -> bool:
         """Hand ``func(*args)`` to the thread and lend it the GIL; ``True`` if it finished.
 
-        Blocks the calling thread for at most :data:`LEND_WAIT`.
+        Blocks the calling thread for at most :attr:`lend` seconds.
         """
         if self._busy:
             raise RuntimeError(f"{self!r} is still running a job: collect() it first")
@@ -117,7 +135,7 @@ class LentWriter:
         state = self._state
         state.job = (func, args)
         state.go.release()
-        return self.collect(LEND_WAIT)
+        return self.collect(self.lend)
 
     def collect(self, wait: float = 0.0) -> bool:
         """``True`` once the busy job has finished (its result in :attr:`result`).
@@ -145,18 +163,34 @@ class LentWriter:
     async def finish(self) -> tuple[bool, Any]:
         """Wait, without blocking the event loop, until the busy job has finished."""
         # No event to wait on: the thread cannot set one without the GIL, which is the
-        # point. So poll, lending the GIL each time (the thread may be waiting for it).
-        while not self.collect(LEND_WAIT):  # noqa: ASYNC110
+        # point, nor wake the loop at an odd moment. So poll, lending the GIL each time
+        # (the thread may be waiting for it).
+        while not self.collect(self.lend):  # noqa: ASYNC110
             await anyio.sleep(POLL_INTERVAL)
         return self.result
 
     async def run(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run ``func(*args)`` on the thread (after the busy job, if any); return its result."""
-        if self._busy:
+        """Run ``func(*args)`` on the thread (after the busy job, if any); return its result.
+
+        Safe for several tasks at once: each waits its turn and gets its own job's outcome
+        (whoever collects a job, its caller reads the outcome from its own slot).
+        """
+        while self._busy:  # another job first; start() below follows the check at once
             await self.finish()
-        if not self.start(func, *args):
+        outcome: list[tuple[bool, Any]] = []
+
+        def job() -> Any:
+            try:
+                value = func(*args)
+            except BaseException as exc:  # also the writer's result, as for start()
+                outcome.append((False, exc))
+                raise
+            outcome.append((True, value))
+            return value
+
+        if not self.start(job):
             await self.finish()
-        ok, value = self.result
+        ok, value = outcome[0]
         if not ok:
             raise value
         return value

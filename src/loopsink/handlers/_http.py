@@ -3,11 +3,11 @@
 The stdlib's ``HTTPHandler`` opens a new connection and waits for the answer inside every
 log call, which stalls an event loop for a full round trip per record. This sink sends the
 same requests (same path, query, body and headers by default) over one kept-alive
-connection, on asyncio and trio alike. The queue's worker hands each batch to the sink's
-own thread (``SideThread``), which encodes it and makes the requests with a small blocking
-HTTP/1.1 client (``_http11``): waiting for a server never wakes the loop, and the loop never
-waits for the thread's GIL for more than a slice of work. Log collectors get opt-in
-batching, JSON/NDJSON bodies, gzip, retries and presets.
+connection, on asyncio and trio alike. The queue's worker hands each batch to a thread of
+the sink's own (a ``LentWriter`` that lends nothing), which encodes it and makes the
+requests with a small blocking HTTP/1.1 client (``_http11``): waiting for a server never
+wakes the loop, and the loop never waits for the thread's GIL for more than a slice of
+work. Log collectors get opt-in batching, JSON/NDJSON bodies, gzip, retries and presets.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any, Literal
 import anyio
 
 from .._handler import AsyncHandler
-from .._sidethread import SideThread, yield_gil
 from .._version import __version__
+from .._writer import LentWriter, let_the_loop_in
 from ._http11 import (
     WRITE_PIECE,
     HTTPConnectionPool,
@@ -279,7 +279,8 @@ class HTTPHandler(AsyncHandler):
         self._authorization = _basic_authorization(credentials) if credentials else None
         self._client: HTTPConnectionPool | None = None
         self._closed_connections = 0  # opened by connection pools closed since
-        self._side = SideThread(f"loopsink HTTPHandler {host}")
+        # lend=0: its jobs wait on the network (see _writer's docstring)
+        self._sender = LentWriter(f"loopsink HTTPHandler {host}", lend=0.0)
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         self._retried = 0
         self._requests = 0
@@ -321,7 +322,7 @@ class HTTPHandler(AsyncHandler):
 
     async def emit(self, record: logging.LogRecord) -> None:
         """Send one record; a failure raises (``handle`` and the queue report it)."""
-        await self._side.run(self._send_one, record)
+        await self._sender.run(self._send_one, record)
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         """Send records in order: one request each with the form body, batches otherwise.
@@ -331,13 +332,13 @@ class HTTPHandler(AsyncHandler):
         raised.
         """
         if self._encoder is None:
-            await self._side.run(self._send_each, records)
+            await self._sender.run(self._send_each, records)
             return
         size = self.batch_size
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
             began = time.monotonic()
-            await self._side.run(self._send_chunk, chunk)
+            await self._sender.run(self._send_chunk, chunk)
             if self.batch_interval and len(chunk) < size:
                 # Pause with the lane busy, so what arrives meanwhile makes one request.
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
@@ -346,9 +347,9 @@ class HTTPHandler(AsyncHandler):
         """Close the connection. The sink may still be used: it then reconnects."""
         self._closing.set()  # a retry that waits gives up now
         try:
-            await self._side.run(self._close_client)
+            await self._sender.run(self._close_client)
         finally:
-            self._side.stop()
+            self._sender.stop()
             self._closing.clear()
             await super().close()
 
@@ -485,7 +486,7 @@ class HTTPHandler(AsyncHandler):
                 self._send_form(record)
             except Exception:
                 self.handleError(record)
-            yield_gil()  # the loop may be waiting to run between two requests
+            let_the_loop_in()  # the loop may be waiting to run between two requests
 
     def _send_chunk(self, chunk: Sequence[logging.LogRecord]) -> None:
         try:
@@ -550,7 +551,7 @@ class HTTPHandler(AsyncHandler):
                         pieces.append("".join(parts).encode("utf-8"))
                         parts, size = [], 0
             if clock() > deadline:
-                yield_gil()
+                let_the_loop_in()
                 deadline = clock() + _SLICE_SECONDS
         if framing is not None:
             parts.append(framing[2])
@@ -568,7 +569,7 @@ class HTTPHandler(AsyncHandler):
             view = memoryview(piece)
             for start in range(0, len(piece), _GZIP_PIECE):
                 out.append(compressor.compress(view[start : start + _GZIP_PIECE]))
-                yield_gil()
+                let_the_loop_in()
         out.append(compressor.flush())
         return [piece for piece in out if piece]
 
