@@ -78,8 +78,8 @@ class HTTPBody:
     #: For a body that is the record texts one ``separator`` apart between a ``prefix``
     #: and a ``suffix``: ``(prefix, separator, suffix)``. Set it instead of overriding
     #: :meth:`join`, and the handler builds the body in pieces as it encodes, never as one
-    #: large buffer (a half-megabyte string costs the loop a quarter of a millisecond in
-    #: page faults alone).
+    #: large buffer (a half-megabyte string costs a quarter of a millisecond in page faults
+    #: alone, with the GIL held).
     framing: tuple[str, str, str] | None = None
 
     def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:

@@ -66,7 +66,10 @@ class WatchedFileHandler(FileHandler):
     def _reopen_if_needed_blocking(self) -> None:
         # One stat by path, then fstat of the new descriptor: the stdlib's order (bpo-14632),
         # which keeps the window where the path and the descriptor disagree small.
-        st = self._stat_path()
+        try:
+            st: os.stat_result | None = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            st = None
         if st is not None and st.st_dev == self.dev and st.st_ino == self.ino:
             return
         stream = self.stream
@@ -80,12 +83,6 @@ class WatchedFileHandler(FileHandler):
         close_quietly(stream)
         self.stream = self._open()
         self._statstream()
-
-    def _stat_path(self) -> os.stat_result | None:
-        try:
-            return os.stat(self.baseFilename)
-        except FileNotFoundError:
-            return None
 
     async def reopenIfNeeded(self) -> None:
         """Reopen the file if the path no longer names the open file (on the writer thread)."""
