@@ -43,15 +43,13 @@ from ._fileops import (
     is_regular,
     remove_if_exists,
 )
+from ._schedule import interval_stamp, next_rollover, schedule
 
 __all__ = ["BaseRotatingHandler", "RotatingFileHandler", "TimedRotatingFileHandler"]
 
 Namer = Callable[[str], "str | Awaitable[str]"]
 Rotator = Callable[[str, str], "object | Awaitable[object]"]
 Compression = Literal["gzip"]
-
-#: Seconds in a day: the period of MIDNIGHT and the unit of the weekly rule.
-_DAY = 24 * 60 * 60
 
 
 def _is_async_callable(func: object) -> bool:
@@ -646,7 +644,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         if not callable(clock):
             raise TypeError(f"{owner} clock must be a callable returning seconds, got {clock!r}")
         self.when = when.upper()
-        unit, self.suffix, pattern = _schedule(self.when, owner)
+        unit, self.suffix, pattern = schedule(self.when, owner)
         if self.when.startswith("W"):
             self.dayOfWeek = int(self.when[1])
         self.extMatch = re.compile(pattern, re.ASCII)
@@ -678,32 +676,13 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         the right day, corrected by an hour when a DST change lies in between; the other
         units simply add the interval.
         """
-        if not (self.when == "MIDNIGHT" or self.when.startswith("W")):
-            return currentTime + self.interval
-        now = time.gmtime(currentTime) if self.utc else time.localtime(currentTime)
-        target = 0
-        if self.atTime is None:
-            target = _DAY
-        else:
-            target = (self.atTime.hour * 60 + self.atTime.minute) * 60 + self.atTime.second
-        left = target - ((now.tm_hour * 60 + now.tm_min) * 60 + now.tm_sec)
-        weekday = now.tm_wday
-        if left < 0:  # today's time has passed: the next one is tomorrow
-            left += _DAY
-            weekday = (weekday + 1) % 7
-        result = currentTime + left
-        if not self.when.startswith("W") or weekday == self.dayOfWeek:
-            return result
-        days = (
-            self.dayOfWeek - weekday if weekday < self.dayOfWeek else 7 - weekday + self.dayOfWeek
+        return next_rollover(
+            currentTime,
+            when=self.when,
+            interval=self.interval,
+            utc=self.utc,
+            at_time=self.atTime,
         )
-        later = result + days * _DAY
-        if not self.utc:
-            dst_now = now.tm_isdst
-            dst_then = time.localtime(later).tm_isdst
-            if dst_now != dst_then:
-                later += -3600 if not dst_now else 3600
-        return later
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:
         """Whether ``record`` (by its ``created`` time) falls at or after :attr:`rolloverAt`.
@@ -761,13 +740,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             await self._close_stream()
             now = int(self._now())
             dst_now = time.localtime(now).tm_isdst
-            began = self.rolloverAt - self.interval
-            if self.utc:
-                stamp = time.gmtime(began)
-            else:
-                stamp = time.localtime(began)
-                if dst_now != stamp.tm_isdst:
-                    stamp = time.localtime(began + (3600 if dst_now else -3600))
+            stamp = interval_stamp(self.rolloverAt, self.interval, now, utc=self.utc)
             dest = await self._rotation_name(
                 self.baseFilename + "." + time.strftime(self.suffix, stamp)
             )
@@ -810,30 +783,6 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
 
     def _dump_shared(self) -> str:
         return str(self.rolloverAt)
-
-
-def _schedule(when: str, owner: str) -> tuple[int, str, str]:
-    """Seconds per unit, strftime suffix and suffix pattern for a ``when`` value."""
-    day = r"^\d{4}-\d{2}-\d{2}"
-    tail = r"(\.\w+)?$"
-    if when == "S":
-        return 1, "%Y-%m-%d_%H-%M-%S", day + r"_\d{2}-\d{2}-\d{2}" + tail
-    if when == "M":
-        return 60, "%Y-%m-%d_%H-%M", day + r"_\d{2}-\d{2}" + tail
-    if when == "H":
-        return 3600, "%Y-%m-%d_%H", day + r"_\d{2}" + tail
-    if when in ("D", "MIDNIGHT"):
-        return _DAY, "%Y-%m-%d", day + tail
-    if when.startswith("W"):
-        if len(when) != 2 or when[1] not in "0123456":
-            raise ValueError(
-                f"{owner} weekly rollover needs a day from W0 (Monday) to W6 (Sunday), "
-                f"got when={when!r}"
-            )
-        return 7 * _DAY, "%Y-%m-%d", day + tail
-    raise ValueError(
-        f"{owner} when must be one of S, M, H, D, MIDNIGHT or W0-W6 (any case), got {when!r}"
-    )
 
 
 def _check_count(name: str, value: object, owner: str, *, minimum: int = 0) -> None:
