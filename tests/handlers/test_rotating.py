@@ -546,3 +546,36 @@ async def test_gzip_that_fails_midway_leaves_no_partial_archive() -> None:
         assert sorted(os.listdir(folder)) == ["app.log", "app.log.1.gz"]
         with gzip.open(os.path.join(folder, "app.log.1.gz"), "rb") as archive:
             assert archive.read() == before
+
+
+@pytest.mark.parametrize("delay", [False, True])
+@pytest.mark.parametrize("how", ["handle", "batch"])
+async def test_an_empty_file_is_never_rolled_over(tmp_path: Path, delay: bool, how: str) -> None:
+    """gh-116263 (CPython 3.13): a record larger than maxBytes goes into an empty file.
+
+    Older CPythons rotate the empty file, pushing the oldest backup out for nothing.
+    """
+    (tmp_path / "app.log.1").write_text("backup one\n")
+    (tmp_path / "app.log.2").write_text("backup two\n")
+    (tmp_path / "app.log").write_text("")
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=100, backupCount=2, delay=delay)
+    big = make_record(0, 300)
+    if how == "handle":
+        await handler.handle(big)
+    else:
+        await handler.emit_batch([big])
+    await handler.close()
+    assert snapshot_dir(str(tmp_path)) == {
+        "app.log": b"rec 0 " + b"x" * 300 + b"\n",
+        "app.log.1": b"backup one\n",
+        "app.log.2": b"backup two\n",
+    }
+    # The next record finds the file non-empty and over the limit: now it rolls over.
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=100, backupCount=2, delay=delay)
+    await handler.emit_batch([make_record(1), make_record(2, 300)])
+    await handler.close()
+    assert snapshot_dir(str(tmp_path)) == {
+        "app.log": b"rec 2 " + b"x" * 300 + b"\n",
+        "app.log.1": b"rec 1 \n",
+        "app.log.2": b"rec 0 " + b"x" * 300 + b"\n",
+    }

@@ -17,27 +17,34 @@ DAY = 24 * 60 * 60
 
 
 def schedule(when: str, owner: str) -> tuple[int, str, str]:
-    """Seconds per unit, strftime suffix and suffix pattern for an upper-cased ``when``."""
-    day = r"^\d{4}-\d{2}-\d{2}"
-    tail = r"(\.\w+)?$"
+    """Seconds per unit, strftime suffix and suffix pattern for an upper-cased ``when``.
+
+    The pattern finds the suffix inside a longer name too: digits may not touch it on
+    either side, so ``2024-01-011`` is not a date (CPython 3.13's patterns).
+    """
     if when == "S":
-        return 1, "%Y-%m-%d_%H-%M-%S", day + r"_\d{2}-\d{2}-\d{2}" + tail
-    if when == "M":
-        return 60, "%Y-%m-%d_%H-%M", day + r"_\d{2}-\d{2}" + tail
-    if when == "H":
-        return 3600, "%Y-%m-%d_%H", day + r"_\d{2}" + tail
-    if when in ("D", "MIDNIGHT"):
-        return DAY, "%Y-%m-%d", day + tail
-    if when.startswith("W"):
+        unit, suffix = 1, "%Y-%m-%d_%H-%M-%S"
+    elif when == "M":
+        unit, suffix = 60, "%Y-%m-%d_%H-%M"
+    elif when == "H":
+        unit, suffix = 3600, "%Y-%m-%d_%H"
+    elif when in ("D", "MIDNIGHT"):
+        unit, suffix = DAY, "%Y-%m-%d"
+    elif when.startswith("W"):
         if len(when) != 2 or when[1] not in "0123456":
             raise ValueError(
                 f"{owner} weekly rollover needs a day from W0 (Monday) to W6 (Sunday), "
                 f"got when={when!r}"
             )
-        return 7 * DAY, "%Y-%m-%d", day + tail
-    raise ValueError(
-        f"{owner} when must be one of S, M, H, D, MIDNIGHT or W0-W6 (any case), got {when!r}"
-    )
+        unit, suffix = 7 * DAY, "%Y-%m-%d"
+    else:
+        raise ValueError(
+            f"{owner} when must be one of S, M, H, D, MIDNIGHT or W0-W6 (any case), got {when!r}"
+        )
+    digits = suffix.replace("%Y", r"\d{4}")
+    for field in ("%m", "%d", "%H", "%M", "%S"):
+        digits = digits.replace(field, r"\d{2}")
+    return unit, suffix, rf"(?<!\d){digits}(?!\d)"
 
 
 def next_rollover(
@@ -48,11 +55,14 @@ def next_rollover(
     utc: bool,
     at_time: datetime.time | None,
 ) -> int:
-    """The instant of the next rollover after ``current``.
+    """The instant of the next rollover after ``current``: CPython 3.13's arithmetic.
 
-    MIDNIGHT and weekly rollovers land on the next ``at_time`` (midnight by default) of
-    the right day, corrected by an hour when a DST change lies in between; the other
-    units simply add the interval (seconds).
+    S, M, H and D add the interval (seconds). MIDNIGHT and weekly rollovers land on the
+    next ``at_time`` (midnight by default) of the right day, strictly after ``current`` (an
+    ``at_time`` equal to now means tomorrow), then ``interval - 1`` more days or weeks
+    (gh-90535: older CPythons ignored ``interval`` there). In local time the result moves
+    by the hour a DST change in between adds or removes, unless that hour would land
+    before the change itself (gh-88352: the first midnight after a change).
     """
     if not (when == "MIDNIGHT" or when.startswith("W")):
         return current + interval
@@ -63,23 +73,25 @@ def next_rollover(
         target = (at_time.hour * 60 + at_time.minute) * 60 + at_time.second
     left = target - ((now.tm_hour * 60 + now.tm_min) * 60 + now.tm_sec)
     weekday = now.tm_wday
-    if left < 0:  # today's time has passed: the next one is tomorrow
+    if left <= 0:  # today's time has come or passed: the next one is tomorrow
         left += DAY
         weekday = (weekday + 1) % 7
     result = current + left
-    if not when.startswith("W"):
-        return result
-    day_of_week = int(when[1])
-    if weekday == day_of_week:
-        return result
-    days = day_of_week - weekday if weekday < day_of_week else 7 - weekday + day_of_week
-    later = result + days * DAY
+    if when.startswith("W"):
+        day_of_week = int(when[1])
+        if weekday != day_of_week:
+            result += ((day_of_week - weekday) % 7) * DAY
+        result += interval - 7 * DAY  # the first period is the week that ends here
+    else:
+        result += interval - DAY
     if not utc:
         dst_now = now.tm_isdst
-        dst_then = time.localtime(later).tm_isdst
-        if dst_now != dst_then:
-            later += -3600 if not dst_now else 3600
-    return later
+        if dst_now != time.localtime(result).tm_isdst:
+            if dst_now:  # DST ends in between: that day is an hour longer
+                result += 3600
+            elif time.localtime(result - 3600).tm_isdst:  # DST begins: an hour shorter
+                result -= 3600
+    return result
 
 
 def interval_stamp(rollover_at: int, interval: int, now: int, *, utc: bool) -> time.struct_time:
