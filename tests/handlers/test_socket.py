@@ -390,7 +390,7 @@ async def test_datagram_too_large_even_when_truncated_goes_to_handle_error(
         async with DatagramHandler(receiver.host, receiver.port) as handler:
             record = make_record("short")
             record.blob = "y" * 70_000  # not a text field the sink may cut
-            assert await handler.handle(record) is True
+            assert await handler.handle(record) is record
             assert handler.error_count == 1
             await handler.handle(make_record("after"))
             with anyio.fail_after(10):
