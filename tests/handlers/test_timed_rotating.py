@@ -881,6 +881,25 @@ async def test_the_file_just_rotated_survives_a_clock_that_went_back(tmp_path: P
     assert (tmp_path / "app.log.2024-01-03").read_text() == "rec 0 \n"
 
 
+async def test_a_subclass_rule_for_deletion_is_honoured_but_spares_the_new_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.log.old").write_text("chosen by the subclass\n")
+    start = _utc(2024, 1, 3, 1)
+
+    class Mine(TimedRotatingFileHandler):
+        def getFilesToDelete(self) -> list[str]:
+            rotated = os.path.join(tmp_path, "app.log.2024-01-03")
+            return [os.path.join(tmp_path, "app.log.old"), rotated]
+
+    handler = Mine(
+        tmp_path / "app.log", when="D", utc=True, backupCount=1, delay=True, clock=lambda: start
+    )
+    await handler.emit_batch([make_record(0, created=start), make_record(1, created=start + 86400)])
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.2024-01-03"]
+
+
 @pytest.mark.parametrize("kind", ["plain", "coroutine"])
 async def test_retention_follows_the_namer(tmp_path: Path, kind: str) -> None:
     """Backups named by the namer count; a file the namer could not have made does not."""

@@ -788,12 +788,15 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             self.rolloverAt = self.computeRollover(now)
 
     async def _prune(self, rotated: str) -> None:
-        backups = await self._backups()
+        """Delete what ``backupCount`` and ``max_age`` leave out, never ``rotated`` itself."""
+        own_rule = type(self).getFilesToDelete is TimedRotatingFileHandler.getFilesToDelete
+        needed = self.max_age is not None or (self.backupCount > 0 and own_rule)
+        backups = await self._backups() if needed else []
         doomed: list[str] = []
         if self.backupCount > 0:
-            if type(self).getFilesToDelete is TimedRotatingFileHandler.getFilesToDelete:
+            if own_rule:
                 doomed = self._beyond_count(list(backups))
-            else:  # the user's own rule
+            else:  # a subclass's rule
                 doomed = await run_blocking(self.getFilesToDelete)
         aged = backups if self.max_age is not None else []
         await run_blocking(_remove_files, doomed, aged, self.max_age, rotated)
