@@ -2,7 +2,7 @@
 
 No test waits for time to pass, and no test asks the running stdlib: every expected value
 is written down here. The tables were derived once from CPython 3.13.0's own
-``logging.handlers`` (``tests/handlers/derive_timed_tables.py``, run with 3.13), so the
+``logging.handlers`` (``tests/handlers/derive_rotation_tables.py``, run with 3.13), so the
 suite checks that loopsink behaves as 3.13 does on every Python it supports, the fixes of
 3.13 included (gh-90535 ``interval`` for MIDNIGHT and weekly, gh-88352 the first midnight
 after a DST change, an ``atTime`` equal to now, ``getFilesToDelete``).

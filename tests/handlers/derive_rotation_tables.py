@@ -1,9 +1,9 @@
-"""Print the tables of ``test_timed_rotating.py`` from CPython 3.13's own stdlib.
+"""Print the tables of ``test_timed_rotating.py`` and ``test_rotating.py`` from CPython 3.13.
 
 Not a test: the tests hold the printed tables as literals and never ask the running stdlib.
 Run it with CPython 3.13 (``~/.pyenv/versions/3.13.0/bin/python
-tests/handlers/derive_timed_tables.py``) only to extend or re-check the tables; it refuses
-any other version, since the point is 3.13's behaviour, fixes included.
+tests/handlers/derive_rotation_tables.py``) only to extend or re-check the tables; it
+refuses any other version, since the point is 3.13's behaviour, fixes included.
 """
 
 from __future__ import annotations
@@ -239,6 +239,52 @@ def print_first_rollovers() -> None:
         print(f"({when!r}, {_local_iso(handler.rolloverAt)!r}),")
 
 
+# test_rotating.py's size scenarios and records (the same seeds and paddings).
+SIZE_SCENARIOS: dict[str, dict[str, Any]] = {
+    "small files": {"maxBytes": 1000, "backupCount": 3},
+    "many backups": {"maxBytes": 700, "backupCount": 12},
+    "delay": {"maxBytes": 1500, "backupCount": 2, "delay": True},
+    "latin-1": {"maxBytes": 900, "backupCount": 4, "encoding": "latin-1", "errors": "replace"},
+    "utf-16": {"maxBytes": 2000, "backupCount": 3, "encoding": "utf-16"},
+    "no maxBytes": {"maxBytes": 0, "backupCount": 3},
+    "no backupCount": {"maxBytes": 500, "backupCount": 0},
+}
+
+
+def _sized_records(count: int, seed: int) -> list[logging.LogRecord]:
+    rnd = random.Random(seed)
+    records = []
+    for index in range(count):
+        padding = rnd.choice((0, 5, 40, 90, 150, 400))
+        text = f"rec {index} " + "x" * padding
+        if index % 7 == 3:
+            text += " é€😀"
+        records.append(logging.LogRecord("test.files", logging.INFO, __file__, 1, text, None, None))
+    return records
+
+
+def print_size_runs() -> None:
+    print("SIZE_FILES = {")
+    for label, options in SIZE_SCENARIOS.items():
+        folder = tempfile.mkdtemp()
+        handler = logging.handlers.RotatingFileHandler(
+            os.path.join(folder, "app.log"), **{"encoding": "utf-8", **options}
+        )
+        records = _sized_records(600, seed=1)
+        for record in records:
+            handler.handle(record)
+        handler.close()
+        ranges = {}
+        for name in sorted(os.listdir(folder)):
+            encoding = options.get("encoding", "utf-8")
+            with open(os.path.join(folder, name), encoding=encoding, errors="replace") as file:
+                numbers = [int(line.split()[1]) for line in file.read().splitlines()]
+            assert numbers == list(range(numbers[0], numbers[-1] + 1))
+            ranges[name] = (numbers[0], numbers[-1])
+        print(f"    {label!r}: {ranges!r},")
+    print("}")
+
+
 def main() -> None:
     if sys.version_info[:2] != (3, 13):
         sys.exit(f"run this with CPython 3.13, not {sys.version.split()[0]}")
@@ -246,6 +292,7 @@ def main() -> None:
     print_runs()
     print_deletions()
     print_first_rollovers()
+    print_size_runs()
 
 
 if __name__ == "__main__":
