@@ -52,14 +52,57 @@ def test_unknown_level_is_refused() -> None:
         OneByOne().setLevel("LOUD")
 
 
-async def test_handle_filters_then_emits() -> None:
+async def test_handle_filters_then_emits_and_returns_the_record() -> None:
     sink = OneByOne()
-    sink.setLevel(logging.INFO)
     sink.addFilter(lambda r: r.getMessage() != "hello nobody")
-    assert await sink.handle(record())
-    assert not await sink.handle(record(level=logging.DEBUG))
-    assert not await sink.handle(record(args=("nobody",)))
+    passed = record()
+    assert await sink.handle(passed) is passed  # CPython 3.12+: the record, not True
+    assert await sink.handle(record(args=("nobody",))) is False
     assert sink.lines == ["hello world"]
+
+
+async def test_handle_leaves_the_level_to_its_caller() -> None:
+    """The stdlib's Handler.handle ignores the handler's level: the logger checks it."""
+    sink = OneByOne()
+    sink.setLevel(logging.ERROR)
+    debug = record(level=logging.DEBUG)
+    assert await sink.handle(debug) is debug
+    assert sink.lines == ["hello world"]
+
+
+async def test_a_queue_still_applies_each_sinks_level() -> None:
+    """What Logger.callHandlers does: the queue checks the level before the sink sees it."""
+    sink = OneByOne()
+    sink.setLevel(logging.ERROR)
+    async with loopsink.LogQueue(sink) as queue:
+        queue.put(record(level=logging.INFO))
+        queue.put(record("error %s", level=logging.ERROR))
+        await queue.flush()
+    assert sink.lines == ["error world"]
+
+
+async def test_handle_emits_a_filters_replacement_record() -> None:
+    """CPython 3.12+ on every Python: later filters and the sink see the replacement."""
+    sink = OneByOne()
+    seen: list[str] = []
+
+    def replace(rec: logging.LogRecord) -> logging.LogRecord:
+        return logging.makeLogRecord({**rec.__dict__, "msg": "replaced", "args": None})
+
+    def watch(rec: logging.LogRecord) -> bool:
+        seen.append(rec.getMessage())
+        return True
+
+    sink.addFilter(replace)
+    sink.addFilter(watch)
+    original = record()
+    emitted = await sink.handle(original)
+    assert isinstance(emitted, logging.LogRecord)
+    assert emitted is not original
+    assert emitted.getMessage() == "replaced"
+    assert seen == ["replaced"]
+    assert sink.lines == ["replaced"]
+    assert original.getMessage() == "hello world"  # the caller's record is untouched
 
 
 async def test_handle_reports_emit_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,7 +111,8 @@ async def test_handle_reports_emit_errors(capsys: pytest.CaptureFixture[str]) ->
             raise RuntimeError("disk on fire")
 
     sink = Broken()
-    assert await sink.handle(record())
+    failed = record()
+    assert await sink.handle(failed) is failed  # it passed the filters; emit failed
     assert sink.error_count == 1
     assert sink.last_error == "RuntimeError('disk on fire')"
     err = capsys.readouterr().err

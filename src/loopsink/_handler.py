@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -50,7 +50,9 @@ class AsyncHandler(logging.Filterer):
     :meth:`flush` and :meth:`close` take the sink's lock, so subclasses never lock themselves.
 
     Args:
-        level: records below this level are ignored by the sink (default: all records).
+        level: records below this level are ignored by the sink when a queue, a bridge or
+            a ``QueueListener(respect_handler_level=True)`` delivers them (default: all
+            records). :meth:`handle`, like the stdlib's, leaves levels to its caller.
     """
 
     #: The most records a queue worker hands to one :meth:`emit_batch` call.
@@ -103,18 +105,32 @@ class AsyncHandler(logging.Filterer):
         return fmt.format(record)
 
     def accepts(self, record: logging.LogRecord) -> logging.LogRecord | None:
-        """Apply this sink's level and filters; return the record to emit, or ``None``.
+        """Apply this sink's level, then its filters; return the record to emit, or ``None``.
 
-        On Python 3.12+ a filter may return a replacement record, which is what is emitted.
+        What the stdlib's ``Logger.callHandlers`` (the level) and ``Handler.handle`` (the
+        filters) do together: the queue and the bridge deliver through it, so a sink
+        attached to a queue still ignores records below its level.
         """
         if record.levelno < self.level:
             return None
         if not self.filters:
             return record
-        verdict: object = self.filter(record)
-        if not verdict:
-            return None
-        return verdict if isinstance(verdict, logging.LogRecord) else record
+        return self.apply_filters(record)
+
+    def apply_filters(self, record: logging.LogRecord) -> logging.LogRecord | None:
+        """Run this sink's filters (not its level); return the record to emit, or ``None``.
+
+        CPython 3.12+'s rule on every Python: a filter may return a replacement record,
+        which the later filters and the sink then see instead of the original.
+        """
+        for item in self.filters:
+            check: Any = getattr(item, "filter", item)  # a Filter, or a plain callable
+            verdict: object = check(record)
+            if not verdict:
+                return None
+            if isinstance(verdict, logging.LogRecord):
+                record = verdict
+        return record
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Report an exception raised while emitting ``record``; call it from an ``except``.
@@ -162,12 +178,16 @@ class AsyncHandler(logging.Filterer):
 
     # -- the async surface -----------------------------------------------------------------
 
-    async def handle(self, record: logging.LogRecord) -> bool:
-        """Filter ``record`` and emit it now, under the sink's lock; ``True`` if it passed.
+    async def handle(self, record: logging.LogRecord) -> logging.LogRecord | Literal[False] | None:
+        """Filter ``record`` and emit it now, under the sink's lock.
 
-        This is the direct path, without a queue. A failure goes to :meth:`handleError`.
+        This is the direct path, without a queue, and it is the stdlib's ``Handler.handle``
+        (CPython 3.12+): it applies the filters, not the sink's level (the caller checks
+        levels, as ``Logger.callHandlers`` does; ``MemoryHandler`` hands every buffered
+        record to its target). Returns the record emitted (a filter's replacement, if
+        any) or ``False`` when a filter rejected it. A failure goes to :meth:`handleError`.
         """
-        accepted = self.accepts(record)
+        accepted = self.apply_filters(record) if self.filters else record
         if accepted is None:
             return False
         async with self.io_lock():
@@ -175,7 +195,7 @@ class AsyncHandler(logging.Filterer):
                 await self.emit(accepted)
             except Exception:
                 self.handleError(accepted)
-        return True
+        return accepted
 
     async def emit(self, record: logging.LogRecord) -> None:
         """Write or send one record. Subclasses must override it (or :meth:`emit_batch`)."""

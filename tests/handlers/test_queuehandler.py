@@ -92,6 +92,17 @@ def test_prepare_matches_the_stdlib(formatter: logging.Formatter | None) -> None
 # -- QueueHandler on each kind of queue ------------------------------------------------------------
 
 
+async def test_handler_has_the_listener_attribute_of_python_3_12() -> None:
+    q: queue.Queue[Any] = queue.Queue()
+    handler = QueueHandler(q)
+    assert handler.listener is None  # CPython 3.12+: None until a listener is attached
+    sink = CapturingSink()
+    handler.listener = QueueListener(q, sink)
+    async with handler.listener:
+        await handler.handle(make_record(1))
+    assert messages(sink.records) == ["record 1"]
+
+
 async def test_handler_puts_on_a_queue_queue_and_simple_queue() -> None:
     queues: list[Any] = [queue.Queue(), queue.SimpleQueue()]
     for q in queues:

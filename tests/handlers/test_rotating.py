@@ -1,8 +1,12 @@
-"""RotatingFileHandler and BaseRotatingHandler: the stdlib's files, batched, off the loop.
+"""RotatingFileHandler and BaseRotatingHandler: CPython 3.13's files, batched, off the loop.
 
-The stdlib's ``logging.handlers.RotatingFileHandler`` is the reference: the same records go
-through both (the stdlib one record at a time, loopsink in batches of assorted sizes) and
-the two directories must hold the same files, byte for byte.
+CPython 3.13's ``RotatingFileHandler`` is the reference. The main size scenarios compare
+with what 3.13 wrote, written down here (``SIZE_FILES``), and the one rule 3.13 changed (an
+empty file is never rolled over, gh-116263) has a written-down test of its own. The other
+comparisons put the same records through the running stdlib's handler (one record at a
+time) and loopsink's (in batches of assorted sizes) and compare the two directories byte
+for byte: they stay clear of empty files, where 3.10-3.12 differ from 3.13, and the suite
+runs them on 3.10 to 3.13.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -78,17 +83,70 @@ SCENARIOS = {
 }
 
 
+# What CPython 3.13's RotatingFileHandler writes for each scenario, 600 records of
+# _records(600, seed=1), one at a time: each file and the record numbers it holds
+# (tests/handlers/derive_rotation_tables.py printed it).
+SIZE_FILES: dict[str, dict[str, tuple[int, int]]] = {
+    "small files": {
+        "app.log": (593, 599),
+        "app.log.1": (587, 592),
+        "app.log.2": (582, 586),
+        "app.log.3": (578, 581),
+    },
+    "many backups": {
+        "app.log": (599, 599),
+        "app.log.1": (594, 598),
+        "app.log.10": (571, 571),
+        "app.log.11": (569, 570),
+        "app.log.12": (560, 568),
+        "app.log.2": (589, 593),
+        "app.log.3": (587, 588),
+        "app.log.4": (586, 586),
+        "app.log.5": (584, 585),
+        "app.log.6": (581, 583),
+        "app.log.7": (578, 580),
+        "app.log.8": (573, 577),
+        "app.log.9": (572, 572),
+    },
+    "delay": {"app.log": (595, 599), "app.log.1": (587, 594), "app.log.2": (581, 586)},
+    "latin-1": {
+        "app.log": (594, 599),
+        "app.log.1": (589, 593),
+        "app.log.2": (586, 588),
+        "app.log.3": (581, 585),
+        "app.log.4": (578, 580),
+    },
+    "utf-16": {
+        "app.log": (595, 599),
+        "app.log.1": (588, 594),
+        "app.log.2": (583, 587),
+        "app.log.3": (578, 582),
+    },
+    "no maxBytes": {"app.log": (0, 599)},
+    "no backupCount": {"app.log": (0, 599)},
+}
+
+
+def _expected_files(
+    ranges: dict[str, tuple[int, int]], records: list[logging.LogRecord], options: dict[str, Any]
+) -> dict[str, bytes]:
+    encoding = str(options.get("encoding", "utf-8"))
+    errors = str(options.get("errors") or "strict")
+    return {
+        name: "".join(records[i].getMessage() + "\n" for i in range(first, last + 1)).encode(
+            encoding, errors
+        )
+        for name, (first, last) in ranges.items()
+    }
+
+
 @pytest.mark.parametrize("options", SCENARIOS.values(), ids=SCENARIOS.keys())
-async def test_same_files_as_the_stdlib(tmp_path: Path, options: dict[str, object]) -> None:
-    std, ours = _dirs(tmp_path)
+async def test_same_files_as_cpython_313(tmp_path: Path, options: dict[str, Any]) -> None:
+    name = next(label for label, value in SCENARIOS.items() if value is options)
     options = {"encoding": "utf-8", **options}
     records = _records(600, seed=1)
-    stdlib_write(logging.handlers.RotatingFileHandler(std / "app.log", **options), records)  # type: ignore[arg-type]
-    await _loopsink_write(RotatingFileHandler(ours / "app.log", **options), records, seed=2)  # type: ignore[arg-type]
-    expected = snapshot_dir(str(std))
-    assert snapshot_dir(str(ours)) == expected
-    if options["maxBytes"] and options["backupCount"]:
-        assert len(expected) == int(options["backupCount"]) + 1  # rotation really happened
+    await _loopsink_write(RotatingFileHandler(tmp_path / "app.log", **options), records, seed=2)
+    assert snapshot_dir(str(tmp_path)) == _expected_files(SIZE_FILES[name], records, options)
 
 
 async def test_existing_file_near_the_limit_rolls_over_first(tmp_path: Path) -> None:
@@ -546,3 +604,36 @@ async def test_gzip_that_fails_midway_leaves_no_partial_archive() -> None:
         assert sorted(os.listdir(folder)) == ["app.log", "app.log.1.gz"]
         with gzip.open(os.path.join(folder, "app.log.1.gz"), "rb") as archive:
             assert archive.read() == before
+
+
+@pytest.mark.parametrize("delay", [False, True])
+@pytest.mark.parametrize("how", ["handle", "batch"])
+async def test_an_empty_file_is_never_rolled_over(tmp_path: Path, delay: bool, how: str) -> None:
+    """gh-116263 (CPython 3.13): a record larger than maxBytes goes into an empty file.
+
+    Older CPythons rotate the empty file, pushing the oldest backup out for nothing.
+    """
+    (tmp_path / "app.log.1").write_text("backup one\n")
+    (tmp_path / "app.log.2").write_text("backup two\n")
+    (tmp_path / "app.log").write_text("")
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=100, backupCount=2, delay=delay)
+    big = make_record(0, 300)
+    if how == "handle":
+        await handler.handle(big)
+    else:
+        await handler.emit_batch([big])
+    await handler.close()
+    assert snapshot_dir(str(tmp_path)) == {
+        "app.log": b"rec 0 " + b"x" * 300 + b"\n",
+        "app.log.1": b"backup one\n",
+        "app.log.2": b"backup two\n",
+    }
+    # The next record finds the file non-empty and over the limit: now it rolls over.
+    handler = RotatingFileHandler(tmp_path / "app.log", maxBytes=100, backupCount=2, delay=delay)
+    await handler.emit_batch([make_record(1), make_record(2, 300)])
+    await handler.close()
+    assert snapshot_dir(str(tmp_path)) == {
+        "app.log": b"rec 2 " + b"x" * 300 + b"\n",
+        "app.log.1": b"rec 1 \n",
+        "app.log.2": b"rec 0 " + b"x" * 300 + b"\n",
+    }

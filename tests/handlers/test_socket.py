@@ -11,6 +11,7 @@ import json
 import logging
 import logging.handlers
 import pickle
+import socket
 import ssl
 import struct
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 import pytest
 import trustme
@@ -390,7 +392,7 @@ async def test_datagram_too_large_even_when_truncated_goes_to_handle_error(
         async with DatagramHandler(receiver.host, receiver.port) as handler:
             record = make_record("short")
             record.blob = "y" * 70_000  # not a text field the sink may cut
-            assert await handler.handle(record) is True
+            assert await handler.handle(record) is record
             assert handler.error_count == 1
             await handler.handle(make_record("after"))
             with anyio.fail_after(10):
@@ -532,8 +534,14 @@ async def test_close_on_error_drops_the_connection_quietly(
         await handler.handle(make_record("first"))
         bad = make_record("bad")
         bad.payload = Unpicklable()
+        raw = handler.sock.extra(anyio.abc.SocketAttribute.raw_socket)
+        # a second descriptor of the same connection (the stream's may be a wrapper)
+        twin = socket.fromfd(raw.fileno(), socket.AF_INET, socket.SOCK_STREAM)
         await handler.handle(bad)
         assert handler.error_count == 1
+        assert handler.sock is None  # at the error, as the stdlib does: not at the next write
+        with twin, pytest.raises(BrokenPipeError):  # and the connection is shut already
+            twin.send(b"x")
         await handler.handle(make_record("second"))
         assert handler.connections == 2
     with anyio.fail_after(10):

@@ -207,7 +207,7 @@ async def test_file_is_closed_with_the_queue(tmp_path: pathlib.Path) -> None:
 
 async def test_null_handler_swallows_everything() -> None:
     sink = NullHandler()
-    assert await sink.handle(records(1)[0])
+    assert await sink.handle(records(1)[0]) is None  # the stdlib's NullHandler.handle
     async with LogQueue(sink) as queue:
         for record in records(10):
             queue.put(record)

@@ -617,7 +617,7 @@ async def test_nothing_listening_is_reported_not_raised(capsys: pytest.CaptureFi
         records = make_records()[:3]
         async with handler:
             await handler.emit_batch(records)
-            assert await handler.handle(records[0]) is True
+            assert await handler.handle(records[0]) is records[0]
     assert handler.error_count == 4
     assert "ConnectionRefusedError" in capsys.readouterr().err
 

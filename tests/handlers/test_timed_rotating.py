@@ -1,24 +1,25 @@
-"""TimedRotatingFileHandler: the stdlib's instants, suffixes and retention, on a fake clock.
+"""TimedRotatingFileHandler: CPython 3.13's instants, suffixes and retention, on a fake clock.
 
-No test waits for time to pass. The rollover arithmetic is compared with the stdlib's own
-``computeRollover`` on a grid of instants, ``when`` values and time zones (``TZ``); whole
-runs are compared file for file, the stdlib reading a fake ``time.time()`` set to each
-record's creation time and loopsink judging each record by that same ``created`` time.
+No test waits for time to pass, and no test asks the running stdlib: every expected value
+is written down here. The tables were derived once from CPython 3.13.0's own
+``logging.handlers`` (``tests/handlers/derive_rotation_tables.py``, run with 3.13), so the
+suite checks that loopsink behaves as 3.13 does on every Python it supports, the fixes of
+3.13 included (gh-90535 ``interval`` for MIDNIGHT and weekly, gh-88352 the first midnight
+after a DST change, an ``atTime`` equal to now, ``getFilesToDelete``).
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime
 import gzip
 import logging
-import logging.handlers
 import os
 import random
 import subprocess
 import sys
 import textwrap
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,6 @@ from filesinks_support import batches, make_record, snapshot_dir
 from loopsink import TimedRotatingFileHandler
 
 pytestmark = pytest.mark.timeout(60)
-
-ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata"]
-WHENS = ["S", "M", "H", "D", "MIDNIGHT", *(f"W{day}" for day in range(7))]
 
 
 @pytest.fixture
@@ -50,104 +48,658 @@ def zone(request: pytest.FixtureRequest) -> Iterator[str]:
         time.tzset()
 
 
-def _dst_changes(year: int) -> list[int]:
-    """The instants (to the hour) where the local zone's DST flag flips during ``year``."""
-    start = int(time.mktime((year, 1, 1, 0, 0, 0, 0, 0, -1)))
-    changes, previous = [], time.localtime(start).tm_isdst
-    for hour in range(start, start + 366 * 24 * 3600, 3600):
-        flag = time.localtime(hour).tm_isdst
-        if flag != previous:
-            changes.append(hour)
-            previous = flag
-    return changes
+def _instant(text: str) -> int:
+    return int(datetime.datetime.fromisoformat(text).timestamp())
 
 
-def _instants(seed: int) -> list[int]:
-    rnd = random.Random(seed)
-    points = [*_dst_changes(2024), 1704067200, 1709251199]  # + new year, end of a leap Feb
-    instants = []
-    for point in points:
-        instants.extend(
-            point + offset * 60 + rnd.randrange(60) for offset in range(-3 * 1440, 3 * 1440, 97)
-        )
-    instants.extend(rnd.randrange(1_500_000_000, 1_900_000_000) for _ in range(60))
-    return instants
+# CPython 3.13's computeRollover(instant), instants and results in the zone's local time with
+# their UTC offsets: for each zone the days around its two 2024 DST changes (Kolkata has
+# none), at noon the day before, at 02:30:15 the day before and at midnight on the day (an
+# atTime equal to now), a second before the change and an hour after it.
+# zone / instant / when / interval / atTime / utc or local / next rollover
+ROLLOVERS = """
+America/New_York    2024-03-09T02:30:15-05:00 MIDNIGHT 1 -        local 2024-03-10T00:00:00-05:00
+America/New_York    2024-03-09T12:00:00-05:00 MIDNIGHT 1 -        local 2024-03-10T00:00:00-05:00
+America/New_York    2024-03-10T00:00:00-05:00 MIDNIGHT 1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 MIDNIGHT 1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T04:00:00-04:00 MIDNIGHT 1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 MIDNIGHT 1 -        local 2024-11-03T00:00:00-04:00
+America/New_York    2024-11-02T12:00:00-04:00 MIDNIGHT 1 -        local 2024-11-03T00:00:00-04:00
+America/New_York    2024-11-03T00:00:00-04:00 MIDNIGHT 1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 MIDNIGHT 1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T02:00:00-05:00 MIDNIGHT 1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-03-09T02:30:15-05:00 MIDNIGHT 3 -        local 2024-03-12T00:00:00-04:00
+America/New_York    2024-03-09T12:00:00-05:00 MIDNIGHT 3 -        local 2024-03-12T00:00:00-04:00
+America/New_York    2024-03-10T00:00:00-05:00 MIDNIGHT 3 -        local 2024-03-13T00:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 MIDNIGHT 3 -        local 2024-03-13T00:00:00-04:00
+America/New_York    2024-03-10T04:00:00-04:00 MIDNIGHT 3 -        local 2024-03-13T00:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 MIDNIGHT 3 -        local 2024-11-05T00:00:00-05:00
+America/New_York    2024-11-02T12:00:00-04:00 MIDNIGHT 3 -        local 2024-11-05T00:00:00-05:00
+America/New_York    2024-11-03T00:00:00-04:00 MIDNIGHT 3 -        local 2024-11-06T00:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 MIDNIGHT 3 -        local 2024-11-06T00:00:00-05:00
+America/New_York    2024-11-03T02:00:00-05:00 MIDNIGHT 3 -        local 2024-11-06T00:00:00-05:00
+America/New_York    2024-03-09T02:30:15-05:00 MIDNIGHT 1 00:00:00 local 2024-03-10T00:00:00-05:00
+America/New_York    2024-03-09T12:00:00-05:00 MIDNIGHT 1 00:00:00 local 2024-03-10T00:00:00-05:00
+America/New_York    2024-03-10T00:00:00-05:00 MIDNIGHT 1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 MIDNIGHT 1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T04:00:00-04:00 MIDNIGHT 1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 MIDNIGHT 1 00:00:00 local 2024-11-03T00:00:00-04:00
+America/New_York    2024-11-02T12:00:00-04:00 MIDNIGHT 1 00:00:00 local 2024-11-03T00:00:00-04:00
+America/New_York    2024-11-03T00:00:00-04:00 MIDNIGHT 1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 MIDNIGHT 1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T02:00:00-05:00 MIDNIGHT 1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-03-09T02:30:15-05:00 MIDNIGHT 2 02:30:15 local 2024-03-11T02:30:15-04:00
+America/New_York    2024-03-09T12:00:00-05:00 MIDNIGHT 2 02:30:15 local 2024-03-11T02:30:15-04:00
+America/New_York    2024-03-10T00:00:00-05:00 MIDNIGHT 2 02:30:15 local 2024-03-11T02:30:15-04:00
+America/New_York    2024-03-10T01:59:59-05:00 MIDNIGHT 2 02:30:15 local 2024-03-11T02:30:15-04:00
+America/New_York    2024-03-10T04:00:00-04:00 MIDNIGHT 2 02:30:15 local 2024-03-12T02:30:15-04:00
+America/New_York    2024-11-02T02:30:15-04:00 MIDNIGHT 2 02:30:15 local 2024-11-04T02:30:15-05:00
+America/New_York    2024-11-02T12:00:00-04:00 MIDNIGHT 2 02:30:15 local 2024-11-04T02:30:15-05:00
+America/New_York    2024-11-03T00:00:00-04:00 MIDNIGHT 2 02:30:15 local 2024-11-04T02:30:15-05:00
+America/New_York    2024-11-03T01:59:59-04:00 MIDNIGHT 2 02:30:15 local 2024-11-04T02:30:15-05:00
+America/New_York    2024-11-03T02:00:00-05:00 MIDNIGHT 2 02:30:15 local 2024-11-04T02:30:15-05:00
+America/New_York    2024-03-09T02:30:15-05:00 W6       1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-09T12:00:00-05:00 W6       1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T00:00:00-05:00 W6       1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 W6       1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T04:00:00-04:00 W6       1 -        local 2024-03-11T00:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 W6       1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-02T12:00:00-04:00 W6       1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T00:00:00-04:00 W6       1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 W6       1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T02:00:00-05:00 W6       1 -        local 2024-11-04T00:00:00-05:00
+America/New_York    2024-03-09T02:30:15-05:00 W2       2 02:30:15 local 2024-03-20T02:30:15-04:00
+America/New_York    2024-03-09T12:00:00-05:00 W2       2 02:30:15 local 2024-03-20T02:30:15-04:00
+America/New_York    2024-03-10T00:00:00-05:00 W2       2 02:30:15 local 2024-03-20T02:30:15-04:00
+America/New_York    2024-03-10T01:59:59-05:00 W2       2 02:30:15 local 2024-03-20T02:30:15-04:00
+America/New_York    2024-03-10T04:00:00-04:00 W2       2 02:30:15 local 2024-03-20T02:30:15-04:00
+America/New_York    2024-11-02T02:30:15-04:00 W2       2 02:30:15 local 2024-11-13T02:30:15-05:00
+America/New_York    2024-11-02T12:00:00-04:00 W2       2 02:30:15 local 2024-11-13T02:30:15-05:00
+America/New_York    2024-11-03T00:00:00-04:00 W2       2 02:30:15 local 2024-11-13T02:30:15-05:00
+America/New_York    2024-11-03T01:59:59-04:00 W2       2 02:30:15 local 2024-11-13T02:30:15-05:00
+America/New_York    2024-11-03T02:00:00-05:00 W2       2 02:30:15 local 2024-11-13T02:30:15-05:00
+America/New_York    2024-03-09T02:30:15-05:00 W0       1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-09T12:00:00-05:00 W0       1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T00:00:00-05:00 W0       1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 W0       1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-03-10T04:00:00-04:00 W0       1 00:00:00 local 2024-03-11T00:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 W0       1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-02T12:00:00-04:00 W0       1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T00:00:00-04:00 W0       1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 W0       1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-11-03T02:00:00-05:00 W0       1 00:00:00 local 2024-11-04T00:00:00-05:00
+America/New_York    2024-03-09T02:30:15-05:00 H        3 -        local 2024-03-09T05:30:15-05:00
+America/New_York    2024-03-09T12:00:00-05:00 H        3 -        local 2024-03-09T15:00:00-05:00
+America/New_York    2024-03-10T00:00:00-05:00 H        3 -        local 2024-03-10T04:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 H        3 -        local 2024-03-10T05:59:59-04:00
+America/New_York    2024-03-10T04:00:00-04:00 H        3 -        local 2024-03-10T07:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 H        3 -        local 2024-11-02T05:30:15-04:00
+America/New_York    2024-11-02T12:00:00-04:00 H        3 -        local 2024-11-02T15:00:00-04:00
+America/New_York    2024-11-03T00:00:00-04:00 H        3 -        local 2024-11-03T02:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 H        3 -        local 2024-11-03T03:59:59-05:00
+America/New_York    2024-11-03T02:00:00-05:00 H        3 -        local 2024-11-03T05:00:00-05:00
+America/New_York    2024-03-09T02:30:15-05:00 MIDNIGHT 2 -        utc   2024-03-10T20:00:00-04:00
+America/New_York    2024-03-09T12:00:00-05:00 MIDNIGHT 2 -        utc   2024-03-10T20:00:00-04:00
+America/New_York    2024-03-10T00:00:00-05:00 MIDNIGHT 2 -        utc   2024-03-11T20:00:00-04:00
+America/New_York    2024-03-10T01:59:59-05:00 MIDNIGHT 2 -        utc   2024-03-11T20:00:00-04:00
+America/New_York    2024-03-10T04:00:00-04:00 MIDNIGHT 2 -        utc   2024-03-11T20:00:00-04:00
+America/New_York    2024-11-02T02:30:15-04:00 MIDNIGHT 2 -        utc   2024-11-03T19:00:00-05:00
+America/New_York    2024-11-02T12:00:00-04:00 MIDNIGHT 2 -        utc   2024-11-03T19:00:00-05:00
+America/New_York    2024-11-03T00:00:00-04:00 MIDNIGHT 2 -        utc   2024-11-04T19:00:00-05:00
+America/New_York    2024-11-03T01:59:59-04:00 MIDNIGHT 2 -        utc   2024-11-04T19:00:00-05:00
+America/New_York    2024-11-03T02:00:00-05:00 MIDNIGHT 2 -        utc   2024-11-04T19:00:00-05:00
+Europe/London       2024-03-30T02:30:15+00:00 MIDNIGHT 1 -        local 2024-03-31T00:00:00+00:00
+Europe/London       2024-03-30T12:00:00+00:00 MIDNIGHT 1 -        local 2024-03-31T00:00:00+00:00
+Europe/London       2024-03-31T00:00:00+00:00 MIDNIGHT 1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 MIDNIGHT 1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T03:00:00+01:00 MIDNIGHT 1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 MIDNIGHT 1 -        local 2024-10-27T00:00:00+01:00
+Europe/London       2024-10-26T12:00:00+01:00 MIDNIGHT 1 -        local 2024-10-27T00:00:00+01:00
+Europe/London       2024-10-27T00:00:00+01:00 MIDNIGHT 1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 MIDNIGHT 1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T02:00:00+00:00 MIDNIGHT 1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-03-30T02:30:15+00:00 MIDNIGHT 3 -        local 2024-04-02T00:00:00+01:00
+Europe/London       2024-03-30T12:00:00+00:00 MIDNIGHT 3 -        local 2024-04-02T00:00:00+01:00
+Europe/London       2024-03-31T00:00:00+00:00 MIDNIGHT 3 -        local 2024-04-03T00:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 MIDNIGHT 3 -        local 2024-04-03T00:00:00+01:00
+Europe/London       2024-03-31T03:00:00+01:00 MIDNIGHT 3 -        local 2024-04-03T00:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 MIDNIGHT 3 -        local 2024-10-29T00:00:00+00:00
+Europe/London       2024-10-26T12:00:00+01:00 MIDNIGHT 3 -        local 2024-10-29T00:00:00+00:00
+Europe/London       2024-10-27T00:00:00+01:00 MIDNIGHT 3 -        local 2024-10-30T00:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 MIDNIGHT 3 -        local 2024-10-30T00:00:00+00:00
+Europe/London       2024-10-27T02:00:00+00:00 MIDNIGHT 3 -        local 2024-10-30T00:00:00+00:00
+Europe/London       2024-03-30T02:30:15+00:00 MIDNIGHT 1 00:00:00 local 2024-03-31T00:00:00+00:00
+Europe/London       2024-03-30T12:00:00+00:00 MIDNIGHT 1 00:00:00 local 2024-03-31T00:00:00+00:00
+Europe/London       2024-03-31T00:00:00+00:00 MIDNIGHT 1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 MIDNIGHT 1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T03:00:00+01:00 MIDNIGHT 1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 MIDNIGHT 1 00:00:00 local 2024-10-27T00:00:00+01:00
+Europe/London       2024-10-26T12:00:00+01:00 MIDNIGHT 1 00:00:00 local 2024-10-27T00:00:00+01:00
+Europe/London       2024-10-27T00:00:00+01:00 MIDNIGHT 1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 MIDNIGHT 1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T02:00:00+00:00 MIDNIGHT 1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-03-30T02:30:15+00:00 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+01:00
+Europe/London       2024-03-30T12:00:00+00:00 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+01:00
+Europe/London       2024-03-31T00:00:00+00:00 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+01:00
+Europe/London       2024-03-31T00:59:59+00:00 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+01:00
+Europe/London       2024-03-31T03:00:00+01:00 MIDNIGHT 2 02:30:15 local 2024-04-02T02:30:15+01:00
+Europe/London       2024-10-26T02:30:15+01:00 MIDNIGHT 2 02:30:15 local 2024-10-28T02:30:15+00:00
+Europe/London       2024-10-26T12:00:00+01:00 MIDNIGHT 2 02:30:15 local 2024-10-28T02:30:15+00:00
+Europe/London       2024-10-27T00:00:00+01:00 MIDNIGHT 2 02:30:15 local 2024-10-28T02:30:15+00:00
+Europe/London       2024-10-27T01:59:59+01:00 MIDNIGHT 2 02:30:15 local 2024-10-28T02:30:15+00:00
+Europe/London       2024-10-27T02:00:00+00:00 MIDNIGHT 2 02:30:15 local 2024-10-28T02:30:15+00:00
+Europe/London       2024-03-30T02:30:15+00:00 W6       1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-30T12:00:00+00:00 W6       1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T00:00:00+00:00 W6       1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 W6       1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T03:00:00+01:00 W6       1 -        local 2024-04-01T00:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 W6       1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-26T12:00:00+01:00 W6       1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T00:00:00+01:00 W6       1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 W6       1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T02:00:00+00:00 W6       1 -        local 2024-10-28T00:00:00+00:00
+Europe/London       2024-03-30T02:30:15+00:00 W2       2 02:30:15 local 2024-04-10T02:30:15+01:00
+Europe/London       2024-03-30T12:00:00+00:00 W2       2 02:30:15 local 2024-04-10T02:30:15+01:00
+Europe/London       2024-03-31T00:00:00+00:00 W2       2 02:30:15 local 2024-04-10T02:30:15+01:00
+Europe/London       2024-03-31T00:59:59+00:00 W2       2 02:30:15 local 2024-04-10T02:30:15+01:00
+Europe/London       2024-03-31T03:00:00+01:00 W2       2 02:30:15 local 2024-04-10T02:30:15+01:00
+Europe/London       2024-10-26T02:30:15+01:00 W2       2 02:30:15 local 2024-11-06T02:30:15+00:00
+Europe/London       2024-10-26T12:00:00+01:00 W2       2 02:30:15 local 2024-11-06T02:30:15+00:00
+Europe/London       2024-10-27T00:00:00+01:00 W2       2 02:30:15 local 2024-11-06T02:30:15+00:00
+Europe/London       2024-10-27T01:59:59+01:00 W2       2 02:30:15 local 2024-11-06T02:30:15+00:00
+Europe/London       2024-10-27T02:00:00+00:00 W2       2 02:30:15 local 2024-11-06T02:30:15+00:00
+Europe/London       2024-03-30T02:30:15+00:00 W0       1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-30T12:00:00+00:00 W0       1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T00:00:00+00:00 W0       1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 W0       1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-03-31T03:00:00+01:00 W0       1 00:00:00 local 2024-04-01T00:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 W0       1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-26T12:00:00+01:00 W0       1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T00:00:00+01:00 W0       1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 W0       1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T02:00:00+00:00 W0       1 00:00:00 local 2024-10-28T00:00:00+00:00
+Europe/London       2024-03-30T02:30:15+00:00 H        3 -        local 2024-03-30T05:30:15+00:00
+Europe/London       2024-03-30T12:00:00+00:00 H        3 -        local 2024-03-30T15:00:00+00:00
+Europe/London       2024-03-31T00:00:00+00:00 H        3 -        local 2024-03-31T04:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 H        3 -        local 2024-03-31T04:59:59+01:00
+Europe/London       2024-03-31T03:00:00+01:00 H        3 -        local 2024-03-31T06:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 H        3 -        local 2024-10-26T05:30:15+01:00
+Europe/London       2024-10-26T12:00:00+01:00 H        3 -        local 2024-10-26T15:00:00+01:00
+Europe/London       2024-10-27T00:00:00+01:00 H        3 -        local 2024-10-27T02:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 H        3 -        local 2024-10-27T03:59:59+00:00
+Europe/London       2024-10-27T02:00:00+00:00 H        3 -        local 2024-10-27T05:00:00+00:00
+Europe/London       2024-03-30T02:30:15+00:00 MIDNIGHT 2 -        utc   2024-04-01T01:00:00+01:00
+Europe/London       2024-03-30T12:00:00+00:00 MIDNIGHT 2 -        utc   2024-04-01T01:00:00+01:00
+Europe/London       2024-03-31T00:00:00+00:00 MIDNIGHT 2 -        utc   2024-04-02T01:00:00+01:00
+Europe/London       2024-03-31T00:59:59+00:00 MIDNIGHT 2 -        utc   2024-04-02T01:00:00+01:00
+Europe/London       2024-03-31T03:00:00+01:00 MIDNIGHT 2 -        utc   2024-04-02T01:00:00+01:00
+Europe/London       2024-10-26T02:30:15+01:00 MIDNIGHT 2 -        utc   2024-10-28T00:00:00+00:00
+Europe/London       2024-10-26T12:00:00+01:00 MIDNIGHT 2 -        utc   2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T00:00:00+01:00 MIDNIGHT 2 -        utc   2024-10-28T00:00:00+00:00
+Europe/London       2024-10-27T01:59:59+01:00 MIDNIGHT 2 -        utc   2024-10-29T00:00:00+00:00
+Europe/London       2024-10-27T02:00:00+00:00 MIDNIGHT 2 -        utc   2024-10-29T00:00:00+00:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 MIDNIGHT 1 -        local 2024-04-07T00:00:00+11:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 MIDNIGHT 1 -        local 2024-04-07T00:00:00+11:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 MIDNIGHT 1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 MIDNIGHT 1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 MIDNIGHT 1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 MIDNIGHT 1 -        local 2024-10-06T00:00:00+10:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 MIDNIGHT 1 -        local 2024-10-06T00:00:00+10:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 MIDNIGHT 1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 MIDNIGHT 1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 MIDNIGHT 1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 MIDNIGHT 3 -        local 2024-04-09T00:00:00+10:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 MIDNIGHT 3 -        local 2024-04-09T00:00:00+10:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 MIDNIGHT 3 -        local 2024-04-10T00:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 MIDNIGHT 3 -        local 2024-04-10T00:00:00+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 MIDNIGHT 3 -        local 2024-04-10T00:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 MIDNIGHT 3 -        local 2024-10-08T00:00:00+11:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 MIDNIGHT 3 -        local 2024-10-08T00:00:00+11:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 MIDNIGHT 3 -        local 2024-10-09T00:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 MIDNIGHT 3 -        local 2024-10-09T00:00:00+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 MIDNIGHT 3 -        local 2024-10-09T00:00:00+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 MIDNIGHT 1 00:00:00 local 2024-04-07T00:00:00+11:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 MIDNIGHT 1 00:00:00 local 2024-04-07T00:00:00+11:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 MIDNIGHT 1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 MIDNIGHT 1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 MIDNIGHT 1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 MIDNIGHT 1 00:00:00 local 2024-10-06T00:00:00+10:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 MIDNIGHT 1 00:00:00 local 2024-10-06T00:00:00+10:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 MIDNIGHT 1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 MIDNIGHT 1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 MIDNIGHT 1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T02:30:15+10:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T02:30:15+10:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T02:30:15+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 MIDNIGHT 2 02:30:15 local 2024-04-09T02:30:15+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 MIDNIGHT 2 02:30:15 local 2024-04-09T02:30:15+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 MIDNIGHT 2 02:30:15 local 2024-10-07T02:30:15+11:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 MIDNIGHT 2 02:30:15 local 2024-10-07T02:30:15+11:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 MIDNIGHT 2 02:30:15 local 2024-10-07T02:30:15+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 MIDNIGHT 2 02:30:15 local 2024-10-07T02:30:15+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 MIDNIGHT 2 02:30:15 local 2024-10-08T02:30:15+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 W6       1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 W6       1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 W6       1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 W6       1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 W6       1 -        local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 W6       1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 W6       1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 W6       1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 W6       1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 W6       1 -        local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 W2       2 02:30:15 local 2024-04-17T02:30:15+10:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 W2       2 02:30:15 local 2024-04-17T02:30:15+10:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 W2       2 02:30:15 local 2024-04-17T02:30:15+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 W2       2 02:30:15 local 2024-04-17T02:30:15+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 W2       2 02:30:15 local 2024-04-17T02:30:15+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 W2       2 02:30:15 local 2024-10-16T02:30:15+11:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 W2       2 02:30:15 local 2024-10-16T02:30:15+11:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 W2       2 02:30:15 local 2024-10-16T02:30:15+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 W2       2 02:30:15 local 2024-10-16T02:30:15+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 W2       2 02:30:15 local 2024-10-16T02:30:15+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 W0       1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 W0       1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 W0       1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 W0       1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 W0       1 00:00:00 local 2024-04-08T00:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 W0       1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 W0       1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 W0       1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 W0       1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 W0       1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 H        3 -        local 2024-04-06T05:30:15+11:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 H        3 -        local 2024-04-06T15:00:00+11:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 H        3 -        local 2024-04-07T02:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 H        3 -        local 2024-04-07T04:59:59+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 H        3 -        local 2024-04-07T06:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 H        3 -        local 2024-10-05T05:30:15+10:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 H        3 -        local 2024-10-05T15:00:00+10:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 H        3 -        local 2024-10-06T04:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 H        3 -        local 2024-10-06T05:59:59+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 H        3 -        local 2024-10-06T07:00:00+11:00
+Australia/Sydney    2024-04-06T02:30:15+11:00 MIDNIGHT 2 -        utc   2024-04-07T10:00:00+10:00
+Australia/Sydney    2024-04-06T12:00:00+11:00 MIDNIGHT 2 -        utc   2024-04-08T10:00:00+10:00
+Australia/Sydney    2024-04-07T00:00:00+11:00 MIDNIGHT 2 -        utc   2024-04-08T10:00:00+10:00
+Australia/Sydney    2024-04-07T02:59:59+11:00 MIDNIGHT 2 -        utc   2024-04-08T10:00:00+10:00
+Australia/Sydney    2024-04-07T03:00:00+10:00 MIDNIGHT 2 -        utc   2024-04-08T10:00:00+10:00
+Australia/Sydney    2024-10-05T02:30:15+10:00 MIDNIGHT 2 -        utc   2024-10-06T11:00:00+11:00
+Australia/Sydney    2024-10-05T12:00:00+10:00 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Sydney    2024-10-06T00:00:00+10:00 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Sydney    2024-10-06T01:59:59+10:00 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Sydney    2024-10-06T04:00:00+11:00 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 MIDNIGHT 1 -        local 2024-04-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 MIDNIGHT 1 -        local 2024-04-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 MIDNIGHT 1 -        local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 MIDNIGHT 1 -        local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 MIDNIGHT 1 -        local 2024-04-08T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 MIDNIGHT 1 -        local 2024-10-06T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 MIDNIGHT 1 -        local 2024-10-06T00:00:00+10:30
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 MIDNIGHT 1 -        local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 MIDNIGHT 1 -        local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 MIDNIGHT 1 -        local 2024-10-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 MIDNIGHT 3 -        local 2024-04-09T00:30:00+10:30
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 MIDNIGHT 3 -        local 2024-04-09T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 MIDNIGHT 3 -        local 2024-04-10T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 MIDNIGHT 3 -        local 2024-04-10T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 MIDNIGHT 3 -        local 2024-04-10T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 MIDNIGHT 3 -        local 2024-10-07T23:30:00+11:00
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 MIDNIGHT 3 -        local 2024-10-07T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 MIDNIGHT 3 -        local 2024-10-08T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 MIDNIGHT 3 -        local 2024-10-08T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 MIDNIGHT 3 -        local 2024-10-09T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 MIDNIGHT 1 00:00:00 local 2024-04-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 MIDNIGHT 1 00:00:00 local 2024-04-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 MIDNIGHT 1 00:00:00 local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 MIDNIGHT 1 00:00:00 local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 MIDNIGHT 1 00:00:00 local 2024-04-08T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 MIDNIGHT 1 00:00:00 local 2024-10-06T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 MIDNIGHT 1 00:00:00 local 2024-10-06T00:00:00+10:30
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 MIDNIGHT 1 00:00:00 local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 MIDNIGHT 1 00:00:00 local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 MIDNIGHT 1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T03:00:15+10:30
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T03:00:15+10:30
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T03:00:15+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 MIDNIGHT 2 02:30:15 local 2024-04-08T03:00:15+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 MIDNIGHT 2 02:30:15 local 2024-04-08T02:30:15+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 MIDNIGHT 2 02:30:15 local 2024-10-07T02:00:15+11:00
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 MIDNIGHT 2 02:30:15 local 2024-10-07T02:00:15+11:00
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 MIDNIGHT 2 02:30:15 local 2024-10-07T02:00:15+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 MIDNIGHT 2 02:30:15 local 2024-10-07T02:00:15+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 MIDNIGHT 2 02:30:15 local 2024-10-08T02:30:15+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 W6       1 -        local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 W6       1 -        local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 W6       1 -        local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 W6       1 -        local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 W6       1 -        local 2024-04-08T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 W6       1 -        local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 W6       1 -        local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 W6       1 -        local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 W6       1 -        local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 W6       1 -        local 2024-10-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 W2       2 02:30:15 local 2024-04-17T03:00:15+10:30
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 W2       2 02:30:15 local 2024-04-17T03:00:15+10:30
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 W2       2 02:30:15 local 2024-04-17T03:00:15+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 W2       2 02:30:15 local 2024-04-17T03:00:15+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 W2       2 02:30:15 local 2024-04-17T02:30:15+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 W2       2 02:30:15 local 2024-10-16T02:00:15+11:00
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 W2       2 02:30:15 local 2024-10-16T02:00:15+11:00
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 W2       2 02:30:15 local 2024-10-16T02:00:15+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 W2       2 02:30:15 local 2024-10-16T02:00:15+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 W2       2 02:30:15 local 2024-10-16T02:30:15+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 W0       1 00:00:00 local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 W0       1 00:00:00 local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 W0       1 00:00:00 local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 W0       1 00:00:00 local 2024-04-08T00:30:00+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 W0       1 00:00:00 local 2024-04-08T00:00:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 W0       1 00:00:00 local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 W0       1 00:00:00 local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 W0       1 00:00:00 local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 W0       1 00:00:00 local 2024-10-06T23:30:00+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 W0       1 00:00:00 local 2024-10-07T00:00:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 H        3 -        local 2024-04-06T05:30:15+11:00
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 H        3 -        local 2024-04-06T15:00:00+11:00
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 H        3 -        local 2024-04-07T02:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 H        3 -        local 2024-04-07T04:29:59+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 H        3 -        local 2024-04-07T05:30:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 H        3 -        local 2024-10-05T05:30:15+10:30
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 H        3 -        local 2024-10-05T15:00:00+10:30
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 H        3 -        local 2024-10-06T03:30:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 H        3 -        local 2024-10-06T05:29:59+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 H        3 -        local 2024-10-06T06:30:00+11:00
+Australia/Lord_Howe 2024-04-06T02:30:15+11:00 MIDNIGHT 2 -        utc   2024-04-07T10:30:00+10:30
+Australia/Lord_Howe 2024-04-06T12:00:00+11:00 MIDNIGHT 2 -        utc   2024-04-08T10:30:00+10:30
+Australia/Lord_Howe 2024-04-07T00:00:00+11:00 MIDNIGHT 2 -        utc   2024-04-08T10:30:00+10:30
+Australia/Lord_Howe 2024-04-07T01:59:59+11:00 MIDNIGHT 2 -        utc   2024-04-08T10:30:00+10:30
+Australia/Lord_Howe 2024-04-07T02:30:00+10:30 MIDNIGHT 2 -        utc   2024-04-08T10:30:00+10:30
+Australia/Lord_Howe 2024-10-05T02:30:15+10:30 MIDNIGHT 2 -        utc   2024-10-06T11:00:00+11:00
+Australia/Lord_Howe 2024-10-05T12:00:00+10:30 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Lord_Howe 2024-10-06T00:00:00+10:30 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Lord_Howe 2024-10-06T01:59:59+10:30 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Australia/Lord_Howe 2024-10-06T03:30:00+11:00 MIDNIGHT 2 -        utc   2024-10-07T11:00:00+11:00
+Asia/Kolkata        2024-03-30T02:30:15+05:30 MIDNIGHT 1 -        local 2024-03-31T00:00:00+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 MIDNIGHT 1 -        local 2024-03-31T00:00:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 MIDNIGHT 1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 MIDNIGHT 1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 MIDNIGHT 1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 MIDNIGHT 3 -        local 2024-04-02T00:00:00+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 MIDNIGHT 3 -        local 2024-04-02T00:00:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 MIDNIGHT 3 -        local 2024-04-03T00:00:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 MIDNIGHT 3 -        local 2024-04-03T00:00:00+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 MIDNIGHT 3 -        local 2024-04-03T00:00:00+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 MIDNIGHT 1 00:00:00 local 2024-03-31T00:00:00+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 MIDNIGHT 1 00:00:00 local 2024-03-31T00:00:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 MIDNIGHT 1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 MIDNIGHT 1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 MIDNIGHT 1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 MIDNIGHT 2 02:30:15 local 2024-04-01T02:30:15+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 MIDNIGHT 2 02:30:15 local 2024-04-02T02:30:15+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 W6       1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 W6       1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 W6       1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 W6       1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 W6       1 -        local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 W2       2 02:30:15 local 2024-04-10T02:30:15+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 W2       2 02:30:15 local 2024-04-10T02:30:15+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 W2       2 02:30:15 local 2024-04-10T02:30:15+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 W2       2 02:30:15 local 2024-04-10T02:30:15+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 W2       2 02:30:15 local 2024-04-10T02:30:15+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 W0       1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 W0       1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 W0       1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 W0       1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 W0       1 00:00:00 local 2024-04-01T00:00:00+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 H        3 -        local 2024-03-30T05:30:15+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 H        3 -        local 2024-03-30T15:00:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 H        3 -        local 2024-03-31T03:00:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 H        3 -        local 2024-03-31T04:59:59+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 H        3 -        local 2024-03-31T06:00:00+05:30
+Asia/Kolkata        2024-03-30T02:30:15+05:30 MIDNIGHT 2 -        utc   2024-03-31T05:30:00+05:30
+Asia/Kolkata        2024-03-30T12:00:00+05:30 MIDNIGHT 2 -        utc   2024-04-01T05:30:00+05:30
+Asia/Kolkata        2024-03-31T00:00:00+05:30 MIDNIGHT 2 -        utc   2024-04-01T05:30:00+05:30
+Asia/Kolkata        2024-03-31T01:59:59+05:30 MIDNIGHT 2 -        utc   2024-04-01T05:30:00+05:30
+Asia/Kolkata        2024-03-31T03:00:00+05:30 MIDNIGHT 2 -        utc   2024-04-01T05:30:00+05:30
+"""
+
+
+def _rollover_rows(zone: str) -> list[tuple[int, str, int, datetime.time | None, bool, int]]:
+    rows = []
+    for line in ROLLOVERS.strip().splitlines():
+        name, instant, when, interval, at, clock, expected = line.split()
+        if name == zone:
+            at_time = None if at == "-" else datetime.time.fromisoformat(at)
+            rows.append(
+                (
+                    _instant(instant),
+                    when,
+                    int(interval),
+                    at_time,
+                    clock == "utc",
+                    _instant(expected),
+                )
+            )
+    return rows
+
+
+ZONES = [
+    "America/New_York",
+    "Europe/London",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+]
 
 
 @pytest.mark.parametrize("zone", ZONES, indirect=True)
-def test_compute_rollover_equals_the_stdlib(zone: str, tmp_path: Path) -> None:
-    instants = _instants(seed=len(zone))
-    compared = 0
-    for when in WHENS:
-        for interval in (1, 3):
-            for utc in (False, True):
-                for at_time in (None, datetime.time(0, 0), datetime.time(2, 30, 15)):
-                    options: dict[str, Any] = {
-                        "when": when,
-                        "interval": interval,
-                        "utc": utc,
-                        "atTime": at_time,
-                        "delay": True,
-                    }
-                    reference = logging.handlers.TimedRotatingFileHandler(
-                        tmp_path / "std.log", **options
-                    )
-                    ours = TimedRotatingFileHandler(tmp_path / "ours.log", **options)
-                    for instant in instants:
-                        expected = reference.computeRollover(instant)
-                        assert ours.computeRollover(instant) == expected, (
-                            zone,
-                            options,
-                            instant,
-                        )
-                        compared += 1
-                    reference.close()
-    assert compared > 20_000
+def test_compute_rollover_matches_cpython_313(zone: str, tmp_path: Path) -> None:
+    rows = _rollover_rows(zone)
+    assert len(rows) >= 45
+    wrong = []
+    for instant, when, interval, at_time, utc, expected in rows:
+        handler = TimedRotatingFileHandler(
+            tmp_path / "app.log", when=when, interval=interval, utc=utc, atTime=at_time, delay=True
+        )
+        got = handler.computeRollover(instant)
+        if got != expected:
+            wrong.append((when, interval, at_time, utc, instant, got, expected))
+    assert wrong == []
 
 
-class _FakeTime(types.SimpleNamespace):
-    """Stands in for the ``time`` module inside ``logging.handlers``: ``time()`` is ours."""
-
-    def __init__(self, now: float) -> None:
-        super().__init__(now=now)
-
-    def time(self) -> float:
-        return float(self.now)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-def _stdlib_run(
-    folder: Path,
-    options: dict[str, Any],
-    start: float,
-    records: list[logging.LogRecord],
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("zone", ["UTC"], indirect=True)
+@pytest.mark.parametrize(
+    ("when", "interval", "expected"),
+    [
+        ("MIDNIGHT", 1, "2024-01-02T00:00:00+00:00"),
+        ("MIDNIGHT", 3, "2024-01-04T00:00:00+00:00"),  # gh-90535: every 3 days, not every day
+        # Weekly rollovers come at the midnight that ends the day; 2024-01-01 is a Monday.
+        ("W0", 1, "2024-01-02T00:00:00+00:00"),
+        ("W0", 2, "2024-01-09T00:00:00+00:00"),  # gh-90535: a week more
+        ("W3", 1, "2024-01-05T00:00:00+00:00"),
+        ("W3", 2, "2024-01-12T00:00:00+00:00"),  # gh-90535: a week more
+    ],
+)
+def test_interval_counts_days_and_weeks_for_midnight_and_weekly(
+    zone: str, tmp_path: Path, when: str, interval: int, expected: str
 ) -> None:
-    fake = _FakeTime(start)
-    with monkeypatch.context() as patch:
-        patch.setattr(logging.handlers, "time", fake)
-        handler = logging.handlers.TimedRotatingFileHandler(folder / "app.log", **options)
-        for record in records:
-            fake.now = record.created
-            handler.handle(record)
-        handler.close()
+    handler = TimedRotatingFileHandler(tmp_path / "a.log", when=when, interval=interval, delay=True)
+    assert handler.computeRollover(_instant("2024-01-01T10:00:00+00:00")) == _instant(expected)
 
 
-async def _loopsink_run(
-    folder: Path,
-    options: dict[str, Any],
-    start: float,
-    records: list[logging.LogRecord],
-    seed: int,
-) -> TimedRotatingFileHandler:
-    handler = TimedRotatingFileHandler(folder / "app.log", clock=lambda: start, **options)
-    rnd = random.Random(seed)
-    for batch in batches(records, [rnd.choice((1, 3, 8, 40, 500)) for _ in range(30)]):
-        await handler.emit_batch(batch)
+@pytest.mark.parametrize("zone", ["UTC"], indirect=True)
+def test_an_at_time_equal_to_now_rolls_over_tomorrow(zone: str, tmp_path: Path) -> None:
+    handler = TimedRotatingFileHandler(
+        tmp_path / "a.log", when="MIDNIGHT", atTime=datetime.time(9, 30), delay=True
+    )
+    now = _instant("2024-05-06T09:30:00+00:00")
+    assert handler.computeRollover(now) == now + 24 * 3600  # never "now" itself
+
+
+@pytest.mark.parametrize("zone", ["America/New_York"], indirect=True)
+async def test_the_first_midnight_after_a_dst_change_is_local_midnight(
+    zone: str, tmp_path: Path
+) -> None:
+    """gh-88352: a first rollover computed across the spring change is 00:00 EDT, not 01:00."""
+    start = _instant("2024-03-10T00:30:00-05:00")  # the change comes at 02:00 that night
+    handler = TimedRotatingFileHandler(
+        tmp_path / "a.log", when="MIDNIGHT", delay=True, clock=lambda: start
+    )
+    assert handler.rolloverAt == _instant("2024-03-11T00:00:00-04:00")
+    await handler.emit_batch([make_record(0, created=_instant("2024-03-10T23:59:00-04:00"))])
+    await handler.emit_batch([make_record(1, created=_instant("2024-03-11T00:00:05-04:00"))])
+    assert handler.rolloverAt == _instant("2024-03-12T00:00:00-04:00")
     await handler.close()
-    return handler
+    assert (tmp_path / "a.log.2024-03-10").read_text() == "rec 0 \n"
+    assert (tmp_path / "a.log").read_text() == "rec 1 \n"
+
+
+NY_SPRING = 1710054000  # 2024-03-10 02:00 EST -> 03:00 EDT, minus a day or so below
+NY_FALL = 1730613600  # 2024-11-03 02:00 EDT -> 01:00 EST
+
+# Whole runs in America/New_York, written by CPython 3.13 reading a fake time.time() set to
+# each record's creation time: every file, with the record numbers it holds ("from before" is
+# the line the run found in the file).
+RUNS: dict[str, tuple[dict[str, Any], float, float, int, dict[str, tuple[Any, ...]]]] = {
+    "S every 2 s": (
+        {"when": "S", "interval": 2, "backupCount": 3},
+        1700000000.25,
+        0.7,
+        60,
+        {
+            "app.log": ((59, 59),),
+            "app.log.2023-11-14_17-13-56": ((53, 54),),
+            "app.log.2023-11-14_17-13-58": ((55, 57),),
+            "app.log.2023-11-14_17-14-00": ((58, 58),),
+        },
+    ),
+    "M, delay": (
+        {"when": "m", "delay": True},
+        1700000013.5,
+        17.3,
+        40,
+        {
+            "app.log": ((37, 39),),
+            "app.log.2023-11-14_17-13": ((0, 2),),
+            "app.log.2023-11-14_17-14": ((3, 6),),
+            "app.log.2023-11-14_17-15": ((7, 10),),
+            "app.log.2023-11-14_17-17": ((11, 14),),
+            "app.log.2023-11-14_17-18": ((15, 18),),
+            "app.log.2023-11-14_17-19": ((19, 22),),
+            "app.log.2023-11-14_17-20": ((23, 25),),
+            "app.log.2023-11-14_17-21": ((26, 28),),
+            "app.log.2023-11-14_17-22": ((29, 33),),
+            "app.log.2023-11-14_17-23": ((34, 36),),
+        },
+    ),
+    "H with gaps": (
+        {"when": "H", "backupCount": 4},
+        1700000000.0,
+        2900.0,
+        30,
+        {
+            "app.log": ((29, 29),),
+            "app.log.2023-11-15_13": ((23, 23),),
+            "app.log.2023-11-15_14": ((24, 24),),
+            "app.log.2023-11-15_15": ((25, 26),),
+            "app.log.2023-11-15_17": ((27, 28),),
+        },
+    ),
+    "D every 2 days": (
+        {"when": "D", "interval": 2},
+        1700000000.0,
+        20000.0,
+        40,
+        {
+            "app.log": ((36, 39),),
+            "app.log.2023-11-14": ("from before", (0, 7)),
+            "app.log.2023-11-16": ((8, 16),),
+            "app.log.2023-11-18": ((17, 25),),
+            "app.log.2023-11-21": ((26, 35),),
+        },
+    ),
+    "midnight, spring DST": (
+        {"when": "midnight", "backupCount": 3},
+        1709854000,
+        9000.0,
+        60,
+        {
+            "app.log": ((59, 59),),
+            "app.log.2024-03-11": ((31, 40),),
+            "app.log.2024-03-12": ((41, 51),),
+            "app.log.2024-03-13": ((52, 58),),
+        },
+    ),
+    "midnight at 02:30, fall DST": (
+        {"when": "MIDNIGHT", "atTime": datetime.time(2, 30)},
+        1730413600,
+        7000.0,
+        70,
+        {
+            "app.log": ((64, 69),),
+            "app.log.2024-10-31": ("from before", (0, 3)),
+            "app.log.2024-11-01": ((4, 16),),
+            "app.log.2024-11-02": ((17, 29),),
+            "app.log.2024-11-03": ((30, 39),),
+            "app.log.2024-11-04": ((40, 49),),
+            "app.log.2024-11-05": ((50, 63),),
+        },
+    ),
+    "midnight every 3 days": (
+        {"when": "MIDNIGHT", "interval": 3},
+        1709654000,
+        30000.0,
+        60,
+        {
+            "app.log": ((59, 59),),
+            "app.log.2024-03-05": ("from before", (0, 6)),
+            "app.log.2024-03-08": ((7, 14),),
+            "app.log.2024-03-11": ((15, 22),),
+            "app.log.2024-03-14": ((23, 33),),
+            "app.log.2024-03-17": ((34, 42),),
+            "app.log.2024-03-20": ((43, 52),),
+            "app.log.2024-03-23": ((53, 58),),
+        },
+    ),
+    "weekly W6, utc": (
+        {"when": "W6", "utc": True, "backupCount": 2},
+        1729713600,
+        50000.0,
+        60,
+        {
+            "app.log": ((57, 59),),
+            "app.log.2024-11-11": ((33, 43),),
+            "app.log.2024-11-18": ((44, 56),),
+        },
+    ),
+    "weekly W2 local, delay": (
+        {"when": "w2", "delay": True},
+        1709154000,
+        40000.0,
+        60,
+        {
+            "app.log": ((49, 59),),
+            "app.log.2024-02-22": ((0, 0),),
+            "app.log.2024-02-29": ((1, 14),),
+            "app.log.2024-03-07": ((15, 31),),
+            "app.log.2024-03-14": ((32, 48),),
+        },
+    ),
+    "weekly W4 every 2 weeks": (
+        {"when": "W4", "interval": 2},
+        1729113600,
+        60000.0,
+        70,
+        {
+            "app.log": ((50, 69),),
+            "app.log.2024-10-12": ("from before", (0, 13)),
+            "app.log.2024-10-26": ((14, 32),),
+            "app.log.2024-11-09": ((33, 49),),
+        },
+    ),
+}
 
 
 def _timeline(start: float, steps: list[float]) -> list[logging.LogRecord]:
@@ -158,77 +710,64 @@ def _timeline(start: float, steps: list[float]) -> list[logging.LogRecord]:
     return records
 
 
-NY_SPRING = 1710054000  # 2024-03-10 02:00 EST -> 03:00 EDT, minus a day or so below
-NY_FALL = 1730613600  # 2024-11-03 02:00 EDT -> 01:00 EST
-
-RUNS = {
-    "S every 2 s": ({"when": "S", "interval": 2, "backupCount": 3}, 1_700_000_000.25, 0.7, 60),
-    "M, delay": ({"when": "m", "delay": True}, 1_700_000_013.5, 17.3, 40),
-    "H with gaps": ({"when": "H", "backupCount": 4}, 1_700_000_000.0, 2900.0, 30),
-    "D every 2 days": ({"when": "D", "interval": 2}, 1_700_000_000.0, 20_000.0, 40),
-    "midnight, spring DST": (
-        {"when": "midnight", "backupCount": 3},
-        NY_SPRING - 200_000,
-        9000.0,
-        60,
-    ),
-    "midnight at 02:30, fall DST": (
-        {"when": "MIDNIGHT", "atTime": datetime.time(2, 30)},
-        NY_FALL - 200_000,
-        7000.0,
-        70,
-    ),
-    "weekly W6, utc": (
-        {"when": "W6", "utc": True, "backupCount": 2},
-        NY_FALL - 900_000,
-        50_000.0,
-        60,
-    ),
-    "weekly W2 local, delay": ({"when": "w2", "delay": True}, NY_SPRING - 900_000, 40_000.0, 60),
-}
+def _expected_text(spec: tuple[Any, ...]) -> bytes:
+    lines = []
+    for part in spec:
+        if part == "from before":
+            lines.append("from before\n")
+        else:
+            first, last = part
+            lines.extend(f"rec {index} xxx\n" for index in range(first, last + 1))
+    return "".join(lines).encode()
 
 
 @pytest.mark.parametrize("zone", ["America/New_York"], indirect=True)
-@pytest.mark.parametrize(("options", "start", "step", "count"), RUNS.values(), ids=RUNS.keys())
-async def test_same_files_as_the_stdlib_on_a_fake_clock(
+@pytest.mark.parametrize(
+    ("options", "start", "step", "count", "files"), RUNS.values(), ids=RUNS.keys()
+)
+async def test_same_files_as_cpython_313_on_a_fake_clock(
     zone: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     options: dict[str, Any],
     start: float,
     step: float,
     count: int,
+    files: dict[str, tuple[Any, ...]],
 ) -> None:
     rnd = random.Random(count)
     records = _timeline(start, [step * rnd.uniform(0.2, 1.8) for _ in range(count)])
-    std, ours = tmp_path / "stdlib", tmp_path / "loopsink"
-    for folder in (std, ours):
-        folder.mkdir()
-        if not options.get("delay"):
-            # The first rollover counts from the file's mtime: a file from "start".
-            (folder / "app.log").write_text("from before\n")
-            os.utime(folder / "app.log", (start, start))
-    _stdlib_run(std, options, start, records, monkeypatch)
-    handler = await _loopsink_run(ours, options, start, records, seed=count)
-    expected = snapshot_dir(str(std))
-    assert len(expected) > 2  # the run crossed several rollovers
-    assert snapshot_dir(str(ours)) == expected
+    if not options.get("delay"):
+        # The first rollover counts from the file's mtime: a file from "start".
+        (tmp_path / "app.log").write_text("from before\n")
+        os.utime(tmp_path / "app.log", (start, start))
+    handler = TimedRotatingFileHandler(tmp_path / "app.log", clock=lambda: start, **options)
+    rnd = random.Random(count)
+    for batch in batches(records, [rnd.choice((1, 3, 8, 40, 500)) for _ in range(30)]):
+        await handler.emit_batch(batch)
+    await handler.close()
+    expected = {name: _expected_text(spec) for name, spec in files.items()}
+    assert snapshot_dir(str(tmp_path)) == expected
     assert handler.error_count == 0
 
 
 @pytest.mark.parametrize("zone", ["Europe/London"], indirect=True)
-@pytest.mark.parametrize("when", ["H", "MIDNIGHT", "W3"])
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        ("H", "2024-03-31T02:46:40+01:00"),
+        ("MIDNIGHT", "2024-04-01T00:00:00+01:00"),
+        ("W3", "2024-04-05T00:00:00+01:00"),
+    ],
+)
 def test_first_rollover_counts_from_the_existing_files_mtime(
-    zone: str, tmp_path: Path, when: str
+    zone: str, tmp_path: Path, when: str, expected: str
 ) -> None:
     path = tmp_path / "app.log"
     path.write_text("old\n")
     mtime = 1_711_846_000  # just before London's 2024 spring change
     os.utime(path, (mtime, mtime))
-    reference = logging.handlers.TimedRotatingFileHandler(path, when=when, delay=True)
     ours = TimedRotatingFileHandler(path, when=when, delay=True, clock=lambda: 5.0)
-    assert ours.rolloverAt == reference.rolloverAt == reference.computeRollover(mtime)
-    reference.close()
+    assert ours.rolloverAt == _instant(expected)
 
 
 NAMES = [
@@ -245,34 +784,148 @@ NAMES = [
     "other.log.2024-01-01",
     "app.logx.2024-01-08",
     "app.log.2024-01-09_10",
+    "app.log.b.2024-01-01",
+    "app.log.2024-01-031",
 ]
 
+# CPython 3.13's getFilesToDelete() in a folder of NAMES, when="D": (with the namer below?,
+# backupCount) -> the files it deletes.
+DELETIONS: dict[tuple[bool, int], list[str]] = {
+    (False, 1): ["app.log.2024-01-01", "app.log.2024-01-03"],
+    (False, 2): ["app.log.2024-01-01"],
+    (False, 3): [],
+    (False, 5): [],
+    (False, 9): [],
+    (True, 1): ["app.2024-01-06.log"],
+    (True, 2): [],
+    (True, 3): [],
+    (True, 5): [],
+    (True, 9): [],
+}
 
-@pytest.mark.parametrize("backup_count", [1, 2, 3, 5, 9])
-@pytest.mark.parametrize("named", [False, True])
-def test_get_files_to_delete_equals_the_stdlib(
+
+def _dated_namer(name: str) -> str:
+    """app.log.2024-01-06 -> app.2024-01-06.log"""
+    return name.replace(".log.", ".") + ".log" if ".log." in name else name
+
+
+@pytest.mark.parametrize(("named", "backup_count"), DELETIONS.keys())
+def test_get_files_to_delete_matches_cpython_313(
     tmp_path: Path, backup_count: int, named: bool
 ) -> None:
     for name in NAMES:
         (tmp_path / name).write_text("x\n")
-    reference = logging.handlers.TimedRotatingFileHandler(
-        tmp_path / "app.log", when="D", backupCount=backup_count, delay=True
-    )
     ours = TimedRotatingFileHandler(
         tmp_path / "app.log", when="D", backupCount=backup_count, delay=True
     )
     if named:
+        ours.namer = _dated_namer
+    got = [os.path.basename(path) for path in ours.getFilesToDelete()]
+    assert got == DELETIONS[named, backup_count]
 
-        def namer(name: str) -> str:
-            return name
 
-        reference.namer = namer
-        ours.namer = namer
-    expected = reference.getFilesToDelete()
-    assert ours.getFilesToDelete() == expected
-    kept = {os.path.basename(p) for p in expected}
-    assert not kept & {"app.log", "app.log.bak", "app.log.lock", "other.log.2024-01-01"}
-    reference.close()
+def _utc(*fields: int) -> int:
+    return calendar.timegm((*fields, 0, 0, 0))
+
+
+async def test_retention_leaves_another_logs_backups_and_the_file_just_rotated(
+    tmp_path: Path,
+) -> None:
+    """The case of issue #20: a.log.b.* belong to another log; a.log.2024-01-04 holds "x"."""
+    for name in ("a.log.b.2024-01-01", "a.log.b.2024-01-02", "a.log.2024-01-02"):
+        (tmp_path / name).write_text(name + "\n")
+    handler = TimedRotatingFileHandler(tmp_path / "a.log", when="D", utc=True, backupCount=1)
+    await handler.handle(make_record(0, msg="x", created=_utc(2024, 1, 4, 6)))
+    handler.rolloverAt = _utc(2024, 1, 5, 5)
+    await handler.handle(make_record(1, msg="y", created=_utc(2024, 1, 5, 6)))
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == [
+        "a.log",
+        "a.log.2024-01-04",
+        "a.log.b.2024-01-01",
+        "a.log.b.2024-01-02",
+    ]
+    assert (tmp_path / "a.log.2024-01-04").read_text() == "x\n"
+    assert (tmp_path / "a.log").read_text() == "y\n"
+
+
+async def test_an_existing_rotated_file_is_never_overwritten(tmp_path: Path) -> None:
+    """CPython 3.13 leaves app.log.2024-01-03 alone and keeps writing the log."""
+    (tmp_path / "app.log.2024-01-03").write_text("an earlier run\n")
+    start = _utc(2024, 1, 3, 1)
+    handler = TimedRotatingFileHandler(
+        tmp_path / "app.log", when="D", utc=True, delay=True, clock=lambda: start
+    )
+    await handler.emit_batch([make_record(0, created=start + 60)])
+    await handler.emit_batch([make_record(1, created=_utc(2024, 1, 4, 2))])  # rollover due
+    # loopsink moves on to the next interval (3.13 would try the same name for ever):
+    assert handler.rolloverAt == _utc(2024, 1, 5, 2)
+    await handler.emit_batch([make_record(2, created=_utc(2024, 1, 5, 3))])
+    await handler.close()
+    assert (tmp_path / "app.log.2024-01-03").read_text() == "an earlier run\n"
+    assert (tmp_path / "app.log.2024-01-04").read_text() == "rec 0 \nrec 1 \n"
+    assert (tmp_path / "app.log").read_text() == "rec 2 \n"
+
+
+async def test_the_file_just_rotated_survives_a_clock_that_went_back(tmp_path: Path) -> None:
+    """A backup named after a later day sorts last; pruning still spares the new file."""
+    (tmp_path / "app.log.2030-01-01").write_text("from the future\n")
+    (tmp_path / "app.log.2023-12-31").write_text("old\n")
+    start = _utc(2024, 1, 3, 1)
+    handler = TimedRotatingFileHandler(
+        tmp_path / "app.log", when="D", utc=True, backupCount=1, delay=True, clock=lambda: start
+    )
+    await handler.emit_batch([make_record(0, created=start), make_record(1, created=start + 86400)])
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.2024-01-03", "app.log.2030-01-01"]
+    assert (tmp_path / "app.log.2024-01-03").read_text() == "rec 0 \n"
+
+
+async def test_a_subclass_rule_for_deletion_is_honoured_but_spares_the_new_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.log.old").write_text("chosen by the subclass\n")
+    start = _utc(2024, 1, 3, 1)
+
+    class Mine(TimedRotatingFileHandler):
+        def getFilesToDelete(self) -> list[str]:
+            rotated = os.path.join(tmp_path, "app.log.2024-01-03")
+            return [os.path.join(tmp_path, "app.log.old"), rotated]
+
+    handler = Mine(
+        tmp_path / "app.log", when="D", utc=True, backupCount=1, delay=True, clock=lambda: start
+    )
+    await handler.emit_batch([make_record(0, created=start), make_record(1, created=start + 86400)])
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.2024-01-03"]
+
+
+@pytest.mark.parametrize("kind", ["plain", "coroutine"])
+async def test_retention_follows_the_namer(tmp_path: Path, kind: str) -> None:
+    """Backups named by the namer count; a file the namer could not have made does not."""
+    for name in ("app.2024-01-01.log", "app.2024-01-02.log", "app.log.2024-01-02", "app.x.log"):
+        (tmp_path / name).write_text(name + "\n")
+    start = _utc(2024, 1, 3, 1)
+    handler = TimedRotatingFileHandler(
+        tmp_path / "app.log", when="D", utc=True, backupCount=2, delay=True, clock=lambda: start
+    )
+    if kind == "plain":
+        handler.namer = _dated_namer
+    else:
+
+        async def namer(name: str) -> str:
+            return _dated_namer(name)
+
+        handler.namer = namer
+    await handler.emit_batch([make_record(0, created=start), make_record(1, created=start + 86400)])
+    await handler.close()
+    assert sorted(os.listdir(tmp_path)) == [
+        "app.2024-01-02.log",
+        "app.2024-01-03.log",
+        "app.log",
+        "app.log.2024-01-02",  # not a name the namer makes: not a backup
+        "app.x.log",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -197,12 +197,13 @@ class MemoryHandler(BufferingHandler):
                     self.handleError(record)
                 self._handed += 1
             return
-        # What target.handle() does, for the whole burst at once: its level and filters,
-        # then one emit_batch under its I/O lock (one file write instead of one per record).
+        # What target.handle() does, for the whole burst at once: its filters (not its
+        # level: the stdlib's MemoryHandler hands every record to target.handle), then one
+        # emit_batch under its I/O lock (one file write instead of one per record).
         accepted: list[logging.LogRecord] = []
         for record in records:
             try:
-                verdict = target.accepts(record)
+                verdict = target.apply_filters(record) if target.filters else record
             except Exception:  # a filter that raises is the target's error, on this record
                 target.handleError(record)
                 continue

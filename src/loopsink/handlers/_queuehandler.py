@@ -126,6 +126,11 @@ class QueueHandler(AsyncHandler):
         super().__init__()
         self._kind = self._classify(queue)
         self.queue = queue
+        #: The :class:`QueueListener` that serves this queue, or ``None``: CPython 3.12+'s
+        #: attribute, on every Python. The stdlib's ``dictConfig`` fills it in from a
+        #: ``listener`` key; loopsink's listener is started with ``await``, which
+        #: ``dictConfig`` cannot do, so here it is yours to set.
+        self.listener: QueueListener | None = None
         self._full = _full_errors()
 
     @staticmethod
@@ -563,14 +568,14 @@ class QueueListener:
                 continue
             if sink.filters:
                 try:
-                    verdict = sink.filter(record)
+                    # A filter may hand back a replacement record (CPython 3.12+'s rule).
+                    verdict = sink.apply_filters(record)
                 except Exception:
                     sink.handleError(record)
                     continue
-                if not verdict:
+                if verdict is None:
                     continue
-                # On Python 3.12+ a filter may hand back a replacement record.
-                record = verdict if isinstance(verdict, logging.LogRecord) else record
+                record = verdict
             accepted.append(record)
         if not accepted:
             return

@@ -24,7 +24,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import IO, Any, Literal
 
@@ -43,15 +43,13 @@ from ._fileops import (
     is_regular,
     remove_if_exists,
 )
+from ._schedule import interval_stamp, next_rollover, schedule
 
 __all__ = ["BaseRotatingHandler", "RotatingFileHandler", "TimedRotatingFileHandler"]
 
 Namer = Callable[[str], "str | Awaitable[str]"]
 Rotator = Callable[[str, str], "object | Awaitable[object]"]
 Compression = Literal["gzip"]
-
-#: Seconds in a day: the period of MIDNIGHT and the unit of the weekly rule.
-_DAY = 24 * 60 * 60
 
 
 def _is_async_callable(func: object) -> bool:
@@ -522,13 +520,16 @@ class RotatingFileHandler(BaseRotatingHandler):
     def shouldRollover(self, record: logging.LogRecord) -> bool:
         """The stdlib's size rule, against the size the sink tracks (no ``seek``/``tell``).
 
+        An empty file never rolls over (gh-116263, CPython 3.13), whatever the record's size.
         With ``backupCount=0`` it answers ``False``: the stdlib answers ``True`` and then
         reopens the same file for every record, which writes the same file more slowly.
         """
         if not self._regular or self.maxBytes <= 0 or self.backupCount <= 0:
             return False
+        if not self._size:
+            return False  # gh-116263: an empty file is never rolled over
         line = "%s\n" % self.format(record)  # noqa: UP031 - the stdlib's exact measure
-        return (self._size or 0) + len(line) >= self.maxBytes
+        return self._size + len(line) >= self.maxBytes
 
     def _plan(
         self,
@@ -563,7 +564,7 @@ class RotatingFileHandler(BaseRotatingHandler):
             index += 1
         while index < count:
             text = texts[index]
-            if size + len(text) + extra >= limit:
+            if size and size + len(text) + extra >= limit:  # an empty file never rolls over
                 break
             size += length(text)
             index += 1
@@ -604,8 +605,8 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
     Args:
         filename: path of the log file.
         when: the unit of ``interval``, or ``MIDNIGHT``, or a weekday ``W0`` (Monday) to ``W6``.
-        interval: how many units between rollovers (ignored by MIDNIGHT's and weekly's
-            first rollover, as in the stdlib).
+        interval: how many units between rollovers: for MIDNIGHT days, for ``W0``-``W6``
+            weeks (CPython 3.13's rule, on every Python).
         backupCount: how many rotated files to keep; 0 keeps all.
         encoding: text encoding; ``None`` uses the locale's, as ``open`` does.
         delay: open the file only when the first record is written.
@@ -646,7 +647,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         if not callable(clock):
             raise TypeError(f"{owner} clock must be a callable returning seconds, got {clock!r}")
         self.when = when.upper()
-        unit, self.suffix, pattern = _schedule(self.when, owner)
+        unit, self.suffix, pattern = schedule(self.when, owner)
         if self.when.startswith("W"):
             self.dayOfWeek = int(self.when[1])
         self.extMatch = re.compile(pattern, re.ASCII)
@@ -678,32 +679,13 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
         the right day, corrected by an hour when a DST change lies in between; the other
         units simply add the interval.
         """
-        if not (self.when == "MIDNIGHT" or self.when.startswith("W")):
-            return currentTime + self.interval
-        now = time.gmtime(currentTime) if self.utc else time.localtime(currentTime)
-        target = 0
-        if self.atTime is None:
-            target = _DAY
-        else:
-            target = (self.atTime.hour * 60 + self.atTime.minute) * 60 + self.atTime.second
-        left = target - ((now.tm_hour * 60 + now.tm_min) * 60 + now.tm_sec)
-        weekday = now.tm_wday
-        if left < 0:  # today's time has passed: the next one is tomorrow
-            left += _DAY
-            weekday = (weekday + 1) % 7
-        result = currentTime + left
-        if not self.when.startswith("W") or weekday == self.dayOfWeek:
-            return result
-        days = (
-            self.dayOfWeek - weekday if weekday < self.dayOfWeek else 7 - weekday + self.dayOfWeek
+        return next_rollover(
+            currentTime,
+            when=self.when,
+            interval=self.interval,
+            utc=self.utc,
+            at_time=self.atTime,
         )
-        later = result + days * _DAY
-        if not self.utc:
-            dst_now = now.tm_isdst
-            dst_then = time.localtime(later).tm_isdst
-            if dst_now != dst_then:
-                later += -3600 if not dst_now else 3600
-        return later
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:
         """Whether ``record`` (by its ``created`` time) falls at or after :attr:`rolloverAt`.
@@ -721,79 +703,103 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
     def getFilesToDelete(self) -> list[str]:
         """The oldest rotated files beyond :attr:`backupCount` (blocking: lists the directory).
 
-        A file counts only when it starts like the log and a dot-separated part of the rest
-        matches this schedule's suffix, so lookalikes are left alone; with a ``namer`` the
-        stdlib's looser rule applies. Rollovers call it in a worker thread.
+        CPython 3.13's rule: without a ``namer`` a file is a backup when its name is the
+        log's name, a dot, and exactly this schedule's suffix; with a ``namer`` (or
+        ``compress``) when some date in its name, passed through the naming, gives back
+        that very name. Another log's backups and lookalikes are left alone. Rollovers
+        call it in a worker thread; with a coroutine ``namer`` they use their own async
+        equivalent, since this sync method cannot await it.
         """
-        found = self._rotated_files()
-        if len(found) < self.backupCount:
-            return []
-        return found[: len(found) - self.backupCount]
+        return self._beyond_count(self._backup_files())
 
-    def _rotated_files(self) -> list[str]:
-        """Every rotated file of this log, oldest first (blocking: lists the directory)."""
+    def _beyond_count(self, backups: list[str]) -> list[str]:
+        if len(backups) < self.backupCount:
+            return []
+        backups.sort()
+        return backups[: len(backups) - self.backupCount]
+
+    def _backup_files(self) -> list[str]:
+        """Every rotated file of this log (blocking: lists the directory)."""
         folder, base = os.path.split(self.baseFilename)
-        stem, ext = os.path.splitext(base)
-        prefix = stem + "."
-        cut = len(prefix)
+        names = os.listdir(folder)
+        if self.namer is None and self.compress is None:
+            prefix = base + "."
+            cut = len(prefix)
+            full = self.extMatch.fullmatch
+            return [
+                os.path.join(folder, name)
+                for name in names
+                if name[:cut] == prefix and full(name[cut:])
+            ]
+        return [
+            os.path.join(folder, name)
+            for name in names
+            if any(
+                os.path.basename(self.rotation_filename(default)) == name
+                for default in self._defaults_in(name)
+            )
+        ]
+
+    def _defaults_in(self, name: str) -> Iterator[str]:
+        """The default rotated names of every date-like part of ``name``, leftmost first."""
+        search = self.extMatch.search
+        found = search(name)
+        while found:
+            yield self.baseFilename + "." + found[0]
+            found = search(name, found.start() + 1)
+
+    async def _backups(self) -> list[str]:
+        """:meth:`_backup_files`, awaiting a coroutine ``namer`` on the loop."""
+        if not _is_async_callable(self.namer):
+            return await run_blocking(self._backup_files)
+        folder = os.path.dirname(self.baseFilename)
         found: list[str] = []
-        for name in os.listdir(folder):
-            if self.namer is None:
-                if not name.startswith(base):
-                    continue
-            elif (
-                not name.startswith(base)
-                and name.endswith(ext)
-                and len(name) > cut + 1
-                and not name[cut + 1].isdigit()
-            ):
-                continue
-            if name[:cut] != prefix:
-                continue
-            if any(self.extMatch.match(part) for part in name[cut:].split(".")):
-                found.append(os.path.join(folder, name))
-        found.sort()
+        for name in await run_blocking(os.listdir, folder):
+            for default in self._defaults_in(name):
+                if os.path.basename(await self._rotation_name(default)) == name:
+                    found.append(os.path.join(folder, name))
+                    break
         return found
 
     async def doRollover(self) -> None:
-        """Rotate the file to ``<name>.<suffix of its interval>``, prune, reopen, reschedule."""
+        """Rotate the file to ``<name>.<suffix of its interval>``, prune, reopen, reschedule.
+
+        As in CPython 3.13, a rotated file that already exists under that name (another
+        process, or an earlier run, rotated first) is never replaced: the log stays where
+        it is and takes the record. Pruning never deletes the file just rotated.
+        """
         async with self._interprocess():
-            await self._close_stream()
             now = int(self._now())
-            dst_now = time.localtime(now).tm_isdst
-            began = self.rolloverAt - self.interval
-            if self.utc:
-                stamp = time.gmtime(began)
-            else:
-                stamp = time.localtime(began)
-                if dst_now != stamp.tm_isdst:
-                    stamp = time.localtime(began + (3600 if dst_now else -3600))
+            stamp = interval_stamp(self.rolloverAt, self.interval, now, utc=self.utc)
             dest = await self._rotation_name(
                 self.baseFilename + "." + time.strftime(self.suffix, stamp)
             )
-            await run_blocking(remove_if_exists, dest)
+            if await run_blocking(os.path.exists, dest):
+                # CPython 3.13 returns here without a new rolloverAt, so it checks the same
+                # name again for every later record and never rotates again; moving on to
+                # the next interval keeps the schedule (see docs/stdlib-differences.md).
+                self.rolloverAt = self.computeRollover(now)
+                return
+            await self._close_stream()
             await self.rotate(self.baseFilename, dest)
             if self.backupCount > 0 or self.max_age is not None:
-                await run_blocking(self._prune_blocking)
+                await self._prune(dest)
             await run_blocking(self._reopen_blocking)
-            self.rolloverAt = self._next_after(now, dst_now)
+            self.rolloverAt = self.computeRollover(now)
 
-    def _next_after(self, now: int, dst_now: int) -> int:
-        following = self.computeRollover(now)
-        while following <= now:
-            following += self.interval
-        if (self.when == "MIDNIGHT" or self.when.startswith("W")) and not self.utc:
-            dst_then = time.localtime(following).tm_isdst
-            if dst_now != dst_then:
-                following += -3600 if not dst_now else 3600
-        return following
-
-    def _prune_blocking(self) -> None:
+    async def _prune(self, rotated: str) -> None:
+        """Delete what ``backupCount`` and ``max_age`` leave out, never ``rotated`` itself."""
+        own_rule = type(self).getFilesToDelete is TimedRotatingFileHandler.getFilesToDelete
+        needed = self.max_age is not None or (self.backupCount > 0 and own_rule)
+        backups = await self._backups() if needed else []
+        doomed: list[str] = []
         if self.backupCount > 0:
-            for path in self.getFilesToDelete():
-                remove_if_exists(path)
-        if self.max_age is not None:
-            _remove_older(self._rotated_files(), self.max_age)
+            if own_rule:
+                doomed = self._beyond_count(list(backups))
+            else:  # a subclass's rule
+                doomed = await run_blocking(self.getFilesToDelete)
+        aged = backups if self.max_age is not None else []
+        await run_blocking(_remove_files, doomed, aged, self.max_age, rotated)
 
     def _now(self) -> float:
         moment = self._rollover_time
@@ -810,30 +816,6 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
 
     def _dump_shared(self) -> str:
         return str(self.rolloverAt)
-
-
-def _schedule(when: str, owner: str) -> tuple[int, str, str]:
-    """Seconds per unit, strftime suffix and suffix pattern for a ``when`` value."""
-    day = r"^\d{4}-\d{2}-\d{2}"
-    tail = r"(\.\w+)?$"
-    if when == "S":
-        return 1, "%Y-%m-%d_%H-%M-%S", day + r"_\d{2}-\d{2}-\d{2}" + tail
-    if when == "M":
-        return 60, "%Y-%m-%d_%H-%M", day + r"_\d{2}-\d{2}" + tail
-    if when == "H":
-        return 3600, "%Y-%m-%d_%H", day + r"_\d{2}" + tail
-    if when in ("D", "MIDNIGHT"):
-        return _DAY, "%Y-%m-%d", day + tail
-    if when.startswith("W"):
-        if len(when) != 2 or when[1] not in "0123456":
-            raise ValueError(
-                f"{owner} weekly rollover needs a day from W0 (Monday) to W6 (Sunday), "
-                f"got when={when!r}"
-            )
-        return 7 * _DAY, "%Y-%m-%d", day + tail
-    raise ValueError(
-        f"{owner} when must be one of S, M, H, D, MIDNIGHT or W0-W6 (any case), got {when!r}"
-    )
 
 
 def _check_count(name: str, value: object, owner: str, *, minimum: int = 0) -> None:
@@ -855,6 +837,24 @@ def _shift_backups(shifts: list[tuple[str, str]], first: str) -> None:
             remove_if_exists(dest)
             os.rename(source, dest)
     remove_if_exists(first)
+
+
+def _remove_files(doomed: list[str], aged: list[str], max_age: float | None, rotated: str) -> None:
+    """Remove ``doomed``, then those of ``aged`` older than ``max_age`` seconds.
+
+    The file just ``rotated`` is spared either way: it holds the records of the interval
+    that just ended (it can sort before older-named backups when the clock went back).
+    """
+    keep = os.path.normcase(os.path.abspath(rotated))
+
+    def spared(path: str) -> bool:
+        return os.path.normcase(os.path.abspath(path)) == keep
+
+    for path in doomed:
+        if not spared(path):
+            remove_if_exists(path)
+    if max_age is not None:
+        _remove_older([path for path in aged if not spared(path)], max_age)
 
 
 def _remove_older(paths: list[str], max_age: float) -> None:

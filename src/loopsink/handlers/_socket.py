@@ -15,6 +15,7 @@ any language can read), ``hmac_key=`` (an HMAC-SHA256 digest before each payload
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hmac
 import json
@@ -162,7 +163,8 @@ class SocketHandler(AsyncHandler):
         self._connect_error: BaseException | None = None
         self._poll: Any = None
         self._fresh = False
-        self._pending_close = False
+        #: Connections closeOnError let go of, whose streams still need an ``aclose``.
+        self._discarded: list[Any] = []
         self._outage_reported = False
 
     # -- framing (sync, overridable) ----------------------------------------------------------
@@ -308,9 +310,15 @@ class SocketHandler(AsyncHandler):
         sock, self.sock, self._poll = self.sock, None, None
         if sock is not None:
             await anyio.aclose_forcefully(sock)
+        await self._release_discarded()
+
+    async def _release_discarded(self) -> None:
+        while self._discarded:
+            await anyio.aclose_forcefully(self._discarded.pop())
 
     async def _connect_with_backoff(self) -> None:
         """Wait until connected, sleeping on the back-off schedule between attempts."""
+        await self._release_discarded()
         while self.sock is None:
             if self.retryTime is not None:
                 delay = self.retryTime - time.time()
@@ -349,8 +357,7 @@ class SocketHandler(AsyncHandler):
         while True:
             if self.sock is None:
                 await self._connect_with_backoff()
-            if self._pending_close or self._peer_gone():
-                self._pending_close = False
+            if self._peer_gone():
                 await self._drop_connection()
                 continue
             sock = self.sock
@@ -399,7 +406,16 @@ class SocketHandler(AsyncHandler):
         Either way the failure is counted in the sink's errors.
         """
         if self.closeOnError and self.sock is not None:
-            self._pending_close = True
+            # As the stdlib does, at once: the connection ends here and ``sock`` is None, so
+            # the next record connects afresh. Closing the stream itself needs an await, so
+            # the kernel socket is shut down now (the peer sees the end) and the stream's
+            # resources are released before the next connection, or at close().
+            doomed, self.sock, self._poll = self.sock, None, None
+            raw = _raw_socket(doomed)
+            if raw is not None:
+                with contextlib.suppress(OSError):
+                    raw.shutdown(socket.SHUT_RDWR)
+            self._discarded.append(doomed)
             self._error_count += 1
             self._last_error = repr(sys.exc_info()[1])
             return

@@ -184,8 +184,8 @@ def _write_and_flush(stream: Any, text: str) -> None:
 class NullHandler(AsyncHandler):
     """Does nothing with the records it gets: for libraries that must not configure output."""
 
-    async def handle(self, record: logging.LogRecord) -> bool:
-        return True
+    async def handle(self, record: logging.LogRecord) -> None:
+        """Do nothing and return ``None``, as the stdlib's ``NullHandler.handle`` does."""
 
     async def emit(self, record: logging.LogRecord) -> None:
         pass
