@@ -83,7 +83,8 @@ class HTTPBody:
     framing: tuple[str, str, str] | None = None
 
     def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
-        """One record as JSON text. Runs in the sink's own thread, one record at a time."""
+        """One record as JSON text. Runs on the event loop (where the stdlib formats), one
+        record at a time; the sink's thread only ever sees the bytes."""
         raise NotImplementedError
 
     def join(self, records: Sequence[logging.LogRecord], parts: Sequence[str]) -> str:
