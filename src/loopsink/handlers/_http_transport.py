@@ -420,6 +420,9 @@ class H11Transport:
             if not data:
                 raise _Stale  # closed before a byte of an answer
             connection.answered = True
+        elif not data and connection.h11.their_state is self._h11.SEND_RESPONSE:
+            # after an interim answer, or inside a head: the request arrived, so no retry
+            raise RemoteProtocolError(f"{self.host_header} closed the connection inside its answer")
         return data
 
     def _next_event(self, connection: _Connection) -> Any:
