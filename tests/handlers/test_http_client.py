@@ -167,10 +167,13 @@ def test_client_misuse_fails_at_construction() -> None:
         HTTPHandler("h", "/log", client=httpx.AsyncClient())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^client must be an httpx\.Client, got 'yes'$"):
         HTTPHandler("h", "/log", client="yes")  # type: ignore[arg-type]
-    with httpx.Client() as client, pytest.raises(
-        ValueError,
-        match=r"^context= and client= both configure TLS: pass the context to the client "
-        r"instead, httpx\.Client\(verify=context\)$",
+    with (
+        httpx.Client() as client,
+        pytest.raises(
+            ValueError,
+            match=r"^context= and client= both configure TLS: pass the context to the client "
+            r"instead, httpx\.Client\(verify=context\)$",
+        ),
     ):
         HTTPHandler("h", "/log", secure=True, context=ssl.create_default_context(), client=client)
 
