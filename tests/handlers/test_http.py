@@ -797,3 +797,10 @@ def test_fifty_endless_answers_cost_bounded_memory(status: str) -> None:
     errors, growth_mib = map(int, result.stdout.split())
     assert errors == 51
     assert growth_mib < 40, f"RSS grew {growth_mib} MiB over 50 failed requests"
+
+
+async def test_a_latin1_header_value_goes_out_as_http_client_sends_it(server: HTTPServer) -> None:
+    async with HTTPHandler(server.host, "/log", "POST", headers={"X-Team": "Zoë"}) as sink:
+        await sink.handle(make_record())
+    (request,) = server.delivered()
+    assert request.header("X-Team") == "Zoë"  # the server decodes latin-1, as it was sent

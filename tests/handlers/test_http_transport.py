@@ -325,3 +325,24 @@ async def test_keep_alive_needs_no_poll(
     pool.close()
     assert script.connections == 2
     assert len(script.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X(1)", "v"),
+        ("X-Key", "a\x01b"),
+        ("", "v"),
+        ("X-Key", "a\x7fb"),
+        ("Ä", "v"),
+        ("X-Key", " v"),
+        ("X-Key", "€"),
+    ],
+)
+def test_what_h11_would_refuse_is_refused_at_construction(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=r"cannot be sent"):
+        check_header(name, value)
+    import loopsink
+
+    with pytest.raises(ValueError, match=r"cannot be sent"):
+        loopsink.HTTPHandler("h", "/log", headers={name: value})

@@ -23,6 +23,7 @@ I/O failure.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import time
@@ -170,12 +171,29 @@ def split_host(host: str, default_port: int) -> tuple[str, int]:
     return name, port
 
 
+#: RFC 9110's token (a header name) and field-value: what h11 will put on the wire.
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+
+
 def check_header(name: str, value: str) -> None:
-    """Refuse header names and values that would break the request head (CR, LF, NUL)."""
-    if not name or any(c in name for c in "\r\n\0: \t") or any(c in value for c in "\r\n\0"):
+    """Refuse header names and values that h11 would refuse to send (a line break, a
+    control character, a name that is not a token): at construction, not at each request."""
+    try:
+        value.encode("latin-1")  # as http.client encodes header values
+        latin = True
+    except UnicodeEncodeError:
+        latin = False
+    if (
+        not _TOKEN.fullmatch(name)
+        or not _FIELD_VALUE.fullmatch(value)
+        or value != value.strip(" \t")
+        or not latin
+    ):
         raise ValueError(
-            f"header {name!r}: {value!r} cannot be sent: names need letters without spaces "
-            f"or ':', and neither may contain a line break"
+            f"header {name!r}: {value!r} cannot be sent: a name is letters, digits and "
+            f"!#$%&'*+-.^_`|~ only (no spaces or ':'); a value is Latin-1 text without line "
+            f"breaks, other control characters, or spaces at either end"
         )
 
 
@@ -379,7 +397,10 @@ class H11Transport:
             h11.Request(
                 method=request.method,
                 target=request.target,
-                headers=[*self._head, *request.headers],
+                headers=[
+                    (name.encode("latin-1"), value.encode("latin-1"))  # as http.client does
+                    for name, value in (*self._head, *request.headers)
+                ],
             )
         )
         assert head is not None
@@ -517,7 +538,7 @@ class ClientTransport:
             built = self.client.build_request(
                 request.method,
                 self.base + request.target,
-                headers=list(request.headers),
+                headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers],
                 content=content,
             )
             response = self.client.send(built, stream=True)
