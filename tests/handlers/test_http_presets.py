@@ -424,3 +424,30 @@ async def test_fluent_bit_json_body(server: HTTPServer) -> None:
 def test_presets_refuse_a_body_or_method() -> None:
     with pytest.raises(TypeError, match=r"^a preset chooses body and method itself"):
         HTTPHandler.vector("localhost:8080", body="json")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [1.5, None, True], "c": 'zoë \u2028 "q"', "d": (1, "x")},
+        {"nan": float("nan"), "inf": float("inf"), "obj": ValueError("boom")},
+        "just text",
+        [{"nested": {"deep": [1, 2, {"x": b"bytes"}]}}],
+        {1: "int key", None: "none key", 2.5: "float key"},
+    ],
+)
+def test_the_loop_side_json_equals_the_json_module(value: object) -> None:
+    from loopsink.handlers._http_presets import _dumps
+
+    expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    assert _dumps(value) == expected(value)
+
+
+def test_a_self_containing_value_fails_for_its_record_only() -> None:
+    from loopsink.handlers._http_presets import _dumps
+
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(RecursionError):
+        _dumps({"args": loop})
+    assert _dumps({"after": 1}) == '{"after":1}'
