@@ -8,7 +8,9 @@ this interpreter's GIL):
 - the stdlib ``QueueHandler`` + ``QueueListener`` + ``HTTPHandler`` (the request runs in
   the listener's thread);
 - loopsink ``HTTPHandler`` in compat mode: the stdlib's per-record POST, through the queue;
-- loopsink ``HTTPHandler(body="ndjson")``: batched requests.
+- loopsink ``HTTPHandler(body="ndjson")``: batched requests;
+- the same two through ``client=httpx.Client()``, to show what a full client costs (no
+  target: a user picks it for proxies, HTTP/2 or auth, and pays its CPU per request).
 
 Records/s counts from the first log call until the last record is answered by the server;
 the loop lag is measured by a probe task during that same time.
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import anyio
 import anyio.lowlevel
+import httpx
 from _common import LagProbe, Row, Section
 
 import loopsink
@@ -160,6 +163,14 @@ async def _loopsink(
     return expected / elapsed, lag_max, lag_p99
 
 
+async def _through_client(
+    make: Callable[[httpx.Client], loopsink.HTTPHandler], count: int, steady: float = 0.0
+) -> tuple[float, float, float]:
+    """As :func:`_loopsink`, with the sink's requests going through a fresh httpx.Client."""
+    with httpx.Client() as client:
+        return await _loopsink(make(client), count, steady)
+
+
 async def _noise_floor(seconds: float) -> tuple[float, float, float]:
     """The probe alone, no logging: what the machine itself adds to the lag figures."""
 
@@ -227,6 +238,32 @@ def run(quick: bool) -> list[Section]:
                         loopsink.HTTPHandler(host, "/bulk", "POST", body="ndjson"), 0, steady
                     ),
                 ),
+                (
+                    "loopsink HTTPHandler(client=httpx.Client()), per-record POST",
+                    lambda: _through_client(
+                        lambda c: loopsink.HTTPHandler(host, "/log", "POST", client=c),
+                        per_record,
+                    ),
+                ),
+                (
+                    "loopsink HTTPHandler(client=httpx.Client()), batched NDJSON",
+                    lambda: _through_client(
+                        lambda c: loopsink.HTTPHandler(
+                            host, "/bulk", "POST", body="ndjson", client=c
+                        ),
+                        batched,
+                    ),
+                ),
+                (
+                    "loopsink HTTPHandler(client=httpx.Client()), batched NDJSON, steady",
+                    lambda: _through_client(
+                        lambda c: loopsink.HTTPHandler(
+                            host, "/bulk", "POST", body="ndjson", client=c
+                        ),
+                        0,
+                        steady,
+                    ),
+                ),
             )
             for name, measure in variants:
                 runs.setdefault(name, []).append(await measure())
@@ -253,13 +290,15 @@ def run(quick: bool) -> list[Section]:
             "A probe task sleeps 1 ms in a loop during the same runs and records how late it "
             f"wakes; lowest of {repeats} runs. The stdlib handler on the loop blocks it for "
             "every request. The noise floor is the probe alone on this machine, same run; "
-            "the load's floor is the steady rows' logging into a stdlib NullHandler."
+            "the load's floor is the steady rows' logging into a stdlib NullHandler. The "
+            "client= rows have no target: they show what a full httpx.Client costs."
         ),
     )
     for name, (records_per_s, lag_max, lag_p99) in results.items():
         if records_per_s:
             rate.rows.append(Row(name, records_per_s, "records/s", records_per_s / baseline))
-        ours = name.startswith("loopsink")
+        # client= rows show a full client's price; the targets are the default transport's
+        ours = name.startswith("loopsink") and "client=" not in name
         lag.rows.append(
             Row(
                 f"{name}: lag max",

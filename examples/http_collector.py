@@ -7,7 +7,7 @@ never wait for the network, the first batch is retried after the 503, and leavin
 ``install`` flushes everything before the program ends.
 
 Run it: ``python examples/http_collector.py`` (the stand-in collector needs
-``pip install 'loopsink[aiohttp]'``; the sink itself needs no extra).
+``pip install 'loopsink[aiohttp]'``; the sink needs ``loopsink[http]``).
 """
 
 from __future__ import annotations

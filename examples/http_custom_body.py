@@ -2,13 +2,13 @@
 
 Many log intakes take plain text, one line per event. ``PlainLines`` below turns each record
 into the handler's formatted line and sets ``framing`` (prefix, separator, suffix), so the
-sink builds each request body in 16 KiB pieces as it goes, in its own thread, and never
-holds a whole batch as one large buffer. The example starts its own intake on 127.0.0.1 (an
+sink builds each request body in 16 KiB pieces as it goes, on the loop in short slices, and
+never holds a whole batch as one large buffer. The example starts its own intake on 127.0.0.1 (an
 aiohttp app that keeps every line it is sent), logs 2,000 records through the plain
 ``logging`` API, and checks that each arrived once, in order.
 
 Run it: ``python examples/http_custom_body.py`` (the stand-in intake needs
-``pip install 'loopsink[aiohttp]'``; the sink itself needs no extra).
+``pip install 'loopsink[aiohttp]'``; the sink needs ``loopsink[http]``).
 """
 
 from __future__ import annotations

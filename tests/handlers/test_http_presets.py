@@ -327,6 +327,54 @@ async def test_otlp_logs_body(server: HTTPServer) -> None:
     assert attributes["code.file.path"] == {"stringValue": "/srv/app/x.py"}
 
 
+async def test_otlp_body_parses_with_the_real_message_classes(server: HTTPServer) -> None:
+    """opentelemetry-proto's own ExportLogsServiceRequest reads the body: json_format.Parse
+    refuses unknown fields, wrong types and misplaced values, so each field is where OTLP
+    puts it."""
+    pytest.importorskip("opentelemetry.proto")
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
+
+    server.default = Answer(200, body=b"{}", headers={"Content-Type": "application/json"})
+    sink = HTTPHandler.otlp(
+        server.host,
+        service_name="checkout",
+        resource_attributes={"deployment.environment": "test", "replica": 3, "canary": True},
+        gzip=True,
+    )
+    await send(sink, sample_records())
+    request = only(server)
+    assert request.header("Content-Encoding") == "gzip"
+    message = json_format.Parse(gzip.decompress(request.body), ExportLogsServiceRequest())
+    (resource_logs,) = message.resource_logs
+    resource = {a.key: a.value for a in resource_logs.resource.attributes}
+    assert resource["service.name"].string_value == "checkout"
+    assert resource["deployment.environment"].string_value == "test"
+    assert resource["replica"].int_value == 3
+    assert resource["canary"].bool_value is True
+    scopes = {s.scope.name: list(s.log_records) for s in resource_logs.scope_logs}
+    assert {name: len(logs) for name, logs in scopes.items()} == {"app": 4, "app.db": 1}
+    first, *_, failing = scopes["app"]
+    assert first.time_unix_nano == 1_700_000_000_250_000_000
+    assert first.observed_time_unix_nano > first.time_unix_nano
+    assert first.severity_number == SeverityNumber.SEVERITY_NUMBER_INFO
+    assert first.severity_text == "INFO"
+    assert first.body.WhichOneof("value") == "string_value"
+    assert first.body.string_value == "event 0"
+    attributes = {a.key: a.value for a in first.attributes}
+    assert attributes["code.file.path"].string_value == "/srv/app/x.py"
+    assert attributes["code.line.number"].int_value == 10
+    assert "code.function.name" not in attributes  # funcName None: left out, not "None"
+    assert attributes["process.pid"].int_value > 0
+    assert attributes["thread.id"].int_value > 0
+    (error,) = scopes["app.db"]
+    assert error.severity_number == SeverityNumber.SEVERITY_NUMBER_ERROR
+    assert failing.severity_number == SeverityNumber.SEVERITY_NUMBER_ERROR
+    assert failing.body.string_value.startswith("boom\nTraceback (most recent call last):")
+    assert failing.time_unix_nano == 1_700_000_010_500_000_000
+
+
 @pytest.mark.parametrize(
     ("levelno", "severity"),
     [(0, 0), (5, 2), (10, 5), (15, 8), (20, 9), (25, 12), (30, 13), (40, 17), (50, 21), (99, 24)],
@@ -376,3 +424,30 @@ async def test_fluent_bit_json_body(server: HTTPServer) -> None:
 def test_presets_refuse_a_body_or_method() -> None:
     with pytest.raises(TypeError, match=r"^a preset chooses body and method itself"):
         HTTPHandler.vector("localhost:8080", body="json")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, "b": [1.5, None, True], "c": 'zoë \u2028 "q"', "d": (1, "x")},
+        {"nan": float("nan"), "inf": float("inf"), "obj": ValueError("boom")},
+        "just text",
+        [{"nested": {"deep": [1, 2, {"x": b"bytes"}]}}],
+        {1: "int key", None: "none key", 2.5: "float key"},
+    ],
+)
+def test_the_loop_side_json_equals_the_json_module(value: object) -> None:
+    from loopsink.handlers._http_presets import _dumps
+
+    expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    assert _dumps(value) == expected(value)
+
+
+def test_a_self_containing_value_fails_for_its_record_only() -> None:
+    from loopsink.handlers._http_presets import _dumps
+
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(RecursionError):
+        _dumps({"args": loop})
+    assert _dumps({"after": 1}) == '{"after":1}'

@@ -8,6 +8,7 @@ import queue
 import socket
 
 import anyio
+import httpx
 
 import loopsink
 from loopsink.testing import CapturingSink, capture_records
@@ -79,6 +80,14 @@ class PipeSeparated(loopsink.HTTPBody):
 def http_counts() -> int:
     sink = loopsink.HTTPHandler("logs:8080", "/ingest", "POST", body=PipeSeparated())
     return sink.connection_count + sink.request_count + sink.retry_count
+
+
+def http_through_a_client() -> list[loopsink.HTTPHandler]:
+    client = httpx.Client(http2=True, proxy="http://proxy:3128")
+    return [
+        loopsink.HTTPHandler("logs:8080", "/ingest", "POST", body="ndjson", client=client),
+        loopsink.HTTPHandler.otlp("otel:4318", service_name="api", client=client),
+    ]
 
 
 async def listener() -> None:

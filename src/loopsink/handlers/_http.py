@@ -3,18 +3,18 @@
 The stdlib's ``HTTPHandler`` opens a new connection and waits for the answer inside every
 log call, which stalls an event loop for a full round trip per record. This sink sends the
 same requests (same path, query, body and headers by default) over one kept-alive
-connection, on asyncio and trio alike. The queue's worker hands each batch to a thread of
-the sink's own (a ``LentWriter`` that lends nothing), which encodes it and makes the
-requests with a small blocking HTTP/1.1 client (``_http11``): waiting for a server never
-wakes the loop, and the loop never waits for the thread's GIL for more than a slice of
-work. Log collectors get opt-in batching, JSON/NDJSON bodies, gzip, retries and presets.
+connection, on asyncio and trio alike. Records are formatted and encoded on the loop, in
+short slices, as every stdlib handler formats them in the caller's thread; the bytes go to
+a thread of the sink's own (a ``LentWriter`` that lends nothing), which compresses them and
+makes the requests through a transport (``_http_transport``: h11, httpx's HTTP/1.1 engine,
+by default; a user's ``httpx.Client`` with ``client=``). Waiting for a server never wakes
+the loop. Log collectors get opt-in batching, JSON/NDJSON bodies, gzip, retries and presets.
 """
 
 from __future__ import annotations
 
 import base64
 import email.utils
-import functools
 import logging
 import random
 import ssl
@@ -23,21 +23,15 @@ import time
 import urllib.parse
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import anyio.lowlevel
 
+from .._exceptions import require
 from .._handler import AsyncHandler
 from .._version import __version__
 from .._writer import LentWriter, let_the_loop_in
-from ._http11 import (
-    HTTPConnectionPool,
-    HTTPResponse,
-    TransportError,
-    check_header,
-    check_target,
-    split_host,
-)
 from ._http_presets import (
     ElasticsearchBulkBody,
     FluentBitBody,
@@ -49,19 +43,55 @@ from ._http_presets import (
     VectorBody,
     default_service_name,
 )
+from ._http_transport import (
+    ClientTransport,
+    H11Transport,
+    Request,
+    Response,
+    Transport,
+    TransportError,
+    check_header,
+    check_target,
+    split_host,
+)
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HTTPHandler"]
 
 BodyFormat = Literal["form", "json", "ndjson"]
 
-#: The sink's thread lets go of the GIL after this many seconds of encoding, so that the
-#: event loop, when it wakes, never waits for the GIL longer than that.
-_SLICE_SECONDS = 0.0001
+#: How long the sink encodes on the loop before it yields: half a file sink's slice. A batch
+#: body costs several microseconds a record (JSON), and a timer that falls due during a
+#: slice waits for the rest of it.
+_ENCODE_SLICE = 0.0001
 
 #: Bodies are built, compressed and written in pieces of about this size, the GIL let go
 #: between them: a buffer of half a megabyte costs a quarter of a millisecond in page
 #: faults alone, with the GIL held; a 16 KiB one next to nothing.
 _PIECE = 16 * 1024
+
+#: The most bytes of a 2xx answer's body kept: it may carry what a body reads back
+#: (``_bulk``'s per-document verdicts for a large batch). Other answers keep less (their
+#: start is for the message). A longer body is not read on: the connection is closed
+#: instead, so a server answering without end costs this much memory and no more.
+_SUCCESS_LIMIT = 4 * 1024 * 1024
+
+#: Headers that frame a request or manage its connection: the transport's alone. One more
+#: Content-Length or Host from the user cuts bodies or smuggles requests past the server.
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+    }
+)
 
 #: Sent with every request after Host: http.client's Accept-Encoding, and who is asking.
 _FIXED_HEADERS = (("Accept-Encoding", "identity"), ("User-Agent", f"loopsink/{__version__}"))
@@ -101,25 +131,44 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-@functools.lru_cache(maxsize=4096)
-def _quote_plus(text: str | bytes) -> str:
-    return urllib.parse.quote_plus(text)
+#: Quoted field names. Only names (a record's attribute names, a small set fixed by code)
+#: are remembered: values are the records' own text, which no cache may keep alive.
+_quoted_names: dict[str, str] = {}
+_QUOTED_NAMES_MAX = 1024
+
+
+def _quote_name(name: object) -> str:
+    if not isinstance(name, str):
+        return urllib.parse.quote_plus(name if isinstance(name, bytes) else str(name))
+    quoted = _quoted_names.get(name)
+    if quoted is None:
+        quoted = urllib.parse.quote_plus(name)
+        if len(_quoted_names) < _QUOTED_NAMES_MAX:
+            _quoted_names[name] = quoted
+    return quoted
 
 
 def urlencode(fields: Mapping[Any, Any]) -> str:
-    """``urllib.parse.urlencode(fields)``, character for character, in a third of the time.
-
-    A record's dict repeats most of its values from one record to the next (the logger,
-    level, file, function, process and thread), so their quoted forms are remembered.
-    """
+    """``urllib.parse.urlencode(fields)``, character for character."""
+    quote = urllib.parse.quote_plus
     return "&".join(
         [
-            _quote_plus(k if isinstance(k, bytes) else str(k))
-            + "="
-            + _quote_plus(v if isinstance(v, bytes) else str(v))
+            _quote_name(k) + "=" + quote(v if isinstance(v, bytes) else str(v))
             for k, v in fields.items()
         ]
     )
+
+
+def _not_retried(status: int, response: Response) -> str:
+    """Why an answer that is neither 2xx, 429 nor 5xx is final, and what to do about it."""
+    if 300 <= status < 400:
+        location = response.header("Location")
+        where = f" ({location[:200]})" if location else ""
+        return (
+            f"not retried: a {status} is a redirect{where}, which HTTPHandler does not "
+            f"follow; point host= and url= at the final address"
+        )
+    return f"not retried: a {status} means the server refuses the request itself"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -175,7 +224,14 @@ class HTTPHandler(AsyncHandler):
         retry_backoff: the first pause before a retry, doubled on each further retry, with
             jitter; a ``Retry-After`` header asking for longer is honoured.
         retry_max_delay: the longest single pause between attempts.
-        headers: extra request headers (e.g. an API key for a collector).
+        headers: extra request headers (e.g. an API key for a collector). The headers that
+            frame a request or manage its connection (``Host``, ``Content-Length``,
+            ``Transfer-Encoding``, ``Connection``, ``Keep-Alive``, ``TE``, ``Trailer``,
+            ``Upgrade``) are the transport's and refused here.
+        client: an ``httpx.Client`` to send the requests through (its proxies, HTTP/2,
+            auth, TLS and mTLS settings, event hooks and transport apply; its timeouts
+            replace ``timeout``). The sink uses it from its own thread and never closes it.
+            ``None`` (the default) uses loopsink's lean HTTP/1.1 transport (h11).
     """
 
     def __init__(
@@ -197,6 +253,7 @@ class HTTPHandler(AsyncHandler):
         retry_backoff: float = 0.5,
         retry_max_delay: float = 30.0,
         headers: Mapping[str, str] | None = None,
+        client: httpx.Client | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(host, str) or not host:
@@ -277,9 +334,18 @@ class HTTPHandler(AsyncHandler):
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError(f"headers must map str to str, got {name!r}: {value!r}")
             check_header(name, value)
+            if name.lower() in _TRANSPORT_HEADERS:
+                raise ValueError(
+                    f"headers={{{name!r}: {value!r}}} is refused: {name} frames the request "
+                    f"or its connection, and the transport writes it (a second one would cut "
+                    f"bodies or smuggle requests); drop it"
+                    + (", and pass the server as host=" if name.lower() == "host" else "")
+                )
+        self._check_client(client, context)
+        self.client = client
         self._authorization = _basic_authorization(credentials) if credentials else None
-        self._client: HTTPConnectionPool | None = None
-        self._closed_connections = 0  # opened by connection pools closed since
+        self._transport: Transport | None = None
+        self._closed_connections = 0  # opened by transports closed since
         # lend=0: its jobs wait on the network (see _writer's docstring)
         self._sender = LentWriter(f"loopsink HTTPHandler {host}", lend=0.0)
         self._closing = threading.Event()  # set by close(): a pending retry gives up
@@ -293,6 +359,26 @@ class HTTPHandler(AsyncHandler):
         if not value >= 0:
             raise ValueError(f"{name} must be 0 or more seconds, got {value!r}")
         return float(value)
+
+    @staticmethod
+    def _check_client(client: object, context: ssl.SSLContext | None) -> None:
+        if client is None:
+            require("h11", what="HTTPHandler", extra="http")  # the default transport's engine
+            return
+        httpx: Any = require("httpx", what="HTTPHandler(client=...)", extra="http")
+        if isinstance(client, httpx.AsyncClient):
+            raise TypeError(
+                "client must be an httpx.Client, got an httpx.AsyncClient: the sink makes its "
+                "requests from a thread of its own, so pass httpx.Client(...) configured the "
+                "same way"
+            )
+        if not isinstance(client, httpx.Client):
+            raise TypeError(f"client must be an httpx.Client, got {client!r}")
+        if context is not None:
+            raise ValueError(
+                "context= and client= both configure TLS: pass the context to the client "
+                "instead, httpx.Client(verify=context)"
+            )
 
     @staticmethod
     def _check_body(body: object, method: str) -> HTTPBody | None:
@@ -323,32 +409,49 @@ class HTTPHandler(AsyncHandler):
 
     async def emit(self, record: logging.LogRecord) -> None:
         """Send one record; a failure raises (``handle`` and the queue report it)."""
-        await self._sender.run(self._send_one, record)
+        if self._encoder is None:
+            target, content = self._form(record)
+            await self._sender.run(self._send_form, target, content)
+            return
+        pieces, done = await self._encode([record])
+        if done:
+            await self._sender.run(self._send_batch, pieces, done)
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         """Send records in order: one request each with the form body, batches otherwise.
 
-        The requests are made by the sink's own thread; the loop only hands the records
-        over. Failures are reported there (``handleError``, one count per record), never
-        raised.
+        Records are encoded here, on the loop, in short slices; the requests are made by
+        the sink's own thread from the bytes. Failures are reported (``handleError``, one
+        count per record), never raised.
         """
         if self._encoder is None:
-            await self._sender.run(self._send_each, records)
+            forms = await self._forms(records)
+            if forms:
+                await self._sender.run(self._send_forms, forms)
             return
         size = self.batch_size
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
             began = time.monotonic()
-            await self._sender.run(self._send_chunk, chunk)
+            try:
+                pieces, done = await self._encode(chunk)
+            except Exception:
+                self.report_batch_failure(chunk)
+                continue
+            if done:
+                await self._sender.run(self._send_chunk, pieces, done)
             if self.batch_interval and len(chunk) < size:
                 # Pause with the lane busy, so what arrives meanwhile makes one request.
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
 
     async def close(self) -> None:
-        """Close the connection. The sink may still be used: it then reconnects."""
+        """Close the connection. The sink may still be used: it then reconnects.
+
+        A ``client=`` stays open: it is the caller's to close.
+        """
         self._closing.set()  # a retry that waits gives up now
         try:
-            await self._sender.run(self._close_client)
+            await self._sender.run(self._close_transport)
         finally:
             self._sender.stop()
             self._closing.clear()
@@ -368,8 +471,9 @@ class HTTPHandler(AsyncHandler):
     @property
     def connection_count(self) -> int:
         """How many connections were opened: one serves every request while the server
-        keeps it alive."""
-        current = self._client.connections_opened if self._client is not None else 0
+        keeps it alive. With ``client=`` the client's pool owns them: it stays 0."""
+        transport = self._transport
+        current = transport.connections_opened if transport is not None else 0
         return self._closed_connections + current
 
     @property
@@ -450,82 +554,40 @@ class HTTPHandler(AsyncHandler):
         options.setdefault("retries", 5)
         return cls(host, url, "POST", body=body, **options)
 
-    # -- inside ----------------------------------------------------------------------------
+    # -- inside ---------------------------------------------------------------------------
 
-    # Everything below runs in the sink's thread (see emit_batch), one job at a time.
+    # On the loop: records become bytes. The formatter, mapLogRecord and the body's encoder
+    # run here, where every other sink formats the same record objects, never concurrently
+    # with them in another thread.
 
-    def _get_client(self) -> HTTPConnectionPool:
-        if self._client is None:
-            context = self.context
-            if self.secure and context is None:
-                context = ssl.create_default_context()  # the system's CAs, as http.client
-            self._client = HTTPConnectionPool(
-                self.host, ssl_context=context if self.secure else None, timeout=self.timeout
-            )
-        return self._client
-
-    def _close_client(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            self._closed_connections += client.connections_opened
-            client.close()
-
-    def _address(self) -> str:
-        return f"{'https' if self.secure else 'http'}://{self.host}"
-
-    def _send_one(self, record: logging.LogRecord) -> None:
-        if self._encoder is None:
-            self._send_form(record)
-            return
-        pieces, done = self._encode([record])
-        if done:
-            self._send_batch(pieces, done)
-
-    def _send_each(self, records: Sequence[logging.LogRecord]) -> None:
+    async def _forms(
+        self, records: Sequence[logging.LogRecord]
+    ) -> list[tuple[logging.LogRecord, str, bytes | None]]:
+        forms = []
+        slicer = _Slicer()
         for record in records:
             try:
-                self._send_form(record)
+                forms.append((record, *self._form(record)))
             except Exception:
                 self.handleError(record)
-            let_the_loop_in()  # the loop may be waiting to run between two requests
+            await slicer.tick()
+        return forms
 
-    def _send_chunk(self, chunk: Sequence[logging.LogRecord]) -> None:
-        try:
-            pieces, done = self._encode(chunk)
-        except Exception:
-            self.report_batch_failure(chunk)
-            return
-        if not done:
-            return
-        try:
-            self._send_batch(pieces, done)
-        except Exception:
-            self.report_batch_failure(done)
-
-    def _send_form(self, record: logging.LogRecord) -> None:
+    def _form(self, record: logging.LogRecord) -> tuple[str, bytes | None]:
+        """The stdlib's request for ``record``: its target, and its body for POST."""
         data = urlencode(self.mapLogRecord(record))
-        headers = dict(self.headers)
         if self.method == "GET":
-            target = self.url + ("&" if "?" in self.url else "?") + data
-            content = None
-        else:
-            target = self.url
-            content = data.encode("utf-8")
-            headers["Content-type"] = "application/x-www-form-urlencoded"
-            if self.gzip:
-                content = b"".join(self._compress([content]))
-                headers["Content-Encoding"] = "gzip"
-            headers["Content-length"] = str(len(content))  # the stdlib's spelling
-        self._request(target, content, headers)
+            return self.url + ("&" if "?" in self.url else "?") + data, None
+        return self.url, data.encode("utf-8")
 
-    def _encode(
+    async def _encode(
         self, records: Sequence[logging.LogRecord]
     ) -> tuple[list[bytes], list[logging.LogRecord]]:
         """The body for ``records`` as pieces (of about 16 KiB with ``framing``), and the
-        records it carries.
+        records it carries; a record whose encoding raises goes to ``handleError``.
 
-        The GIL is let go every slice of work, so the loop never waits long for it; a body
-        with ``framing`` is assembled piece by piece as it goes, any other joined at the end.
+        Yields to the loop every slice of work; a body with ``framing`` is assembled piece
+        by piece as it goes, any other joined at the end.
         """
         encoder = self._encoder
         assert encoder is not None
@@ -535,8 +597,7 @@ class HTTPHandler(AsyncHandler):
         parts: list[str] = [framing[0]] if framing is not None else []
         size = 0
         done: list[logging.LogRecord] = []
-        clock = time.perf_counter
-        deadline = clock() + _SLICE_SECONDS
+        slicer = _Slicer()
         for record in records:
             try:
                 text = encoder.encode_record(self, record)
@@ -552,17 +613,69 @@ class HTTPHandler(AsyncHandler):
                     if size >= _PIECE:
                         pieces.append("".join(parts).encode("utf-8"))
                         parts, size = [], 0
-            if clock() > deadline:
-                let_the_loop_in()
-                deadline = clock() + _SLICE_SECONDS
+            await slicer.tick()
+        if not done:
+            return [], []
         if framing is not None:
             parts.append(framing[2])
             pieces.append("".join(parts).encode("utf-8"))
         else:
             pieces.append(encoder.join(done, parts).encode("utf-8"))
-        if self.gzip:
-            pieces = self._compress(pieces)
         return pieces, done
+
+    # In the sink's thread (see emit_batch), one job at a time: bytes become requests.
+
+    def _get_transport(self) -> Transport:
+        transport = self._transport
+        if transport is None:
+            if self.client is not None:
+                transport = ClientTransport(self.client, self._address())
+            else:
+                context = self.context
+                if self.secure and context is None:
+                    context = ssl.create_default_context()  # the system's CAs, as http.client
+                transport = H11Transport(
+                    self.host,
+                    ssl_context=context if self.secure else None,
+                    timeout=self.timeout,
+                    extra_headers=_FIXED_HEADERS,
+                )
+            self._transport = transport
+        return transport
+
+    def _close_transport(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            self._closed_connections += transport.connections_opened
+            transport.close()
+
+    def _address(self) -> str:
+        return f"{'https' if self.secure else 'http'}://{self.host}"
+
+    def _send_forms(self, forms: Sequence[tuple[logging.LogRecord, str, bytes | None]]) -> None:
+        for record, target, content in forms:
+            try:
+                self._send_form(target, content)
+            except Exception:
+                self.handleError(record)
+            let_the_loop_in()  # the loop may be waiting to run between two requests
+
+    def _send_form(self, target: str, content: bytes | None) -> None:
+        headers = list(self.headers.items())
+        pieces = None
+        if content is not None:
+            headers.append(("Content-type", "application/x-www-form-urlencoded"))
+            pieces = self._compress([content]) if self.gzip else [content]
+            if self.gzip:
+                headers.append(("Content-Encoding", "gzip"))
+            headers.append(("Content-length", str(sum(map(len, pieces)))))  # the stdlib's spelling
+        self._request(target, pieces, headers)
+
+    def _send_chunk(self, pieces: list[bytes], records: list[logging.LogRecord]) -> None:
+        try:
+            self._send_batch(pieces, records)
+        except Exception:
+            self.report_batch_failure(records)
 
     def _compress(self, pieces: Sequence[bytes]) -> list[bytes]:
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip container
@@ -575,14 +688,16 @@ class HTTPHandler(AsyncHandler):
         out.append(compressor.flush())
         return [piece for piece in out if piece]
 
-    def _send_batch(self, content: list[bytes], records: list[logging.LogRecord]) -> None:
+    def _send_batch(self, pieces: list[bytes], records: list[logging.LogRecord]) -> None:
         encoder = self._encoder
         assert encoder is not None
-        headers = dict(self.headers)
-        headers["Content-Type"] = encoder.content_type
+        headers = list(self.headers.items())
+        headers.append(("Content-Type", encoder.content_type))
         if self.gzip:
-            headers["Content-Encoding"] = "gzip"
-        response = self._request(self.url, content, headers)
+            pieces = self._compress(pieces)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(sum(map(len, pieces)))))
+        response = self._request(self.url, pieces, headers)
         for record, reason in encoder.rejected(response.status_code, response.content, records):
             self._report_rejected(record, reason)
 
@@ -593,53 +708,87 @@ class HTTPHandler(AsyncHandler):
             self.handleError(record)
 
     def _request(
-        self, target: str, content: bytes | Sequence[bytes] | None, headers: dict[str, str]
-    ) -> HTTPResponse:
+        self, target: str, pieces: Sequence[bytes] | None, headers: list[tuple[str, str]]
+    ) -> Response:
         """Send one request, retrying as configured; raise HTTPDeliveryError when it fails."""
-        client = self._get_client()
+        transport = self._get_transport()
         if self._authorization is not None:
-            headers["Authorization"] = self._authorization
+            headers.append(("Authorization", self._authorization))
         # The request target goes on the wire exactly as given, as http.client sends it.
-        pairs = [*_FIXED_HEADERS, *headers.items()]
-        address = self._address()
+        request = Request(self.method, target, headers, pieces)
+        where = f"{self.method} {self._address()}{target[:80]}"
         attempt = 0
         while True:
-            retry_after: float | None = None
             self._requests += 1
+            outcome = self._attempt(transport, request, where)
+            if isinstance(outcome, Response):
+                return outcome
+            reason, retry_after, failure = outcome
             try:
-                response = client.request(self.method, target, pairs, content)
-            except TransportError as exc:
-                failure: BaseException = exc
-                reason = _describe(exc)
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return response
-                reason = f"the server answered {status} {response.reason_phrase}"
-                text = response.text[:200].strip()
-                if text:
-                    reason += f": {text}"
-                failure = HTTPDeliveryError(reason)
-                if status not in _RETRY_STATUSES and status < 500:
+                if attempt >= self.retries:
+                    tries = f"{attempt + 1} attempts" if attempt else "1 attempt"
+                    hint = "" if self.retries else "; pass retries=N to try again"
                     raise HTTPDeliveryError(
-                        f"{self.method} {address}{target[:80]} failed: {reason} (not retried: "
-                        f"a 4xx other than 429 means the request itself is wrong)"
-                    )
-                retry_after = _retry_after(response.header("Retry-After"))
-            if attempt >= self.retries:
-                tries = f"{attempt + 1} attempts" if attempt else "1 attempt"
-                hint = "" if self.retries else "; pass retries=N to try again"
-                raise HTTPDeliveryError(
-                    f"{self.method} {address}{target[:80]} failed after {tries}: {reason}{hint}"
-                ) from failure
-            delay = min(self.retry_max_delay, self.retry_backoff * 2**attempt)
-            delay = delay / 2 + random.uniform(0, delay / 2)
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.retry_max_delay))
-            attempt += 1
-            self._retried += 1
-            if self._closing.wait(delay):
-                raise HTTPDeliveryError(
-                    f"{self.method} {address}{target[:80]} failed: {reason}; the sink was "
-                    f"closed while it waited to try again"
-                ) from failure
+                        f"{where} failed after {tries}: {reason}{hint}"
+                    ) from failure
+                delay = min(self.retry_max_delay, self.retry_backoff * 2**attempt)
+                delay = delay / 2 + random.uniform(0, delay / 2)
+                if retry_after is not None:
+                    delay = max(delay, min(retry_after, self.retry_max_delay))
+                attempt += 1
+                self._retried += 1
+                if self._closing.wait(delay):
+                    raise HTTPDeliveryError(
+                        f"{where} failed: {reason}; the sink was closed while it waited to try "
+                        f"again"
+                    ) from failure
+            finally:
+                del failure, outcome  # what failed is let go before the next attempt
+
+    def _attempt(
+        self, transport: Transport, request: Request, where: str
+    ) -> Response | tuple[str, float | None, BaseException]:
+        """One try: the 2xx answer, or why it failed (and how long the server asks to wait).
+
+        An answer that must not be retried raises. What an answer held is let go here, so a
+        failure keeps only its message.
+        """
+        try:
+            response = transport.send(request, limit=_SUCCESS_LIMIT)
+        except TransportError as exc:
+            return _describe(exc), None, exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        reason = f"the server answered {status} {response.reason_phrase}".rstrip()
+        text = response.content[:800].decode("utf-8", "replace")[:200].strip()
+        if text:
+            reason += f": {text}"
+        if status not in _RETRY_STATUSES and status < 500:
+            raise HTTPDeliveryError(f"{where} failed: {reason} ({_not_retried(status, response)})")
+        retry_after = _retry_after(response.header("Retry-After"))
+        return reason, retry_after, HTTPDeliveryError(reason)
+
+
+class _Slicer:
+    """Yields to the loop after each slice of encoding, so that a timer that fell due
+    during the slice runs before the next one.
+
+    One checkpoint is not enough for that on asyncio: the task's next step is already in
+    the ready queue when the due timers are moved there, so it would run first, and a timer
+    would wait two slices. So it yields twice: the second step only re-queues the task,
+    behind whatever fell due. The slices stay short and fixed (unlike a file sink's, which
+    stretch to keep up with a busy app): a request takes milliseconds anyway, and the loop's
+    lag is what this sink is measured by.
+    """
+
+    __slots__ = ("deadline",)
+
+    def __init__(self) -> None:
+        self.deadline = time.perf_counter() + _ENCODE_SLICE
+
+    async def tick(self) -> None:
+        if time.perf_counter() > self.deadline:
+            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()
+            self.deadline = time.perf_counter() + _ENCODE_SLICE

@@ -21,6 +21,7 @@ The collector schemas were written from each project's published documentation:
 from __future__ import annotations
 
 import json
+import json.encoder
 import logging
 import os
 import re
@@ -43,9 +44,31 @@ __all__ = [
     "VectorBody",
 ]
 
-_dumps: Callable[..., str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=str
-).encode
+
+def _make_dumps() -> Callable[[object], str]:
+    """Compact JSON (non-ASCII kept, ``str()`` for what JSON cannot hold), as
+    ``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode``.
+
+    It runs on the event loop for every record of a batch, so the C encoder is built once
+    instead of on every call, as ``JSONEncoder.encode`` does; without circular-reference
+    markers, a self-containing value ends in a ``RecursionError`` (reported for its record)
+    rather than a ``ValueError``.
+    """
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the _json accelerator
+        return encode
+    iterencode = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+    def dumps(value: object) -> str:
+        if isinstance(value, str):
+            return encode(value)
+        return "".join(iterencode(value, 0))
+
+    return dumps
+
+
+_dumps = _make_dumps()
 
 
 def _iso(created: float) -> str:
@@ -83,7 +106,8 @@ class HTTPBody:
     framing: tuple[str, str, str] | None = None
 
     def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
-        """One record as JSON text. Runs in the sink's own thread, one record at a time."""
+        """One record as JSON text. Runs on the event loop (where the stdlib formats), one
+        record at a time; the sink's thread only ever sees the bytes."""
         raise NotImplementedError
 
     def join(self, records: Sequence[logging.LogRecord], parts: Sequence[str]) -> str:
