@@ -9,6 +9,7 @@ from ._bridge import LoggingBridge as LoggingBridge
 from ._bridge import ThreadedQueue as ThreadedQueue
 from ._bridge import install as install
 from ._bridge import start_in_thread as start_in_thread
+from ._configerrors import report_fatal_error as _report_fatal_error  # registers its exit hook
 from ._exceptions import LoopsinkError as LoopsinkError
 from ._exceptions import MissingExtraError as MissingExtraError
 from ._exceptions import QueueClosedError as QueueClosedError

@@ -53,6 +53,7 @@ import anyio
 import anyio.to_thread
 
 from ._bridge import LoggingBridge, ThreadedQueue
+from ._configerrors import remember
 from ._handler import AsyncHandler
 from ._queue import LogQueue, OverflowPolicy
 
@@ -79,6 +80,7 @@ _BRIDGE_OPTIONS = (
     "start",
     "backend",
     "timeout",
+    "warn_after",
 )
 
 
@@ -119,6 +121,9 @@ class ConfiguredBridge(LoggingBridge):
         start: ``"auto"``, ``"loop"`` or ``"thread"``.
         backend: the event loop a thread runs: ``"asyncio"`` or ``"trio"``.
         timeout: how long a drain (at exit, at a helper's end) may take, in seconds.
+        warn_after: with ``start="loop"``, when records have waited this many seconds and
+            no loop helper has started the queue, say so once on stderr (the records are
+            then written at exit). ``None`` or ``0`` turns the warning off.
     """
 
     def __init__(
@@ -132,6 +137,7 @@ class ConfiguredBridge(LoggingBridge):
         start: StartPolicy = "auto",
         backend: str = "asyncio",
         timeout: float = 5.0,
+        warn_after: float | None = 5.0,
     ) -> None:
         where = _handler_label(sinks)
         if start not in _START_POLICIES:
@@ -145,6 +151,15 @@ class ConfiguredBridge(LoggingBridge):
             raise ValueError(
                 f"{where}timeout must be a positive number of seconds, got {timeout!r}"
             )
+        if warn_after is not None and (
+            isinstance(warn_after, bool)
+            or not isinstance(warn_after, (int, float))
+            or warn_after < 0
+        ):
+            raise ValueError(
+                f"{where}warn_after must be a number of seconds (0 or None: never), "
+                f"got {warn_after!r}"
+            )
         built = build_sinks(sinks, where=where)
         if overflow is None:
             overflow = "block" if start == "thread" else "drop_newest"
@@ -156,11 +171,11 @@ class ConfiguredBridge(LoggingBridge):
         try:
             queue = _new_queue(built, self._queue_options)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}{exc}") from exc
+            raise ValueError(f"{where}{exc}") from None  # the same message, once
         try:
             super().__init__(queue, level)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}level: {exc}") from exc
+            raise ValueError(f"{where}level: {exc}") from None
         self._sinks = built
         self._queue_named = name is not None
         self._start_policy: str = start
@@ -171,9 +186,15 @@ class ConfiguredBridge(LoggingBridge):
         self._threaded: ThreadedQueue | None = None
         self._starter: threading.Thread | None = None
         self._fork_reported = False
+        self._warn_after = float(warn_after or 0.0)
+        # whether a loop has ever run this bridge, and whether the wait is being watched
+        self._served = False
+        self._watching = False
+        self._watch_timer: threading.Timer | None = None
         self._order = next(_COUNTER)
         with _LIVE_LOCK:
             _LIVE.add(self)
+        _deliver_on_sigterm()
         if start == "thread":
             self._start_thread()
 
@@ -199,8 +220,11 @@ class ConfiguredBridge(LoggingBridge):
 
     def handle(self, record: logging.LogRecord) -> bool:
         state = self._state
-        if state is _State.IDLE and self._start_policy != "loop":
-            self._start_thread()
+        if state is _State.IDLE:
+            if self._start_policy != "loop":
+                self._start_thread()
+            elif not self._watching:
+                self._watch_the_wait()
         elif state is _State.FORKED:
             self._refuse_after_fork()
             return False
@@ -215,6 +239,39 @@ class ConfiguredBridge(LoggingBridge):
             f"loopsink: {self!r} was declared before this process forked (pid {os.getpid()}); "
             f"its queue runs in the parent, so this process's records are not delivered. "
             f"Declare loopsink bridges after the fork (gunicorn: in post_worker_init).\n"
+        )
+
+    def _watch_the_wait(self) -> None:
+        """Arm the one-time "no loop has come for these records" warning (start="loop")."""
+        self._watching = True
+        if self._served or not self._warn_after:
+            return
+        timer = threading.Timer(self._warn_after, self._warn_if_still_waiting)
+        timer.name = "loopsink-wait-watch"
+        timer.daemon = True
+        self._watch_timer = timer
+        try:
+            timer.start()
+        except RuntimeError:  # no new threads at interpreter shutdown
+            pass
+
+    def _warn_if_still_waiting(self) -> None:
+        with self._state_lock:
+            waiting = self._state is _State.IDLE and not self._served
+            queue = self.queue
+        if not waiting:
+            return
+        stats = queue.stats
+        if not stats.enqueued and not stats.dropped_total:
+            return
+        label = f"handler {self.get_name()!r}" if self.get_name() else repr(self)
+        dropped = f", {stats.dropped_total} dropped" if stats.dropped_total else ""
+        _warn_stderr(
+            f"loopsink: {label} (start='loop') has waited {self._warn_after:g} s for an event "
+            f"loop to start its queue ({stats.enqueued} records held{dropped}; the queue "
+            f"holds {queue.capacity}); they are written only at exit. Run the app with "
+            f"loopsink.contrib.fastapi.lifespan() (or loopsink.config.run_bridges()), or use "
+            f"start: 'auto'.\n"
         )
 
     # -- starting and stopping --------------------------------------------------------------
@@ -310,18 +367,37 @@ class ConfiguredBridge(LoggingBridge):
 
         If the queue is idle it starts here, and on exit it is drained, flushed and closed
         (at most ``close_timeout`` s), after which the bridge gets a new idle queue for whatever
-        is logged later. If it already runs in its own thread it stays there, and the exit
-        waits for its full flush (in a worker thread: the loop keeps running).
+        is logged later. With ``start="auto"``, a queue that a first record started in a
+        thread moves here: the thread's queue is drained and closed (records logged meanwhile
+        wait in the new one), so that the sinks run on the app's loop, where the bridge's
+        fast path applies. With ``start="thread"`` it stays in its thread, and the exit waits
+        for its full flush (in a worker thread: the loop keeps running).
         """
         deadline = self._timeout if close_timeout is None else close_timeout
         if self._state is _State.STARTING:
             await anyio.to_thread.run_sync(self._wait_started, deadline)
         with self._state_lock:
+            runner = self._threaded
+            move = (
+                self._state is _State.THREAD
+                and runner is not None
+                and self._start_policy == "auto"
+                and not runner.on_loop_thread()
+            )
+        if move and runner is not None:
+            self._next_generation(_State.DRAINING)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(runner.close, deadline)
+        with self._state_lock:
             state = self._state
-            if state is _State.IDLE:
+            if state is _State.IDLE or (move and state is _State.DRAINING):
+                state = _State.IDLE
                 self._state = _State.LOOP
+                self._served = True
             queue = self.queue
             runner = self._threaded
+        if move and state is _State.CLOSED:  # close() ran while the thread drained
+            await anyio.to_thread.run_sync(_drain_once, queue, self._backend, deadline)
         if state is _State.IDLE:
             async with queue:
                 try:
@@ -413,8 +489,20 @@ def bridge(**options: Any) -> ConfiguredBridge:
     to the bridge; a ``formatter`` on the bridge is the default of sinks without one.
     Raises ``ValueError`` naming the wrong key for anything it cannot use.
     """
+    try:
+        return _bridge(options)
+    except ValueError as exc:
+        # One exception, not a chain: dictConfig wraps it in its own "Unable to configure
+        # handler" error, so anything more would bury the message further. The exit hook
+        # repeats it as the last line if it ends the program.
+        error = ValueError(str(exc))
+        remember(error)
+        raise error from None
+
+
+def _bridge(options: dict[str, Any]) -> ConfiguredBridge:
     sinks = options.get("sinks")
-    where = _handler_label(sinks)
+    where = _handler_label(sinks, *options.values())
     unknown = [key for key in options if key not in _BRIDGE_OPTIONS]
     if unknown:
         raise ValueError(
@@ -582,9 +670,10 @@ def _resolve_sink_class(value: Any, where: str) -> type[AsyncHandler]:
         if "." not in value:
             cls = _known_sinks().get(value)
             if cls is None:
+                offered = _offered_sinks()
                 raise ValueError(
-                    f"{where}: unknown sink {value!r}{_did_you_mean(value, _known_sinks())}; "
-                    f"loopsink's sinks are {', '.join(sorted(_known_sinks()))}, or give a "
+                    f"{where}: unknown sink {value!r}{_did_you_mean(value, offered)}; "
+                    f"loopsink's sinks are {', '.join(offered)}, or give a "
                     f"dotted path to your own AsyncHandler subclass"
                 )
         else:
@@ -604,6 +693,7 @@ def _resolve_sink_class(value: Any, where: str) -> type[AsyncHandler]:
 
 
 def _known_sinks() -> dict[str, type[AsyncHandler]]:
+    """Every sink class loopsink has, by name (all of them resolve by name)."""
     from . import handlers
 
     found: dict[str, type[AsyncHandler]] = {}
@@ -612,6 +702,18 @@ def _known_sinks() -> dict[str, type[AsyncHandler]]:
         if isinstance(obj, type) and issubclass(obj, AsyncHandler):
             found[attr] = obj
     return found
+
+
+#: Sinks that resolve by name but are not offered in "loopsink's sinks are ...": a base
+#: class to subclass, not to configure, and sinks of another platform.
+_BASE_CLASSES = frozenset({"BaseRotatingHandler"})
+_WINDOWS_ONLY = frozenset({"NTEventLogHandler"})
+
+
+def _offered_sinks() -> list[str]:
+    """The sink names worth suggesting here: concrete, and usable on this platform."""
+    hidden = _BASE_CLASSES if sys.platform == "win32" else _BASE_CLASSES | _WINDOWS_ONLY
+    return sorted(name for name in _known_sinks() if name not in hidden)
 
 
 def _import(dotted: str, where: str) -> Any:
@@ -625,7 +727,11 @@ def _import(dotted: str, where: str) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ValueError(f"{where}: module {module_name!r} has no attribute {attr!r}") from None
+        public = [name for name in dir(module) if not name.startswith("_")]
+        raise ValueError(
+            f"{where}: module {module_name!r} has no attribute {attr!r}"
+            f"{_did_you_mean(attr, public)}"
+        ) from None
 
 
 def _check_options(factory: Callable[..., Any], kwargs: Mapping[str, Any], here: str) -> None:
@@ -694,11 +800,18 @@ def _plain(value: Any, key: str, *, path: str, configurator: Any) -> Any:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _handler_label(sinks: Any) -> str:
-    """``handler 'name': `` when dictConfig is building us, from its converting containers."""
-    parent = getattr(sinks, "parent", None)
-    key = getattr(parent, "key", None)
-    return f"handler {key!r}: " if isinstance(key, str) else ""
+def _handler_label(*values: Any) -> str:
+    """``handler 'name': `` when dictConfig is building us, from its converting containers.
+
+    A dict or list option (``sinks``, or a misspelt ``sink``) is one of dictConfig's
+    converting containers, whose parent is the handler's entry, keyed by the handler's name.
+    """
+    for value in values:
+        parent = getattr(value, "parent", None)
+        key = getattr(parent, "key", None)
+        if isinstance(key, str):
+            return f"handler {key!r}: "
+    return ""
 
 
 def _did_you_mean(value: str, choices: Iterable[str]) -> str:
@@ -721,6 +834,51 @@ def _after_fork_in_child() -> None:
     for item in list(_LIVE):
         item._state_lock = threading.Lock()
         item._state = _State.FORKED
+
+
+_SIGTERM_HOOKED = False
+
+
+def _deliver_on_sigterm() -> None:
+    """Deliver what the bridges hold when SIGTERM ends the process.
+
+    SIGTERM's default action ends the process without ``atexit``, so without this a bridge's
+    waiting records (a ``start="loop"`` queue no loop ever ran, a thread's backlog, what
+    uvicorn logs after the app's shutdown) would be lost. uvicorn catches SIGTERM while it
+    serves, restores the handler it found and raises the signal again once it has shut
+    down, so a handler installed here, at configuration time, runs then. Installed only
+    from the main thread and only while SIGTERM has its default action: a handler of the
+    application's own is never replaced. It drains and closes every configured bridge
+    (as ``logging.shutdown()`` would), then lets the signal end the process as before.
+    """
+    global _SIGTERM_HOOKED
+    if _SIGTERM_HOOKED or threading.current_thread() is not threading.main_thread():
+        return
+    import signal
+
+    term = getattr(signal, "SIGTERM", None)
+    if term is None:
+        return
+    try:
+        if signal.getsignal(term) is not signal.SIG_DFL:
+            return
+        signal.signal(term, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter, or no signals here
+        return
+    _SIGTERM_HOOKED = True
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    import signal
+
+    global _SIGTERM_HOOKED
+    try:
+        for item in configured_bridges():
+            item.close()
+    finally:
+        _SIGTERM_HOOKED = False
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 if hasattr(os, "register_at_fork"):
