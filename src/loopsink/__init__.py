@@ -5,11 +5,11 @@ an event-loop-owned queue, with a plain ``logging.Handler`` bridging ordinary lo
 it without ever blocking the loop. Runs on asyncio and trio (anyio).
 """
 
+from . import _configerrors  # noqa: F401 - registers the exit hook that repeats config errors
 from ._bridge import LoggingBridge as LoggingBridge
 from ._bridge import ThreadedQueue as ThreadedQueue
 from ._bridge import install as install
 from ._bridge import start_in_thread as start_in_thread
-from ._configerrors import report_fatal_error as _report_fatal_error  # registers its exit hook
 from ._exceptions import LoopsinkError as LoopsinkError
 from ._exceptions import MissingExtraError as MissingExtraError
 from ._exceptions import QueueClosedError as QueueClosedError
