@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -83,6 +84,8 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    #: the server's CPU time per request served during the run, every thread counted
+    cpu_us: float = float("nan")
 
 
 def log_config(mode: str, log_file: Path) -> dict[str, Any]:
@@ -117,12 +120,11 @@ def log_config(mode: str, log_file: Path) -> dict[str, Any]:
     }
 
 
-def free_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    return sock
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class Server:
@@ -133,8 +135,9 @@ class Server:
         self.log_file.unlink(missing_ok=True)
         config_file = workdir / f"{config.mode}.json"
         config_file.write_text(json.dumps(log_config(config.mode, self.log_file)))
-        sock = free_socket()
-        self.port = sock.getsockname()[1]
+        # --port, not --fd: uvicorn takes a passed descriptor for a unix socket, and asyncio
+        # then leaves Nagle's algorithm on for its connections (40 ms per response)
+        self.port = free_port()
         env = dict(
             os.environ,
             BENCH_SERVICE_MODE=config.mode,
@@ -142,19 +145,18 @@ class Server:
             PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         )
         args = [sys.executable, "-m", "uvicorn", "--factory", "service_app:make_app"]
-        args += ["--fd", str(sock.fileno()), "--log-config", str(config_file)]
+        args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--log-config", str(config_file)]
         args += ["--no-use-colors", "--timeout-graceful-shutdown", "10"]
         if config.mode == "none":
             args.append("--no-access-log")
         self.process = subprocess.Popen(
             args,
-            pass_fds=[sock.fileno()],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        sock.close()
         self.stderr = ""
         self.wait_ready()
 
@@ -173,6 +175,15 @@ class Server:
                     self.stop()
                     raise RuntimeError(f"uvicorn did not start: {self.stderr}") from None
                 time.sleep(0.05)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (every thread), where /proc says so."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return float("nan")
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -265,8 +276,12 @@ def measure(config: Config, seconds: float, workdir: Path) -> tuple[Result, str]
     server = Server(config, workdir)
     try:
         load(server.port, min(1.0, seconds), workdir)  # warm-up
+        served_before = int(server.get("/stats")["served"])
+        cpu_before = server.cpu_seconds()
         result = load(server.port, seconds, workdir)
+        cpu = server.cpu_seconds() - cpu_before
         served = int(server.get("/stats")["served"])
+        result.cpu_us = cpu / max(1, served - served_before) * 1e6
     finally:
         server.stop()
     if server.process.returncode not in (0, -signal.SIGINT, 128 + signal.SIGINT):
@@ -290,7 +305,10 @@ def run(quick: bool) -> list[Section]:
                 checks[config.name] = check
     best = {
         name: Result(
-            max(r.rps for r in runs), min(r.p50_ms for r in runs), min(r.p99_ms for r in runs)
+            max(r.rps for r in runs),
+            min(r.p50_ms for r in runs),
+            min(r.p99_ms for r in runs),
+            min(r.cpu_us for r in runs),
         )
         for name, runs in results.items()
     }
@@ -311,6 +329,11 @@ def run(quick: bool) -> list[Section]:
             )
         )
         rows.append(Row(f"{config.name}: p50", figures.p50_ms, "ms", figures.p50_ms / base.p50_ms))
+        if not math.isnan(figures.cpu_us):
+            cpu_ratio = figures.cpu_us / base.cpu_us
+            rows.append(
+                Row(f"{config.name}: server CPU per request", figures.cpu_us, "µs", cpu_ratio)
+            )
         rows.append(
             Row(
                 f"{config.name}: p99",
