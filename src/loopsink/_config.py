@@ -873,8 +873,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
     global _SIGTERM_HOOKED
     try:
-        for item in configured_bridges():
-            item.close()
+        # The handler runs between two bytecodes of the main thread, which may be inside a
+        # bridge's critical section: a lock it holds (not reentrant) would never be freed,
+        # so a bridge whose lock stays taken is left alone rather than waited for forever.
+        if _LIVE_LOCK.acquire(timeout=1.0):
+            _LIVE_LOCK.release()
+            for item in configured_bridges():
+                if item._state_lock.acquire(timeout=1.0):
+                    item._state_lock.release()
+                    item.close()
     finally:
         _SIGTERM_HOOKED = False
         signal.signal(signum, signal.SIG_DFL)
