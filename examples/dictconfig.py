@@ -5,10 +5,10 @@ dictionary whose handlers are loopsink bridges: ``"()": loopsink.config.bridge``
 sinks, their options, formatters, filters and levels. The example
 
 1. loads it with ``dictConfig`` (in a temporary directory, where its files are written);
-2. logs before any event loop exists: the bridges use ``start: loop``, so those records
-   wait in each bridge's bounded queue;
-3. runs an asyncio "app" inside ``loopsink.config.run_bridges()``, which starts the bridges
-   on the app's loop (what the FastAPI and aiohttp helpers do) and flushes them on exit;
+2. logs before any event loop exists: the bridges use ``start: auto``, so that first
+   record starts the bridge's queue in a thread and is written at once;
+3. runs an asyncio "app" inside ``loopsink.config.run_bridges()``, which moves the bridges
+   onto the app's loop (what the FastAPI and aiohttp helpers do) and flushes them on exit;
 4. shows the message a typo in the file gets, at configuration time.
 
 Run it with ``python examples/dictconfig.py``; it takes well under a second.

@@ -24,7 +24,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -68,6 +67,8 @@ def config_app() -> FastAPI:
 
 async def drive(log_file: Path) -> None:
     """Serve on a free port, send requests, shut down the way SIGTERM does."""
+    import httpx  # only the self-driving demo needs a client: `uvicorn --factory` does not
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # requests wait in the backlog until uvicorn accepts them

@@ -229,7 +229,8 @@ def test_a_bad_sink_entry_fails_at_configuration_naming_the_key(
         (
             {"()": "loopsink.config.bridge", "sinks": [{"class": CAPTURE}], "capcity": 5},
             "handler 'ls': unknown option 'capcity' (did you mean 'capacity'?); a loopsink "
-            "bridge takes sinks, level, capacity, overflow, name, start, backend, timeout",
+            "bridge takes sinks, level, capacity, overflow, name, start, backend, timeout, "
+            "warn_after",
         ),
         (
             {"()": "loopsink.config.bridge", "sinks": [{"class": CAPTURE}], "start": "later"},

@@ -5,6 +5,7 @@ an event-loop-owned queue, with a plain ``logging.Handler`` bridging ordinary lo
 it without ever blocking the loop. Runs on asyncio and trio (anyio).
 """
 
+from . import _configerrors  # noqa: F401 - registers the exit hook that repeats config errors
 from ._bridge import LoggingBridge as LoggingBridge
 from ._bridge import ThreadedQueue as ThreadedQueue
 from ._bridge import install as install

@@ -16,15 +16,18 @@ gunicorn, a script) runs before any event loop exists::
     }
 
 Every problem (an unknown sink, an option the sink does not take, a formatter that is not
-defined) fails inside ``dictConfig`` with a message naming the key. The life of the queue:
+defined) fails inside ``dictConfig`` with a message naming the key (the entries are read by
+:mod:`loopsink._sinkentries`). The life of the queue:
 
 * ``start="auto"`` (the default): the queue starts on the first record if no event loop has
   claimed it before; it then runs in a daemon thread (``start_in_thread`` semantics), and
   ``logging.shutdown()`` drains it at exit. A loop helper (:func:`run_bridges`, the
-  ``loopsink.contrib`` helpers) that runs first starts it on the app's loop instead.
+  ``loopsink.contrib`` helpers) starts it on the app's loop instead, moving it there from
+  its thread if a record started one first (the bridge's copy-free path needs the loop).
 * ``start="loop"``: records wait in the queue's bounded intake until a loop helper starts it
-  on the app's loop (uvicorn configures logging before its loop exists); if no loop ever
-  does, the records are delivered at exit from a short-lived thread.
+  on the app's loop (uvicorn configures logging before its loop exists); if none has after
+  ``warn_after`` seconds, a warning says so once; if no loop ever does, the records are
+  delivered at exit (or at SIGTERM) from a short-lived thread.
 * ``start="thread"``: the queue starts in a daemon thread at configuration time (sync
   programs: Django, Flask, gunicorn sync workers).
 
@@ -35,17 +38,14 @@ starts a new queue over the same sinks, so records logged after the app's shutdo
 
 from __future__ import annotations
 
-import difflib
 import enum
-import importlib
-import inspect
 import itertools
 import logging
 import os
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Literal
 
@@ -53,21 +53,16 @@ import anyio
 import anyio.to_thread
 
 from ._bridge import LoggingBridge, ThreadedQueue
+from ._configerrors import remember
 from ._handler import AsyncHandler
 from ._queue import LogQueue, OverflowPolicy
+from ._sinkentries import _did_you_mean, _handler_label, build_sinks
 
 __all__ = ["ConfiguredBridge", "StartPolicy", "bridge", "configured_bridges", "run_bridges"]
 
 StartPolicy = Literal["auto", "loop", "thread"]
 _START_POLICIES: tuple[str, ...] = ("auto", "loop", "thread")
 _BACKENDS: tuple[str, ...] = ("asyncio", "trio")
-
-#: Keys of a sink entry that are not constructor arguments (as in a dictConfig handler).
-_SINK_META_KEYS = ("class", "()", "level", "formatter", "filters", "name", ".")
-
-#: Options that dictConfig turns from lists into tuples for the stdlib's handlers; YAML and
-#: JSON have no tuples, and the sinks keep the stdlib's tuple-typed signatures.
-_TUPLE_OPTIONS = frozenset({"address", "mailhost", "credentials", "secure"})
 
 #: The options :func:`bridge` takes, for the "did you mean" hint.
 _BRIDGE_OPTIONS = (
@@ -79,6 +74,7 @@ _BRIDGE_OPTIONS = (
     "start",
     "backend",
     "timeout",
+    "warn_after",
 )
 
 
@@ -91,6 +87,10 @@ class _State(enum.Enum):
     FORKED = "forked"  # inherited through fork(): its queue and thread belong to the parent
     CLOSED = "closed"
 
+
+_IDLE = _State.IDLE
+_FORKED = _State.FORKED
+_bridge_handle = LoggingBridge.handle
 
 #: Every bridge built by this module that is not closed yet, for :func:`run_bridges`.
 _LIVE: weakref.WeakSet[ConfiguredBridge] = weakref.WeakSet()
@@ -119,6 +119,9 @@ class ConfiguredBridge(LoggingBridge):
         start: ``"auto"``, ``"loop"`` or ``"thread"``.
         backend: the event loop a thread runs: ``"asyncio"`` or ``"trio"``.
         timeout: how long a drain (at exit, at a helper's end) may take, in seconds.
+        warn_after: with ``start="loop"``, when records have waited this many seconds and
+            no loop helper has started the queue, say so once on stderr (the records are
+            then written at exit). ``None`` or ``0`` turns the warning off.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class ConfiguredBridge(LoggingBridge):
         start: StartPolicy = "auto",
         backend: str = "asyncio",
         timeout: float = 5.0,
+        warn_after: float | None = 5.0,
     ) -> None:
         where = _handler_label(sinks)
         if start not in _START_POLICIES:
@@ -145,6 +149,15 @@ class ConfiguredBridge(LoggingBridge):
             raise ValueError(
                 f"{where}timeout must be a positive number of seconds, got {timeout!r}"
             )
+        if warn_after is not None and (
+            isinstance(warn_after, bool)
+            or not isinstance(warn_after, (int, float))
+            or warn_after < 0
+        ):
+            raise ValueError(
+                f"{where}warn_after must be a number of seconds (0 or None: never), "
+                f"got {warn_after!r}"
+            )
         built = build_sinks(sinks, where=where)
         if overflow is None:
             overflow = "block" if start == "thread" else "drop_newest"
@@ -156,11 +169,11 @@ class ConfiguredBridge(LoggingBridge):
         try:
             queue = _new_queue(built, self._queue_options)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}{exc}") from exc
+            raise ValueError(f"{where}{exc}") from None  # the same message, once
         try:
             super().__init__(queue, level)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}level: {exc}") from exc
+            raise ValueError(f"{where}level: {exc}") from None
         self._sinks = built
         self._queue_named = name is not None
         self._start_policy: str = start
@@ -171,9 +184,15 @@ class ConfiguredBridge(LoggingBridge):
         self._threaded: ThreadedQueue | None = None
         self._starter: threading.Thread | None = None
         self._fork_reported = False
+        self._warn_after = float(warn_after or 0.0)
+        # whether a loop has ever run this bridge, and whether the wait is being watched
+        self._served = False
+        self._watching = False
+        self._watch_timer: threading.Timer | None = None
         self._order = next(_COUNTER)
         with _LIVE_LOCK:
             _LIVE.add(self)
+        _deliver_on_sigterm()
         if start == "thread":
             self._start_thread()
 
@@ -198,13 +217,19 @@ class ConfiguredBridge(LoggingBridge):
     # -- the hot path ---------------------------------------------------------------------
 
     def handle(self, record: logging.LogRecord) -> bool:
+        # Every record of a configured bridge passes here: module constants instead of
+        # enum attribute lookups and an unbound call instead of super(), which together
+        # cost more than the bridge's own fast path on Python 3.11.
         state = self._state
-        if state is _State.IDLE and self._start_policy != "loop":
-            self._start_thread()
-        elif state is _State.FORKED:
+        if state is _IDLE:
+            if self._start_policy != "loop":
+                self._start_thread()
+            elif not self._watching:
+                self._watch_the_wait()
+        elif state is _FORKED:
             self._refuse_after_fork()
             return False
-        return super().handle(record)
+        return _bridge_handle(self, record)
 
     def _refuse_after_fork(self) -> None:
         """Say once, loudly, that this child process cannot use the parent's bridge."""
@@ -215,6 +240,39 @@ class ConfiguredBridge(LoggingBridge):
             f"loopsink: {self!r} was declared before this process forked (pid {os.getpid()}); "
             f"its queue runs in the parent, so this process's records are not delivered. "
             f"Declare loopsink bridges after the fork (gunicorn: in post_worker_init).\n"
+        )
+
+    def _watch_the_wait(self) -> None:
+        """Arm the one-time "no loop has come for these records" warning (start="loop")."""
+        self._watching = True
+        if self._served or not self._warn_after:
+            return
+        timer = threading.Timer(self._warn_after, self._warn_if_still_waiting)
+        timer.name = "loopsink-wait-watch"
+        timer.daemon = True
+        self._watch_timer = timer
+        try:
+            timer.start()
+        except RuntimeError:  # no new threads at interpreter shutdown
+            pass
+
+    def _warn_if_still_waiting(self) -> None:
+        with self._state_lock:
+            waiting = self._state is _State.IDLE and not self._served
+            queue = self.queue
+        if not waiting:
+            return
+        stats = queue.stats
+        if not stats.enqueued and not stats.dropped_total:
+            return
+        label = f"handler {self.get_name()!r}" if self.get_name() else repr(self)
+        dropped = f", {stats.dropped_total} dropped" if stats.dropped_total else ""
+        _warn_stderr(
+            f"loopsink: {label} (start='loop') has waited {self._warn_after:g} s for an event "
+            f"loop to start its queue ({stats.enqueued} records held{dropped}; the queue "
+            f"holds {queue.capacity}); they are written only at exit. Run the app with "
+            f"loopsink.contrib.fastapi.lifespan() (or loopsink.config.run_bridges()), or use "
+            f"start: 'auto'.\n"
         )
 
     # -- starting and stopping --------------------------------------------------------------
@@ -310,18 +368,37 @@ class ConfiguredBridge(LoggingBridge):
 
         If the queue is idle it starts here, and on exit it is drained, flushed and closed
         (at most ``close_timeout`` s), after which the bridge gets a new idle queue for whatever
-        is logged later. If it already runs in its own thread it stays there, and the exit
-        waits for its full flush (in a worker thread: the loop keeps running).
+        is logged later. With ``start="auto"``, a queue that a first record started in a
+        thread moves here: the thread's queue is drained and closed (records logged meanwhile
+        wait in the new one), so that the sinks run on the app's loop, where the bridge's
+        fast path applies. With ``start="thread"`` it stays in its thread, and the exit waits
+        for its full flush (in a worker thread: the loop keeps running).
         """
         deadline = self._timeout if close_timeout is None else close_timeout
         if self._state is _State.STARTING:
             await anyio.to_thread.run_sync(self._wait_started, deadline)
         with self._state_lock:
+            runner = self._threaded
+            move = (
+                self._state is _State.THREAD
+                and runner is not None
+                and self._start_policy == "auto"
+                and not runner.on_loop_thread()
+            )
+        if move and runner is not None:
+            self._next_generation(_State.DRAINING)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(runner.close, deadline)
+        with self._state_lock:
             state = self._state
-            if state is _State.IDLE:
+            if state is _State.IDLE or (move and state is _State.DRAINING):
+                state = _State.IDLE
                 self._state = _State.LOOP
+                self._served = True
             queue = self.queue
             runner = self._threaded
+        if move and state is _State.CLOSED:  # close() ran while the thread drained
+            await anyio.to_thread.run_sync(_drain_once, queue, self._backend, deadline)
         if state is _State.IDLE:
             async with queue:
                 try:
@@ -413,8 +490,20 @@ def bridge(**options: Any) -> ConfiguredBridge:
     to the bridge; a ``formatter`` on the bridge is the default of sinks without one.
     Raises ``ValueError`` naming the wrong key for anything it cannot use.
     """
+    try:
+        return _bridge(options)
+    except ValueError as exc:
+        # One exception, not a chain: dictConfig wraps it in its own "Unable to configure
+        # handler" error, so anything more would bury the message further. The exit hook
+        # repeats it as the last line if it ends the program.
+        error = ValueError(str(exc))
+        remember(error)
+        raise error from None
+
+
+def _bridge(options: dict[str, Any]) -> ConfiguredBridge:
     sinks = options.get("sinks")
-    where = _handler_label(sinks)
+    where = _handler_label(sinks, *options.values())
     unknown = [key for key in options if key not in _BRIDGE_OPTIONS]
     if unknown:
         raise ValueError(
@@ -456,254 +545,7 @@ async def run_bridges(
         yield bridges
 
 
-# -- building sinks from entries ---------------------------------------------------------------
-
-
-def build_sinks(spec: Any, *, where: str = "") -> tuple[AsyncHandler, ...]:
-    """Turn the ``sinks`` option (a list or a name → entry mapping) into sink objects."""
-    configurator = getattr(spec, "configurator", None)
-    items: list[tuple[str, str | None, Any]] = []
-    if isinstance(spec, Mapping):
-        for key in list(spec):
-            if not isinstance(key, str):
-                raise ValueError(f"{where}sinks: sink names must be strings, got {key!r}")
-            items.append((f"sinks.{key}", key, spec[key]))
-    elif isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
-        # index access: dictConfig's ConvertingList resolves ext:// and cfg:// on __getitem__
-        items.extend((f"sinks[{index}]", None, spec[index]) for index in range(len(spec)))
-    elif isinstance(spec, AsyncHandler):
-        items.append(("sinks", None, spec))
-    else:
-        raise ValueError(
-            f"{where}sinks must be a list of sink entries or a mapping from sink name to "
-            f"entry, got {spec!r}"
-        )
-    if not items:
-        raise ValueError(f"{where}sinks is empty; declare at least one sink")
-    return tuple(
-        _build_sink(entry, path=path, name=name, where=where, configurator=configurator)
-        for path, name, entry in items
-    )
-
-
-def _build_sink(
-    entry: Any, *, path: str, name: str | None, where: str, configurator: Any
-) -> AsyncHandler:
-    if isinstance(entry, AsyncHandler):
-        if name is not None and entry.name is None:
-            entry.name = name
-        return entry
-    if isinstance(entry, logging.Handler):
-        raise ValueError(
-            f"{where}{path}: {entry!r} is a stdlib handler; use its loopsink twin "
-            f"(loopsink.{type(entry).__name__}) as a sink"
-        )
-    if not isinstance(entry, Mapping):
-        raise ValueError(
-            f"{where}{path} must be a sink entry such as {{'class': 'FileHandler', "
-            f"'filename': 'app.log'}} or a sink object, got {entry!r}"
-        )
-    configurator = getattr(entry, "configurator", configurator)
-    keys = list(entry)
-    for key in keys:
-        if not isinstance(key, str):
-            raise ValueError(f"{where}{path}: option names must be strings, got {key!r}")
-    if "()" in entry:
-        factory = entry["()"]
-        if not callable(factory):
-            factory = _import(str(factory), f"{where}{path}.()")
-        label = getattr(factory, "__name__", repr(factory))
-        check_signature = False
-    elif "class" in entry:
-        factory = _resolve_sink_class(entry["class"], f"{where}{path}.class")
-        label = factory.__name__
-        check_signature = True
-    else:
-        raise ValueError(
-            f"{where}{path} has no 'class': name the sink, e.g. 'class': 'FileHandler'"
-        )
-    here = f"{where}{path} ({label})"
-    kwargs: dict[str, Any] = {}
-    for key in keys:
-        if key in _SINK_META_KEYS:
-            continue
-        if not key.isidentifier():
-            raise ValueError(f"{here}: {key!r} is not a valid option name")
-        kwargs[key] = _plain(
-            entry[key], key, path=f"{where}{path}.{key}", configurator=configurator
-        )
-    if check_signature:
-        _check_options(factory, kwargs, here)
-    try:
-        sink = factory(**kwargs)
-    except Exception as exc:
-        raise ValueError(f"{here}: {exc}") from exc
-    if not isinstance(sink, AsyncHandler):
-        raise ValueError(f"{here} made {sink!r}, which is not a loopsink sink (AsyncHandler)")
-    sink_name = entry["name"] if "name" in entry else name
-    if sink_name is not None:
-        sink.name = str(sink_name)
-    if "level" in entry:
-        try:
-            sink.setLevel(entry["level"])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{here}.level: {exc}") from exc
-    if entry.get("formatter") is not None:
-        sink.setFormatter(
-            _lookup(
-                entry["formatter"],
-                "formatters",
-                logging.Formatter,
-                f"{here}.formatter",
-                configurator,
-            )
-        )
-    filters = entry.get("filters")
-    if filters is not None:
-        if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
-            raise ValueError(f"{here}.filters must be a list of filter names, got {filters!r}")
-        for index in range(len(filters)):
-            sink.addFilter(
-                _lookup(filters[index], "filters", None, f"{here}.filters[{index}]", configurator)
-            )
-    props = entry.get(".")
-    if props is not None:
-        if not isinstance(props, Mapping):
-            raise ValueError(f"{here}.'.' must map attribute names to values, got {props!r}")
-        for attr in list(props):
-            setattr(sink, attr, props[attr])
-    return sink
-
-
-def _resolve_sink_class(value: Any, where: str) -> type[AsyncHandler]:
-    if isinstance(value, type):
-        cls: Any = value
-    elif isinstance(value, str):
-        if "." not in value:
-            cls = _known_sinks().get(value)
-            if cls is None:
-                raise ValueError(
-                    f"{where}: unknown sink {value!r}{_did_you_mean(value, _known_sinks())}; "
-                    f"loopsink's sinks are {', '.join(sorted(_known_sinks()))}, or give a "
-                    f"dotted path to your own AsyncHandler subclass"
-                )
-        else:
-            cls = _import(value, where)
-    else:
-        raise ValueError(f"{where} must be a sink class name such as 'FileHandler', got {value!r}")
-    if isinstance(cls, type) and issubclass(cls, AsyncHandler):
-        return cls
-    if isinstance(cls, type) and issubclass(cls, logging.Handler):
-        twin = cls.__name__ if cls.__name__ in _known_sinks() else None
-        hint = f"; use loopsink.{twin}" if twin else ""
-        raise ValueError(
-            f"{where}: {value!r} is a stdlib handler, not a loopsink sink{hint}. To keep it a "
-            f"stdlib handler, declare it as a dictConfig handler of its own"
-        )
-    raise ValueError(f"{where}: {value!r} is not a loopsink sink (an AsyncHandler subclass)")
-
-
-def _known_sinks() -> dict[str, type[AsyncHandler]]:
-    from . import handlers
-
-    found: dict[str, type[AsyncHandler]] = {}
-    for attr in getattr(handlers, "__all__", ()):
-        obj = getattr(handlers, attr, None)
-        if isinstance(obj, type) and issubclass(obj, AsyncHandler):
-            found[attr] = obj
-    return found
-
-
-def _import(dotted: str, where: str) -> Any:
-    module_name, _, attr = dotted.rpartition(".")
-    # "loopsink.FileHandler" and "loopsink.handlers.FileHandler" both work; so does any
-    # "package.module.Name" that imports.
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"{where}: cannot import {module_name!r} for {dotted!r}: {exc}") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{where}: module {module_name!r} has no attribute {attr!r}") from None
-
-
-def _check_options(factory: Callable[..., Any], kwargs: Mapping[str, Any], here: str) -> None:
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):  # no signature to check against
-        return
-    accepted = [
-        p.name
-        for p in params.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-    ]
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        for key in kwargs:
-            if key not in accepted:
-                raise ValueError(
-                    f"{here}: unknown option {key!r}{_did_you_mean(key, accepted)}; "
-                    f"it takes {', '.join(accepted) or 'no options'}"
-                )
-    missing = [
-        p.name
-        for p in params.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        and p.default is p.empty
-        and p.name not in kwargs
-    ]
-    if missing:
-        raise ValueError(f"{here}: missing required option {missing[0]!r}")
-
-
-def _lookup(value: Any, section: str, kind: type | None, where: str, configurator: Any) -> Any:
-    """Resolve a formatter or filter given by its name in the dictConfig sections."""
-    if not isinstance(value, str):
-        if kind is not None and not isinstance(value, kind):
-            raise ValueError(f"{where} must be a {kind.__name__} or a name, got {value!r}")
-        return value
-    if configurator is None:
-        raise ValueError(
-            f"{where}: names such as {value!r} work inside logging.config.dictConfig; from "
-            f"Python pass the object itself"
-        )
-    defined = configurator.config.get(section, {})
-    if value not in defined:
-        names = ", ".join(map(repr, defined)) or "none"
-        raise ValueError(
-            f"{where}: no {section[:-1]} named {value!r}{_did_you_mean(value, list(defined))} "
-            f"in the {section!r} section (defined: {names})"
-        )
-    return defined[value]
-
-
-def _plain(value: Any, key: str, *, path: str, configurator: Any) -> Any:
-    """Unwrap dictConfig's converting containers; build nested sink entries (a target)."""
-    if isinstance(value, Mapping):
-        if "class" in value or "()" in value:
-            return _build_sink(value, path=path, name=None, where="", configurator=configurator)
-        return {k: value[k] for k in list(value)}
-    if isinstance(value, (list, tuple)):
-        items = [value[i] for i in range(len(value))]
-        if key in _TUPLE_OPTIONS or isinstance(value, tuple):
-            return tuple(items)
-        return items
-    return value
-
-
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _handler_label(sinks: Any) -> str:
-    """``handler 'name': `` when dictConfig is building us, from its converting containers."""
-    parent = getattr(sinks, "parent", None)
-    key = getattr(parent, "key", None)
-    return f"handler {key!r}: " if isinstance(key, str) else ""
-
-
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 _COUNTER = itertools.count()
@@ -721,6 +563,58 @@ def _after_fork_in_child() -> None:
     for item in list(_LIVE):
         item._state_lock = threading.Lock()
         item._state = _State.FORKED
+
+
+_SIGTERM_HOOKED = False
+
+
+def _deliver_on_sigterm() -> None:
+    """Deliver what the bridges hold when SIGTERM ends the process.
+
+    SIGTERM's default action ends the process without ``atexit``, so without this a bridge's
+    waiting records (a ``start="loop"`` queue no loop ever ran, a thread's backlog, what
+    uvicorn logs after the app's shutdown) would be lost. uvicorn catches SIGTERM while it
+    serves, restores the handler it found and raises the signal again once it has shut
+    down, so a handler installed here, at configuration time, runs then. Installed only
+    from the main thread and only while SIGTERM has its default action: a handler of the
+    application's own is never replaced. It drains and closes every configured bridge
+    (as ``logging.shutdown()`` would), then lets the signal end the process as before.
+    """
+    global _SIGTERM_HOOKED
+    if _SIGTERM_HOOKED or threading.current_thread() is not threading.main_thread():
+        return
+    import signal
+
+    term = getattr(signal, "SIGTERM", None)
+    if term is None:
+        return
+    try:
+        if signal.getsignal(term) is not signal.SIG_DFL:
+            return
+        signal.signal(term, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter, or no signals here
+        return
+    _SIGTERM_HOOKED = True
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    import signal
+
+    global _SIGTERM_HOOKED
+    try:
+        # The handler runs between two bytecodes of the main thread, which may be inside a
+        # bridge's critical section: a lock it holds (not reentrant) would never be freed,
+        # so a bridge whose lock stays taken is left alone rather than waited for forever.
+        if _LIVE_LOCK.acquire(timeout=1.0):
+            _LIVE_LOCK.release()
+            for item in configured_bridges():
+                if item._state_lock.acquire(timeout=1.0):
+                    item._state_lock.release()
+                    item.close()
+    finally:
+        _SIGTERM_HOOKED = False
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 if hasattr(os, "register_at_fork"):

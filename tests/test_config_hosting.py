@@ -1,0 +1,100 @@
+"""Where a configured bridge's queue runs: ``auto`` moves onto the app's loop, ``loop`` says
+when no loop comes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from loopsink.config import ConfiguredBridge, configured_bridges, run_bridges
+from loopsink.testing import CapturingSink
+
+
+@pytest.fixture(autouse=True)
+def _close_bridges() -> Iterator[None]:
+    yield
+    for item in configured_bridges():
+        item.close()
+
+
+def record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("app", logging.INFO, __file__, 1, message, None, None)
+
+
+async def test_an_auto_bridge_started_in_a_thread_moves_onto_the_helpers_loop() -> None:
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="auto")
+    item.handle(record("before the loop"))  # starts the thread, as uvicorn's first line does
+    async with run_bridges():
+        assert item.state == "loop"
+        during = record("on the loop")
+        item.handle(during)
+        await item.queue.flush()
+        # on the app's loop the bridge hands the record over as it is (the fast path); from
+        # a thread it would have queued a copy
+        assert sink.records[-1] is during
+    item.handle(record("after the app"))
+    item.close()
+    assert sink.messages == ["before the loop", "on the loop", "after the app"]
+
+
+async def test_a_thread_bridge_stays_in_its_thread_under_a_helper() -> None:
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="thread")
+    async with run_bridges():
+        assert item.state == "thread"
+        item.handle(record("r"))
+    item.close()
+    assert sink.messages == ["r"]
+
+
+def test_a_loop_bridge_that_no_loop_takes_says_so_once(capsys: pytest.CaptureFixture[str]) -> None:
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="loop", warn_after=0.05, capacity=3)
+    item.name = "ls"
+    for n in range(5):
+        item.handle(record(f"r{n}"))
+    timer = item._watch_timer
+    assert timer is not None
+    timer.join(10)
+    item.handle(record("later"))
+    assert item._watch_timer is timer  # armed once
+    assert capsys.readouterr().err == (
+        "loopsink: handler 'ls' (start='loop') has waited 0.05 s for an event loop to start "
+        "its queue (3 records held, 2 dropped; the queue holds 3); they are written only at "
+        "exit. Run the app with loopsink.contrib.fastapi.lifespan() (or "
+        "loopsink.config.run_bridges()), or use start: 'auto'.\n"
+    )
+    item.close()  # the exit path delivers what was held
+    assert sink.messages[:3] == ["r0", "r1", "r2"]
+
+
+async def test_no_warning_when_a_loop_takes_the_queue_in_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="loop", warn_after=0.05)
+    item.handle(record("early"))
+    async with run_bridges():
+        timer = item._watch_timer
+        assert timer is not None
+        timer.join(10)
+    assert capsys.readouterr().err == ""
+    assert sink.messages == ["early"]
+
+
+@pytest.mark.parametrize("value", [0, None])
+def test_warn_after_zero_or_none_never_warns(value: float | None) -> None:
+    item = ConfiguredBridge([CapturingSink()], start="loop", warn_after=value)
+    item.handle(record("r"))
+    assert item._watch_timer is None
+    item.close()
+
+
+def test_a_bad_warn_after_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"^warn_after must be a number of seconds \(0 or None: never\), got -1$"
+    ):
+        ConfiguredBridge([CapturingSink()], start="loop", warn_after=-1)
