@@ -20,7 +20,9 @@ import anyio
 import anyio.lowlevel
 
 from ._compat import current_loop_token, run_blocking
+from ._context import in_context, run_each_in_context
 from ._fastformat import BatchFormat, batch_format, one_by_one
+from ._record import keep_context
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -98,9 +100,23 @@ class AsyncHandler(logging.Filterer):
         self.formatter = fmt
 
     def format(self, record: logging.LogRecord) -> str:
-        """Format ``record`` with this sink's formatter, or the stdlib's default one."""
+        """Format ``record`` with this sink's formatter, or the stdlib's default one.
+
+        The formatter runs inside the context of the record's log call (see
+        :meth:`run_in_context`), as a stdlib handler's formatter does.
+        """
         fmt: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
-        return fmt.format(record)
+        return in_context(record, fmt.format, record)
+
+    def run_in_context(self, record: logging.LogRecord, func: Callable[..., P], *args: Any) -> P:
+        """Call ``func(*args)`` inside the ``contextvars.Context`` of ``record``'s log call.
+
+        The bridge captures the context of every log call; :meth:`format`, the filters and
+        the built-in sinks' encoders already run inside it. Call this for any other code
+        a sink runs for one record that may read context variables (a request id, the
+        current trace span). Records without a captured context call ``func`` directly.
+        """
+        return in_context(record, func, *args)
 
     def accepts(self, record: logging.LogRecord) -> logging.LogRecord | None:
         """Apply this sink's level and filters; return the record to emit, or ``None``.
@@ -111,10 +127,36 @@ class AsyncHandler(logging.Filterer):
             return None
         if not self.filters:
             return record
-        verdict: object = self.filter(record)
-        if not verdict:
-            return None
-        return verdict if isinstance(verdict, logging.LogRecord) else record
+        return self._filtered([record])[0]
+
+    def _filtered(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord | None]:
+        """Apply the filters to each record, inside its log call's context."""
+        return run_each_in_context(records, self._filter_run)
+
+    def _filter_run(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord | None]:
+        verdicts: list[logging.LogRecord | None] = []
+        for record in records:
+            verdict: object = self.filter(record)
+            if not verdict:
+                verdicts.append(None)
+            elif isinstance(verdict, logging.LogRecord) and verdict is not record:
+                verdicts.append(keep_context(verdict, record))
+            else:
+                verdicts.append(record)
+        return verdicts
+
+    def accept_batch(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord]:
+        """The records of ``records`` that pass this sink's level and filters, in order.
+
+        What :meth:`accepts` does for each, with the filters run inside each record's log
+        call context, entered once per run of records that share it.
+        """
+        level = self.level
+        if level:
+            records = [r for r in records if r.levelno >= level]
+        if not self.filters:
+            return list(records)
+        return [r for r in self._filtered(records) if r is not None]
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Report an exception raised while emitting ``record``; call it from an ``except``.
@@ -355,12 +397,12 @@ class AsyncHandler(logging.Filterer):
             chunk = records[start : start + FORMAT_CHECK_EVERY]
             before = len(texts)
             try:
-                texts.extend(many(chunk))  # most chunks never raise
+                texts.extend(run_each_in_context(chunk, many))  # most chunks never raise
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):
                     try:
-                        texts.append(fmt.one(record))
+                        texts.append(in_context(record, fmt.one, record))
                     except Exception:  # noqa: PERF203 - one bad record must not cost the others
                         self.handleError(record)
                         failed.add(index)

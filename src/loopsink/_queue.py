@@ -31,6 +31,8 @@ import anyio
 import anyio.lowlevel
 
 from ._compat import ThreadsafeScheduler, Wakeup, threadsafe_scheduler
+from ._context import apply_bound_fields
+from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
 from ._stats import DropReason, QueueStats, SinkStats
@@ -373,6 +375,8 @@ class LogQueue:
             except IndexError:  # another thread evicted some meanwhile
                 pass
         self._drained += len(moved)
+        if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
+            apply_bound_fields(moved)
         for lane in self._lanes:
             lane.offer(moved, self._policy)
         if self._policy == "block":
@@ -561,7 +565,7 @@ class LogQueue:
             batch = [pop() for _ in range(count)]
         lane.in_flight = count
         if sink.level or sink.filters:
-            accepted = [r for r in map(sink.accepts, batch) if r is not None]
+            accepted = sink.accept_batch(batch)
         else:
             accepted = batch
         errors_before, late_before = sink.error_count, sink._late_failures

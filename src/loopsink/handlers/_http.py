@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import anyio
 
+from .._context import in_context
 from .._handler import AsyncHandler
 from .._version import __version__
 from .._writer import LentWriter, let_the_loop_in
@@ -503,7 +504,7 @@ class HTTPHandler(AsyncHandler):
             self.report_batch_failure(done)
 
     def _send_form(self, record: logging.LogRecord) -> None:
-        data = urlencode(self.mapLogRecord(record))
+        data = urlencode(in_context(record, self.mapLogRecord, record))
         headers = dict(self.headers)
         if self.method == "GET":
             target = self.url + ("&" if "?" in self.url else "?") + data
@@ -539,7 +540,7 @@ class HTTPHandler(AsyncHandler):
         deadline = clock() + _SLICE_SECONDS
         for record in records:
             try:
-                text = encoder.encode_record(self, record)
+                text = in_context(record, encoder.encode_record, self, record)
             except Exception:
                 self.handleError(record)
             else:

@@ -34,6 +34,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._compat import run_blocking, spawn_detached
+from .._context import in_context
 from .._handler import FORMAT_SLICE, AsyncHandler
 
 if TYPE_CHECKING:
@@ -563,7 +564,7 @@ class QueueListener:
                 continue
             if sink.filters:
                 try:
-                    verdict = sink.filter(record)
+                    verdict = in_context(record, sink.filter, record)
                 except Exception:
                     sink.handleError(record)
                     continue

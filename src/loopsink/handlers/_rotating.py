@@ -31,6 +31,7 @@ from typing import IO, Any, Literal
 import anyio
 
 from .._compat import run_blocking
+from .._context import in_context, run_each_in_context
 from .._handler import FORMAT_SLICE
 from ._file import FileHandler
 from ._fileops import (
@@ -241,12 +242,12 @@ class BaseRotatingHandler(FileHandler):
                 await anyio.lowlevel.checkpoint()
             chunk = records[begin : begin + FORMAT_SLICE]
             try:
-                texts.extend([text + term for text in many(chunk)])
+                texts.extend([text + term for text in run_each_in_context(chunk, many)])
             except Exception:
                 del texts[begin:]
                 for record in chunk:
                     try:
-                        add(fmt(record) + term)
+                        add(in_context(record, fmt, record) + term)
                     except Exception:
                         self.handleError(record)
                         continue
