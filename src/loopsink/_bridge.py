@@ -74,7 +74,7 @@ class LoggingBridge(logging.Handler):
         context = _copy_context()
         # On the loop's own thread, a record whose message, arguments and extra values
         # cannot change (a str message, immutable values, no traceback) is queued without
-        # a copy, seen through a wrapper that carries the context: the sinks run later on
+        # a copy, with the context beside it: the sinks run later on
         # this same thread, so no other thread can touch it meanwhile, and skipping the
         # copy is most of the saving that keeps this call cheap.
         queue = self.queue
@@ -94,16 +94,17 @@ class LoggingBridge(logging.Handler):
                 immutable = _IMMUTABLE.issuperset(map(type, args))
             state = record.__dict__
             if immutable and (len(state) <= _PLAIN_SIZE or extras_fixed(state)):
-                queued = wrap(record, context)
-                # LogQueue.put's room check and append, inlined: this is the hot path
+                # LogQueue.put's room check and append, inlined: this is the hot path. The
+                # record goes in with its context as a pair; the queue's worker wraps it
+                # (wrap_pairs), which keeps that allocation off the caller's time.
                 intake = queue._intake
                 if len(intake) < queue._capacity:
-                    intake.append(queued)
+                    intake.append((record, context))  # type: ignore[arg-type]
                     if len(intake) > queue._wake_at:
                         queue._wake_at = _NEVER
                         queue._wake_workers()
                     return True
-                return self._put(queued)
+                return self._put(wrap(record, context))
         try:
             copy = snapshot(record, context)
         except Exception:  # e.g. a format string that does not match its arguments

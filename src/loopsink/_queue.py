@@ -35,6 +35,7 @@ from ._context import apply_bound_fields
 from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
+from ._record import wrap_pairs
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -249,6 +250,8 @@ class LogQueue:
         self._capacity = capacity
         self._policy: str = overflow
         self.name = name
+        #: records, and (record, context) pairs from the bridge's fast path (see wrap_pairs):
+        #: whatever reads the intake outside _drain_intake must unpack those
         self._intake: deque[logging.LogRecord] = deque()
         self._lanes = [_Lane(sink, capacity) for sink in sinks]
         self._state = _State.UNOPENED
@@ -375,6 +378,7 @@ class LogQueue:
             except IndexError:  # another thread evicted some meanwhile
                 pass
         self._drained += len(moved)
+        moved = wrap_pairs(moved)  # the bridge's fast path queues (record, context) pairs
         if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
             apply_bound_fields(moved)
         for lane in self._lanes:

@@ -88,6 +88,24 @@ def wrap(record: logging.LogRecord, context: Context) -> QueuedRecord:
     return queued
 
 
+def wrap_pairs(items: list[Any]) -> list[logging.LogRecord]:
+    """Intake items as records: a ``(record, context)`` pair, queued by the bridge's fast
+    path, becomes ``wrap(record, context)``; a record stays as it is."""
+    records: list[logging.LogRecord] = []
+    add = records.append
+    for item in items:
+        if type(item) is tuple:
+            record, context = item
+            queued = _new(QueuedRecord)
+            queued.__dict__ = record.__dict__
+            queued._loopsink_context = context
+            queued._loopsink_message = None
+            add(queued)
+        else:
+            add(item)
+    return records
+
+
 def keep_context(record: logging.LogRecord, original: logging.LogRecord) -> logging.LogRecord:
     """``record`` (a filter's replacement for ``original``) carrying ``original``'s context."""
     context = getattr(original, "_loopsink_context", None)
