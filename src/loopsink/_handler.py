@@ -22,7 +22,7 @@ import anyio.lowlevel
 from ._compat import current_loop_token, run_blocking
 from ._context import in_context, run_each_in_context
 from ._fastformat import BatchFormat, batch_format, one_by_one
-from ._record import keep_context
+from ._record import OwnRecord, keep_context, plain_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -106,7 +106,12 @@ class AsyncHandler(logging.Filterer):
         :meth:`run_in_context`), as a stdlib handler's formatter does.
         """
         fmt: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
-        return in_context(record, fmt.format, record)
+        try:
+            return in_context(record, fmt.format, record)
+        except Exception:
+            if type(record) is not OwnRecord:
+                raise
+            return plain_text(record)  # loopsink's own warning, to a formatter made for others
 
     def run_in_context(self, record: logging.LogRecord, func: Callable[..., P], *args: Any) -> P:
         """Call ``func(*args)`` inside the ``contextvars.Context`` of ``record``'s log call.
@@ -404,6 +409,9 @@ class AsyncHandler(logging.Filterer):
                     try:
                         texts.append(in_context(record, fmt.one, record))
                     except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                        if type(record) is OwnRecord:
+                            texts.append(plain_text(record))
+                            continue
                         self.handleError(record)
                         failed.add(index)
         if not texts:

@@ -35,7 +35,7 @@ from ._context import apply_bound_fields
 from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
-from ._record import wrap_pairs
+from ._record import own_record, wrap_pairs
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -443,16 +443,12 @@ class LogQueue:
                 f"{lane.sink.describe()} {reason}: {n}"
                 for reason, n in sorted(lane.dropped.items())
             )
-        record = logging.LogRecord(
+        record = own_record(
             "loopsink",
             logging.WARNING,
-            __file__,
-            0,
             "%d records dropped: queue full (capacity %d, overflow %r; totals so far: %s)",
             (lost, self._capacity, self._policy, ", ".join(parts)),
-            None,
         )
-        record.msg, record.args = record.getMessage(), None
         for lane in self._lanes:
             lane.received += 1
             lane.backlog.append(record)

@@ -22,6 +22,7 @@ __all__ = ["QueuedRecord", "snapshot", "wrap"]
 _LogRecord = logging.LogRecord
 _new = object.__new__
 _exception_formatter = logging.Formatter()
+_default_formatter = logging.Formatter()
 
 #: Argument and extra value types whose value cannot change after the log call.
 IMMUTABLE = frozenset({int, float, str, bool, bytes, type(None), complex})
@@ -68,6 +69,31 @@ class QueuedRecord(logging.LogRecord):
         state["msg"] = self.getMessage()
         state["args"] = None
         return (logging.makeLogRecord, (state,))
+
+
+class OwnRecord(QueuedRecord):
+    """A record loopsink logs itself (the drop summary).
+
+    A sink's formatter may be made for other records only (uvicorn's ``AccessFormatter``
+    unpacks five arguments): if it cannot format this one, the sink writes its message in
+    the stdlib's default format rather than report a logging error about its own warning.
+    """
+
+    __slots__ = ()
+
+
+def own_record(name: str, level: int, msg: str, args: tuple[object, ...]) -> OwnRecord:
+    """A record of loopsink's own, its message merged and its arguments kept."""
+    record = _new(OwnRecord)
+    record.__dict__ = _LogRecord(name, level, __file__, 0, msg, args, None).__dict__
+    record._loopsink_context = None
+    record._loopsink_message = None
+    return record
+
+
+def plain_text(record: logging.LogRecord) -> str:
+    """``record`` in the stdlib's default format: how a sink writes an :class:`OwnRecord`."""
+    return _default_formatter.format(record)
 
 
 def record_context(record: logging.LogRecord) -> Context | None:

@@ -32,6 +32,7 @@ import anyio
 
 from .._compat import run_blocking
 from .._context import in_context, run_each_in_context
+from .._record import OwnRecord, plain_text
 from .._handler import FORMAT_SLICE
 from ._file import FileHandler
 from ._fileops import (
@@ -249,6 +250,10 @@ class BaseRotatingHandler(FileHandler):
                     try:
                         add(in_context(record, fmt, record) + term)
                     except Exception:
+                        if type(record) is OwnRecord:  # loopsink's own warning
+                            add(plain_text(record) + term)
+                            done.append(record)
+                            continue
                         self.handleError(record)
                         continue
                     done.append(record)
