@@ -32,8 +32,8 @@ import anyio
 
 from .._compat import run_blocking
 from .._context import in_context, run_each_in_context
-from .._record import OwnRecord, plain_text
 from .._handler import FORMAT_SLICE
+from .._record import OwnRecord, plain_text
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
