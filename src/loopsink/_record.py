@@ -38,10 +38,12 @@ PLAIN_SIZE = len(_LogRecord("", 0, "", 0, "", None, None).__dict__)
 class QueuedRecord(logging.LogRecord):
     """A record on its way to the sinks. Behaves as a ``logging.LogRecord`` in every way."""
 
-    __slots__ = ("_loopsink_context", "_loopsink_message")
+    __slots__ = ("_loopsink_context", "_loopsink_exception", "_loopsink_message")
 
     _loopsink_context: Context | None
     _loopsink_message: tuple[object, object, str] | None
+    #: the exception's type name and text, set when the traceback was rendered at the call
+    _loopsink_exception: tuple[str, str]
 
     def getMessage(self) -> str:
         # The message merged at the call, as long as nobody replaced msg or args since
@@ -58,6 +60,9 @@ class QueuedRecord(logging.LogRecord):
         copy.__dict__ = self.__dict__.copy()
         copy._loopsink_context = self._loopsink_context
         copy._loopsink_message = self._loopsink_message
+        summary = getattr(self, "_loopsink_exception", None)
+        if summary is not None:
+            copy._loopsink_exception = summary
         return copy
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -94,6 +99,18 @@ def own_record(name: str, level: int, msg: str, args: tuple[object, ...]) -> Own
 def plain_text(record: logging.LogRecord) -> str:
     """``record`` in the stdlib's default format: how a sink writes an :class:`OwnRecord`."""
     return _default_formatter.format(record)
+
+
+def _exception_name(kind: type) -> str:
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _text(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
 
 
 def record_context(record: logging.LogRecord) -> Context | None:
@@ -188,10 +205,13 @@ def snapshot(record: logging.LogRecord, context: Context | None = None) -> Queue
             copy._loopsink_message = (msg, args, message)
     elif type(msg) is not str:
         state["msg"] = str(msg)
-    if record.exc_info:
+    exc_info = record.exc_info
+    if exc_info:
         if not record.exc_text:
-            state["exc_text"] = _exception_formatter.formatException(record.exc_info)
+            state["exc_text"] = _exception_formatter.formatException(exc_info)
         state["exc_info"] = None
+        if exc_info[0] is not None:
+            copy._loopsink_exception = (_exception_name(exc_info[0]), _text(exc_info[1]))
     if len(state) > PLAIN_SIZE:
         for key, value in islice(record.__dict__.items(), PLAIN_SIZE, None):
             if type(value) not in IMMUTABLE:
