@@ -126,8 +126,10 @@ def test_dictconfig_builds_it_with_its_options() -> None:
     )
     logging.getLogger("json.cfg").info("configured")
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
-    assert first["service"] == "api" and first["message"] == "configured"
-    assert "service" not in second and second["message"] == "configured"
+    assert first["service"] == "api"
+    assert first["message"] == "configured"
+    assert "service" not in second
+    assert second["message"] == "configured"
 
 
 def test_bad_options_say_what_to_pass() -> None:
