@@ -221,10 +221,11 @@ async def test_json_lines_on_file_stream_syslog_socket_and_http_sinks(tmp_path: 
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
 
     async def serve(stream: anyio.abc.SocketStream) -> None:
-        buffered = anyio.streams.buffered.BufferedByteReceiveStream(stream)
-        size = int.from_bytes(await buffered.receive_exactly(4), "big")
-        frames.append(await buffered.receive_exactly(size))
-        got_frame.set()
+        async with stream:
+            buffered = anyio.streams.buffered.BufferedByteReceiveStream(stream)
+            size = int.from_bytes(await buffered.receive_exactly(4), "big")
+            frames.append(await buffered.receive_exactly(size))
+            got_frame.set()
 
     socket_sink = loopsink.SocketHandler("127.0.0.1", port, serializer="json")
     with HTTPServer() as server:
@@ -243,6 +244,7 @@ async def test_json_lines_on_file_stream_syslog_socket_and_http_sinks(tmp_path: 
                 await got_frame.wait()
                 tg.cancel_scope.cancel()
         await udp.aclose()
+        await listener.aclose()
         http_body = b"".join(r.body for r in server.delivered())
     expected = {
         "level": "INFO",
