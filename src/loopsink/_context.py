@@ -68,7 +68,8 @@ def in_context(record: logging.LogRecord, func: Callable[..., R], *args: Any) ->
     context = getattr(record, "_loopsink_context", None)
     if context is None or _ENTERED.get() is context:
         return func(*args)
-    return context.copy().run(_enter, context, func, args)
+    result: R = context.copy().run(_enter, context, func, args)
+    return result
 
 
 def context_runs(

@@ -194,7 +194,7 @@ def snapshot(record: logging.LogRecord, context: Context | None = None) -> Queue
         fixed = type(msg) is str
         if not fixed:  # an object with a __str__: keep the text it gave at the call
             msg = state["msg"] = message
-        if type(args) is tuple:
+        if isinstance(args, tuple):
             if not all(type(arg) in IMMUTABLE for arg in args):
                 state["args"] = args = tuple(map(safe_value, args))
                 fixed = False
