@@ -18,6 +18,7 @@ import pytest
 
 import loopsink
 from loopsink import JSONFormatter
+from loopsink._json import _plain
 from loopsink.testing import CapturingSink
 from servers.http import HTTPServer
 
@@ -263,3 +264,37 @@ async def test_json_lines_on_file_stream_syslog_socket_and_http_sinks(tmp_path: 
     (frame,) = frames
     sent = json.loads(frame)  # the socket sink's JSON: the record's attributes
     assert (sent["msg"], sent["request_id"], sent["order"]) == ("grüße 1", "r-1", {"id": 7})
+
+
+def test_format_writes_exactly_the_object_to_dict_describes() -> None:
+    formatter = JSONFormatter(rename={"message": "msg"}, static={"service": "api", "n": 1.5})
+    try:
+        raise KeyError("k")
+    except KeyError:
+        failing = make_record(exc_info=sys.exc_info(), user="ann")
+    records = [
+        make_record(),
+        make_record(user="ann", tags=["x", {"y": None}], ratio=float("inf"), _private=1),
+        make_record(service="shadowed by the static field", msg_extra="é\n\t\u2028"),
+        failing,
+    ]
+    with loopsink.bind(request_id="r", user="bound loses to extra"):
+        for record in records:
+            text = formatter.format(record)
+            # to_dict made plain (NaN and the like as their repr) and encoded whole
+            assert text == formatter._encode(_plain(formatter.to_dict(record)))
+            assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, "é\u2028\x00"]},
+        ["x" * 3, {"nested": {"deep": [1e16, -0.0, 10**30]}}],
+        {"obj": object.__new__(type("Thing", (), {"__repr__": lambda self: "<Thing>"}))},
+    ],
+)
+def test_the_accelerated_encoder_writes_what_the_stdlib_encoder_writes(value: Any) -> None:
+    from loopsink._json import make_encoder
+
+    assert make_encoder()(value) == make_encoder(accelerated=False)(value)
