@@ -76,7 +76,7 @@ async def _loopsink_file(path: str, count: int) -> float:
 def _python_json_logger() -> logging.Formatter:
     from pythonjsonlogger.json import JsonFormatter
 
-    return JsonFormatter(  # type: ignore[no-any-return]
+    return JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True
     )
 
@@ -84,7 +84,7 @@ def _python_json_logger() -> logging.Formatter:
 def _structlog() -> logging.Formatter:
     import structlog
 
-    return structlog.stdlib.ProcessorFormatter(  # type: ignore[no-any-return]
+    return structlog.stdlib.ProcessorFormatter(
         processor=structlog.processors.JSONRenderer(),
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
