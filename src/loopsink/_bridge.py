@@ -95,11 +95,18 @@ class LoggingBridge(logging.Handler):
             state = record.__dict__
             if immutable and (len(state) <= _PLAIN_SIZE or extras_fixed(state)):
                 # LogQueue.put's room check and append, inlined: this is the hot path. The
-                # record goes in with its context as a pair; the queue's worker wraps it
-                # (wrap_pairs), which keeps that allocation off the caller's time.
+                # record goes in with its context as a pair, or alone when its context
+                # equals the one of the fast path's previous record (the same task, no
+                # ContextVar set in between: equal contexts compare in O(1)); the queue's
+                # worker wraps it (wrap_pairs), which keeps that allocation off this call.
                 intake = queue._intake
                 if len(intake) < queue._capacity:
-                    intake.append((record, context))  # type: ignore[arg-type]
+                    if context == queue._fast_context:
+                        intake.append(record)
+                    else:
+                        intake.append((record, context))  # type: ignore[arg-type]
+                        if queue._remember_context:
+                            queue._fast_context = context
                     if len(intake) > queue._wake_at:
                         queue._wake_at = _NEVER
                         queue._wake_workers()

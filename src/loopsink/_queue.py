@@ -15,6 +15,7 @@ is no separate task in between, which saves a task switch and an event on every 
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import sys
@@ -35,7 +36,7 @@ from ._context import apply_bound_fields
 from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
-from ._record import own_record, wrap_pairs
+from ._record import QueuedRecord, own_record, wrap_pairs
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -250,8 +251,8 @@ class LogQueue:
         self._capacity = capacity
         self._policy: str = overflow
         self.name = name
-        #: records, and (record, context) pairs from the bridge's fast path (see wrap_pairs):
-        #: whatever reads the intake outside _drain_intake must unpack those
+        #: QueuedRecords, (record, context) pairs, and records alone from the bridge's fast
+        #: path (see _fast_context and wrap_pairs): what reads the intake must unpack them
         self._intake: deque[logging.LogRecord] = deque()
         self._lanes = [_Lane(sink, capacity) for sink in sinks]
         self._state = _State.UNOPENED
@@ -260,6 +261,13 @@ class LogQueue:
         #: the loop's thread while the queue runs and accepts records, else None: the one
         #: attribute the bridge's fast path checks
         self._fast_thread: int | None = None
+        #: The bridge's fast path puts a record alone when its context equals this one
+        #: (the context of the fast path's last pair); _drain_context is the same thing on
+        #: the worker's side. Not with "drop_oldest": evicting a pair would leave the
+        #: records after it with another record's context.
+        self._fast_context: contextvars.Context | None = None
+        self._drain_context: contextvars.Context | None = None
+        self._remember_context = overflow != "drop_oldest"
         self._schedule: ThreadsafeScheduler | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         # fan-out state
@@ -295,7 +303,10 @@ class LogQueue:
         intake = self._intake
         if len(intake) >= self._capacity and not self._make_room():
             return False
-        intake.append(record)
+        if isinstance(record, QueuedRecord):
+            intake.append(record)
+        else:  # a record of the caller's own, with no context (see _fast_context)
+            intake.append((record, None))  # type: ignore[arg-type]
         if len(intake) > self._wake_at:
             self._wake_at = _NEVER
             self._wake_workers()
@@ -378,7 +389,7 @@ class LogQueue:
             except IndexError:  # another thread evicted some meanwhile
                 pass
         self._drained += len(moved)
-        moved = wrap_pairs(moved)  # the bridge's fast path queues (record, context) pairs
+        moved, self._drain_context = wrap_pairs(moved, self._drain_context)
         if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
             apply_bound_fields(moved)
         for lane in self._lanes:

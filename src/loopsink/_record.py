@@ -131,22 +131,33 @@ def wrap(record: logging.LogRecord, context: Context) -> QueuedRecord:
     return queued
 
 
-def wrap_pairs(items: list[Any]) -> list[logging.LogRecord]:
-    """Intake items as records: a ``(record, context)`` pair, queued by the bridge's fast
-    path, becomes ``wrap(record, context)``; a record stays as it is."""
+def wrap_pairs(
+    items: list[Any], context: Context | None
+) -> tuple[list[logging.LogRecord], Context | None]:
+    """Intake items as records; returns them and the fast path's context after them.
+
+    A ``(record, context)`` pair becomes ``wrap(record, context)``; a QueuedRecord stays as
+    it is; a plain record alone comes from the bridge's fast path and shares the context of
+    the fast path's previous pair, ``context`` (carried from one call to the next).
+    """
     records: list[logging.LogRecord] = []
     add = records.append
     for item in items:
         if type(item) is tuple:
-            record, context = item
-            queued = _new(QueuedRecord)
-            queued.__dict__ = record.__dict__
-            queued._loopsink_context = context
-            queued._loopsink_message = None
-            add(queued)
-        else:
+            record, own = item
+            if own is not None:
+                context = own
+        elif isinstance(item, QueuedRecord):
             add(item)
-    return records
+            continue
+        else:
+            record, own = item, context
+        queued = _new(QueuedRecord)
+        queued.__dict__ = record.__dict__
+        queued._loopsink_context = own
+        queued._loopsink_message = None
+        add(queued)
+    return records, context
 
 
 def keep_context(record: logging.LogRecord, original: logging.LogRecord) -> logging.LogRecord:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._context import bind
 from .._exceptions import require
@@ -39,6 +39,9 @@ from ._request_id import (
 require("aiohttp", what="loopsink.contrib.aiohttp", extra="aiohttp")
 
 from aiohttp import web  # noqa: E402 - after the check that explains a missing aiohttp
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
 
 __all__ = ["QUEUES", "cleanup_ctx", "request_id_middleware"]
 
@@ -85,7 +88,7 @@ def request_id_middleware(
     header: str = DEFAULT_HEADER,
     field: str = "request_id",
     generate: Callable[[], str] = new_request_id,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """Make an aiohttp middleware that binds a request id to every record of a request.
 
     ::
