@@ -182,3 +182,38 @@ def test_a_queued_record_pickles_as_a_plain_record_with_its_merged_message() -> 
     assert restored.getMessage() == "items ['a']"
     assert copy.getMessage() == "items ['a']"
     assert copy.args == (["a"],)
+
+
+@pytest.mark.parametrize("overflow", ["drop_newest", "drop_oldest", "block"])
+async def test_records_alone_in_the_intake_get_the_right_context(overflow: str) -> None:
+    """The fast path queues a record alone when its context equals the previous one's;
+    records put directly and records from other threads in between must not disturb that."""
+    sink = CapturingSink()
+    sink.addFilter(RequestIdFilter())
+    sink.setFormatter(logging.Formatter("%(request_id)s %(message)s"))
+    logger = app_logger("ctx.alone")
+    async with loopsink.LogQueue(sink, overflow=overflow) as queue:  # type: ignore[arg-type]
+        logger.addHandler(loopsink.LoggingBridge(queue))
+        request_id.set("a")
+        logger.info("a1")
+        queue.put(logging.LogRecord("direct", logging.INFO, "p", 1, "direct", None, None))
+        logger.info("a2")
+        thread = threading.Thread(target=_log_from_thread, args=(logger,))
+        thread.start()
+        await anyio.to_thread.run_sync(thread.join)
+        logger.info("a3")
+        await queue.flush()  # the worker takes what is there; the next records come later
+        logger.info("a4")
+        request_id.set("b")
+        logger.info("b1")
+        logger.info("b2")
+    assert sink.lines == [
+        "a a1",
+        "- direct",  # put directly, outside any log call: the worker's own context
+        "a a2",
+        "thread from a thread",
+        "a a3",
+        "a a4",
+        "b b1",
+        "b b2",
+    ]
