@@ -76,9 +76,7 @@ async def _loopsink_file(path: str, count: int) -> float:
 def _python_json_logger() -> logging.Formatter:
     from pythonjsonlogger.json import JsonFormatter
 
-    return JsonFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True
-    )
+    return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True)
 
 
 def _structlog() -> logging.Formatter:
