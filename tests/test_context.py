@@ -217,3 +217,21 @@ async def test_records_alone_in_the_intake_get_the_right_context(overflow: str) 
         "b b1",
         "b b2",
     ]
+
+
+async def test_a_built_in_sink_with_a_formatter_subclass_still_enters_the_context() -> None:
+    """Built-in sinks with the stdlib's own Formatter and no filter skip the context (nothing
+    they run can read it); any other formatter class gets it."""
+    plain_out, custom_out = io.StringIO(), io.StringIO()
+    plain = loopsink.StreamHandler(plain_out)
+    plain.setFormatter(logging.Formatter("%(message)s"))
+    custom = loopsink.StreamHandler(custom_out)
+    custom.setFormatter(RequestIdFormatter("%(message)s"))
+    assert not plain._needs_context()
+    assert custom._needs_context()
+    logger = app_logger("ctx.kinds")
+    async with loopsink.install(plain, logger=logger), loopsink.install(custom, logger=logger):
+        request_id.set("r-7")
+        logger.info("hello")
+    assert plain_out.getvalue() == "hello\n"
+    assert custom_out.getvalue() == "r-7|hello\n"

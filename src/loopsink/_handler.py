@@ -41,6 +41,13 @@ FORMAT_CHECK_EVERY = 64
 FORMAT_SLICE = 128
 
 
+#: Sink classes whose per-record work is their filters and formatter and nothing a user
+#: can override (exact classes: a subclass may add per-record code of its own).
+FORMATTER_ONLY_SINKS: set[type] = set()
+#: Formatter classes that read no context variable (exact classes, for the same reason).
+CONTEXT_FREE_FORMATTERS: set[type] = {logging.Formatter}
+
+
 class AsyncHandler(logging.Filterer):
     """Base class for async sinks: a ``logging.Handler`` whose I/O methods are coroutines.
 
@@ -112,6 +119,17 @@ class AsyncHandler(logging.Filterer):
             if type(record) is not OwnRecord:
                 raise
             return plain_text(record)  # loopsink's own warning, to a formatter made for others
+
+    def _needs_context(self) -> bool:
+        """Whether anything this sink runs per record may read context variables.
+
+        False only for a built-in sink with no filter and the stdlib's (or loopsink's
+        JSON) formatter: such records need not carry, nor enter, their call's context.
+        """
+        if self.filters or type(self) not in FORMATTER_ONLY_SINKS:
+            return True
+        formatter = self.formatter
+        return formatter is not None and type(formatter) not in CONTEXT_FREE_FORMATTERS
 
     def run_in_context(self, record: logging.LogRecord, func: Callable[..., P], *args: Any) -> P:
         """Call ``func(*args)`` inside the ``contextvars.Context`` of ``record``'s log call.
@@ -388,6 +406,7 @@ class AsyncHandler(logging.Filterer):
         failed: set[int] = set()
         fmt = self._batch_formatter()
         many = fmt.many
+        in_contexts = self._needs_context()
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
         for start in range(0, len(records), FORMAT_CHECK_EVERY):
@@ -402,7 +421,8 @@ class AsyncHandler(logging.Filterer):
             chunk = records[start : start + FORMAT_CHECK_EVERY]
             before = len(texts)
             try:
-                texts.extend(run_each_in_context(chunk, many))  # most chunks never raise
+                # most chunks never raise
+                texts.extend(run_each_in_context(chunk, many) if in_contexts else many(chunk))
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):

@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Any, Literal
 
 from ._context import bound_fields
+from ._handler import CONTEXT_FREE_FORMATTERS
 from ._record import PLAIN_SIZE, _exception_name, _text
 
 __all__ = ["JSONFormatter"]
@@ -300,3 +301,6 @@ class JSONFormatter(logging.Formatter):
         except (ValueError, TypeError, RecursionError):
             # NaN, a non-string key, a cycle: make it plain and encode again.
             return self._encode(_plain(value))
+
+
+CONTEXT_FREE_FORMATTERS.add(JSONFormatter)  # bound fields reach loopsink sinks as attributes

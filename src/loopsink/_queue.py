@@ -36,7 +36,7 @@ from ._context import apply_bound_fields
 from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
-from ._record import QueuedRecord, own_record, wrap_pairs
+from ._record import QueuedRecord, own_record, unpair, wrap_pairs
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -389,9 +389,13 @@ class LogQueue:
             except IndexError:  # another thread evicted some meanwhile
                 pass
         self._drained += len(moved)
-        moved, self._drain_context = wrap_pairs(moved, self._drain_context)
         if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
+            moved, self._drain_context = wrap_pairs(moved, self._drain_context)
             apply_bound_fields(moved)
+        elif any(lane.sink._needs_context() for lane in self._lanes):
+            moved, self._drain_context = wrap_pairs(moved, self._drain_context)
+        else:  # no sink runs anything that reads context variables: records as they are
+            moved, self._drain_context = unpair(moved, self._drain_context)
         for lane in self._lanes:
             lane.offer(moved, self._policy)
         if self._policy == "block":

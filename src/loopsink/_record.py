@@ -160,6 +160,18 @@ def wrap_pairs(
     return records, context
 
 
+def unpair(
+    items: list[Any], context: Context | None
+) -> tuple[list[logging.LogRecord], Context | None]:
+    """Intake items as records, without their contexts (no sink needs them); returns them
+    and the fast path's context after them, as :func:`wrap_pairs` does."""
+    records = [item[0] if type(item) is tuple else item for item in items]
+    for item in reversed(items):
+        if type(item) is tuple and item[1] is not None:
+            return records, item[1]
+    return records, context
+
+
 def keep_context(record: logging.LogRecord, original: logging.LogRecord) -> logging.LogRecord:
     """``record`` (a filter's replacement for ``original``) carrying ``original``'s context."""
     context = getattr(original, "_loopsink_context", None)
