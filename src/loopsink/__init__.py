@@ -10,11 +10,15 @@ from ._bridge import LoggingBridge as LoggingBridge
 from ._bridge import ThreadedQueue as ThreadedQueue
 from ._bridge import install as install
 from ._bridge import start_in_thread as start_in_thread
+from ._context import Binding as Binding
+from ._context import bind as bind
+from ._context import bound_fields as bound_fields
 from ._exceptions import LoopsinkError as LoopsinkError
 from ._exceptions import MissingExtraError as MissingExtraError
 from ._exceptions import QueueClosedError as QueueClosedError
 from ._exceptions import QueueNotRunningError as QueueNotRunningError
 from ._handler import AsyncHandler as AsyncHandler
+from ._json import JSONFormatter as JSONFormatter
 from ._queue import LogQueue as LogQueue
 from ._queue import OverflowPolicy as OverflowPolicy
 from ._stats import DropReason as DropReason
@@ -45,12 +49,14 @@ from .handlers import WatchedFileHandler as WatchedFileHandler
 __all__ = [
     "AsyncHandler",
     "BaseRotatingHandler",
+    "Binding",
     "BufferingHandler",
     "DatagramHandler",
     "DropReason",
     "FileHandler",
     "HTTPBody",
     "HTTPHandler",
+    "JSONFormatter",
     "LogQueue",
     "LoggingBridge",
     "LoopsinkError",
@@ -76,6 +82,8 @@ __all__ = [
     "TimedRotatingFileHandler",
     "WatchedFileHandler",
     "__version__",
+    "bind",
+    "bound_fields",
     "install",
     "start_in_thread",
 ]

@@ -6,6 +6,7 @@ I/O, only a filter check, a snapshot of the record and a deque append.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +19,7 @@ import anyio.from_thread
 
 from ._handler import AsyncHandler
 from ._queue import _NEVER, LogQueue
-from ._record import snapshot
+from ._record import IMMUTABLE, PLAIN_SIZE, extras_fixed, snapshot, wrap
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -28,8 +29,10 @@ __all__ = ["LoggingBridge", "ThreadedQueue", "install", "start_in_thread"]
 T = TypeVar("T")
 _LogRecord = logging.LogRecord
 _get_ident = threading.get_ident
+_copy_context = contextvars.copy_context
 #: Argument types whose values cannot change after the log call.
-_IMMUTABLE = frozenset({int, float, str, bool, bytes, type(None)})
+_IMMUTABLE = IMMUTABLE
+_PLAIN_SIZE = PLAIN_SIZE
 
 
 class LoggingBridge(logging.Handler):
@@ -37,10 +40,12 @@ class LoggingBridge(logging.Handler):
 
     Attach it to any logger; the log call returns as soon as the record is queued, from the
     loop's thread or any other. What is queued shows the record as it was at the time of the
-    call: on the loop's thread, a record whose message and arguments cannot change (a
-    ``str`` message, immutable arguments, no exception) is queued as it is; any other is
-    snapshotted on a copy (message merged with its arguments, exception rendered to text),
-    so other handlers of the same logger see the record untouched.
+    call: on the loop's thread, a record whose message, arguments and ``extra=`` values
+    cannot change (a ``str`` message, immutable values, no exception) is queued as it is;
+    any other is snapshotted on a copy (message merged with its arguments, arguments and
+    mutable extra values copied, exception rendered to text), so other handlers of the same
+    logger see the record untouched. The ``contextvars.Context`` of the call goes with the
+    record: the sinks run their filters and formatters inside it.
 
     Args:
         queue: the queue to feed. It may start later; records wait for it (bounded).
@@ -64,10 +69,14 @@ class LoggingBridge(logging.Handler):
                 return False
             if isinstance(verdict, _LogRecord):
                 record = verdict
-        # On the loop's own thread, a record whose message and arguments cannot change
-        # (a str message, immutable arguments, no traceback) is queued as it is: the sinks
-        # run later on this same thread, so no other thread can touch it meanwhile, and
-        # skipping the copy is most of the saving that keeps this call cheap.
+        # The context of the call travels with the record (copying it is O(1)): the sinks
+        # run their filters and formatters inside it, as the stdlib's handlers do.
+        context = _copy_context()
+        # On the loop's own thread, a record whose message, arguments and extra values
+        # cannot change (a str message, immutable values, no traceback) is queued without
+        # a copy, with the context beside it: the sinks run later on
+        # this same thread, so no other thread can touch it meanwhile, and skipping the
+        # copy is most of the saving that keeps this call cheap.
         queue = self.queue
         if _get_ident() == queue._fast_thread and type(record.msg) is str and not record.exc_info:
             # whether every argument is of a type whose value cannot change after the call,
@@ -83,18 +92,28 @@ class LoggingBridge(logging.Handler):
                 immutable = type(args[0]) in _IMMUTABLE
             else:
                 immutable = _IMMUTABLE.issuperset(map(type, args))
-            if immutable:
-                # LogQueue.put's room check and append, inlined: this is the hot path
+            state = record.__dict__
+            if immutable and (len(state) <= _PLAIN_SIZE or extras_fixed(state)):
+                # LogQueue.put's room check and append, inlined: this is the hot path. The
+                # record goes in with its context as a pair, or alone when its context
+                # equals the one of the fast path's previous record (the same task, no
+                # ContextVar set in between: equal contexts compare in O(1)); the queue's
+                # worker wraps it (wrap_pairs), which keeps that allocation off this call.
                 intake = queue._intake
                 if len(intake) < queue._capacity:
-                    intake.append(record)
+                    if context == queue._fast_context:
+                        intake.append(record)
+                    else:
+                        intake.append((record, context))  # type: ignore[arg-type]
+                        if queue._remember_context:
+                            queue._fast_context = context
                     if len(intake) > queue._wake_at:
                         queue._wake_at = _NEVER
                         queue._wake_workers()
                     return True
-                return self._put(record)
+                return self._put(wrap(record, context))
         try:
-            copy = snapshot(record)
+            copy = snapshot(record, context)
         except Exception:  # e.g. a format string that does not match its arguments
             self.handleError(record)
             return False
@@ -103,7 +122,7 @@ class LoggingBridge(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue ``record`` (what ``handle`` does after filtering)."""
         try:
-            copy = snapshot(record)
+            copy = snapshot(record, _copy_context())
         except Exception:
             self.handleError(record)
             return

@@ -26,10 +26,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from ._record import QueuedRecord
+
 __all__ = ["BatchFormat", "batch_format", "batch_formatter", "one_by_one"]
 
 _Formatter = logging.Formatter
 _LogRecord = logging.LogRecord
+_Queued = QueuedRecord
 #: The steps whose stdlib implementation the fast path reproduces; a formatter that
 #: overrides any of them is used as it is. formatException and formatStack are called.
 _STEPS = ("format", "formatMessage", "formatTime", "usesTime")
@@ -284,7 +287,9 @@ def batch_format(formatter: logging.Formatter) -> BatchFormat:
         return found[0] + set_asctime(record) + found[1] + message + found[2]  # type: ignore[no-any-return]
 
     def format_one(record: logging.LogRecord) -> str:
-        if type(record) is _LogRecord:  # LogRecord.getMessage, without the method call
+        if type(record) is _LogRecord or (  # LogRecord.getMessage, without the method call
+            type(record) is _Queued and record._loopsink_message is None
+        ):
             msg = record.msg
             if type(msg) is not str:
                 msg = str(msg)
@@ -314,7 +319,10 @@ def batch_format(formatter: logging.Formatter) -> BatchFormat:
         get = cached.get
         for record in records:
             if (
-                type(record) is not _LogRecord
+                (
+                    type(record) is not _LogRecord
+                    and (type(record) is not _Queued or record._loopsink_message is not None)
+                )
                 or record.exc_info
                 or record.exc_text
                 or record.stack_info

@@ -20,7 +20,9 @@ import anyio
 import anyio.lowlevel
 
 from ._compat import current_loop_token, run_blocking
+from ._context import in_context, run_each_in_context
 from ._fastformat import BatchFormat, batch_format, one_by_one
+from ._record import OwnRecord, keep_context, plain_text
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -37,6 +39,13 @@ FORMAT_SLICE_MAX = 0.001
 FORMAT_CHECK_EVERY = 64
 #: For sinks that slice by count: 128 records of a few microseconds keep a step short.
 FORMAT_SLICE = 128
+
+
+#: Sink classes whose per-record work is their filters and formatter and nothing a user
+#: can override (exact classes: a subclass may add per-record code of its own).
+FORMATTER_ONLY_SINKS: set[type] = set()
+#: Formatter classes that read no context variable (exact classes, for the same reason).
+CONTEXT_FREE_FORMATTERS: set[type] = {logging.Formatter}
 
 
 class AsyncHandler(logging.Filterer):
@@ -100,9 +109,39 @@ class AsyncHandler(logging.Filterer):
         self.formatter = fmt
 
     def format(self, record: logging.LogRecord) -> str:
-        """Format ``record`` with this sink's formatter, or the stdlib's default one."""
+        """Format ``record`` with this sink's formatter, or the stdlib's default one.
+
+        The formatter runs inside the context of the record's log call (see
+        :meth:`run_in_context`), as a stdlib handler's formatter does.
+        """
         fmt: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
-        return fmt.format(record)
+        try:
+            return in_context(record, fmt.format, record)
+        except Exception:
+            if type(record) is not OwnRecord:
+                raise
+            return plain_text(record)  # loopsink's own warning, to a formatter made for others
+
+    def _needs_context(self) -> bool:
+        """Whether anything this sink runs per record may read context variables.
+
+        False only for a built-in sink with no filter and the stdlib's (or loopsink's
+        JSON) formatter: such records need not carry, nor enter, their call's context.
+        """
+        if self.filters or type(self) not in FORMATTER_ONLY_SINKS:
+            return True
+        formatter = self.formatter
+        return formatter is not None and type(formatter) not in CONTEXT_FREE_FORMATTERS
+
+    def run_in_context(self, record: logging.LogRecord, func: Callable[..., P], *args: Any) -> P:
+        """Call ``func(*args)`` inside the ``contextvars.Context`` of ``record``'s log call.
+
+        The bridge captures the context of every log call; :meth:`format`, the filters and
+        the built-in sinks' encoders already run inside it. Call this for any other code
+        a sink runs for one record that may read context variables (a request id, the
+        current trace span). Records without a captured context call ``func`` directly.
+        """
+        return in_context(record, func, *args)
 
     def accepts(self, record: logging.LogRecord) -> logging.LogRecord | None:
         """Apply this sink's level, then its filters; return the record to emit, or ``None``.
@@ -121,16 +160,45 @@ class AsyncHandler(logging.Filterer):
         """Run this sink's filters (not its level); return the record to emit, or ``None``.
 
         CPython 3.12+'s rule on every Python: a filter may return a replacement record,
-        which the later filters and the sink then see instead of the original.
+        which the later filters and the sink then see instead of the original. The
+        filters run inside the context of the record's log call, as a stdlib handler's do.
         """
-        for item in self.filters:
-            check: Any = getattr(item, "filter", item)  # a Filter, or a plain callable
-            verdict: object = check(record)
-            if not verdict:
-                return None
-            if isinstance(verdict, logging.LogRecord):
-                record = verdict
-        return record
+        return self._filtered([record])[0]
+
+    def _filtered(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord | None]:
+        """Apply the filters to each record, inside its log call's context."""
+        return run_each_in_context(records, self._filter_run)
+
+    def _filter_run(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord | None]:
+        verdicts: list[logging.LogRecord | None] = []
+        for record in records:
+            current = record
+            for item in self.filters:
+                check: Any = getattr(item, "filter", item)  # a Filter, or a plain callable
+                verdict: object = check(current)
+                if not verdict:
+                    current = None
+                    break
+                if isinstance(verdict, logging.LogRecord):
+                    current = verdict
+            if current is None or current is record:
+                verdicts.append(current)
+            else:
+                verdicts.append(keep_context(current, record))
+        return verdicts
+
+    def accept_batch(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord]:
+        """The records of ``records`` that pass this sink's level and filters, in order.
+
+        What :meth:`accepts` does for each, with the filters run inside each record's log
+        call context, entered once per run of records that share it.
+        """
+        level = self.level
+        if level:
+            records = [r for r in records if r.levelno >= level]
+        if not self.filters:
+            return list(records)
+        return [r for r in self._filtered(records) if r is not None]
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Report an exception raised while emitting ``record``; call it from an ``except``.
@@ -361,6 +429,7 @@ class AsyncHandler(logging.Filterer):
         failed: set[int] = set()
         fmt = self._batch_formatter()
         many = fmt.many
+        in_contexts = self._needs_context()
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
         for start in range(0, len(records), FORMAT_CHECK_EVERY):
@@ -375,13 +444,17 @@ class AsyncHandler(logging.Filterer):
             chunk = records[start : start + FORMAT_CHECK_EVERY]
             before = len(texts)
             try:
-                texts.extend(many(chunk))  # most chunks never raise
+                # most chunks never raise
+                texts.extend(run_each_in_context(chunk, many) if in_contexts else many(chunk))
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):
                     try:
-                        texts.append(fmt.one(record))
+                        texts.append(in_context(record, fmt.one, record))
                     except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                        if type(record) is OwnRecord:
+                            texts.append(plain_text(record))
+                            continue
                         self.handleError(record)
                         failed.add(index)
         if not texts:

@@ -15,6 +15,7 @@ is no separate task in between, which saves a task switch and an event on every 
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import sys
@@ -31,8 +32,11 @@ import anyio
 import anyio.lowlevel
 
 from ._compat import ThreadsafeScheduler, Wakeup, threadsafe_scheduler
+from ._context import apply_bound_fields
+from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
+from ._record import QueuedRecord, own_record, unpair, wrap_pairs
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -247,6 +251,8 @@ class LogQueue:
         self._capacity = capacity
         self._policy: str = overflow
         self.name = name
+        #: QueuedRecords, (record, context) pairs, and records alone from the bridge's fast
+        #: path (see _fast_context and wrap_pairs): what reads the intake must unpack them
         self._intake: deque[logging.LogRecord] = deque()
         self._lanes = [_Lane(sink, capacity) for sink in sinks]
         self._state = _State.UNOPENED
@@ -255,6 +261,13 @@ class LogQueue:
         #: the loop's thread while the queue runs and accepts records, else None: the one
         #: attribute the bridge's fast path checks
         self._fast_thread: int | None = None
+        #: The bridge's fast path puts a record alone when its context equals this one
+        #: (the context of the fast path's last pair); _drain_context is the same thing on
+        #: the worker's side. Not with "drop_oldest": evicting a pair would leave the
+        #: records after it with another record's context.
+        self._fast_context: contextvars.Context | None = None
+        self._drain_context: contextvars.Context | None = None
+        self._remember_context = overflow != "drop_oldest"
         self._schedule: ThreadsafeScheduler | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         # fan-out state
@@ -290,7 +303,10 @@ class LogQueue:
         intake = self._intake
         if len(intake) >= self._capacity and not self._make_room():
             return False
-        intake.append(record)
+        if isinstance(record, QueuedRecord):
+            intake.append(record)
+        else:  # a record of the caller's own, with no context (see _fast_context)
+            intake.append((record, None))  # type: ignore[arg-type]
         if len(intake) > self._wake_at:
             self._wake_at = _NEVER
             self._wake_workers()
@@ -373,6 +389,13 @@ class LogQueue:
             except IndexError:  # another thread evicted some meanwhile
                 pass
         self._drained += len(moved)
+        if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
+            moved, self._drain_context = wrap_pairs(moved, self._drain_context)
+            apply_bound_fields(moved)
+        elif any(lane.sink._needs_context() for lane in self._lanes):
+            moved, self._drain_context = wrap_pairs(moved, self._drain_context)
+        else:  # no sink runs anything that reads context variables: records as they are
+            moved, self._drain_context = unpair(moved, self._drain_context)
         for lane in self._lanes:
             lane.offer(moved, self._policy)
         if self._policy == "block":
@@ -435,16 +458,12 @@ class LogQueue:
                 f"{lane.sink.describe()} {reason}: {n}"
                 for reason, n in sorted(lane.dropped.items())
             )
-        record = logging.LogRecord(
+        record = own_record(
             "loopsink",
             logging.WARNING,
-            __file__,
-            0,
             "%d records dropped: queue full (capacity %d, overflow %r; totals so far: %s)",
             (lost, self._capacity, self._policy, ", ".join(parts)),
-            None,
         )
-        record.msg, record.args = record.getMessage(), None
         for lane in self._lanes:
             lane.received += 1
             lane.backlog.append(record)
@@ -561,7 +580,7 @@ class LogQueue:
             batch = [pop() for _ in range(count)]
         lane.in_flight = count
         if sink.level or sink.filters:
-            accepted = [r for r in map(sink.accepts, batch) if r is not None]
+            accepted = sink.accept_batch(batch)
         else:
             accepted = batch
         errors_before, late_before = sink.error_count, sink._late_failures

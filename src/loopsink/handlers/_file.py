@@ -7,6 +7,7 @@ import logging
 import os
 from typing import IO, Any
 
+from .._handler import FORMATTER_ONLY_SINKS
 from ._fileops import close_quietly
 from ._stream import StreamHandler, _Kind
 
@@ -131,3 +132,6 @@ def _flush_and_close(stream: IO[Any]) -> None:
         stream.flush()
     finally:
         stream.close()
+
+
+FORMATTER_ONLY_SINKS.update({FileHandler})

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.lowlevel
 
+from .._context import in_context
 from .._exceptions import require
 from .._handler import AsyncHandler
 from .._version import __version__
@@ -575,7 +576,7 @@ class HTTPHandler(AsyncHandler):
 
     def _form(self, record: logging.LogRecord) -> tuple[str, bytes | None]:
         """The stdlib's request for ``record``: its target, and its body for POST."""
-        data = urlencode(self.mapLogRecord(record))
+        data = urlencode(in_context(record, self.mapLogRecord, record))
         if self.method == "GET":
             return self.url + ("&" if "?" in self.url else "?") + data, None
         return self.url, data.encode("utf-8")
@@ -600,7 +601,7 @@ class HTTPHandler(AsyncHandler):
         slicer = _Slicer()
         for record in records:
             try:
-                text = encoder.encode_record(self, record)
+                text = in_context(record, encoder.encode_record, self, record)
             except Exception:
                 self.handleError(record)
             else:

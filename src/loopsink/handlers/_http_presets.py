@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .._json import JSONFormatter
+
 if TYPE_CHECKING:
     from ._http import HTTPHandler
 
@@ -128,12 +130,15 @@ class HTTPBody:
 
 
 class _MappedJSON(HTTPBody):
-    """Each record is ``handler.mapLogRecord(record)`` after the handler's formatter ran."""
+    """Each record is ``handler.mapLogRecord(record)`` after the handler's formatter ran, or
+    the formatter's own output when it is a :class:`~loopsink.JSONFormatter`."""
 
     def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
         # Formatting fills record.message (and exc_text, asctime when used), as it does
         # for every stdlib handler, so the mapped dict carries the merged message.
-        handler.format(record)
+        text = handler.format(record)
+        if isinstance(handler.formatter, JSONFormatter):  # already one JSON object
+            return text
         return _dumps(handler.mapLogRecord(record))
 
 

@@ -31,7 +31,9 @@ from typing import IO, Any, Literal
 import anyio
 
 from .._compat import run_blocking
-from .._handler import FORMAT_SLICE
+from .._context import in_context, run_each_in_context
+from .._handler import FORMAT_SLICE, FORMATTER_ONLY_SINKS
+from .._record import OwnRecord, plain_text
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
@@ -232,6 +234,7 @@ class BaseRotatingHandler(FileHandler):
         done: list[logging.LogRecord] = []
         formats = self._batch_formatter()
         fmt, many = formats.one, formats.many
+        in_contexts = self._needs_context()
         term = self.terminator
         add = texts.append
         for begin in range(0, len(records), FORMAT_SLICE):
@@ -239,13 +242,18 @@ class BaseRotatingHandler(FileHandler):
                 await anyio.lowlevel.checkpoint()
             chunk = records[begin : begin + FORMAT_SLICE]
             try:
-                texts.extend([text + term for text in many(chunk)])
+                made = run_each_in_context(chunk, many) if in_contexts else many(chunk)
+                texts.extend([text + term for text in made])
             except Exception:
                 del texts[begin:]
                 for record in chunk:
                     try:
-                        add(fmt(record) + term)
+                        add(in_context(record, fmt, record) + term)
                     except Exception:
+                        if type(record) is OwnRecord:  # loopsink's own warning
+                            add(plain_text(record) + term)
+                            done.append(record)
+                            continue
                         self.handleError(record)
                         continue
                     done.append(record)
@@ -870,3 +878,6 @@ def _remove_if_older(path: str, limit: float) -> None:
             os.remove(path)
     except FileNotFoundError:  # not there (a gap in the numbering) or removed meanwhile
         pass
+
+
+FORMATTER_ONLY_SINKS.update({RotatingFileHandler, TimedRotatingFileHandler})

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio.abc
 
-from .._handler import AsyncHandler
+from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
 from .._writebehind import WriteBehind
 
 __all__ = ["NullHandler", "StreamHandler"]
@@ -192,3 +192,6 @@ class NullHandler(AsyncHandler):
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         pass
+
+
+FORMATTER_ONLY_SINKS.update({StreamHandler, NullHandler})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from .._handler import FORMATTER_ONLY_SINKS
 from ._file import FileHandler
 from ._fileops import check_target, close_quietly, explain_open_error
 
@@ -103,3 +104,6 @@ class WatchedFileHandler(FileHandler):
             stream = self.stream = self._open()
             self._statstream()
         self._write_to(stream, text)
+
+
+FORMATTER_ONLY_SINKS.update({WatchedFileHandler})
