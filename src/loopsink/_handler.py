@@ -172,7 +172,7 @@ class AsyncHandler(logging.Filterer):
     def _filter_run(self, records: Sequence[logging.LogRecord]) -> list[logging.LogRecord | None]:
         verdicts: list[logging.LogRecord | None] = []
         for record in records:
-            current = record
+            current: logging.LogRecord | None = record
             for item in self.filters:
                 check: Any = getattr(item, "filter", item)  # a Filter, or a plain callable
                 verdict: object = check(current)

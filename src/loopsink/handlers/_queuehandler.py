@@ -34,7 +34,6 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._compat import run_blocking, spawn_detached
-from .._context import in_context
 from .._handler import FORMAT_SLICE, AsyncHandler
 
 if TYPE_CHECKING:
