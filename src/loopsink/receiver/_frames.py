@@ -46,6 +46,8 @@ DEFAULT_MAX_FRAME_SIZE = 1 << 20
 MAX_DEPTH = 32
 #: Keys a frame may hash into dicts and sets (the record dict's own included).
 MAX_HASHED = 4096
+#: Containers (tuples, lists, dicts, sets) a pickled frame may build.
+MAX_CONTAINERS = 16_384
 #: The longest excerpt of a sender's data quoted in a rejection message.
 _QUOTE = 60
 
@@ -303,7 +305,14 @@ def _unpickling_error(exc: BaseException) -> FrameError:
 
 def _scan(data: bytes, start: int, end: int) -> None:
     try:
-        scan_pickle(data, start, end, max_depth=MAX_DEPTH, max_hashed=MAX_HASHED)
+        scan_pickle(
+            data,
+            start,
+            end,
+            max_depth=MAX_DEPTH,
+            max_hashed=MAX_HASHED,
+            max_containers=MAX_CONTAINERS,
+        )
     except PickleRejected as exc:
         reason = RejectReason.FORBIDDEN if exc.forbidden else RejectReason.MALFORMED
         raise FrameError(reason, f"cannot unpickle frame: {exc}") from None

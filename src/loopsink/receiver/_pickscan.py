@@ -9,9 +9,11 @@ stack and kills the process. Neither can be stopped from inside ``find_class``.
 So every pickle frame is walked first, opcode by opcode, without building anything: each
 argument must lie inside the frame, memo indexes and ``FRAME`` sizes must not exceed the
 frame's own size, tuples may nest at most ``max_depth`` deep (tuples are the only containers
-whose hash recurses: lists and dicts cannot be hashed, a frozenset caches its hash), and the
+whose hash recurses: lists and dicts cannot be hashed, a frozenset caches its hash), the
 number of keys hashed into dicts and sets is bounded (colliding integer keys make each
-insertion cost as much as all the previous ones). Only a pickle that passes is unpickled.
+insertion cost as much as all the previous ones), and so is the number of containers built
+(which bounds how deep lists and dicts can nest, however the memo is used, and the time the
+C unpickler holds the interpreter lock). Only a pickle that passes is unpickled.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ _FRAME = 16
 _DUP = 17
 _POP_MARK = 18
 _REFUSED = 19  # persistent ids, out-of-band buffers
+_EMPTY = 20  # EMPTY_DICT EMPTY_LIST EMPTY_SET: a new container
 
 _CODE = [0] * 256
 _WIDTH = [0] * 256
@@ -60,7 +63,8 @@ def _set(ops: bytes, code: int, width: int = 0) -> None:
         _WIDTH[op] = width
 
 
-_set(b"N\x88\x89}]\x8f", _SCALAR)
+_set(b"N\x88\x89", _SCALAR)
+_set(b"}]\x8f", _EMPTY)
 _set(b"K", _SCALAR, 1)
 _set(b"\x82", _SCALAR, 1)
 _set(b"M\x83", _SCALAR, 2)
@@ -100,24 +104,27 @@ _u64 = struct.Struct("<Q").unpack_from
 
 
 def scan_pickle(
-    data: bytes, start: int, end: int, *, max_depth: int, max_hashed: int
+    data: bytes, start: int, end: int, *, max_depth: int, max_hashed: int, max_containers: int
 ) -> None:
     """Walk the pickle in ``data[start:end]``; raise PickleRejected if it must not be loaded.
 
     The pickle must end with its ``STOP`` exactly at ``end``.
     """
     try:
-        _walk(data, start, end, max_depth, max_hashed)
+        _walk(data, start, end, max_depth, max_hashed, max_containers)
     except (IndexError, struct.error):
         raise PickleRejected("pickle argument runs past the end of the frame") from None
 
 
-def _walk(data: bytes, start: int, end: int, max_depth: int, max_hashed: int) -> None:
+def _walk(
+    data: bytes, start: int, end: int, max_depth: int, max_hashed: int, max_containers: int
+) -> None:
     size = end - start
     stack: list[int] = []  # per value: how deep tuples nest in it (0: not a tuple)
     marks: list[int] = []
     memo: dict[int, int] = {}
     hashed = 0
+    containers = 0
     pos = start
     code_of, width_of = _CODE, _WIDTH
     append = stack.append
@@ -149,6 +156,9 @@ def _walk(data: bytes, start: int, end: int, max_depth: int, max_hashed: int) ->
         elif code == _SCALAR:
             pos += width_of[op]
             append(0)
+        elif code == _EMPTY:
+            containers += 1
+            append(0)
         elif code == _GET:
             width = width_of[op]
             if width == 1:
@@ -172,6 +182,7 @@ def _walk(data: bytes, start: int, end: int, max_depth: int, max_hashed: int) ->
                 hashed += (len(stack) - mark) // (2 if op == 0x75 else 1)
             del stack[mark:]
         elif code == _TUPLE_N:
+            containers += 1
             count = width_of[op]
             depth = 1
             if count:
@@ -183,6 +194,7 @@ def _walk(data: bytes, start: int, end: int, max_depth: int, max_hashed: int) ->
                 raise _too_deep(max_depth)
             append(depth)
         elif code == _BUILD_FROM_MARK:
+            containers += 1
             mark = marks.pop()
             items = stack[mark:]
             del stack[mark:]
@@ -246,6 +258,10 @@ def _walk(data: bytes, start: int, end: int, max_depth: int, max_hashed: int) ->
             raise PickleRejected(f"unknown pickle opcode 0x{op:02x}")
         if hashed > max_hashed:
             raise PickleRejected(f"pickle hashes more than {max_hashed} keys into dicts and sets")
+        if containers > max_containers:
+            raise PickleRejected(f"pickle builds more than {max_containers} containers")
+    if pos > end:
+        raise PickleRejected("pickle argument runs past the end of the frame")
     raise PickleRejected("pickle has no STOP opcode at the end of the frame")
 
 

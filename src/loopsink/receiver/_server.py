@@ -109,7 +109,8 @@ class LogReceiver:
         hmac_key: keyword-only; accept only frames signed with this key.
         max_frame_size: keyword-only; the largest payload accepted, in bytes.
         on_reject: keyword-only; called with ``(reason, detail)`` for each rejected frame.
-        max_connections: keyword-only; stream connections served at once. Beyond it a new
+        max_connections: keyword-only; stream connections served at once (default: 512, or
+            half the process's descriptor limit when that is lower). Beyond it a new
             connection takes the place of the one idle the longest (idle at least a second,
             no frame in progress), or is closed at once when every connection is busy.
         frame_timeout: keyword-only; seconds a frame may take from its first byte to its
@@ -122,7 +123,7 @@ class LogReceiver:
         hmac_key: bytes | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         on_reject: Callable[[str, str], object] | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections: int | None = None,
         frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
     ) -> None:
         for handler in handlers:
@@ -137,6 +138,8 @@ class LogReceiver:
             raise TypeError(f"max_frame_size must be an int, got {max_frame_size!r}")
         if max_frame_size < 64:
             raise ValueError(f"max_frame_size must be at least 64 bytes, got {max_frame_size}")
+        if max_connections is None:
+            max_connections = _default_max_connections()
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise TypeError(f"max_connections must be an int, got {max_connections!r}")
         if max_connections < 1:
@@ -551,6 +554,21 @@ class LogReceiver:
 
     def __repr__(self) -> str:
         return f"<LogReceiver {self.addresses!r} records={self._records}>"
+
+
+def _default_max_connections() -> int:
+    # Past the descriptor limit accept() fails for everyone: stay well below it.
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return DEFAULT_MAX_CONNECTIONS
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return DEFAULT_MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return DEFAULT_MAX_CONNECTIONS
+    return max(8, min(DEFAULT_MAX_CONNECTIONS, soft // 2))
 
 
 @dataclass
