@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.from_thread
 
+from . import _fork
 from ._handler import AsyncHandler
 from ._queue import _NEVER, LogQueue
 from ._record import snapshot
@@ -200,6 +201,7 @@ class ThreadedQueue:
         self._error: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="loopsink-queue", daemon=True)
+        _fork.register(self)
 
     def _start(self) -> None:
         self._thread.start()
@@ -220,6 +222,50 @@ class ThreadedQueue:
             self._portal = portal
             self._started.set()
             await self._stop.wait()
+
+    def _renew_after_fork(self) -> None:
+        """In a forked child (called by ``_fork``): set the parent's queue aside.
+
+        The parent's thread did not come along and its pending records are the parent's to
+        write. The bridge gets a stand-in whose first ``put`` makes a fresh queue over the
+        same sinks and starts a thread for it here (:meth:`_renew_in_child`).
+        """
+        if self._closed or self._portal is None:
+            return
+        self._parent_queue = self.queue
+        _fork.abandon(self.queue)
+        self._fork_lock = threading.Lock()
+        self._portal = None
+        self._stop = None
+        self._error = None
+        pending = _fork.PendingQueue(self._renew_in_child)
+        self.queue = self.bridge.queue = pending  # type: ignore[assignment]
+        self.bridge._put = pending.put
+
+    def _renew_in_child(self) -> LogQueue:
+        with self._fork_lock:
+            if isinstance(self.queue, LogQueue):  # another thread was first
+                return self.queue
+            old = self._parent_queue
+            queue = LogQueue(
+                *old.sinks,
+                capacity=old.capacity,
+                overflow=old.overflow,  # type: ignore[arg-type]
+                name=old.name,
+            )
+            self.queue = self.bridge.queue = queue
+            self.bridge._put = queue.put
+            self._started = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="loopsink-queue", daemon=True)
+            self._start()
+            _fork.at_child_exit(self._close_at_exit)
+            return queue
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception as exc:
+            _fork.report(f"loopsink: draining {self!r} at exit failed: {exc!r}")
 
     @property
     def running(self) -> bool:
@@ -247,6 +293,10 @@ class ThreadedQueue:
     def close(self, timeout: float | None = None) -> None:
         """Detach the bridge, drain the queue (at most ``timeout`` s), and stop the thread."""
         if self._closed:
+            return
+        if isinstance(self.queue, _fork.PendingQueue):  # a forked child that never logged
+            self._closed = True
+            self.logger.removeHandler(self.bridge)
             return
         deadline = self.default_timeout if timeout is None else timeout
         self.logger.removeHandler(self.bridge)
