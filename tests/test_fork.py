@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -51,7 +50,9 @@ def child(tag):
         log.info("%s %d", tag, i)
 """
 
-SCRIPT = PRELUDE + """
+SCRIPT = (
+    PRELUDE
+    + """
 if how == "multiprocessing":
     ctx = multiprocessing.get_context("fork")
     children = [ctx.Process(target=child, args=(f"child{k}",)) for k in range(2)]
@@ -69,14 +70,24 @@ else:  # a plain fork, a child that exits normally (atexit, logging.shutdown)
 for i in range(count):
     log.info("parent-after %d", i)
 """
+)
 
 
 def run_script(tmp_path: Path, count: int, route: str, how: str) -> tuple[list[str], float]:
     out = tmp_path / "out.log"
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", SCRIPT, str(out), str(count),
-         route, how],
+        [
+            sys.executable,
+            "-W",
+            "ignore::DeprecationWarning",
+            "-c",
+            SCRIPT,
+            str(out),
+            str(count),
+            route,
+            how,
+        ],
         capture_output=True,
         text=True,
         timeout=DEADLINE,
@@ -161,9 +172,23 @@ def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> No
     port = _free_port()
     env = {**os.environ, "APP_LOG": str(log_path), "PYTHONPATH": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "gunicorn", "--preload",
-         "--workers", "2", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
-         "--graceful-timeout", "20", "forkapp:app"],
+        [
+            sys.executable,
+            "-W",
+            "ignore::DeprecationWarning",
+            "-m",
+            "gunicorn",
+            "--preload",
+            "--workers",
+            "2",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "20",
+            "forkapp:app",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -30,10 +30,10 @@ from loopsink.receiver import (
     LogReceiver,
     RejectReason,
     StreamDecoder,
+    _server,
     decode_datagram,
     decode_payload,
 )
-from loopsink.receiver import _server
 from loopsink.testing import CapturingSink
 
 DEADLINE = 10.0
@@ -269,10 +269,7 @@ async def test_a_slowloris_frame_is_dropped_after_frame_timeout() -> None:
             start = anyio.current_time()
             with anyio.fail_after(DEADLINE):
                 with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
-                    while True:
-                        await slow.send(b"\x80")
-                        with anyio.move_on_after(0.1):
-                            await slow.receive()
+                    await _trickle(slow)
             held = anyio.current_time() - start
         assert 0.4 < held < 3.0
         assert receiver.stats.rejected == {RejectReason.TIMEOUT: 1}
@@ -283,25 +280,44 @@ async def test_a_slowloris_frame_is_dropped_after_frame_timeout() -> None:
     assert sink.messages == ["served"]
 
 
+async def _trickle(stream: anyio.abc.SocketStream) -> None:
+    """Send a byte every 0.1 s until the receiver closes the connection."""
+    while True:
+        await stream.send(b"\x80")
+        with anyio.move_on_after(0.1):
+            await stream.receive()
+
+
 def _idle_flood_cli(max_fds: int, idle: int) -> tuple[bool, str]:
     """The CLI at a descriptor limit of ``max_fds``, with ``idle`` idle connections open."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loopsink", "listen", "--tcp", "127.0.0.1:0", "--format",
-         "%(message)s"],
+        [
+            sys.executable,
+            "-m",
+            "loopsink",
+            "listen",
+            "--tcp",
+            "127.0.0.1:0",
+            "--format",
+            "%(message)s",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=limit,  # noqa: PLW1509 - a test's child, no threads to deadlock
+        preexec_fn=limit,
     )
     sockets: list[socket.socket] = []
     try:
-        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout is not None
         line = proc.stderr.readline().decode()
         port = int(line.split(":")[-1].split()[0])
-        for _ in range(idle):
-            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        sockets.extend(
+            socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(idle)
+        )
         os.set_blocking(proc.stdout.fileno(), False)
         deadline = time.monotonic() + DEADLINE
         seen = b""
@@ -390,8 +406,8 @@ def _check_payload(payload: bytes) -> None:
     try:
         data = decode_payload(payload)
     except FrameError as exc:
-        assert exc.reason in vars(RejectReason).values()
-        assert len(str(exc)) < 400
+        assert exc.reason in vars(RejectReason).values()  # noqa: PT017 - either outcome is checked
+        assert len(str(exc)) < 400  # noqa: PT017
     else:
         record = logging.makeLogRecord(data)
         logging.Formatter("%(levelname)s %(name)s %(message)s").format(record)
@@ -406,7 +422,7 @@ def _check_payload(payload: bytes) -> None:
         pass
 
 
-_SEED_TEXT = st.sampled_from(SEEDS + [good_payload(), json.dumps({"msg": "m"}).encode()])
+_SEED_TEXT = st.sampled_from([*SEEDS, good_payload(), json.dumps({"msg": "m"}).encode()])
 
 
 @settings(
@@ -437,13 +453,22 @@ def test_fuzz_the_decoder_from_hostile_seeds(
 
 def test_cli_escapes_control_characters_and_summarises_a_flood_of_rejections() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "loopsink", "listen", "--udp", "127.0.0.1:0", "--format",
-         "%(levelname)s %(message)s"],
+        [
+            sys.executable,
+            "-m",
+            "loopsink",
+            "listen",
+            "--udp",
+            "127.0.0.1:0",
+            "--format",
+            "%(levelname)s %(message)s",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        assert proc.stderr is not None and proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout is not None
         port = int(proc.stderr.readline().decode().split(":")[-1].split()[0])
         forged = "ok\nCRITICAL root: forged line\x1b[2J\x1b]0;title\x07\x9b31m\u2028end"
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
@@ -471,6 +496,8 @@ def test_cli_escapes_control_characters_and_summarises_a_flood_of_rejections() -
     assert len(summaries) <= flood_time + 2 + 1, summaries
     counted = sum(int(x.split()[2]) for x in summaries)
     assert 0 < counted <= 2_000  # UDP: the kernel may drop some of the flood
-    assert all(re.search(r"\(malformed \d+\); last: cannot decode JSON frame", x) for x in summaries)
+    assert all(
+        re.search(r"\(malformed \d+\); last: cannot decode JSON frame", x) for x in summaries
+    )
     assert lines[-1].startswith("loopsink: stopped after 2 records, ")
     assert lines[-1].endswith(f"{counted} frames rejected")

@@ -198,6 +198,12 @@ def _run_listen(args: argparse.Namespace) -> int:
         level = logging._checkLevel(args.level.upper())  # type: ignore[attr-defined]
     except ValueError:
         _fail(args, f"--level must be a level name such as INFO or WARNING, got {args.level!r}")
+    if args.max_connections is not None and args.max_connections < 1:
+        _fail(args, f"--max-connections must be at least 1, got {args.max_connections}")
+    if args.frame_timeout is not None and not args.frame_timeout > 0:
+        _fail(
+            args, f"--frame-timeout must be a positive number of seconds, got {args.frame_timeout}"
+        )
     # files are read here, before the event loop starts
     hmac_key = None
     if args.hmac_key_file:

@@ -201,6 +201,7 @@ class ThreadedQueue:
         self._error: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="loopsink-queue", daemon=True)
+        self._fork_pending = False  # a forked child's stand-in queue awaits its first record
         _fork.register(self)
 
     def _start(self) -> None:
@@ -233,6 +234,7 @@ class ThreadedQueue:
         if self._closed or self._portal is None:
             return
         self._parent_queue = self.queue
+        self._fork_pending = True
         _fork.abandon(self.queue)
         self._fork_lock = threading.Lock()
         self._portal = None
@@ -244,7 +246,7 @@ class ThreadedQueue:
 
     def _renew_in_child(self) -> LogQueue:
         with self._fork_lock:
-            if isinstance(self.queue, LogQueue):  # another thread was first
+            if not self._fork_pending:  # another thread was first
                 return self.queue
             old = self._parent_queue
             queue = LogQueue(
@@ -253,6 +255,7 @@ class ThreadedQueue:
                 overflow=old.overflow,  # type: ignore[arg-type]
                 name=old.name,
             )
+            self._fork_pending = False
             self.queue = self.bridge.queue = queue
             self.bridge._put = queue.put
             self._started = threading.Event()
@@ -294,7 +297,7 @@ class ThreadedQueue:
         """Detach the bridge, drain the queue (at most ``timeout`` s), and stop the thread."""
         if self._closed:
             return
-        if isinstance(self.queue, _fork.PendingQueue):  # a forked child that never logged
+        if self._fork_pending:  # a forked child that never logged
             self._closed = True
             self.logger.removeHandler(self.bridge)
             return

@@ -69,7 +69,7 @@ def _before_fork() -> None:
         if hook is not None:
             try:
                 hook()
-            except Exception as exc:  # noqa: PERF203 - never stop the fork
+            except Exception as exc:
                 report(f"loopsink: before fork, {item!r} failed: {exc!r}")
 
 

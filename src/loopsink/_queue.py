@@ -713,10 +713,10 @@ class LogQueue:
             for lane in unfinished:
                 await lane.done.wait()
             if unfinished:
-                left = _CLOSE_GRACE
+                grace = _CLOSE_GRACE
                 if deadline is not None:
-                    left = max(deadline - anyio.current_time(), _CLOSE_GRACE)
-                with anyio.move_on_after(left):
+                    grace = max(deadline - anyio.current_time(), _CLOSE_GRACE)
+                with anyio.move_on_after(grace):
                     async with anyio.create_task_group() as closing:
                         for lane in unfinished:
                             closing.start_soon(_close_late, lane.sink)

@@ -216,9 +216,7 @@ async def test_null_handler_swallows_everything() -> None:
     _ = loopsink
 
 
-async def test_after_a_disk_full_write_the_next_record_starts_a_line_and_losses_are_exact() -> (
-    None
-):
+async def test_after_a_disk_full_write_the_next_record_starts_a_line_and_losses_are_exact() -> None:
     """Once: 'phase1 0352 xxxx...phase2 0000 yyyy...', a torn line glued to the next (#19)."""
     from filesinks_support import fill_disk, tmpfs
 

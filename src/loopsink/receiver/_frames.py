@@ -253,9 +253,7 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     for key, value in data.items():
         kind = type(value)
         if type(key) is not str:
-            raise FrameError(
-                RejectReason.INVALID, f"record dict key {_quote(key)} is not a str"
-            )
+            raise FrameError(RejectReason.INVALID, f"record dict key {_quote(key)} is not a str")
         if key in _RESERVED:
             raise FrameError(
                 RejectReason.INVALID,
@@ -437,7 +435,7 @@ class StreamDecoder:
         head = bytes(held[:4]) if len(held) >= 4 else bytes(held) + bytes(data[: 4 - len(held)])
         if len(head) < 4:
             return False
-        (size,) = _length.unpack(head)
+        size: int = _length.unpack(head)[0]
         return len(held) + len(data) >= 4 + size
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:

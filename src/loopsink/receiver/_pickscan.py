@@ -244,7 +244,9 @@ def _walk(
             length = _u64(data, pos)[0]
             pos += 8
             if length > end - pos:
-                raise PickleRejected(f"pickle FRAME of {length} bytes is above what the frame holds")
+                raise PickleRejected(
+                    f"pickle FRAME of {length} bytes is above what the frame holds"
+                )
         elif code == _DUP:
             append(stack[-1])
         elif code == _POP_MARK:

@@ -147,7 +147,9 @@ class LogReceiver:
         if isinstance(frame_timeout, bool) or not isinstance(frame_timeout, (int, float)):
             raise TypeError(f"frame_timeout must be a number of seconds, got {frame_timeout!r}")
         if not 0 < frame_timeout < float("inf"):
-            raise ValueError(f"frame_timeout must be a positive number of seconds, got {frame_timeout}")
+            raise ValueError(
+                f"frame_timeout must be a positive number of seconds, got {frame_timeout}"
+            )
         self.max_connections = max_connections
         self.frame_timeout = float(frame_timeout)
         self._streams: dict[anyio.CancelScope, _Connection] = {}
@@ -442,9 +444,7 @@ class LogReceiver:
                     self._reject(RejectReason.TRUNCATED, "connection broke inside a frame")
                 return
             if len(data) + decoder.pending > _INLINE_DECODE and decoder.complete(data):
-                dicts = await anyio.to_thread.run_sync(
-                    decoder.feed, data, limiter=self._limiter()
-                )
+                dicts = await anyio.to_thread.run_sync(decoder.feed, data, limiter=self._limiter())
             else:
                 dicts = decoder.feed(data)
             if dicts:
