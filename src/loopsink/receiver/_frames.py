@@ -48,6 +48,10 @@ MAX_DEPTH = 32
 MAX_HASHED = 4096
 #: Containers (tuples, lists, dicts, sets) a pickled frame may build.
 MAX_CONTAINERS = 16_384
+#: Opcodes a pickled frame may hold, and values a record dict may hold in its containers:
+#: they bound the work one frame costs (a megabyte of ``None``s is a million of each).
+MAX_OPCODES = 262_144
+MAX_VALUES = 100_000
 #: The longest excerpt of a sender's data quoted in a rejection message.
 _QUOTE = 60
 
@@ -248,7 +252,7 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     """
     if type(data) is not dict:
         raise FrameError(RejectReason.INVALID, f"frame holds a {type(data).__name__}, not a dict")
-    budget = [max(64, size)]
+    budget = [min(max(64, size), MAX_VALUES)]
     fields, scalars = _FIELD_EXACT, _SCALARS
     for key, value in data.items():
         kind = type(value)
@@ -310,6 +314,7 @@ def _scan(data: bytes, start: int, end: int) -> None:
             max_depth=MAX_DEPTH,
             max_hashed=MAX_HASHED,
             max_containers=MAX_CONTAINERS,
+            max_opcodes=MAX_OPCODES,
         )
     except PickleRejected as exc:
         reason = RejectReason.FORBIDDEN if exc.forbidden else RejectReason.MALFORMED

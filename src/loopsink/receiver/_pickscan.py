@@ -104,20 +104,33 @@ _u64 = struct.Struct("<Q").unpack_from
 
 
 def scan_pickle(
-    data: bytes, start: int, end: int, *, max_depth: int, max_hashed: int, max_containers: int
+    data: bytes,
+    start: int,
+    end: int,
+    *,
+    max_depth: int,
+    max_hashed: int,
+    max_containers: int,
+    max_opcodes: int,
 ) -> None:
     """Walk the pickle in ``data[start:end]``; raise PickleRejected if it must not be loaded.
 
     The pickle must end with its ``STOP`` exactly at ``end``.
     """
     try:
-        _walk(data, start, end, max_depth, max_hashed, max_containers)
+        _walk(data, start, end, max_depth, max_hashed, max_containers, max_opcodes)
     except (IndexError, struct.error):
         raise PickleRejected("pickle argument runs past the end of the frame") from None
 
 
 def _walk(
-    data: bytes, start: int, end: int, max_depth: int, max_hashed: int, max_containers: int
+    data: bytes,
+    start: int,
+    end: int,
+    max_depth: int,
+    max_hashed: int,
+    max_containers: int,
+    max_opcodes: int,
 ) -> None:
     size = end - start
     stack: list[int] = []  # per value: how deep tuples nest in it (0: not a tuple)
@@ -129,7 +142,11 @@ def _walk(
     code_of, width_of = _CODE, _WIDTH
     append = stack.append
     u32 = _u32
+    budget = max_opcodes
     while pos < end:
+        budget -= 1
+        if budget < 0:
+            raise PickleRejected(f"pickle has more than {max_opcodes} opcodes")
         op = data[pos]
         pos += 1
         code = code_of[op]
