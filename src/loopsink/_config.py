@@ -206,6 +206,9 @@ class ConfiguredBridge(LoggingBridge):
             self._renew_in_child()
             if self._start_policy != "loop":
                 self._start_thread()
+                # Once per child: wait for the thread, so that a burst finds the queue
+                # running (where "block" waits for room) instead of filling its intake.
+                self._wait_started(self._timeout)
         return super().handle(record)
 
     def _before_fork(self) -> None:
