@@ -38,7 +38,8 @@ async def main() -> int:
 
     async with LogReceiver(printer) as udp_receiver:
         udp_host, udp_port = await udp_receiver.listen_udp("127.0.0.1", 0)
-        tcp_receiver = LogReceiver(printer)
+        # facing a network: a bound on connections and on how long one frame may take
+        tcp_receiver = LogReceiver(printer, max_connections=64, frame_timeout=5.0)
         async with tcp_receiver:
             host, port = await tcp_receiver.listen_tcp("127.0.0.1", 0)
             tcp = loopsink.SocketHandler(host, port)
@@ -67,7 +68,9 @@ async def main() -> int:
                     while tcp.connect_failures == 0:  # the sink notices the outage
                         await anyio.sleep(0.01)
                 print(f"   {queue.stats.sinks[0].pending} records wait in the SocketHandler")
-                async with LogReceiver(printer) as tcp_receiver:
+                async with LogReceiver(
+                    printer, max_connections=64, frame_timeout=5.0
+                ) as tcp_receiver:
                     await tcp_receiver.listen_tcp(host, port)
                     print("   the TCP receiver is back on the same port")
                     with anyio.fail_after(5):

@@ -192,7 +192,7 @@ def test_listen_unix_socket_with_hmac_and_level(make_listener: type[Listener]) -
         unsigned.handle(logging.LogRecord("a", logging.ERROR, __file__, 1, "forged", None, None))
         unsigned.close()
         assert cli.err.get(timeout=DEADLINE) == (
-            "loopsink: rejected a frame (signature): frame HMAC digest does not match"
+            "loopsink: rejected 1 frame (signature 1); last: frame HMAC digest does not match"
         )
         assert cli.interrupt() == 0
     assert cli.out.empty()

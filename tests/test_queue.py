@@ -507,3 +507,72 @@ async def test_a_worker_kept_busy_still_takes_turns_with_other_tasks() -> None:
         finally:
             sink.stop = True
             watchdog.cancel()
+
+
+# -- #19: the close deadline holds, and late records are not lost silently ----------------------
+
+
+class HangingSink(CapturingSink):
+    """A sink whose writes and whose close() never finish (a dead NFS mount, say)."""
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        await anyio.sleep_forever()
+
+    async def close(self) -> None:
+        await anyio.sleep_forever()
+
+
+async def test_aclose_timeout_counts_the_grace_for_a_hanging_close(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Once: aclose(timeout=1) took 2 s, a second of undocumented grace after the deadline."""
+    hanging, fine = HangingSink(), CapturingSink()
+    queue = LogQueue(hanging, HangingSink(), fine)
+    async with queue:
+        queue.put(logging.makeLogRecord({"msg": "stuck"}))
+        with anyio.fail_after(5):
+            await fine.wait_for(lambda records: len(records) == 1)
+        start = anyio.current_time()
+        await queue.aclose(timeout=0.5)
+        took = anyio.current_time() - start
+    assert took < 0.5 + 0.25, f"aclose(timeout=0.5) took {took:.2f} s"
+    err = capsys.readouterr().err
+    assert "aclose(timeout=0.5) ran out of time; records lost: 1 pending for HangingSink; " in err
+
+
+async def test_a_record_put_after_close_is_reported_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    queue = LogQueue(CapturingSink())
+    async with queue:
+        pass
+    for i in range(3):
+        assert not queue.put(logging.makeLogRecord({"msg": f"late {i}"}))
+    assert queue.stats.dropped == {DropReason.CLOSED: 3}
+    err = capsys.readouterr().err
+    assert err.count("was logged after") == 1  # once, not once per record
+    assert "counted in stats.dropped['closed']" in err
+
+
+def test_records_dropped_as_closed_are_counted_on_stderr_at_exit() -> None:
+    """Once: drops counted as "closed" at interpreter exit were never reported."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import logging, threading, loopsink
+        runner = loopsink.start_in_thread(loopsink.NullHandler())
+        log = logging.getLogger("app")
+        runner.close()
+        queue = runner.queue
+        for i in range(5):  # as a daemon thread or a later exit handler would
+            queue.put(logging.makeLogRecord({"msg": "late"}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "loopsink: 5 log records were dropped because they were logged after" in done.stderr

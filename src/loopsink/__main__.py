@@ -20,6 +20,7 @@ import os
 import signal
 import ssl
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -92,7 +93,43 @@ def _configure_listen(parser: argparse.ArgumentParser) -> None:
     sec.add_argument(
         "--max-frame-size", type=int, default=None, metavar="BYTES", help="largest frame accepted"
     )
+    sec.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stream connections served at once (default: 512 or half the descriptor limit)",
+    )
+    sec.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="drop a connection whose frame takes longer than this (default: 10)",
+    )
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+
+
+# Every control character a sender could use to move the cursor, recolour the terminal or
+# start a forged line: C0 (newline included), DEL, C1 (0x9b is a one-byte CSI), and the
+# Unicode line and paragraph separators. Tab stays: it cannot forge anything.
+_CONTROLS = [*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_ESCAPE_TEXT = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
+_ESCAPE_TEXT.update({0x0A: "\\n", 0x0D: "\\r"})
+# Inside JSON strings: C0 is escaped by json.dumps already; the rest become \uXXXX.
+_ESCAPE_JSON = {c: f"\\u{c:04x}" for c in _CONTROLS}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape: one record, one line."""
+    return text.translate(_ESCAPE_TEXT)
+
+
+class EscapingFormatter(logging.Formatter):
+    """A Formatter whose output holds no control characters (a sender's text is untrusted)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record))
 
 
 class JsonLinesFormatter(logging.Formatter):
@@ -101,7 +138,47 @@ class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {k: v for k, v in record.__dict__.items() if k not in ("args", "exc_info")}
         data["message"] = record.getMessage()
-        return json.dumps(data, default=str, ensure_ascii=False)
+        return json.dumps(data, default=str, ensure_ascii=False).translate(_ESCAPE_JSON)
+
+
+class RejectionSummary:
+    """Counts rejected frames by reason and prints at most one line per ``interval``.
+
+    A flood of bad datagrams must not become a flood of stderr lines, and a sender's text
+    in a rejection detail must not reach the terminal unescaped.
+    """
+
+    def __init__(self, interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.counts: dict[str, int] = {}
+        self.last_detail = ""
+        self.printed_at = -interval
+
+    def __call__(self, reason: str, detail: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.last_detail = detail
+        if self.clock() - self.printed_at >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Print what was counted since the last line, if anything."""
+        if not self.counts:
+            return
+        total = sum(self.counts.values())
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.counts.items()))
+        detail = escape_controls(self.last_detail[:200])
+        frames = "frame" if total == 1 else "frames"
+        _print_err(f"loopsink: rejected {total} {frames} ({reasons}); last: {detail}")
+        self.counts.clear()
+        self.printed_at = self.clock()
+
+    async def run(self) -> None:
+        """Print the counts left over from a burst, once per interval."""
+        while True:
+            await anyio.sleep(self.interval)
+            if self.clock() - self.printed_at >= self.interval:
+                self.flush()
 
 
 def _fail(args: argparse.Namespace, message: str) -> NoReturn:
@@ -121,6 +198,12 @@ def _run_listen(args: argparse.Namespace) -> int:
         level = logging._checkLevel(args.level.upper())  # type: ignore[attr-defined]
     except ValueError:
         _fail(args, f"--level must be a level name such as INFO or WARNING, got {args.level!r}")
+    if args.max_connections is not None and args.max_connections < 1:
+        _fail(args, f"--max-connections must be at least 1, got {args.max_connections}")
+    if args.frame_timeout is not None and not args.frame_timeout > 0:
+        _fail(
+            args, f"--frame-timeout must be a positive number of seconds, got {args.frame_timeout}"
+        )
     # files are read here, before the event loop starts
     hmac_key = None
     if args.hmac_key_file:
@@ -164,16 +247,20 @@ async def _listen(
     args: argparse.Namespace, level: int, hmac_key: bytes | None, ssl_context: ssl.SSLContext | None
 ) -> int:
     from .receiver import DEFAULT_MAX_FRAME_SIZE, LogReceiver
+    from .receiver._server import DEFAULT_FRAME_TIMEOUT
 
     stop = anyio.Event()
     sink = _Output(stop)
     sink.setLevel(level)
-    sink.setFormatter(JsonLinesFormatter() if args.json else logging.Formatter(args.format))
+    sink.setFormatter(JsonLinesFormatter() if args.json else EscapingFormatter(args.format))
+    rejections = RejectionSummary()
     receiver = LogReceiver(
         sink,
         hmac_key=hmac_key,
         max_frame_size=args.max_frame_size or DEFAULT_MAX_FRAME_SIZE,
-        on_reject=_print_rejection,
+        on_reject=rejections,
+        max_connections=args.max_connections,
+        frame_timeout=args.frame_timeout or DEFAULT_FRAME_TIMEOUT,
     )
 
     async def stop_on_signal() -> None:
@@ -184,6 +271,7 @@ async def _listen(
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(stop_on_signal)
+        tasks.start_soon(rejections.run)
         async with receiver:
             bound: list[str] = []
             try:
@@ -210,14 +298,15 @@ async def _listen(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     else:
         await sink.flush()
+    rejections.flush()
     stats = receiver.stats
     rejected = f", {stats.rejected_total} frames rejected" if stats.rejected_total else ""
     print(f"loopsink: stopped after {stats.records} records{rejected}", file=sys.stderr)
     return 0
 
 
-def _print_rejection(reason: str, detail: str) -> None:
-    print(f"loopsink: rejected a frame ({reason}): {detail}", file=sys.stderr, flush=True)
+def _print_err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _show(address: Any) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.from_thread
 
+from . import _fork
 from ._handler import AsyncHandler
 from ._queue import _NEVER, LogQueue
 from ._record import IMMUTABLE, PLAIN_SIZE, extras_fixed, snapshot, wrap
@@ -219,6 +220,8 @@ class ThreadedQueue:
         self._error: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="loopsink-queue", daemon=True)
+        self._fork_pending = False  # a forked child's stand-in queue awaits its first record
+        _fork.register(self)
 
     def _start(self) -> None:
         self._thread.start()
@@ -239,6 +242,52 @@ class ThreadedQueue:
             self._portal = portal
             self._started.set()
             await self._stop.wait()
+
+    def _renew_after_fork(self) -> None:
+        """In a forked child (called by ``_fork``): set the parent's queue aside.
+
+        The parent's thread did not come along and its pending records are the parent's to
+        write. The bridge gets a stand-in whose first ``put`` makes a fresh queue over the
+        same sinks and starts a thread for it here (:meth:`_renew_in_child`).
+        """
+        if self._closed or self._portal is None:
+            return
+        self._parent_queue = self.queue
+        self._fork_pending = True
+        _fork.abandon(self.queue)
+        self._fork_lock = threading.Lock()
+        self._portal = None
+        self._stop = None
+        self._error = None
+        pending = _fork.PendingQueue(self._renew_in_child)
+        self.queue = self.bridge.queue = pending  # type: ignore[assignment]
+        self.bridge._put = pending.put
+
+    def _renew_in_child(self) -> LogQueue:
+        with self._fork_lock:
+            if not self._fork_pending:  # another thread was first
+                return self.queue
+            old = self._parent_queue
+            queue = LogQueue(
+                *old.sinks,
+                capacity=old.capacity,
+                overflow=old.overflow,  # type: ignore[arg-type]
+                name=old.name,
+            )
+            self._fork_pending = False
+            self.queue = self.bridge.queue = queue
+            self.bridge._put = queue.put
+            self._started = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="loopsink-queue", daemon=True)
+            self._start()
+            _fork.at_child_exit(self._close_at_exit)
+            return queue
+
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception as exc:
+            _fork.report(f"loopsink: draining {self!r} at exit failed: {exc!r}")
 
     @property
     def running(self) -> bool:
@@ -266,6 +315,10 @@ class ThreadedQueue:
     def close(self, timeout: float | None = None) -> None:
         """Detach the bridge, drain the queue (at most ``timeout`` s), and stop the thread."""
         if self._closed:
+            return
+        if self._fork_pending:  # a forked child that never logged
+            self._closed = True
+            self.logger.removeHandler(self.bridge)
             return
         deadline = self.default_timeout if timeout is None else timeout
         self.logger.removeHandler(self.bridge)

@@ -52,6 +52,7 @@ from typing import Any, Literal
 import anyio
 import anyio.to_thread
 
+from . import _fork
 from ._bridge import LoggingBridge, ThreadedQueue
 from ._configerrors import remember
 from ._handler import AsyncHandler
@@ -84,7 +85,7 @@ class _State(enum.Enum):
     THREAD = "thread"  # running in a daemon thread of its own
     LOOP = "loop"  # running on an application's loop, under a helper
     DRAINING = "draining"  # the previous queue is closing; records wait in the next one
-    FORKED = "forked"  # inherited through fork(): its queue and thread belong to the parent
+    FORKED = "forked"  # in a forked child: the parent's queue, set aside until first use
     CLOSED = "closed"
 
 
@@ -183,7 +184,6 @@ class ConfiguredBridge(LoggingBridge):
         self._state_lock = threading.Lock()
         self._threaded: ThreadedQueue | None = None
         self._starter: threading.Thread | None = None
-        self._fork_reported = False
         self._warn_after = float(warn_after or 0.0)
         # whether a loop has ever run this bridge, and whether the wait is being watched
         self._served = False
@@ -193,6 +193,7 @@ class ConfiguredBridge(LoggingBridge):
         with _LIVE_LOCK:
             _LIVE.add(self)
         _deliver_on_sigterm()
+        _fork.register(self)
         if start == "thread":
             self._start_thread()
 
@@ -227,20 +228,43 @@ class ConfiguredBridge(LoggingBridge):
             elif not self._watching:
                 self._watch_the_wait()
         elif state is _FORKED:
-            self._refuse_after_fork()
-            return False
+            self._renew_in_child()
+            if self._start_policy != "loop":
+                self._start_thread()
+                # Once per child: wait for the thread, so that a burst finds the queue
+                # running (where "block" waits for room) instead of filling its intake.
+                self._wait_started(self._timeout)
         return _bridge_handle(self, record)
 
-    def _refuse_after_fork(self) -> None:
-        """Say once, loudly, that this child process cannot use the parent's bridge."""
-        if self._fork_reported:
+    def _before_fork(self) -> None:
+        """Called by ``_fork`` in the forking thread: let a starting thread finish first."""
+        if self._state is _State.STARTING:
+            self._wait_started(self._timeout)
+
+    def _renew_after_fork(self) -> None:
+        """In a forked child (called by ``_fork``): set the parent's queue aside.
+
+        The parent's queue, its thread and its pending records stay the parent's. Nothing
+        here may import (another thread of the parent may have held an import lock), so the
+        child's own queue is made when it first logs (:meth:`_renew_in_child`).
+        """
+        self._state_lock = threading.Lock()
+        self._starter = None
+        if self._state is _State.CLOSED:
             return
-        self._fork_reported = True
-        _warn_stderr(
-            f"loopsink: {self!r} was declared before this process forked (pid {os.getpid()}); "
-            f"its queue runs in the parent, so this process's records are not delivered. "
-            f"Declare loopsink bridges after the fork (gunicorn: in post_worker_init).\n"
-        )
+        _fork.abandon(self.queue)
+        self._threaded = None
+        # the parent's wait watch (its timer thread) stays the parent's
+        self._served = False
+        self._watching = False
+        self._watch_timer = None
+        self._state = _State.FORKED
+
+    def _renew_in_child(self) -> None:
+        """A forked child's first record: a fresh idle queue over the same sinks, drained at
+        the child's exit (also for a ``multiprocessing`` child, which skips ``atexit``)."""
+        if self._next_generation(_State.IDLE, only_from=_State.FORKED) is not None:
+            _fork.at_child_exit(self.close)
 
     def _watch_the_wait(self) -> None:
         """Arm the one-time "no loop has come for these records" warning (start="loop")."""
@@ -280,7 +304,8 @@ class ConfiguredBridge(LoggingBridge):
     @property
     def state(self) -> str:
         """Where the queue is: ``idle``, ``starting``, ``thread``, ``loop``, ``draining``,
-        ``forked`` (inherited by a child process, which cannot use it) or ``closed``."""
+        ``forked`` (in a forked child, until its first record gives it a queue of its own)
+        or ``closed``."""
         return self._state.value
 
     @property
@@ -341,7 +366,9 @@ class ConfiguredBridge(LoggingBridge):
         if starter is not None and starter is not threading.current_thread():
             starter.join(timeout)
 
-    def _next_generation(self, state: _State) -> LogQueue:
+    def _next_generation(
+        self, state: _State, *, only_from: _State | None = None
+    ) -> LogQueue | None:
         """Give the bridge a fresh queue over the same sinks, in ``state``; return the old one.
 
         Records logged from now on wait in the new queue's intake. It must not start before
@@ -349,6 +376,8 @@ class ConfiguredBridge(LoggingBridge):
         """
         with self._state_lock:
             old = self.queue
+            if only_from is not None and self._state is not only_from:
+                return None  # another thread did it first
             if self._state is _State.CLOSED:
                 return old
             for sink in self._sinks:
@@ -472,7 +501,7 @@ class ConfiguredBridge(LoggingBridge):
         elif state is _State.IDLE:
             _drain_once(queue, self._backend, self._timeout)
         # LOOP and DRAINING: the helper closes the queue and delivers what is left.
-        # FORKED: the queue, its thread and its records are the parent's business.
+        # FORKED: a forked child that never logged; the queue and its records are the parent's.
 
     def __repr__(self) -> str:
         label = f" {self.get_name()!r}" if self.get_name() else ""
@@ -556,13 +585,10 @@ def _creation_order(item: ConfiguredBridge) -> int:
 
 
 def _after_fork_in_child() -> None:
-    # The thread or loop that runs each bridge's queue exists in the parent only; waiting
-    # for it here (a flush, a close by a new dictConfig) would hang forever.
+    # Another thread of the parent may have held it at the fork. Each bridge renews itself
+    # through _fork (registered in ConfiguredBridge.__init__).
     global _LIVE_LOCK
     _LIVE_LOCK = threading.Lock()
-    for item in list(_LIVE):
-        item._state_lock = threading.Lock()
-        item._state = _State.FORKED
 
 
 _SIGTERM_HOOKED = False

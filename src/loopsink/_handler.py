@@ -312,6 +312,18 @@ class AsyncHandler(logging.Filterer):
 
     # -- helpers for sinks and the queue ---------------------------------------------------
 
+    def _after_fork(self) -> None:
+        """In a forked child, before a fresh queue drives this sink (see ``_fork``).
+
+        What the parent's thread was doing did not come along: its lock is forgotten (a
+        new one is made for the child's loop), and a sink that holds output for a thread
+        of its own drops what it held, which the parent writes. Sinks with such state
+        extend this.
+        """
+        self._lock = None
+        self._lock_loop = None
+        self._lingering = False
+
     def io_lock(self) -> anyio.Lock:
         """The lock that serialises this sink's I/O.
 

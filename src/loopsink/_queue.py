@@ -15,6 +15,7 @@ is no separate task in between, which saves a task switch and an event on every 
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import enum
 import logging
@@ -72,8 +73,10 @@ _POLL = 0.001
 #: and gathering more would only make batches that outgrow a formatting slice.
 _TRICKLE = 32
 
-#: How long a sink whose worker hit the close deadline gets to close itself.
-_CLOSE_GRACE = 1.0
+#: The least time a sink whose worker hit the close deadline gets to close itself (its
+#: file closed, its socket shut). aclose()'s timeout counts it: the sinks close in what is
+#: left of the timeout, together, and at least this long.
+_CLOSE_GRACE = 0.1
 
 
 class _State(enum.Enum):
@@ -285,6 +288,7 @@ class LogQueue:
         self._thread_drops: dict[str, int] = {}
         self._drop_lock = threading.Lock()
         self._reported_drops = 0
+        self._closed_reported = False  # a "closed" drop was reported on stderr
         # overflow="block": producer threads wait here for room
         self._room = threading.Condition(threading.Lock())
 
@@ -299,6 +303,7 @@ class LogQueue:
         """
         if not self._accepting:
             self._count_drop(DropReason.CLOSED)
+            self._report_closed_drop()
             return False
         intake = self._intake
         if len(intake) >= self._capacity and not self._make_room():
@@ -329,9 +334,36 @@ class LogQueue:
             if self._accepting:
                 return True
             self._count_drop(DropReason.CLOSED)
+            self._report_closed_drop()
             return False
         self._count_drop(DropReason.FULL)
         return False
+
+    def _report_closed_drop(self) -> None:
+        """Records put after the close are lost: say so at the first, and count them at exit.
+
+        Typical at interpreter exit, where logging.shutdown() closed the queue and daemon
+        threads or later exit handlers still log.
+        """
+        if self._closed_reported:
+            return
+        self._closed_reported = True
+        _warn_stderr(
+            f"loopsink: a record was logged after {self!r} had closed: it is dropped, as are "
+            f"later ones (counted in stats.dropped['closed']).\n"
+        )
+        try:
+            atexit.register(self._report_closed_drops_at_exit)
+        except Exception:  # interpreter already finalizing
+            pass
+
+    def _report_closed_drops_at_exit(self) -> None:
+        count = self._drop_counts().get(DropReason.CLOSED, 0)
+        if count:
+            _warn_stderr(
+                f"loopsink: {count} log records were dropped because they were logged after "
+                f"{self!r} had closed.\n"
+            )
 
     def _on_loop_thread(self) -> bool:
         return threading.get_ident() == self._loop_thread
@@ -682,6 +714,7 @@ class LogQueue:
             self._room.notify_all()
         self._rouse_all()
         with anyio.CancelScope(shield=True):
+            deadline = None if timeout is None else anyio.current_time() + timeout
             with anyio.move_on_after(timeout):
                 for lane in self._lanes:
                     await lane.done.wait()
@@ -698,12 +731,14 @@ class LogQueue:
                     lane.scope.cancel()
             for lane in unfinished:
                 await lane.done.wait()
-            for lane in unfinished:
-                with anyio.move_on_after(_CLOSE_GRACE):
-                    try:
-                        await lane.sink.close()
-                    except Exception:
-                        lane.sink.report_error("close() after the close deadline")
+            if unfinished:
+                grace = _CLOSE_GRACE
+                if deadline is not None:
+                    grace = max(deadline - anyio.current_time(), _CLOSE_GRACE)
+                with anyio.move_on_after(grace):
+                    async with anyio.create_task_group() as closing:
+                        for lane in unfinished:
+                            closing.start_soon(_close_late, lane.sink)
             if lost or unfinished:
                 self._report_deadline(lost, unfinished, timeout)
         self._state = _State.CLOSED
@@ -816,6 +851,13 @@ class LogQueue:
                 source=self,
                 stacklevel=1,
             )
+
+
+async def _close_late(sink: AsyncHandler) -> None:
+    try:
+        await sink.close()
+    except Exception:
+        sink.report_error("close() after the close deadline")
 
 
 def _warn_stderr(text: str) -> None:

@@ -135,3 +135,9 @@ class WriteBehind:
 
     def stop(self) -> None:
         self._writer.stop()
+
+    def discard_after_fork(self) -> None:
+        """In a forked child: drop the parent's held text, which the parent writes itself."""
+        self._texts, self._chars, self._first, self._count = [], 0, None, 0
+        self._running = None
+        self._writer.discard_after_fork()

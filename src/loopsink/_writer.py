@@ -113,6 +113,12 @@ class LentWriter:
         self._busy = False
         self._inline_result: tuple[bool, Any] | None = None
 
+    def discard_after_fork(self) -> None:
+        """In a forked child: forget the parent's job (its thread did not come along)."""
+        self._state = _State()
+        self._busy = False
+        self._inline_result = None
+
     @property
     def busy(self) -> bool:
         """A job was handed over and its result not collected yet."""

@@ -11,6 +11,7 @@ import json
 import logging
 import logging.handlers
 import pickle
+import select
 import socket
 import ssl
 import struct
@@ -603,3 +604,60 @@ async def test_tls_to_a_peer_that_does_not_speak_tls_fails_the_batch_with_the_fi
     err = capsys.readouterr().err
     assert "the TLS handshake with 127.0.0.1:" in err
     assert "check that the peer speaks TLS on that port" in err
+
+
+# -- #19, item 10: a receiver that resets the connection with records unread -------------------
+
+
+def _read_frames(conn: socket.socket, count: int, deadline: float) -> list[str]:
+    """Read ``count`` stdlib frames from ``conn`` (blocking, with a deadline); their messages."""
+    conn.settimeout(deadline)
+    data = b""
+    messages: list[str] = []
+    while len(messages) < count:
+        try:
+            chunk = conn.recv(65_536)
+        except TimeoutError:  # fewer frames came: the caller's assertion says which
+            break
+        if not chunk:
+            break
+        data += chunk
+        while len(data) >= 4 and len(data) >= 4 + struct.unpack(">L", data[:4])[0]:
+            size = struct.unpack(">L", data[:4])[0]
+            messages.append(pickle.loads(data[4 : 4 + size])["msg"])
+            data = data[4 + size :]
+    return messages
+
+
+async def test_records_a_resetting_receiver_never_read_are_sent_again_and_counted() -> None:
+    """A receiver killed with records unread resets the connection: once those were lost
+    without a trace (errors=0). Now they are sent again on the next connection (at least
+    once) and counted in ``resent``."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    sink = SocketHandler("127.0.0.1", port)
+    sink.retryStart = sink.retryMax = 0.01
+    with listener:
+        await sink.emit_batch([make_record(f"unread {i}") for i in range(5)])
+        conn, _ = await anyio.to_thread.run_sync(listener.accept)
+        # the records sit unread in the receiver's buffer; it dies: a close with unread
+        # data is a reset
+        await anyio.to_thread.run_sync(select.select, [conn], [], [], 5.0)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        raw = sink.sock.extra(anyio.abc.SocketAttribute.raw_socket)
+        poll = select.poll()
+        poll.register(raw.fileno(), select.POLLERR | select.POLLHUP)
+        # the reset has reached the sink's kernel (a wait on the socket, not a sleep)
+        assert await anyio.to_thread.run_sync(poll.poll, 5000)
+        await sink.emit_batch([make_record("after the restart")])
+        conn2, _ = await anyio.to_thread.run_sync(listener.accept)
+        with conn2:
+            messages = await anyio.to_thread.run_sync(_read_frames, conn2, 6, 5.0)
+    await sink.close()
+    assert messages == [*(f"unread {i}" for i in range(5)), "after the restart"]
+    assert sink.resent == 5
+    assert sink.error_count == 0

@@ -214,3 +214,32 @@ async def test_null_handler_swallows_everything() -> None:
         await queue.flush()
     assert queue.stats.sinks[0].emitted == 10
     _ = loopsink
+
+
+async def test_after_a_disk_full_write_the_next_record_starts_a_line_and_losses_are_exact() -> None:
+    """Once: 'phase1 0352 xxxx...phase2 0000 yyyy...', a torn line glued to the next (#19)."""
+    from filesinks_support import fill_disk, tmpfs
+
+    with tmpfs("64k") as folder:
+        path = os.path.join(folder, "app.log")
+        handler = loopsink.FileHandler(path)
+        filler = os.path.join(folder, "filler")
+        fill_disk(filler)
+        os.truncate(filler, os.path.getsize(filler) - 8192)  # 8 KiB of room: 27 lines and a bit
+        logging.raiseExceptions = False
+        phase1 = [
+            logging.makeLogRecord({"msg": f"phase1 {i:04d} " + "x" * 290}) for i in range(100)
+        ]
+        await handler.emit_batch(phase1)
+        await handler.flush()
+        os.remove(filler)
+        phase2 = [logging.makeLogRecord({"msg": f"phase2 {i:04d} " + "y" * 10}) for i in range(5)]
+        await handler.emit_batch(phase2)
+        await handler.close()
+        with open(path) as file:
+            lines = file.read().splitlines()
+    written1 = [line for line in lines if line.startswith("phase1 ")]
+    assert all(len(line) == 302 for line in written1)  # none torn
+    assert lines[len(written1) :] == [f"phase2 {i:04d} " + "y" * 10 for i in range(5)]
+    # every phase-1 record missing from the file is counted, and only those
+    assert handler.error_count == 100 - len(written1)

@@ -771,3 +771,48 @@ def test_receiver_parsing() -> None:
         split_syslog_stream(bytearray(b"123456789012345"))
     with pytest.raises(ValueError, match="udp_port or tcp_port"):
         SyslogReceiver(udp_port=None, tcp_port=None)
+
+
+# -- hostile or broken configuration (#19) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ident", ["app\n<11>forged: ", "app\r: ", "a\x00b: ", "\x1b[31mred: ", "a\x85: ", "a\u2028b: "]
+)
+def test_ident_with_control_characters_is_refused(ident: str) -> None:
+    """An ident with a line feed once produced a second, forged message at the receiver."""
+    with pytest.raises(ValueError, match=r"^SysLogHandler ident .* holds the control character"):
+        SysLogHandler(("127.0.0.1", 514)).ident = ident
+
+    class Preset(SysLogHandler):
+        pass
+
+    Preset.ident = ident  # type: ignore[assignment]
+    with pytest.raises(ValueError, match=r"^Preset ident .* holds the control character"):
+        Preset(("127.0.0.1", 514))
+    with pytest.raises(TypeError, match=r"^SysLogHandler ident must be a str"):
+        SysLogHandler(("127.0.0.1", 514)).ident = b"app: "  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("facility", [24, 24 << 3, 1000, 1 << 40, -1])
+def test_facility_out_of_range_is_refused(facility: int) -> None:
+    """Facilities 24 and above once produced PRI 196, 8004, 8796093022212 (valid: 0-191)."""
+    message = rf"^SysLogHandler facility {facility} is out of range: syslog facilities are 0 to 23"
+    with pytest.raises(ValueError, match=message):
+        SysLogHandler(("127.0.0.1", 514), facility=facility)
+    handler = SysLogHandler(("127.0.0.1", 514), facility=SysLogHandler.LOG_LOCAL7)
+    with pytest.raises(ValueError, match=message):
+        handler.facility = facility
+    assert handler.facility == 23
+    assert handler.encodePriority(handler.facility, "emerg") == 184
+
+
+def test_every_facility_name_and_number_is_still_accepted() -> None:
+    for name, number in SysLogHandler.facility_names.items():
+        assert SysLogHandler(("127.0.0.1", 514), facility=name).facility == name
+        assert SysLogHandler(("127.0.0.1", 514), facility=number).facility == number
+    handler = SysLogHandler(("127.0.0.1", 514))
+    assert handler.facility == SysLogHandler.LOG_USER == 1
+    handler.ident = "billing[42]: "
+    assert handler.ident == "billing[42]: "
+    assert SysLogHandler.ident == ""

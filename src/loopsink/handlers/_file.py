@@ -90,8 +90,16 @@ class FileHandler(StreamHandler):
 
         After a failure (a full disk, say) the stream is dropped with whatever it had
         buffered, so that the next batch reopens the file instead of writing a half-flushed
-        buffer twice; it reopens in append mode, because what is there must stay.
+        buffer twice; it reopens in append mode, because what is there must stay. What the
+        failed write did put in the file (records are counted lost, and the last of them
+        torn mid-line) is cut off again, so the file ends where it ended before the write,
+        the next record starts on a line of its own, and the count of lost records is the
+        count of records missing from the file.
         """
+        try:
+            start: int | None = os.fstat(stream.fileno()).st_size
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            start = None
         try:
             stream.write(text)
             stream.flush()
@@ -99,8 +107,26 @@ class FileHandler(StreamHandler):
             self.stream = None
             if "w" in self.mode:
                 self.mode = self.mode.replace("w", "a")
-            close_quietly(stream)
+            encoding = getattr(stream, "encoding", None)
+            close_quietly(stream)  # may flush a little more: cut after it
+            if start is not None and isinstance(encoding, str):
+                self._cut_failed_write(start, text, encoding)
             raise
+
+    def _cut_failed_write(self, start: int, text: str, encoding: str) -> None:
+        """Truncate the file back to ``start`` if what follows is a prefix of ``text``.
+
+        Anything else there (another process appending to the same file) is left alone.
+        """
+        try:
+            expected = text.encode(encoding, self.errors or "strict")
+            with open(self.baseFilename, "rb") as file:
+                file.seek(start)
+                tail = file.read(len(expected) + 1)
+            if tail and expected.startswith(tail):
+                os.truncate(self.baseFilename, start)
+        except (OSError, ValueError):
+            pass
 
     async def emit(self, record: logging.LogRecord) -> None:
         await self._output.run(self._write_blocking, self.format(record) + self.terminator)

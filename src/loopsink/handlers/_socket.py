@@ -58,6 +58,11 @@ _SLICE_SECONDS = 0.0001
 #: work on a big batch and the first slice do not add up in one step.
 _YIELD_FIRST = 64
 
+#: Socket errors that mean the peer's kernel refused our bytes.
+_RESETS = frozenset({errno.ECONNRESET, errno.EPIPE})
+#: Writes kept for sending again after a reset (each at most max_write_size bytes).
+_UNCONFIRMED_WRITES = 2
+
 _POLL_FLAGS = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
 _CONNECTION_ERRORS = (
     OSError,
@@ -166,6 +171,13 @@ class SocketHandler(AsyncHandler):
         #: Connections closeOnError let go of, whose streams still need an ``aclose``.
         self._discarded: list[Any] = []
         self._outage_reported = False
+        #: Records sent again after the peer reset a connection that may not have read them
+        #: (at-least-once: some may arrive twice).
+        self.resent = 0
+        # writes made on this connection that the peer may not have read: (bytes, records)
+        self._unconfirmed: list[tuple[bytes, int]] = []
+        self._peer_reset = False
+        self._records_in_write = 0
 
     # -- framing (sync, overridable) ----------------------------------------------------------
 
@@ -297,14 +309,35 @@ class SocketHandler(AsyncHandler):
         return self.host if self.port is None else f"{self.host}:{self.port}"
 
     def _peer_gone(self) -> bool:
-        """True when the peer has closed or reset the connection (checked before writing)."""
+        """True when the peer has closed or reset the connection (checked before writing).
+
+        A reset (the peer's kernel refused data: it was killed or closed with our bytes
+        unread, or they arrived after it closed) sets ``_peer_reset``: the unconfirmed
+        writes are then sent again on the next connection. A clean close (FIN) means the
+        peer read what it got.
+        """
         poll = self._poll
         if poll is None:
             return False
         try:
-            return bool(poll.poll(0))
+            events = poll.poll(0)
         except OSError:
+            self._peer_reset = True
             return True
+        if not events:
+            return False
+        revents = events[0][1]
+        self._peer_reset = bool(revents & select.POLLERR) or self._socket_error() in _RESETS
+        return True
+
+    def _socket_error(self) -> int:
+        raw = _raw_socket(self.sock)
+        if raw is None:
+            return 0
+        try:
+            return int(raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+        except OSError:
+            return 0
 
     async def _drop_connection(self) -> None:
         sock, self.sock, self._poll = self.sock, None, None
@@ -354,15 +387,22 @@ class SocketHandler(AsyncHandler):
         Returns once the kernel has accepted every byte. A connection that turns out to be
         closed is replaced and the whole of ``s`` is sent again on the new one.
         """
+        records, self._records_in_write = self._records_in_write, 0
+        again: list[tuple[bytes, int]] = []
         while True:
             if self.sock is None:
                 await self._connect_with_backoff()
             if self._peer_gone():
+                if self._peer_reset and self._unconfirmed:
+                    again = self._unconfirmed  # resent first, on the next connection
+                self._unconfirmed = []
+                self._peer_reset = False
                 await self._drop_connection()
                 continue
             sock = self.sock
+            data = b"".join([chunk for chunk, _ in again] + [s]) if again else s
             try:
-                await sock.send(s)
+                await sock.send(data)
             except BaseException as exc:
                 await self._drop_connection()
                 if not isinstance(exc, _CONNECTION_ERRORS):
@@ -371,6 +411,14 @@ class SocketHandler(AsyncHandler):
                     self._connect_failed(exc, time.time())
                 continue
             self._fresh = False
+            if again:
+                self.resent += sum(count for _, count in again)
+                _note(
+                    f"loopsink {type(self).__name__}: {self._where()} reset the connection; "
+                    f"{sum(count for _, count in again)} records it may not have read were sent "
+                    f"again (some may arrive twice)\n"
+                )
+            self._unconfirmed = [*again, (s, records)][-_UNCONFIRMED_WRITES:]
             return
 
     # -- the sink ---------------------------------------------------------------------------
@@ -395,6 +443,7 @@ class SocketHandler(AsyncHandler):
                 while end < len(frames) and (end == start or size + len(frames[end]) <= limit):
                     size += len(frames[end])
                     end += 1
+                self._records_in_write = end - start  # for send(): what a resend counts
                 await self.send(b"".join(frames[start:end]))
                 start = end
         except Exception:
@@ -416,6 +465,7 @@ class SocketHandler(AsyncHandler):
                 with contextlib.suppress(OSError):
                     raw.shutdown(socket.SHUT_RDWR)
             self._discarded.append(doomed)
+            self._unconfirmed = []  # that connection's writes are not resent on the next one
             self._error_count += 1
             self._last_error = repr(sys.exc_info()[1])
             return

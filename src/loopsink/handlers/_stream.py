@@ -81,6 +81,10 @@ class StreamHandler(AsyncHandler):
         self._byte_encoding = encoding
         self._output = WriteBehind(self, self._write_blocking, f"loopsink-{type(self).__name__}")
 
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        self._output.discard_after_fork()
+
     async def setStream(self, stream: Any) -> Any:
         """Flush the current stream and switch to ``stream``; return the old one.
 

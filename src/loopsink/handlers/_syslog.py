@@ -26,8 +26,8 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -211,6 +211,80 @@ class RFC5424Formatter(logging.Formatter):
 # -- the sink -------------------------------------------------------------------------------
 
 
+_T = TypeVar("_T")
+
+
+class _Checked(Generic[_T]):
+    """An instance attribute with a class-level default, validated each time it is set.
+
+    The stdlib's SysLogHandler exposes ``ident`` and ``facility`` as plain attributes that
+    users assign after construction, so the check has to run on assignment too.
+    """
+
+    def __init__(self, default: _T, check: Callable[[Any, Any], _T]) -> None:
+        self.default = default
+        self.check = check
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_checked_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _T: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> _T:
+        if obj is None:
+            return self.default
+        value: _T = obj.__dict__.get(self.slot, self.default)
+        return value
+
+    def __set__(self, obj: object, value: _T) -> None:
+        obj.__dict__[self.slot] = self.check(obj, value)
+
+
+# C0 (line feed, carriage return, NUL...), DEL, C1 and the Unicode line separators
+_IDENT_CONTROLS = frozenset(
+    [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xA0)), "\u2028", "\u2029"]
+)
+#: Syslog facilities are 0-23 (RFC 5424 section 6.2.1): PRI = facility * 8 + severity <= 191.
+_MAX_FACILITY = 23
+
+
+def _check_ident(handler: Any, ident: Any) -> str:
+    name = type(handler).__name__
+    if not isinstance(ident, str):
+        raise TypeError(f"{name} ident must be a str such as 'myapp: ', got {ident!r}")
+    bad = sorted(set(ident) & _IDENT_CONTROLS)
+    if bad:
+        raise ValueError(
+            f"{name} ident {ident!r} holds the control character(s) "
+            f"{', '.join(repr(c) for c in bad)}: a receiver would read a line feed as the "
+            f"start of a second message. Use printable text such as 'myapp: '"
+        )
+    return ident
+
+
+def _check_facility(handler: Any, facility: Any) -> int | str:
+    name = type(handler).__name__
+    if isinstance(facility, str):
+        if facility not in handler.facility_names:
+            raise ValueError(
+                f"{name} facility {facility!r} is not a syslog facility name; use one of "
+                f"{', '.join(sorted(handler.facility_names))} or a LOG_* number"
+            )
+        return facility
+    if isinstance(facility, bool) or not isinstance(facility, int):
+        raise TypeError(f"{name} facility must be a LOG_* number or a name, got {facility!r}")
+    if not 0 <= facility <= _MAX_FACILITY:
+        raise ValueError(
+            f"{name} facility {facility} is out of range: syslog facilities are 0 to "
+            f"{_MAX_FACILITY} (LOG_KERN to LOG_LOCAL7); pass a LOG_* constant or a name such "
+            f"as 'local0'"
+        )
+    return facility
+
+
 class SysLogHandler(AsyncHandler):
     """Sends records to a syslog daemon, as ``logging.handlers.SysLogHandler`` does.
 
@@ -341,8 +415,12 @@ class SysLogHandler(AsyncHandler):
         "CRITICAL": "critical",
     }
 
-    #: Prepended to every message as is (stdlib format only), e.g. ``"myapp: "``.
-    ident = ""
+    #: Prepended to every message as is (stdlib format only), e.g. ``"myapp: "``. Checked
+    #: when set: a control character (a line feed starts a second, forged message) is a
+    #: ValueError.
+    ident: _Checked[str] = _Checked("", lambda self, value: _check_ident(self, value))
+    #: A ``LOG_*`` number (0-23) or a name from :attr:`facility_names`; checked when set.
+    facility: _Checked[int | str] = _Checked(1, lambda self, value: _check_facility(self, value))
     #: Append a NUL to each message (stdlib format on datagrams, and ``framing="stdlib"``).
     append_nul = True
 
@@ -400,14 +478,8 @@ class SysLogHandler(AsyncHandler):
                 f"{name} socktype must be None, socket.SOCK_DGRAM or socket.SOCK_STREAM, "
                 f"got {socktype!r}"
             )
-        if isinstance(facility, str):
-            if facility not in self.facility_names:
-                raise ValueError(
-                    f"{name} facility {facility!r} is not a syslog facility name; use one of "
-                    f"{', '.join(sorted(self.facility_names))} or a LOG_* number"
-                )
-        elif isinstance(facility, bool) or not isinstance(facility, int) or facility < 0:
-            raise TypeError(f"{name} facility must be a LOG_* number or a name, got {facility!r}")
+        _check_facility(self, facility)
+        _check_ident(self, self.ident)  # a subclass may set it as a plain class attribute
         if format not in _FORMATS:
             raise ValueError(f"{name} format must be 'stdlib' or 'rfc5424', got {format!r}")
         if framing is not None and framing not in _FRAMINGS:
@@ -458,7 +530,7 @@ class SysLogHandler(AsyncHandler):
             )
 
         self.address: tuple[str, int] | str = address
-        self.facility: int | str = facility
+        self.facility = facility
         self.socktype: int | None = socktype
         #: The connected socket (the raw ``socket.socket``), or ``None`` until the first send.
         self.socket: socket.socket | None = None

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import LoopsinkError
+from ._pickscan import PickleRejected, scan_pickle
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -43,6 +44,16 @@ DEFAULT_MAX_FRAME_SIZE = 1 << 20
 
 #: A record dict holds flat values; nesting deeper than this (in ``extra``) is refused.
 MAX_DEPTH = 32
+#: Keys a frame may hash into dicts and sets (the record dict's own included).
+MAX_HASHED = 4096
+#: Containers (tuples, lists, dicts, sets) a pickled frame may build.
+MAX_CONTAINERS = 16_384
+#: Opcodes a pickled frame may hold, and values a record dict may hold in its containers:
+#: they bound the work one frame costs (a megabyte of ``None``s is a million of each).
+MAX_OPCODES = 262_144
+MAX_VALUES = 100_000
+#: The longest excerpt of a sender's data quoted in a rejection message.
+_QUOTE = 60
 
 DIGEST_SIZE = 32
 _length = struct.Struct(">L")
@@ -65,6 +76,8 @@ class RejectReason:
     TRUNCATED = "truncated"
     #: The TLS handshake failed.
     TLS = "tls"
+    #: A frame was not complete within the receiver's ``frame_timeout``.
+    TIMEOUT = "timeout"
 
 
 class FrameError(LoopsinkError, ValueError):
@@ -79,18 +92,30 @@ def _latin1_encode(obj: object, encoding: str = "utf-8", errors: str = "strict")
     # Protocol 0-2 pickles encode bytes as _codecs.encode(text, "latin1"); nothing else.
     if encoding != "latin1" or not isinstance(obj, str):
         raise pickle.UnpicklingError(
-            f"_codecs.encode is only allowed with 'latin1', got {encoding!r}"
+            f"_codecs.encode is only allowed with 'latin1', got {_quote(encoding)}"
         )
     return codecs.encode(obj, "latin1", errors)
 
 
+def _bounded(kind: type[set[Any]] | type[frozenset[Any]]) -> Callable[..., Any]:
+    # set(iterable) hashes every item, out of sight of the opcode walk: bound it here.
+    def build(items: Any = ()) -> Any:
+        if not isinstance(items, (list, tuple)) or len(items) > MAX_HASHED:
+            raise pickle.UnpicklingError(
+                f"{kind.__name__}() takes a list or tuple of at most {MAX_HASHED} items here"
+            )
+        return kind(items)
+
+    return build
+
+
 _ALLOWED: dict[tuple[str, str], Callable[..., Any]] = {
     ("_codecs", "encode"): _latin1_encode,
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
+    ("builtins", "set"): _bounded(set),
+    ("builtins", "frozenset"): _bounded(frozenset),
     ("builtins", "complex"): complex,
-    ("__builtin__", "set"): set,
-    ("__builtin__", "frozenset"): frozenset,
+    ("__builtin__", "set"): _bounded(set),
+    ("__builtin__", "frozenset"): _bounded(frozenset),
     ("datetime", "date"): datetime.date,
     ("datetime", "time"): datetime.time,
     ("datetime", "datetime"): datetime.datetime,
@@ -112,10 +137,30 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         try:
             return _ALLOWED[module, name]
-        except KeyError:
+        except (KeyError, TypeError):
             raise pickle.UnpicklingError(
-                f"global {module}.{name} is not allowed in a log record frame"
+                f"global {_clip(module)}.{_clip(name)} is not allowed in a log record frame"
             ) from None
+
+
+def _clip(text: str) -> str:
+    """``text`` cut to a bounded length, control characters escaped, no quotes added."""
+    return repr(str(text)[:_QUOTE])[1:-1] + ("..." if len(text) > _QUOTE else "")
+
+
+def _quote(value: object) -> str:
+    """A bounded, printable rendering of a sender's value, for rejection messages.
+
+    Never ``repr()`` of the value itself: that of a deeply nested key raises, and that of a
+    large one is as large.
+    """
+    if type(value) is str or type(value) is bytes:
+        text = repr(value[:_QUOTE])
+        return text + "..." if len(value) > _QUOTE else text
+    if type(value) in (int, bool, float) or value is None:
+        text = repr(value) if type(value) is not int or value.bit_length() < 200 else "<big int>"
+        return text
+    return f"<{type(value).__name__}>"
 
 
 # -- validating the dict ---------------------------------------------------------------------
@@ -134,6 +179,11 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "module": (str,),
     "funcName": (str, type(None)),
     "lineno": (int,),
+    "thread": (int, type(None)),
+    "threadName": (str, type(None)),
+    "process": (int, type(None)),
+    "processName": (str, type(None)),
+    "taskName": (str, type(None)),
     "created": (int, float),
     "msecs": (int, float),
     "relativeCreated": (int, float),
@@ -170,6 +220,30 @@ _RESERVED = frozenset(dir(logging.LogRecord))
 _FIELD_EXACT: dict[str, frozenset[type]] = {k: frozenset(v) for k, v in _FIELD_TYPES.items()}
 
 
+def _fill_level(data: dict[str, Any]) -> None:
+    # makeLogRecord would leave levelno None (no level check can compare it) and levelname
+    # "Level None": a record without them gets them from each other, else NOTSET.
+    if "levelno" not in data:
+        # getLevelName maps a registered name back to its number (3.10 has no mapping getter)
+        level = logging.getLevelName(data.get("levelname", ""))
+        data["levelno"] = level if type(level) is int else logging.NOTSET
+    if "levelname" not in data:
+        data["levelname"] = logging.getLevelName(data["levelno"])
+    if "msg" not in data:
+        data["msg"] = ""
+
+
+_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("levelno", 0, 2**31 - 1),
+    ("lineno", -(2**31), 2**31 - 1),
+    ("thread", 0, 2**64 - 1),
+    ("process", 0, 2**64 - 1),
+    ("created", -1e12, 1e12),
+    ("msecs", -1e12, 1e12),
+    ("relativeCreated", -1e12, 1e12),
+)
+
+
 def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     """Check that ``data`` is a plausible record dict; return it, or raise FrameError.
 
@@ -178,15 +252,16 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     """
     if type(data) is not dict:
         raise FrameError(RejectReason.INVALID, f"frame holds a {type(data).__name__}, not a dict")
-    budget = [max(64, size)]
+    budget = [min(max(64, size), MAX_VALUES)]
     fields, scalars = _FIELD_EXACT, _SCALARS
     for key, value in data.items():
         kind = type(value)
         if type(key) is not str:
-            raise FrameError(RejectReason.INVALID, f"record dict key {key!r} is not a str")
+            raise FrameError(RejectReason.INVALID, f"record dict key {_quote(key)} is not a str")
         if key in _RESERVED:
             raise FrameError(
-                RejectReason.INVALID, f"record dict key {key!r} would shadow LogRecord.{key}"
+                RejectReason.INVALID,
+                f"record dict key {_quote(key)} would shadow a LogRecord attribute",
             )
         expected = fields.get(key)
         if expected is not None and kind not in expected:
@@ -197,11 +272,12 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
             )
         if kind not in scalars:
             _check_value(value, budget, 0)
-    for name in ("created", "msecs", "relativeCreated"):
+    for name, low, high in _RANGES:
         value = data.get(name)
-        if value is not None and not -1e12 < value < 1e12:  # also refuses NaN
+        if value is not None and not low <= value <= high:  # also refuses NaN
             raise FrameError(
-                RejectReason.INVALID, f"record field {name!r} is out of range: {value!r}"
+                RejectReason.INVALID,
+                f"record field {name!r} is out of range [{low}, {high}]: {_quote(value)}",
             )
     if data.get("args") is not None:
         # Senders merge the message first (the stdlib does); merging here would let a tiny
@@ -225,8 +301,24 @@ def _check_digest(payload: bytes, hmac_key: bytes) -> bytes:
 def _unpickling_error(exc: BaseException) -> FrameError:
     if isinstance(exc, pickle.UnpicklingError):
         reason = RejectReason.FORBIDDEN if "is not allowed" in str(exc) else RejectReason.MALFORMED
-        return FrameError(reason, f"cannot unpickle frame: {exc}")
-    return FrameError(RejectReason.MALFORMED, f"cannot decode frame: {exc!r}"[:300])
+        return FrameError(reason, f"cannot unpickle frame: {exc}"[:300])
+    return FrameError(RejectReason.MALFORMED, f"cannot decode frame: {type(exc).__name__}")
+
+
+def _scan(data: bytes, start: int, end: int) -> None:
+    try:
+        scan_pickle(
+            data,
+            start,
+            end,
+            max_depth=MAX_DEPTH,
+            max_hashed=MAX_HASHED,
+            max_containers=MAX_CONTAINERS,
+            max_opcodes=MAX_OPCODES,
+        )
+    except PickleRejected as exc:
+        reason = RejectReason.FORBIDDEN if exc.forbidden else RejectReason.MALFORMED
+        raise FrameError(reason, f"cannot unpickle frame: {exc}") from None
 
 
 def _decode_json(payload: bytes) -> object:
@@ -245,6 +337,7 @@ def decode_payload(payload: bytes, *, hmac_key: bytes | None = None) -> dict[str
         raise FrameError(RejectReason.MALFORMED, "empty frame")
     if payload[0] == 0x7B:  # "{": JSON
         return validate_record_dict(_decode_json(payload), len(payload))
+    _scan(payload, 0, len(payload))
     # A buffered reader lets the C unpickler prefetch instead of calling read() per opcode.
     reader = io.BufferedReader(io.BytesIO(payload))
     try:
@@ -304,6 +397,7 @@ def _decode_frames(
                 unpickler = RestrictedUnpickler(reader)
                 load, tell, memo = unpickler.load, reader.tell, unpickler.memo
             else:
+                _scan(blob, start, stop)
                 try:
                     data = load()
                 except (Exception, RecursionError) as exc:
@@ -339,6 +433,15 @@ class StreamDecoder:
     def pending(self) -> int:
         """Bytes of an incomplete frame held back."""
         return len(self._buffer)
+
+    def complete(self, data: bytes) -> bool:
+        """Whether feeding ``data`` would complete a frame (and so decode something)."""
+        held = self._buffer
+        head = bytes(held[:4]) if len(held) >= 4 else bytes(held) + bytes(data[: 4 - len(held)])
+        if len(head) < 4:
+            return False
+        size: int = _length.unpack(head)[0]
+        return len(held) + len(data) >= 4 + size
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         if self.error is not None:
@@ -412,4 +515,5 @@ def make_record(data: dict[str, Any]) -> logging.LogRecord:
         record: logging.LogRecord = _new_record(logging.LogRecord)
         record.__dict__.update(data)
         return record
+    _fill_level(data)
     return logging.makeLogRecord(data)

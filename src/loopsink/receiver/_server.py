@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from anyio.streams.tls import TLSStream
 
 from .._compat import run_blocking
@@ -47,6 +48,14 @@ _DATAGRAM_BURST = 32
 #: Bytes read from a stream at a time: about 30 typical records, about 0.15 ms of decoding,
 #: so a receiver sharing its loop with an application never stalls it for long.
 _RECEIVE_SIZE = 16_384
+#: Frames holding more bytes than this at once are decoded in a worker thread: a hostile
+#: megabyte-sized frame then cannot hold the event loop while it is walked and refused.
+_INLINE_DECODE = 2 * _RECEIVE_SIZE
+#: The defaults of LogReceiver's connection cap and per-frame progress timeout.
+DEFAULT_MAX_CONNECTIONS = 512
+DEFAULT_FRAME_TIMEOUT = 10.0
+#: At the cap, a connection idle at least this long may give its place to a new one.
+_EVICTABLE_IDLE = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ class ReceiverStats:
     #: Stream connections accepted so far, and those still open.
     connections: int = 0
     open_connections: int = 0
+    #: Connections closed at once because ``max_connections`` were open, and idle ones
+    #: closed to make room for a new one.
+    refused_connections: int = 0
+    evicted_connections: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -96,6 +109,12 @@ class LogReceiver:
         hmac_key: keyword-only; accept only frames signed with this key.
         max_frame_size: keyword-only; the largest payload accepted, in bytes.
         on_reject: keyword-only; called with ``(reason, detail)`` for each rejected frame.
+        max_connections: keyword-only; stream connections served at once (default: 512, or
+            half the process's descriptor limit when that is lower). Beyond it a new
+            connection takes the place of the one idle the longest (idle at least a second,
+            no frame in progress), or is closed at once when every connection is busy.
+        frame_timeout: keyword-only; seconds a frame may take from its first byte to its
+            last; a slower one is rejected (``"timeout"``) and its connection closed.
     """
 
     def __init__(
@@ -104,6 +123,8 @@ class LogReceiver:
         hmac_key: bytes | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         on_reject: Callable[[str, str], object] | None = None,
+        max_connections: int | None = None,
+        frame_timeout: float = DEFAULT_FRAME_TIMEOUT,
     ) -> None:
         for handler in handlers:
             if not isinstance(handler, (AsyncHandler, logging.Handler)):
@@ -117,6 +138,25 @@ class LogReceiver:
             raise TypeError(f"max_frame_size must be an int, got {max_frame_size!r}")
         if max_frame_size < 64:
             raise ValueError(f"max_frame_size must be at least 64 bytes, got {max_frame_size}")
+        if max_connections is None:
+            max_connections = _default_max_connections()
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise TypeError(f"max_connections must be an int, got {max_connections!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        if isinstance(frame_timeout, bool) or not isinstance(frame_timeout, (int, float)):
+            raise TypeError(f"frame_timeout must be a number of seconds, got {frame_timeout!r}")
+        if not 0 < frame_timeout < float("inf"):
+            raise ValueError(
+                f"frame_timeout must be a positive number of seconds, got {frame_timeout}"
+            )
+        self.max_connections = max_connections
+        self.frame_timeout = float(frame_timeout)
+        self._streams: dict[anyio.CancelScope, _Connection] = {}
+        self._refused = 0
+        self._evicted = 0
+        # hostile big frames are walked one at a time, off the loop
+        self._decode_limiter: anyio.CapacityLimiter | None = None
         self.handlers: tuple[Target, ...] = handlers
         self.hmac_key = hmac_key
         self.max_frame_size = max_frame_size
@@ -307,6 +347,10 @@ class LogReceiver:
                 _warn(f"loopsink receiver: accept() failed ({exc}); retrying in 0.1 s")
                 await anyio.sleep(0.1)
                 continue
+            if self._open >= self.max_connections and not self._make_room():
+                self._refused += 1
+                _close_now(conn)
+                continue
             try:
                 conn.setblocking(False)
                 if conn.family != socket.AF_UNIX:
@@ -320,34 +364,77 @@ class LogReceiver:
                 raise
             connections.start_soon(self._serve_stream, ssl_context, stream)
 
+    def _make_room(self) -> bool:
+        """Close the connection idle the longest, if one has been idle long enough."""
+        now = anyio.current_time()
+        idlest: tuple[float, anyio.CancelScope] | None = None
+        for scope, conn in self._streams.items():
+            if conn.idle_since is not None and (idlest is None or conn.idle_since < idlest[0]):
+                idlest = (conn.idle_since, scope)
+        if idlest is None or now - idlest[0] < _EVICTABLE_IDLE:
+            return False
+        del self._streams[idlest[1]]
+        idlest[1].cancel()
+        self._evicted += 1
+        self._open -= 1  # counted out now: its task ends on its next turn
+        return True
+
     async def _serve_stream(
         self, ssl_context: ssl.SSLContext | None, stream: anyio.abc.ByteStream
     ) -> None:
         self._connections += 1
         self._open += 1
+        conn = _Connection(anyio.current_time())
         try:
-            if ssl_context is not None:
-                try:
-                    with anyio.fail_after(_HANDSHAKE_TIMEOUT):
-                        stream = await TLSStream.wrap(
-                            stream,
-                            server_side=True,
-                            ssl_context=ssl_context,
-                            standard_compatible=False,
-                        )
-                except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream):
-                    self._reject(RejectReason.TLS, "TLS handshake failed")
-                    return
-            await self._read_frames(stream)
+            with anyio.CancelScope() as scope:
+                self._streams[scope] = conn
+                await self._serve_one(ssl_context, stream, conn)
+        except Exception:  # nothing one connection does may take the receiver down
+            _warn("loopsink receiver: a connection failed:\n" + _short_traceback())
         finally:
-            self._open -= 1
+            if self._streams.pop(scope, None) is not None:
+                self._open -= 1
             await anyio.aclose_forcefully(stream)
 
-    async def _read_frames(self, stream: anyio.abc.ByteStream) -> None:
+    async def _serve_one(
+        self, ssl_context: ssl.SSLContext | None, stream: anyio.abc.ByteStream, conn: _Connection
+    ) -> None:
+        if ssl_context is not None:
+            try:
+                with anyio.fail_after(_HANDSHAKE_TIMEOUT):
+                    stream = await TLSStream.wrap(
+                        stream,
+                        server_side=True,
+                        ssl_context=ssl_context,
+                        standard_compatible=False,
+                    )
+            except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.EndOfStream):
+                self._reject(RejectReason.TLS, "TLS handshake failed")
+                return
+        await self._read_frames(stream, conn)
+
+    async def _read_frames(self, stream: anyio.abc.ByteStream, conn: _Connection) -> None:
         decoder = StreamDecoder(max_frame_size=self.max_frame_size, hmac_key=self.hmac_key)
+        deadline = float("inf")
         while True:
             try:
-                data = await stream.receive(_RECEIVE_SIZE)
+                if decoder.pending:
+                    conn.idle_since = None
+                    if deadline == float("inf"):
+                        deadline = anyio.current_time() + self.frame_timeout
+                    with anyio.CancelScope(deadline=deadline) as timer:
+                        data = await stream.receive(_RECEIVE_SIZE)
+                    if timer.cancelled_caught:
+                        self._reject(
+                            RejectReason.TIMEOUT,
+                            f"a frame was not complete {self.frame_timeout:g} s after its "
+                            f"first byte ({decoder.pending} bytes held)",
+                        )
+                        return
+                else:
+                    deadline = float("inf")
+                    conn.idle_since = anyio.current_time()
+                    data = await stream.receive(_RECEIVE_SIZE)
             except anyio.EndOfStream:
                 if decoder.pending:
                     self._reject(RejectReason.TRUNCATED, "connection ended inside a frame")
@@ -356,7 +443,10 @@ class LogReceiver:
                 if decoder.pending:
                     self._reject(RejectReason.TRUNCATED, "connection broke inside a frame")
                 return
-            dicts = decoder.feed(data)
+            if len(data) + decoder.pending > _INLINE_DECODE and decoder.complete(data):
+                dicts = await anyio.to_thread.run_sync(decoder.feed, data, limiter=self._limiter())
+            else:
+                dicts = decoder.feed(data)
             if dicts:
                 await self._dispatch([make_record(d) for d in dicts])
             if decoder.error is not None:
@@ -379,20 +469,36 @@ class LogReceiver:
                         self._reject(RejectReason.OVERSIZED, f"datagram above {bufsize} bytes")
                         continue
                     try:
-                        data = decode_datagram(
-                            packet, max_frame_size=self.max_frame_size, hmac_key=self.hmac_key
-                        )
+                        if len(packet) > _INLINE_DECODE:
+                            data = await anyio.to_thread.run_sync(
+                                self._decode_datagram, packet, limiter=self._limiter()
+                            )
+                        else:
+                            data = self._decode_datagram(packet)
+                        records.append(make_record(data))
                     except FrameError as exc:
                         self._reject(exc.reason, str(exc))
-                        continue
-                    records.append(make_record(data))
+                    except Exception:  # a bug here must not stop the datagrams after it
+                        self._reject(RejectReason.INVALID, "decoding failed: " + _short_traceback())
                 if records:
                     await self._dispatch(records)
+
+    def _decode_datagram(self, packet: bytes) -> dict[str, Any]:
+        return decode_datagram(packet, max_frame_size=self.max_frame_size, hmac_key=self.hmac_key)
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        if self._decode_limiter is None:
+            self._decode_limiter = anyio.CapacityLimiter(1)
+        return self._decode_limiter
 
     async def _dispatch(self, records: Sequence[logging.LogRecord]) -> None:
         for handler in self.handlers:
             if isinstance(handler, AsyncHandler):
-                accepted = [r for r in map(handler.accepts, records) if r is not None]
+                try:  # a filter of the user's may raise: that must not end the connection
+                    accepted = [r for r in map(handler.accepts, records) if r is not None]
+                except Exception:
+                    traceback.print_exc()
+                    continue
                 if not accepted:
                     continue
                 async with handler.io_lock():
@@ -431,6 +537,8 @@ class LogReceiver:
             rejected=dict(self._rejected),
             connections=self._connections,
             open_connections=self._open,
+            refused_connections=self._refused,
+            evicted_connections=self._evicted,
         )
 
     async def wait_received(self, records: int, *, rejected: int = 0) -> ReceiverStats:
@@ -446,6 +554,38 @@ class LogReceiver:
 
     def __repr__(self) -> str:
         return f"<LogReceiver {self.addresses!r} records={self._records}>"
+
+
+def _default_max_connections() -> int:
+    # Past the descriptor limit accept() fails for everyone: stay well below it.
+    try:
+        import resource  # not on Windows
+    except ImportError:
+        return DEFAULT_MAX_CONNECTIONS
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return DEFAULT_MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return DEFAULT_MAX_CONNECTIONS
+    return max(8, min(DEFAULT_MAX_CONNECTIONS, soft // 2))
+
+
+@dataclass
+class _Connection:
+    #: When the connection last went idle (no frame in progress); None inside a frame.
+    idle_since: float | None
+
+
+def _close_now(conn: socket.socket) -> None:
+    """Close an accepted socket without reading it: the peer sees its connection end."""
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
+def _short_traceback() -> str:
+    lines = traceback.format_exc().splitlines()
+    return "\n".join(line[:200] for line in lines[-6:])
 
 
 def _warn(text: str) -> None:

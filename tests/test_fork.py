@@ -1,0 +1,229 @@
+"""Fork is a supported event (#19, #22): a child's bridge delivers the child's records.
+
+Each case runs in a fresh interpreter (forking pytest's own process, which runs threads,
+is what the tests must not do), and checks every line of parent and children exactly once.
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+DEADLINE = 60.0
+
+PRELUDE = """
+import json, logging, logging.config, multiprocessing, os, sys
+import loopsink
+path, count, route, how = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+if route == "start_in_thread":
+    loopsink.start_in_thread(
+        loopsink.FileHandler(path, mode="w"), level=logging.INFO
+    )
+    logging.getLogger().setLevel(logging.INFO)
+else:
+    logging.config.dictConfig({
+        "version": 1,
+        "handlers": {"ls": {
+            "()": "loopsink.config.bridge",
+            "start": "thread",
+            "sinks": [{"class": "FileHandler", "filename": path, "mode": "w"}],
+        }},
+        "root": {"level": "INFO", "handlers": ["ls"]},
+    })
+log = logging.getLogger("app")
+for i in range(count):
+    log.info("parent-before %d", i)
+
+def child(tag):
+    for i in range(count):
+        log.info("%s %d", tag, i)
+"""
+
+SCRIPT = (
+    PRELUDE
+    + """
+if how == "multiprocessing":
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=child, args=(f"child{k}",)) for k in range(2)]
+    for process in children:
+        process.start()
+    for process in children:
+        process.join(60)
+        assert process.exitcode == 0, process.exitcode
+else:  # a plain fork, a child that exits normally (atexit, logging.shutdown)
+    pid = os.fork()
+    if pid == 0:
+        child("child0")
+        sys.exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+for i in range(count):
+    log.info("parent-after %d", i)
+"""
+)
+
+
+def run_script(tmp_path: Path, count: int, route: str, how: str) -> tuple[list[str], float]:
+    out = tmp_path / "out.log"
+    start = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore::DeprecationWarning",
+            "-c",
+            SCRIPT,
+            str(out),
+            str(count),
+            route,
+            how,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    elapsed = time.monotonic() - start
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == "", done.stderr[-3000:]
+    return out.read_text().splitlines(), elapsed
+
+
+def assert_each_once(lines: list[str], tags: list[str], count: int) -> None:
+    counts = collections.Counter(lines)
+    assert [line for line, n in counts.items() if n > 1] == []
+    expected = {f"{tag} {i}" for tag in tags for i in range(count)}
+    assert set(lines) == expected, (len(expected - set(lines)), sorted(set(lines) - expected)[:5])
+
+
+@pytest.mark.parametrize("route", ["start_in_thread", "dictConfig"])
+@pytest.mark.parametrize("count", [100, 20_000])
+def test_multiprocessing_fork_children_deliver_every_record_once(
+    tmp_path: Path, route: str, count: int
+) -> None:
+    """Once: 100 records per child written 0 times, 20,000 hung the child."""
+    lines, elapsed = run_script(tmp_path, count, route, "multiprocessing")
+    assert_each_once(lines, ["parent-before", "child0", "child1", "parent-after"], count)
+    assert elapsed < 30
+
+
+@pytest.mark.parametrize("route", ["start_in_thread", "dictConfig"])
+def test_a_plain_fork_child_that_exits_normally_does_not_hang(tmp_path: Path, route: str) -> None:
+    """Once: the child's logging.shutdown() waited forever for the parent's queue thread."""
+    lines, elapsed = run_script(tmp_path, 100, route, "fork")
+    assert_each_once(lines, ["parent-before", "child0", "parent-after"], 100)
+    assert elapsed < 30
+
+
+# -- gunicorn --preload, sync workers ------------------------------------------------------------
+
+APP = """
+import logging, os
+import loopsink
+
+# at import, in the arbiter: the common deployment with --preload
+loopsink.start_in_thread(loopsink.FileHandler(os.environ["APP_LOG"]), level=logging.INFO)
+logging.getLogger().setLevel(logging.INFO)
+log = logging.getLogger("app")
+log.info("master %d", os.getpid())
+
+
+def app(environ, start_response):
+    tag = environ["PATH_INFO"].strip("/")
+    log.info("request %s pid %d", tag, os.getpid())
+    log.info("request %s done", tag)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> None:
+    """Once: preloaded workers froze after ~3,300 requests and lost 19,993 of 20,000 lines."""
+    pytest.importorskip("gunicorn")
+    (tmp_path / "forkapp.py").write_text(APP)
+    log_path = tmp_path / "app.log"
+    port = _free_port()
+    env = {**os.environ, "APP_LOG": str(log_path), "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-W",
+            "ignore::DeprecationWarning",
+            "-m",
+            "gunicorn",
+            "--preload",
+            "--workers",
+            "2",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "20",
+            "forkapp:app",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            try:
+                assert _get(port, "/warmup") == 200
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)  # gunicorn is starting: nothing to wait on but the port
+        requests = 400
+        for i in range(requests):
+            assert _get(port, f"/r{i}") == 200
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=DEADLINE)
+        shutdown = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert "WORKER TIMEOUT" not in err
+    lines = log_path.read_text().splitlines()
+    counts = collections.Counter(lines)
+    assert [line for line, n in counts.items() if n > 1] == []
+    masters = [line for line in lines if line.startswith("master ")]
+    assert len(masters) == 1
+    for i in range(requests):
+        assert sum(1 for line in lines if line.startswith(f"request r{i} pid ")) == 1
+        assert counts[f"request r{i} done"] == 1
+    assert shutdown < 5.0, f"SIGTERM took {shutdown:.1f} s"
