@@ -99,3 +99,16 @@ def test_a_bad_warn_after_is_refused() -> None:
         ValueError, match=r"^warn_after must be a number of seconds \(0 or None: never\), got -1$"
     ):
         ConfiguredBridge([CapturingSink()], start="loop", warn_after=-1)
+
+
+def test_a_burst_while_the_thread_starts_waits_for_room_under_block() -> None:
+    """Once, under load: a burst logged while the queue's thread was still starting filled
+    the intake and was dropped as "full", although the policy was to block."""
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="thread", capacity=8)
+    assert item.queue.overflow == "block"
+    for i in range(2000):
+        item.handle(record(f"r{i}"))
+    item.close()
+    assert item.queue.stats.dropped_total == 0
+    assert sink.messages == [f"r{i}" for i in range(2000)]

@@ -125,6 +125,45 @@ def test_a_plain_fork_child_that_exits_normally_does_not_hang(tmp_path: Path, ro
     assert elapsed < 30
 
 
+BUFFERED = """
+import logging, os, sys
+import loopsink
+path = sys.argv[1]
+sink = loopsink.FileHandler(path)
+handle = loopsink.start_in_thread(sink, level=logging.INFO)
+logging.getLogger().setLevel(logging.INFO)
+log = logging.getLogger("app")
+log.info("parent-before")
+handle.flush(10)
+# The sink's writer thread caught between its write and its flush when the process forks:
+# the file object holds text that only the parent may write.
+sink.stream.write("parent-buffered\\n")
+pid = os.fork()
+if pid == 0:
+    log.info("child")
+    logging.shutdown()
+    os._exit(0)
+assert os.waitpid(pid, 0)[1] == 0
+sink.stream.flush()
+log.info("parent-after")
+"""
+
+
+def test_a_child_never_writes_what_the_parents_file_object_held(tmp_path: Path) -> None:
+    """Once, now and then under load: the child flushed the parent's buffered text again."""
+    out = tmp_path / "out.log"
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", BUFFERED, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = out.read_text().splitlines()
+    assert sorted(lines) == ["child", "parent-after", "parent-before", "parent-buffered"]
+
+
 # -- gunicorn --preload, sync workers ------------------------------------------------------------
 
 APP = """

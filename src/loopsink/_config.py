@@ -91,6 +91,7 @@ class _State(enum.Enum):
 
 _IDLE = _State.IDLE
 _FORKED = _State.FORKED
+_STARTING = _State.STARTING
 _bridge_handle = LoggingBridge.handle
 
 #: Every bridge built by this module that is not closed yet, for :func:`run_bridges`.
@@ -185,6 +186,7 @@ class ConfiguredBridge(LoggingBridge):
         self._threaded: ThreadedQueue | None = None
         self._starter: threading.Thread | None = None
         self._warn_after = float(warn_after or 0.0)
+        self._blocks = self.queue.overflow == "block"
         # whether a loop has ever run this bridge, and whether the wait is being watched
         self._served = False
         self._watching = False
@@ -234,6 +236,9 @@ class ConfiguredBridge(LoggingBridge):
                 # Once per child: wait for the thread, so that a burst finds the queue
                 # running (where "block" waits for room) instead of filling its intake.
                 self._wait_started(self._timeout)
+        elif state is _STARTING and self._blocks and self.queue.full:
+            # overflow="block" means waiting for room: the room comes once the thread runs
+            self._wait_started(self._timeout)
         return _bridge_handle(self, record)
 
     def _before_fork(self) -> None:

@@ -814,6 +814,11 @@ class LogQueue:
         return self._policy
 
     @property
+    def full(self) -> bool:
+        """The intake holds ``capacity`` records: a ``put`` now applies the overflow policy."""
+        return len(self._intake) >= self._capacity
+
+    @property
     def running(self) -> bool:
         """True between entering ``async with`` and the start of ``aclose``."""
         return self._state is _State.OPEN

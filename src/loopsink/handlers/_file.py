@@ -62,6 +62,8 @@ class FileHandler(StreamHandler):
             self.encoding = _text_encoding(encoding)
         self.errors = errors
         self.delay = delay
+        #: In a forked child: the descriptor the first open takes over (see _after_fork).
+        self._inherited_fd: int | None = None
         if delay:
             if os.path.isdir(self.baseFilename):
                 raise IsADirectoryError(
@@ -74,7 +76,13 @@ class FileHandler(StreamHandler):
         self._kind = _Kind.SYNC  # also while delay leaves it unopened
 
     def _open(self) -> IO[Any]:
-        """Open :attr:`baseFilename` with the handler's mode, encoding and errors (blocking)."""
+        """Open :attr:`baseFilename` with the handler's mode, encoding and errors (blocking).
+
+        In a forked child, the first open takes the parent's file over (see _after_fork).
+        """
+        kept, self._inherited_fd = self._inherited_fd, None
+        if kept is not None:
+            return open(kept, self.mode, encoding=self.encoding, errors=self.errors)
         return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
 
     def _write_blocking(self, text: str) -> None:
@@ -84,6 +92,35 @@ class FileHandler(StreamHandler):
                 return  # the stdlib does not reopen (and so truncate) a closed 'w' file
             self.stream = self._open()
         self._write_to(self.stream, text)
+
+    def _after_fork(self) -> None:
+        """In a forked child: keep the file, never the parent's unflushed text.
+
+        The parent's writer thread may have been between a write and its flush when the
+        process forked; the child's copy of the file object then holds text that only the
+        parent may write, and would write it again on its next flush or at exit. So the
+        child points that copy's descriptor at the null device (whatever it flushes goes
+        nowhere) and writes through a duplicate of the descriptor, which shares the
+        parent's open file (its offset and append mode), as a stdlib handler's child does.
+        Only system calls here: nothing that imports may run in an at-fork hook.
+        """
+        super()._after_fork()
+        stream = self.stream
+        if stream is None:
+            return
+        try:
+            old = stream.fileno()
+            kept = os.dup(old)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            return  # a closed or descriptor-less stream: nothing the child could flush
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, old)
+        finally:
+            os.close(null)
+        self._inherited_fd = kept
+        self.stream = None  # opened again from ``kept`` by the first write (see _open)
+        close_quietly(stream)
 
     def _write_to(self, stream: IO[Any], text: str) -> None:
         """Write ``text`` to ``stream`` and flush (blocking).
