@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import pickle
-import select
 import socket
 import ssl
 import struct
@@ -35,6 +34,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._handler import AsyncHandler
+from .._platform import peer_hangup_probe, require_unix_sockets
 
 __all__ = ["DatagramHandler", "SocketHandler"]
 
@@ -57,7 +57,6 @@ _SLICE_SECONDS = 0.0001
 #: work on a big batch and the first slice do not add up in one step.
 _YIELD_FIRST = 64
 
-_POLL_FLAGS = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
 _CONNECTION_ERRORS = (
     OSError,
     anyio.BrokenResourceError,
@@ -112,6 +111,7 @@ class SocketHandler(AsyncHandler):
         owner = type(self).__name__
         if port is None:
             host = os.fspath(host)
+            require_unix_sockets(f"{owner} with port=None")
         if not isinstance(host, str) or not host:
             raise TypeError(
                 f"{owner} host must be a non-empty str (or a path when port=None), got {host!r}"
@@ -286,10 +286,8 @@ class SocketHandler(AsyncHandler):
         self._connect_error = None
         self._poll = None
         raw = _raw_socket(sock)
-        if raw is not None and hasattr(select, "poll") and raw.type == socket.SOCK_STREAM:
-            poll = select.poll()
-            poll.register(raw.fileno(), _POLL_FLAGS)
-            self._poll = poll
+        if raw is not None and raw.type == socket.SOCK_STREAM:
+            self._poll = peer_hangup_probe(raw, tls=self.ssl_context is not None)
 
     def _where(self) -> str:
         return self.host if self.port is None else f"{self.host}:{self.port}"

@@ -1,0 +1,108 @@
+"""loopsink as Windows and macOS users get it, and as a bare ``pip install`` gets it.
+
+Each platform runs ``tests/platform_sim.py`` in a subprocess with that platform's missing
+attributes removed before import (see its docstring for what is and is not simulated). The
+platform table in ``docs/platforms.md`` summarises what these tests establish.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from platform_sim import SCENARIOS
+
+HERE = Path(__file__).parent
+DEADLINE = 60.0
+
+
+@pytest.mark.parametrize("platform", ["windows", "macos"])
+def test_simulated_platform_runs_every_scenario(platform: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(HERE / "platform_sim.py"), platform],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert done.stdout.splitlines() == [f"ok {name}" for name in SCENARIOS], (
+        done.stdout + done.stderr
+    )
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def _program(platform: str, body: str) -> str:
+    prelude = (
+        f"import sys\nsys.path.insert(0, {str(HERE)!r})\n"
+        f"import platform_sim\nplatform_sim.simulate({platform!r})\n"
+    )
+    return prelude + textwrap.dedent(body)
+
+
+@pytest.mark.parametrize(("platform", "status"), [("windows", 130), ("macos", 0)])
+def test_cli_listen_stops_on_ctrl_c_without_loop_signal_handlers(
+    platform: str, status: int
+) -> None:
+    """Windows' loops have no signal handlers: Ctrl-C is a KeyboardInterrupt, exit 130."""
+    program = _program(
+        platform,
+        """
+        from loopsink.__main__ import main
+        sys.exit(main(["listen", "--tcp", "127.0.0.1:0"]))
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("loopsink: listening on tcp 127.0.0.1:"), line
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=DEADLINE)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "Traceback" not in err, err
+    assert proc.returncode == status, err
+
+
+def test_core_runs_without_sniffio() -> None:
+    """anyio >= 4.12 no longer installs sniffio: loopsink must not need it (a bare install)."""
+    program = textwrap.dedent(
+        """
+        import sys
+        sys.modules["sniffio"] = None  # as in a venv with only loopsink and anyio
+        import logging, os, tempfile
+        import anyio
+        import loopsink
+        from loopsink import _config
+
+        path = os.path.join(tempfile.mkdtemp(), "app.log")
+
+        async def main() -> None:
+            assert _config._loop_running_here()  # the config glue sees the running loop
+            logger = logging.getLogger("nosniffio")
+            logger.setLevel(logging.INFO)
+            async with loopsink.install(loopsink.FileHandler(path), logger=logger):
+                logger.info("no sniffio here")
+
+        anyio.run(main, backend="asyncio")
+        assert not _config._loop_running_here()
+        with open(path) as file:
+            assert file.read() == "no sniffio here\\n", path
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=DEADLINE
+    )
+    assert (done.stdout, done.stderr, done.returncode) == ("ok\n", "", 0)
