@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import anyio
 
+from ._compat import threadsafe_scheduler
 from ._exceptions import MissingExtraError, require
 from ._version import __version__
 from .handlers import StreamHandler
@@ -144,7 +145,7 @@ def _run_listen(args: argparse.Namespace) -> int:
         require("trio", what="--backend trio", extra="trio")
     try:
         return anyio.run(_listen, args, level, hmac_key, ssl_context, backend=args.backend)
-    except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed, or on Windows
+    except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
         return 130
 
 
@@ -187,9 +188,14 @@ async def _listen(
                     stop.set()
                     return
         except NotImplementedError:
-            # Windows' event loops have no signal handlers: Ctrl-C raises KeyboardInterrupt
-            # out of anyio.run instead, and _run_listen turns it into exit status 130.
-            return
+            # Windows' event loops have no signal handlers: a plain handler for Ctrl-C hands
+            # the stop over to the loop instead (a KeyboardInterrupt would skip the drain).
+            schedule = threadsafe_scheduler()
+            previous = signal.signal(signal.SIGINT, lambda *_: schedule(stop.set))
+            try:
+                await anyio.sleep_forever()
+            finally:
+                signal.signal(signal.SIGINT, previous)
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(stop_on_signal)
