@@ -105,3 +105,67 @@ def test_core_runs_without_sniffio() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, timeout=DEADLINE
     )
     assert (done.stdout, done.stderr, done.returncode) == ("ok\n", "", 0)
+
+
+EVERY_MODULE = textwrap.dedent(
+    """
+    import importlib, importlib.metadata as md, pkgutil, re, sys
+    sys.modules["sniffio"] = None  # anyio no longer installs it: a bare install lacks it
+
+    def base_closure(dist):
+        '''The distributions a bare install of ``dist`` brings (no extras), transitively.'''
+        seen, todo = set(), [dist]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for req in md.requires(name) or []:
+                if "extra ==" in req:
+                    continue
+                if ";" in req and not eval_marker(req.split(";", 1)[1]):
+                    continue
+                todo.append(re.split(r"[\\s<>=!~\\[;(]", req, maxsplit=1)[0].lower())
+        return seen
+
+    def eval_marker(marker):
+        from packaging.markers import Marker
+        return Marker(marker).evaluate()
+
+    allowed = {"loopsink"}
+    owners = md.packages_distributions()
+    dists = base_closure("loopsink")
+    allowed |= {top for top, names in owners.items() if {n.lower() for n in names} & dists}
+    import loopsink
+    failed = []
+    for info in pkgutil.walk_packages(loopsink.__path__, "loopsink."):
+        if info.name in ("loopsink._pytest_plugin", "loopsink.contrib.aiohttp"):
+            continue  # loaded by pytest / needs loopsink[aiohttp] (checked below)
+        importlib.import_module(info.name)
+    try:
+        importlib.import_module("loopsink.contrib.aiohttp")
+    except loopsink.MissingExtraError as exc:
+        assert "pip install 'loopsink[aiohttp]'" in str(exc), str(exc)
+    loaded = {name.split(".")[0] for name, mod in sys.modules.items() if mod is not None}
+    ours = {"__main__", "_distutils_hack", "packaging"}  # this script and its tools
+    foreign = sorted(loaded - set(sys.stdlib_module_names) - allowed - ours)
+    print(foreign)
+    """
+)
+
+
+def test_every_module_imports_with_the_base_dependencies_only() -> None:
+    """What each module imports at import time is the stdlib or a base dependency.
+
+    Optional packages (trio, aiosmtplib, aiofiles, fastapi, aiohttp) and sniffio may be
+    installed here, but no module may load them at import: each sink imports its extra
+    when it is used. ``loopsink.contrib.aiohttp`` is the one module that is its extra.
+    """
+    block = "import sys\nfor name in ('aiohttp',):\n    sys.modules[name] = None\n"
+    done = subprocess.run(
+        [sys.executable, "-c", block + EVERY_MODULE],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert (done.stdout, done.stderr, done.returncode) == ("[]\n", "", 0)
