@@ -38,7 +38,7 @@ _MISSING: dict[str, dict[str, tuple[str, ...]]] = {
     "macos": {
         "select": ("epoll",),
         "socket": ("SOCK_NONBLOCK", "SOCK_CLOEXEC", "MSG_NOSIGNAL", "TCP_KEEPIDLE"),
-        "os": ("pipe2", "sched_getaffinity", "eventfd", "memfd_create"),
+        "os": ("pipe2", "eventfd", "memfd_create"),
     },
 }
 #: Name prefixes removed from ``select`` as well (the poll/epoll/kqueue constants).
