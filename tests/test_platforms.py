@@ -54,21 +54,20 @@ def test_cli_listen_stops_cleanly_on_ctrl_c(platform: str) -> None:
         sys.exit(main(["listen", "--tcp", "127.0.0.1:0"]))
         """,
     )
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", program],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert line.startswith("loopsink: listening on tcp 127.0.0.1:"), line
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=DEADLINE)
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:  # leaving closes both pipes, also when an assertion fails
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            assert line.startswith("loopsink: listening on tcp 127.0.0.1:"), line
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=DEADLINE)
+        finally:
+            proc.kill()
     assert "Traceback" not in err, err
     assert err == "loopsink: stopped after 0 records\n"
     assert proc.returncode == 0
