@@ -269,3 +269,30 @@ def test_help_is_printed(args: list[str]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: loopsink")
     assert "%(asctime)s" in done.stdout or args == ["--help"]
+
+
+def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    from loopsink import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"loopsink {__version__}\n"
+
+
+def test_listen_trio_backend_without_trio_names_the_extra() -> None:
+    """Without trio, ``--backend trio`` names ``loopsink[trio]``, not anyio's ``anyio[trio]``."""
+    program = (
+        "import sys\n"
+        "sys.modules['trio'] = None  # as if trio were not installed\n"
+        "from loopsink.__main__ import main\n"
+        "sys.exit(main(['listen', '--tcp', '127.0.0.1:0', '--backend', 'trio']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=DEADLINE
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "loopsink listen: --backend trio needs the 'trio' package, which is not installed: "
+        "pip install 'loopsink[trio]'\n"
+    )

@@ -25,7 +25,12 @@ def test_all_lists_every_public_name_sorted() -> None:
 
 
 def test_testing_module_surface() -> None:
-    assert loopsink.testing.__all__ == ["CapturingSink", "capture_records"]
+    assert loopsink.testing.__all__ == [
+        "DEFAULT_TIMEOUT",
+        "Captured",
+        "CapturingSink",
+        "capture_records",
+    ]
 
 
 def test_star_import_works() -> None:

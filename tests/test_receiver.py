@@ -26,13 +26,13 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
-import sniffio
 import trio.lowlevel
 import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import loopsink
+from loopsink._compat import current_backend
 from loopsink.receiver import (
     FrameError,
     LogReceiver,
@@ -336,7 +336,7 @@ async def test_listen_needs_the_running_receiver() -> None:
 
 def call_soon(func: Callable[[], object]) -> None:
     """Run ``func`` at the start of the loop's next pass, before any I/O callback of it."""
-    if sniffio.current_async_library() == "trio":
+    if current_backend() == "trio":
         trio.lowlevel.current_trio_token().run_sync_soon(func)
     else:
         asyncio.get_running_loop().call_soon(func)

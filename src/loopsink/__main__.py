@@ -27,6 +27,9 @@ from typing import Any, NoReturn
 
 import anyio
 
+from ._compat import threadsafe_scheduler
+from ._exceptions import MissingExtraError, require
+from ._version import __version__
 from .handlers import StreamHandler
 
 __all__ = ["main"]
@@ -221,6 +224,8 @@ def _run_listen(args: argparse.Namespace) -> int:
             ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
         except (OSError, ssl.SSLError) as exc:
             _fail(args, f"cannot load --tls-cert/--tls-key: {exc}")
+    if args.backend == "trio":  # anyio's own error would tell the user to install anyio[trio]
+        require("trio", what="--backend trio", extra="trio")
     try:
         return anyio.run(_listen, args, level, hmac_key, ssl_context, backend=args.backend)
     except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
@@ -264,10 +269,20 @@ async def _listen(
     )
 
     async def stop_on_signal() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                stop.set()
-                return
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+        except NotImplementedError:
+            # Windows' event loops have no signal handlers: a plain handler for Ctrl-C hands
+            # the stop over to the loop instead (a KeyboardInterrupt would skip the drain).
+            schedule = threadsafe_scheduler()
+            previous = signal.signal(signal.SIGINT, lambda *_: schedule(stop.set))
+            try:
+                await anyio.sleep_forever()
+            finally:
+                signal.signal(signal.SIGINT, previous)
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(stop_on_signal)
@@ -329,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loopsink", description="loopsink tools: asyncio-native logging handlers."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         child = sub.add_parser(name, help=command.help, description=command.help)
@@ -345,7 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         parser.print_help(sys.stderr)
         return 2
-    return command.run(args)
+    try:
+        return command.run(args)
+    except MissingExtraError as exc:
+        print(f"loopsink {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,14 +12,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
-import sniffio
 
 __all__ = [
     "ThreadsafeScheduler",
     "Wakeup",
     "current_backend",
     "current_loop_token",
+    "loop_running_here",
     "run_blocking",
     "spawn_detached",
     "threadsafe_scheduler",
@@ -31,23 +32,42 @@ T = TypeVar("T")
 ThreadsafeScheduler = Callable[[Callable[[], object]], object]
 
 
+#: anyio's backend modules, by the name loopsink (and anyio.run) uses for each.
+_BACKEND_MODULES = {"anyio._backends._asyncio": "asyncio", "anyio._backends._trio": "trio"}
+
+
 def current_backend() -> str:
-    """The name of the async library running the current task (``asyncio`` or ``trio``)."""
-    return sniffio.current_async_library()
+    """The name of the async library running the current task (``asyncio`` or ``trio``).
+
+    Asked of anyio itself (``anyio.lowlevel.current_token``, anyio 4.11+), not of sniffio:
+    anyio stopped depending on sniffio, so a bare ``pip install loopsink`` does not have it.
+
+    Raises:
+        RuntimeError: no asyncio or trio event loop runs in this thread.
+    """
+    backend_class = anyio.lowlevel.current_token().backend_class
+    module = backend_class.__module__
+    try:
+        return _BACKEND_MODULES[module]
+    except KeyError:  # pragma: no cover - anyio supports only these two today
+        raise RuntimeError(f"loopsink runs on asyncio or trio, not on {module!r}") from None
+
+
+def loop_running_here() -> bool:
+    """Whether an asyncio or trio event loop runs in the current thread."""
+    try:
+        anyio.lowlevel.current_token()
+    except RuntimeError:  # anyio.NoEventLoopError
+        return False
+    return True
 
 
 def current_loop_token() -> object:
-    """An object that identifies the running event loop (the same object for its lifetime)."""
-    backend = current_backend()
-    if backend == "asyncio":
-        import asyncio
+    """An object that identifies the running event loop (the same object for its lifetime).
 
-        return asyncio.get_running_loop()
-    if backend == "trio":
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
+    The asyncio loop itself on asyncio, the ``TrioToken`` on trio.
+    """
+    return anyio.lowlevel.current_token().native_token
 
 
 def threadsafe_scheduler() -> ThreadsafeScheduler:

@@ -54,6 +54,7 @@ import anyio.to_thread
 
 from . import _fork
 from ._bridge import LoggingBridge, ThreadedQueue
+from ._compat import loop_running_here
 from ._configerrors import remember
 from ._handler import AsyncHandler
 from ._queue import LogQueue, OverflowPolicy
@@ -704,13 +705,7 @@ def _holding_logging_lock() -> bool:
 
 
 def _loop_running_here() -> bool:
-    try:
-        import sniffio
-
-        sniffio.current_async_library()
-    except Exception:
-        return False
-    return True
+    return loop_running_here()
 
 
 def _warn_stderr(text: str) -> None:

@@ -20,11 +20,11 @@ from typing import Any
 
 import anyio
 import pytest
-import sniffio
 import trustme
 
 import loopsink
 from loopsink import MissingExtraError, SMTPHandler
+from loopsink._compat import current_backend
 from servers.smtpd import SMTPServer, free_port, running_smtpd, serving_smtpd
 
 FROM = "App Alerts <alerts@example.com>"
@@ -137,7 +137,7 @@ async def test_trio_needs_no_aiosmtplib(
 ) -> None:
     monkeypatch.setitem(sys.modules, "aiosmtplib", None)
     monkeypatch.setitem(sys.modules, "aiosmtplib.email", None)
-    if sniffio.current_async_library() == "asyncio":
+    if current_backend() == "asyncio":
         with pytest.raises(MissingExtraError, match=r"^SMTPHandler \(on asyncio\) needs the"):
             SMTPHandler(plain_server.mailhost, FROM, TO, "s")
         return

@@ -42,6 +42,8 @@ async def manual_queue() -> None:
 async def testing_helpers() -> None:
     async with capture_records("app", level=logging.DEBUG) as captured:
         logging.getLogger("app").debug("x")
+        await captured.flush(timeout=1.0)
+        await captured.wait_for(lambda records: len(records) == 1)
     messages: list[str] = captured.messages
     sink = CapturingSink()
     await sink.handle(logging.makeLogRecord({"msg": "direct"}))

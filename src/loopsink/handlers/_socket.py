@@ -36,6 +36,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._handler import AsyncHandler
+from .._platform import peer_hangup_probe, require_unix_sockets
 
 __all__ = ["DatagramHandler", "SocketHandler"]
 
@@ -62,8 +63,6 @@ _YIELD_FIRST = 64
 _RESETS = frozenset({errno.ECONNRESET, errno.EPIPE})
 #: Writes kept for sending again after a reset (each at most max_write_size bytes).
 _UNCONFIRMED_WRITES = 2
-
-_POLL_FLAGS = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
 _CONNECTION_ERRORS = (
     OSError,
     anyio.BrokenResourceError,
@@ -118,6 +117,7 @@ class SocketHandler(AsyncHandler):
         owner = type(self).__name__
         if port is None:
             host = os.fspath(host)
+            require_unix_sockets(f"{owner} with port=None")
         if not isinstance(host, str) or not host:
             raise TypeError(
                 f"{owner} host must be a non-empty str (or a path when port=None), got {host!r}"
@@ -300,10 +300,8 @@ class SocketHandler(AsyncHandler):
         self._connect_error = None
         self._poll = None
         raw = _raw_socket(sock)
-        if raw is not None and hasattr(select, "poll") and raw.type == socket.SOCK_STREAM:
-            poll = select.poll()
-            poll.register(raw.fileno(), _POLL_FLAGS)
-            self._poll = poll
+        if raw is not None and raw.type == socket.SOCK_STREAM:
+            self._poll = peer_hangup_probe(raw, tls=self.ssl_context is not None)
 
     def _where(self) -> str:
         return self.host if self.port is None else f"{self.host}:{self.port}"
@@ -326,8 +324,10 @@ class SocketHandler(AsyncHandler):
             return True
         if not events:
             return False
-        revents = events[0][1]
-        self._peer_reset = bool(revents & select.POLLERR) or self._socket_error() in _RESETS
+        # poll() answers (fd, events) pairs; the select() probe answers the socket itself
+        first = events[0]
+        errored = isinstance(first, tuple) and bool(first[1] & getattr(select, "POLLERR", 0))
+        self._peer_reset = errored or self._socket_error() in _RESETS
         return True
 
     def _socket_error(self) -> int:

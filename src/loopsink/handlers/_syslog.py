@@ -34,6 +34,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._handler import FORMAT_SLICE, AsyncHandler
+from .._platform import require_unix_sockets
 
 __all__ = ["SYSLOG_TCP_PORT", "SYSLOG_UDP_PORT", "RFC5424Formatter", "SysLogHandler"]
 
@@ -459,6 +460,7 @@ class SysLogHandler(AsyncHandler):
                 raise ValueError(
                     f"{name} address must be a unix socket path or (host, port), got ''"
                 )
+            require_unix_sockets(f"{name} with a socket path address ({address!r})")
             self.unixsocket = True
         elif isinstance(address, tuple) and len(address) == 2:
             host, port = address
@@ -833,7 +835,8 @@ class SysLogHandler(AsyncHandler):
         if sock is None:
             return True
         try:
-            data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            # the probe is non-blocking; MSG_DONTWAIT only where it exists (not on Windows)
+            data = sock.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
         except BlockingIOError:
             return False
         except OSError:

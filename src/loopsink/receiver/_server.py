@@ -22,6 +22,7 @@ from anyio.streams.tls import TLSStream
 
 from .._compat import run_blocking
 from .._handler import AsyncHandler
+from .._platform import require_unix_sockets
 from ._frames import (
     DEFAULT_MAX_FRAME_SIZE,
     DIGEST_SIZE,
@@ -267,6 +268,7 @@ class LogReceiver:
 
     async def listen_unix(self, path: str | os.PathLike[str]) -> str:
         """Accept unix stream connections on the socket file ``path``; return the path."""
+        require_unix_sockets("LogReceiver.listen_unix")
         group = self._group("listen_unix")
         path = os.fspath(path)
         # bound in a worker thread: binding touches the file system
@@ -298,6 +300,7 @@ class LogReceiver:
 
     async def listen_unix_datagram(self, path: str | os.PathLike[str]) -> str:
         """Receive unix datagrams on the socket file ``path``; return the path."""
+        require_unix_sockets("LogReceiver.listen_unix_datagram")
         group = self._group("listen_unix_datagram")
         path = os.fspath(path)
         sock = await run_blocking(_bind_unix, path, socket.SOCK_DGRAM)
@@ -332,7 +335,7 @@ class LogReceiver:
         raw = listener.extra(anyio.abc.SocketAttribute.raw_socket)
         wrap = (
             anyio.abc.UNIXSocketStream.from_socket
-            if raw.family == socket.AF_UNIX
+            if raw.family == _AF_UNIX
             else anyio.abc.SocketStream.from_socket
         )
         while True:
@@ -353,7 +356,7 @@ class LogReceiver:
                 continue
             try:
                 conn.setblocking(False)
-                if conn.family != socket.AF_UNIX:
+                if conn.family != _AF_UNIX:
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 stream = await wrap(conn)
             except (OSError, ValueError):  # reset before it could be wrapped
@@ -460,12 +463,12 @@ class LogReceiver:
                 records: list[logging.LogRecord] = []
                 for _ in range(_DATAGRAM_BURST):
                     try:
-                        packet, _, flags, _ = sock.recvmsg(bufsize)
+                        packet = _receive_datagram(sock, bufsize)
                     except (BlockingIOError, InterruptedError):
                         break
                     except OSError:  # e.g. ECONNREFUSED queued on the socket: nothing to read
                         continue
-                    if flags & socket.MSG_TRUNC:
+                    if packet is None:
                         self._reject(RejectReason.OVERSIZED, f"datagram above {bufsize} bytes")
                         continue
                     try:
@@ -593,6 +596,33 @@ def _warn(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
+
+
+#: None where the platform has no unix sockets (Windows); compared with, never required.
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
+
+
+def _receive_datagram(sock: socket.socket, bufsize: int) -> bytes | None:
+    """One datagram of at most ``bufsize`` bytes, or None when it was longer (and cut).
+
+    ``recvmsg`` reports the cut with ``MSG_TRUNC``; where there is no ``recvmsg`` (Windows)
+    one byte more is asked for, so that a longer datagram shows by its length, and Windows'
+    ``WSAEMSGSIZE`` (the datagram did not fit even that) counts as cut too.
+    """
+    if hasattr(sock, "recvmsg"):
+        packet, _, flags, _ = sock.recvmsg(bufsize)
+        return None if flags & getattr(socket, "MSG_TRUNC", 0) else packet
+    try:
+        packet = sock.recv(bufsize + 1)
+    except OSError as exc:
+        if getattr(exc, "winerror", None) == _WSAEMSGSIZE:
+            return None
+        raise
+    return None if len(packet) > bufsize else packet
+
+
+#: Windows' error for a datagram larger than the buffer given to recv().
+_WSAEMSGSIZE = 10040
 
 
 def _bind_unix(path: str, kind: int) -> socket.socket:
