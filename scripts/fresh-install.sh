@@ -9,7 +9,7 @@
 #    `--version`, and `listen --backend trio` failing with a message that names loopsink[trio].
 # 2. Each extra alone, in a venv of its own, with its feature used for real:
 #    [trio] under trio.run, [smtp] a mail to a local aiosmtpd server (aiosmtpd is installed as
-#    a test tool), [aiofiles] a stream, [fastapi] the lifespan under uvicorn, [aiohttp] the
+#    a test tool), [http] a POST to a local HTTP server, [aiofiles] a stream, [fastapi] the lifespan under uvicorn, [aiohttp] the
 #    cleanup context. The checks live in scripts/fresh_install_checks.py.
 # pip's cache and the local package index are reused, so this takes seconds per venv.
 set -euo pipefail
@@ -66,7 +66,7 @@ pip_quiet "$py" wheel --no-deps -w "$WORK/dist" "$ROOT"
 wheel="$(ls "$WORK"/dist/loopsink-*.whl)"
 
 # -- 2. each extra alone -----------------------------------------------------------------------
-for extra in trio smtp aiofiles fastapi aiohttp; do
+for extra in trio smtp http aiofiles fastapi aiohttp; do
     py="$(new_venv "$extra")"
     tools=()
     [ "$extra" = smtp ] && tools=(aiosmtpd)

@@ -41,7 +41,7 @@ def bare(tmp: Path) -> None:
     _installed_not_source()
     import loopsink
 
-    for optional in ("trio", "aiosmtplib", "aiofiles", "fastapi", "uvicorn", "aiohttp"):
+    for optional in ("trio", "aiosmtplib", "aiofiles", "fastapi", "uvicorn", "aiohttp", "httpx"):
         _expect(f"{optional} absent", importlib.util.find_spec(optional), None)
 
     path = tmp / "asyncio.log"
@@ -68,6 +68,14 @@ def bare(tmp: Path) -> None:
         loopsink.SMTPHandler("127.0.0.1", "a@example.com", ["b@example.com"], "s")
     except loopsink.MissingExtraError as exc:
         _expect("SMTPHandler without [smtp]", "pip install 'loopsink[smtp]'" in str(exc), True)
+    else:
+        raise SystemExit("fresh-install: SMTPHandler without [smtp] did not refuse")
+    try:
+        loopsink.HTTPHandler("127.0.0.1:9", "/log")
+    except loopsink.MissingExtraError as exc:
+        _expect("HTTPHandler without [http]", "pip install 'loopsink[http]'" in str(exc), True)
+    else:
+        raise SystemExit("fresh-install: HTTPHandler without [http] did not refuse")
 
 
 def trio(tmp: Path) -> None:
@@ -127,6 +135,49 @@ def smtp(tmp: Path) -> None:
     text = received[0].decode()
     _expect("mail subject", "Subject: fresh install" in text, True)
     _expect("mail body", "the disk is full" in text, True)
+
+
+def http(tmp: Path) -> None:
+    """[http]: HTTPHandler (httpx's h11 engine) posting the stdlib's form to a real server."""
+    import asyncio
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    _installed_not_source()
+    import loopsink
+
+    bodies: list[dict[str, list[str]]] = []
+
+    class Intake(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            bodies.append(urllib.parse.parse_qs(self.rfile.read(length).decode()))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Intake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+
+        async def main() -> None:
+            sink = loopsink.HTTPHandler(f"{host}:{port}", "/log", method="POST")
+            async with loopsink.install(sink, logger="fresh.http"):
+                logging.getLogger("fresh.http").warning("over %s", "http")
+
+        asyncio.run(main())
+    finally:
+        server.shutdown()
+        server.server_close()
+    _expect("requests received", len(bodies), 1)
+    _expect("form's msg", bodies[0].get("msg"), ["over %s"])
+    _expect("form's args", bodies[0].get("args"), ["('http',)"])
 
 
 def aiofiles(tmp: Path) -> None:
@@ -235,6 +286,7 @@ CHECKS: dict[str, Callable[[Path], None]] = {
     "bare": bare,
     "trio": trio,
     "smtp": smtp,
+    "http": http,
     "aiofiles": aiofiles,
     "fastapi": fastapi,
     "aiohttp": aiohttp,

@@ -371,6 +371,68 @@ async def datagram_handler_over_udp(platform: str, tmp: str) -> None:
     assert got.messages == ["batch 0", "batch 1", "batch 2"], got.messages
 
 
+async def http_handler_keeps_its_connection(platform: str, tmp: str) -> None:
+    """HTTPHandler (h11 in its own thread) reuses one kept-alive connection, and a server
+    that closed it while idle costs no record: the idle check needs no poll()."""
+    import logging
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import anyio
+
+    import loopsink
+
+    messages: list[str] = []
+    peers: set[int] = set()
+    arrived = threading.Condition()
+
+    class Intake(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            with arrived:
+                messages.append(form["msg"][0])
+                peers.add(self.client_address[1])
+                arrived.notify_all()
+            close = messages[-1] == "second"  # the server drops the idle connection after it
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            if close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = close
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Intake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def wait_count(count: int) -> None:
+        with arrived:
+            assert arrived.wait_for(lambda: len(messages) >= count, 5.0), messages
+
+    try:
+        host, port = server.server_address[:2]
+        sink = loopsink.HTTPHandler(f"{host}:{port}", "/log", method="POST")
+        async with loopsink.install(sink, logger="sim.http", level=logging.INFO) as queue:
+            for count, text in enumerate(("first", "second", "third"), 1):
+                logging.getLogger("sim.http").warning(text)
+                await queue.flush()
+                await anyio.to_thread.run_sync(wait_count, count)
+            errors = queue.stats.sinks[0].errors
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert messages == ["first", "second", "third"], messages
+    assert len(peers) == 2, peers  # one kept-alive connection, a new one after the close
+    assert errors == 0, errors
+
+
 #: name -> scenario(platform, tmp dir); a coroutine function runs under anyio.run(asyncio).
 SCENARIOS: dict[str, Callable[[str, str], Any]] = {
     "imports_and_every_sink": imports_and_every_sink,
@@ -381,6 +443,7 @@ SCENARIOS: dict[str, Callable[[str, str], Any]] = {
     "socket_handler_over_tcp": socket_handler_over_tcp,
     "socket_handler_notices_a_hangup": socket_handler_notices_a_hangup,
     "datagram_handler_over_udp": datagram_handler_over_udp,
+    "http_handler_keeps_its_connection": http_handler_keeps_its_connection,
 }
 
 
