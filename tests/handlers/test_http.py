@@ -293,6 +293,44 @@ def test_stdlib_attributes_and_map_log_record() -> None:
     assert sink.mapLogRecord(record) is record.__dict__
 
 
+async def test_a_bridged_record_from_a_thread_gives_the_stdlibs_body(server: HTTPServer) -> None:
+    """The docs' promise (Differences from the stdlib): a record the bridge copies (from
+    another thread, with a mutable argument) still gives the stdlib's bytes."""
+    logger = logging.getLogger("app.http.bridged")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        sink = HTTPHandler(server.host, "/ingest", "POST")
+        async with loopsink.install(sink, logger=logger):
+            tags = ["a", "b"]
+            await anyio.to_thread.run_sync(logger.info, "tags %s for %s", tags, "zoë")
+            tags.append("changed after the call")
+        (ours,) = server.wait_for(1)
+        await stdlib_send(StdlibHTTPHandler(server.host, "/ingest", method="POST"), seen[0])
+        ours, theirs = server.wait_for(2)
+    finally:
+        logger.removeHandler(keep)
+        logger.propagate = True
+    # the stdlib's handler, run after the list changed, shows the change; loopsink sent the
+    # record as it was at the call, which is what the stdlib sends when it runs at the call
+    at_call = urllib.parse.urlencode(
+        {**seen[0].__dict__, "args": str((["a", "b"], "zoë"))}
+    ).encode()
+    assert ours.body == at_call
+    assert theirs.body == urllib.parse.urlencode(seen[0].__dict__).encode()
+    assert ours.header("Content-Length") == str(len(at_call))
+    same = {name: value for name, value in compared(ours).items() if name != "content-length"}
+    assert same == {n: v for n, v in compared(theirs).items() if n != "content-length"}
+
+
 # -- through the queue ----------------------------------------------------------------------
 
 
