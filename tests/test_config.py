@@ -548,7 +548,16 @@ def test_a_forked_child_delivers_its_records_through_the_inherited_bridge(
     )
     cfg["root"]["level"] = "INFO"
     proc = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT, json.dumps(cfg), str(child_log)],
+        # 3.12+ warns about fork() in a process with threads: the very case under test
+        [
+            sys.executable,
+            "-W",
+            "ignore::DeprecationWarning",
+            "-c",
+            FORK_SCRIPT,
+            json.dumps(cfg),
+            str(child_log),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
