@@ -816,3 +816,57 @@ def test_every_facility_name_and_number_is_still_accepted() -> None:
     handler.ident = "billing[42]: "
     assert handler.ident == "billing[42]: "
     assert SysLogHandler.ident == ""
+
+
+def _read_lines(conn: socket.socket, count: int, timeout: float) -> list[str]:
+    """Read LF-framed syslog messages from ``conn`` until ``count`` arrived (blocking)."""
+    conn.settimeout(timeout)
+    data = b""
+    while data.count(b"\n") < count:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode().splitlines()
+
+
+async def test_tcp_records_a_resetting_daemon_never_read_are_sent_again_and_counted() -> None:
+    """A daemon killed with records unread resets the connection: those records were lost
+    without a trace (errors=0). Now they are sent again on the next connection (at least
+    once), counted in ``resent``, as SocketHandler does (#19)."""
+    import select
+    import struct
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    sink = SysLogHandler(("127.0.0.1", port), socktype=socket.SOCK_STREAM)
+    sink.setFormatter(logging.Formatter("%(message)s"))
+    sink.retry_start = sink.retry_max = 0.01
+    record = logging.makeLogRecord
+    with listener:
+        await sink.emit_batch([record({"msg": f"unread {i}"}) for i in range(5)])
+        conn, _ = await anyio.to_thread.run_sync(listener.accept)
+        # the records sit unread in the daemon's buffer; it dies: a close with unread data
+        # is a reset
+        await anyio.to_thread.run_sync(select.select, [conn], [], [], 5.0)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        assert sink.socket is not None
+        poll = select.poll()
+        poll.register(sink.socket.fileno(), select.POLLERR | select.POLLHUP)
+        # the reset has reached the sink's kernel (a wait on the socket, not a sleep)
+        assert await anyio.to_thread.run_sync(poll.poll, 5000)
+        await sink.emit_batch([record({"msg": "after the restart"})])
+        conn2, _ = await anyio.to_thread.run_sync(listener.accept)
+        with conn2:
+            lines = await anyio.to_thread.run_sync(_read_lines, conn2, 6, 5.0)
+    await sink.close()
+    assert [line.split(">", 1)[1] for line in lines] == [
+        *(f"unread {i}" for i in range(5)),
+        "after the restart",
+    ]
+    assert sink.resent == 5
+    assert sink.error_count == 0

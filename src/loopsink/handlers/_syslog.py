@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import logging
 import os
 import socket
@@ -63,6 +64,10 @@ _LF_ESCAPE = "#012"
 #: close_notify) to be processed; paid about once per connection.
 _TLS_PROBE = 0.01
 
+#: Socket errors that mean the daemon's kernel refused our bytes (a reset).
+_RESETS = frozenset({errno.ECONNRESET, errno.EPIPE})
+#: Writes kept for sending again after a reset.
+_UNCONFIRMED_WRITES = 2
 #: How long closing a TLS connection may wait for the peer before it is cut.
 _CLOSE_TIMEOUT = 1.0
 
@@ -558,6 +563,13 @@ class SysLogHandler(AsyncHandler):
         self._dest: Any = None  # resolved UDP destination
         self._prio_cache: dict[str, str] = {}
         self._progress = 0  # datagrams of the current batch already sent
+        #: Records sent again after the daemon reset a stream connection that may not have
+        #: read them (at-least-once: some may arrive twice).
+        self.resent = 0
+        # the last writes on the current stream connection the daemon may not have read:
+        # (bytes, records); sent again first on the next connection after a reset
+        self._unconfirmed: list[tuple[bytes, int]] = []
+        self._resend: list[tuple[bytes, int]] = []
 
     # -- the stdlib's pure methods ------------------------------------------------------------
 
@@ -839,9 +851,16 @@ class SysLogHandler(AsyncHandler):
             data = sock.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
         except BlockingIOError:
             return False
-        except OSError:
+        except OSError as exc:
+            # A reset: the daemon was killed or closed with our bytes unread (or they came
+            # after it closed), so the last writes may never have been read: send them again
+            # on the next connection. A clean close (FIN) means it read what it got.
+            if exc.errno in _RESETS:
+                self._resend = self._unconfirmed
+            self._unconfirmed = []
             return True
         if not data:
+            self._unconfirmed = []
             return True
         if self.ssl_context is None or self._stream is None:
             return False
@@ -860,8 +879,19 @@ class SysLogHandler(AsyncHandler):
         resends nothing twice. A stream write is all or nothing as far as we can tell.
         """
         if self._stream is not None:
-            await self._stream.send(b"".join(frames))
+            data = b"".join(frames)
+            again = self._resend
+            await self._stream.send(b"".join([chunk for chunk, _ in again] + [data]))
             self._progress = len(frames)
+            if again:
+                count = sum(records for _, records in again)
+                self._resend = []
+                self.resent += count
+                self._notice(
+                    f"the daemon reset the connection; {count} records it may not have read "
+                    f"were sent again (some may arrive twice)"
+                )
+            self._unconfirmed = [*again, (data, len(frames))][-_UNCONFIRMED_WRITES:]
             return
         sock = self.socket
         assert sock is not None
@@ -933,6 +963,9 @@ class SysLogHandler(AsyncHandler):
                     self.handleError(records_ok[0])
                     frames, records_ok = frames[1:], records_ok[1:]
                     continue
+                if getattr(exc, "errno", None) in _RESETS and not self._resend:
+                    self._resend = self._unconfirmed  # the batch in hand is retried anyway
+                self._unconfirmed = []
                 await self._drop_socket()
                 if isinstance(exc, ssl.SSLError) or (delay and time.monotonic() + delay > deadline):
                     self.report_batch_failure(records_ok)
