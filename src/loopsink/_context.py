@@ -22,6 +22,8 @@ from contextvars import Context, ContextVar
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
+from ._record import record_context
+
 __all__ = [
     "Binding",
     "bind",
@@ -50,10 +52,6 @@ class _Usage:
 usage = _Usage()
 
 
-def _context_of(record: logging.LogRecord) -> Context | None:
-    return getattr(record, "_loopsink_context", None)
-
-
 def _enter(context: Context, func: Callable[..., R], args: tuple[Any, ...]) -> R:
     _ENTERED.set(context)
     return func(*args)
@@ -79,7 +77,7 @@ def context_runs(
     count = len(records)
     if not count:
         return
-    contexts = list(map(_context_of, records))
+    contexts = list(map(record_context, records))
     start = 0
     current = contexts[0]
     for index in range(1, count):
