@@ -19,8 +19,7 @@ import anyio.from_thread
 
 from . import _fork
 from ._handler import AsyncHandler
-from ._queue import _NEVER, LogQueue
-from ._record import IMMUTABLE, PLAIN_SIZE, extras_fixed, snapshot, wrap
+from ._queue import LogQueue
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -29,11 +28,7 @@ __all__ = ["LoggingBridge", "ThreadedQueue", "install", "start_in_thread"]
 
 T = TypeVar("T")
 _LogRecord = logging.LogRecord
-_get_ident = threading.get_ident
 _copy_context = contextvars.copy_context
-#: Argument types whose values cannot change after the log call.
-_IMMUTABLE = IMMUTABLE
-_PLAIN_SIZE = PLAIN_SIZE
 
 
 class LoggingBridge(logging.Handler):
@@ -58,7 +53,6 @@ class LoggingBridge(logging.Handler):
             raise TypeError(f"LoggingBridge needs a loopsink.LogQueue, got {queue!r}")
         super().__init__(level)
         self.queue = queue
-        self._put = queue.put
         self._runner: ThreadedQueue | None = None
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -72,62 +66,29 @@ class LoggingBridge(logging.Handler):
                 record = verdict
         # The context of the call travels with the record (copying it is O(1)): the sinks
         # run their filters and formatters inside it, as the stdlib's handlers do.
-        context = _copy_context()
-        # On the loop's own thread, a record whose message, arguments and extra values
-        # cannot change (a str message, immutable values, no traceback) is queued without
-        # a copy, with the context beside it: the sinks run later on
-        # this same thread, so no other thread can touch it meanwhile, and skipping the
-        # copy is most of the saving that keeps this call cheap.
-        queue = self.queue
-        if _get_ident() == queue._fast_thread and type(record.msg) is str and not record.exc_info:
-            # whether every argument is of a type whose value cannot change after the call,
-            # unrolled for the common counts: this check is a good part of the call's cost
-            args = record.args
-            if not args:
-                immutable = True
-            elif type(args) is not tuple:
-                immutable = False
-            elif len(args) == 2:
-                immutable = type(args[0]) in _IMMUTABLE and type(args[1]) in _IMMUTABLE
-            elif len(args) == 1:
-                immutable = type(args[0]) in _IMMUTABLE
-            else:
-                immutable = _IMMUTABLE.issuperset(map(type, args))
-            state = record.__dict__
-            if immutable and (len(state) <= _PLAIN_SIZE or extras_fixed(state)):
-                # LogQueue.put's room check and append, inlined: this is the hot path. The
-                # record goes in with its context as a pair, or alone when its context
-                # equals the one of the fast path's previous record (the same task, no
-                # ContextVar set in between: equal contexts compare in O(1)); the queue's
-                # worker wraps it (wrap_pairs), which keeps that allocation off this call.
-                intake = queue._intake
-                if len(intake) < queue._capacity:
-                    if context == queue._fast_context:
-                        intake.append(record)
-                    else:
-                        intake.append((record, context))  # type: ignore[arg-type]
-                        if queue._remember_context:
-                            queue._fast_context = context
-                    if len(intake) > queue._wake_at:
-                        queue._wake_at = _NEVER
-                        queue._wake_workers()
-                    return True
-                return self._put(wrap(record, context))
         try:
-            copy = snapshot(record, context)
+            return self._put_call(record, _copy_context())
         except Exception:  # e.g. a format string that does not match its arguments
             self.handleError(record)
             return False
-        return self._put(copy)
+
+    @property
+    def queue(self) -> LogQueue:
+        """The queue this bridge feeds."""
+        return self._queue
+
+    @queue.setter
+    def queue(self, queue: LogQueue) -> None:
+        self._queue = queue
+        self._put = queue.put
+        self._put_call = queue.put_call
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue ``record`` (what ``handle`` does after filtering)."""
         try:
-            copy = snapshot(record, _copy_context())
+            self._put_call(record, _copy_context())
         except Exception:
             self.handleError(record)
-            return
-        self._put(copy)
 
     def flush(self) -> None:
         """Flush the queue when it runs in its own thread (``start_in_thread``).

@@ -16,6 +16,7 @@ same sinks is made and its thread started; the child's exit (normal interpreter 
 from __future__ import annotations
 
 import atexit
+import contextvars
 import logging
 import os
 import threading
@@ -118,6 +119,9 @@ class PendingQueue:
 
     def put(self, record: logging.LogRecord) -> bool:
         return self._renew().put(record)
+
+    def put_call(self, record: logging.LogRecord, context: contextvars.Context | None) -> bool:
+        return self._renew().put_call(record, context)
 
     def __repr__(self) -> str:
         return "<loopsink queue of a forked child, made on first use>"

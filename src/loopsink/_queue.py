@@ -37,7 +37,17 @@ from ._context import apply_bound_fields
 from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
-from ._record import QueuedRecord, own_record, unpair, wrap_pairs
+from ._record import (
+    IMMUTABLE,
+    PLAIN_SIZE,
+    QueuedRecord,
+    extras_fixed,
+    own_record,
+    snapshot,
+    unpair,
+    wrap,
+    wrap_pairs,
+)
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -57,6 +67,7 @@ _SUMMARY_QUIET_PERIOD = 0.05
 _BLOCK_RECHECK = 0.25
 
 _popleft = deque.popleft
+_get_ident = threading.get_ident
 
 #: A put() threshold no intake reaches.
 _NEVER = sys.maxsize
@@ -316,6 +327,55 @@ class LogQueue:
             self._wake_at = _NEVER
             self._wake_workers()
         return True
+
+    def put_call(self, record: logging.LogRecord, context: contextvars.Context | None) -> bool:
+        """Queue ``record`` as a log call has just made it, with the call's context.
+
+        What a bridge calls for every record (:class:`LoggingBridge` does): the record is
+        queued as it was at the call. On the loop's thread, a record that cannot change
+        afterwards (a ``str`` message, arguments and ``extra=`` values of immutable types,
+        no exception) goes in as it is, with ``context`` beside it; any other is queued as
+        a :func:`snapshot` copy, so the caller's other handlers see it untouched. Raises
+        what formatting the message raises (a format string that does not match its
+        arguments): the bridge reports it through its ``handleError``.
+
+        Returns ``False`` if the record was dropped, as :meth:`put` does.
+        """
+        # The hot path of every log call on the loop's thread: put()'s checks, inlined.
+        if _get_ident() == self._fast_thread and type(record.msg) is str and not record.exc_info:
+            # whether every argument is of a type whose value cannot change after the call,
+            # unrolled for the common counts: this check is a good part of the call's cost
+            args = record.args
+            if not args:
+                immutable = True
+            elif type(args) is not tuple:
+                immutable = False
+            elif len(args) == 2:
+                immutable = type(args[0]) in IMMUTABLE and type(args[1]) in IMMUTABLE
+            elif len(args) == 1:
+                immutable = type(args[0]) in IMMUTABLE
+            else:
+                immutable = IMMUTABLE.issuperset(map(type, args))
+            state = record.__dict__
+            if immutable and (len(state) <= PLAIN_SIZE or extras_fixed(state)):
+                # The record goes in with its context as a pair, or alone when its context
+                # equals the one of the previous pair (the same task, no ContextVar set in
+                # between: equal contexts compare in O(1)); the lane that delivers it makes
+                # the pair a record (wrap_pairs), which keeps that allocation off this call.
+                intake = self._intake
+                if len(intake) < self._capacity:
+                    if context == self._fast_context:
+                        intake.append(record)
+                    else:
+                        intake.append((record, context))  # type: ignore[arg-type]
+                        if self._remember_context:
+                            self._fast_context = context
+                    if len(intake) > self._wake_at:
+                        self._wake_at = _NEVER
+                        self._wake_workers()
+                    return True
+                return self.put(wrap(record, context))
+        return self.put(snapshot(record, context))
 
     def _make_room(self) -> bool:
         """The intake is full: apply the overflow policy; ``True`` if the record may go in."""

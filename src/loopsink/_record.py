@@ -118,7 +118,7 @@ def record_context(record: logging.LogRecord) -> Context | None:
     return getattr(record, "_loopsink_context", None)
 
 
-def wrap(record: logging.LogRecord, context: Context) -> QueuedRecord:
+def wrap(record: logging.LogRecord, context: Context | None) -> QueuedRecord:
     """``record`` itself, seen through a :class:`QueuedRecord` that carries ``context``.
 
     The two share one attribute dict, so this costs no copy: for the bridge's fast path,
