@@ -7,6 +7,7 @@ import io
 import logging
 import pickle
 import threading
+from collections.abc import Sequence
 
 import anyio
 import anyio.to_thread
@@ -235,3 +236,48 @@ async def test_a_built_in_sink_with_a_formatter_subclass_still_enters_the_contex
         logger.info("hello")
     assert plain_out.getvalue() == "hello\n"
     assert custom_out.getvalue() == "r-7|hello\n"
+
+
+class _GatedSink(CapturingSink):
+    """Holds its first batch until released, so that its backlog fills up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = anyio.Event()
+        self.release = anyio.Event()
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().emit_batch(records)
+
+
+async def test_a_record_alone_after_records_cut_from_a_full_sink_keeps_its_context() -> None:
+    """A sink whose backlog is full drops the end of what the intake hands it. When a
+    context change was among the records dropped, the next record queued alone (same
+    context as the dropped change) must still carry it, not the sink's last one."""
+    fast, gated = CapturingSink(), _GatedSink()
+    for sink in (fast, gated):
+        sink.addFilter(RequestIdFilter())
+        sink.setFormatter(logging.Formatter("%(request_id)s %(message)s"))
+    logger = app_logger("ctx.cut")
+    async with loopsink.LogQueue(fast, gated, capacity=2) as queue:
+        logger.addHandler(loopsink.LoggingBridge(queue))
+        request_id.set("a")
+        logger.info("a1")
+        with anyio.fail_after(5):
+            await gated.entered.wait()  # a1 is in flight; the gated backlog is empty
+        logger.info("a2")
+        logger.info("a3")
+        # the fast lane drains the intake into both lanes
+        await fast.wait_for(lambda records: len(records) == 3)
+        request_id.set("b")
+        logger.info("b1")  # a context change, cut from the full gated backlog
+        await fast.wait_for(lambda records: len(records) == 4)
+        assert queue.stats.sinks[1].dropped == {"full": 1}
+        gated.release.set()
+        await gated.wait_for(lambda records: len(records) == 3)
+        logger.info("b2")  # queued alone: its context equals b1's
+    assert fast.lines[:5] == ["a a1", "a a2", "a a3", "b b1", "b b2"]
+    assert gated.lines[:3] == ["a a1", "a a2", "a a3"]
+    assert [line for line in gated.lines[3:] if "b2" in line] == ["b b2"]

@@ -42,6 +42,7 @@ from ._record import (
     PLAIN_SIZE,
     QueuedRecord,
     extras_fixed,
+    last_context,
     own_record,
     snapshot,
     unpair,
@@ -84,6 +85,10 @@ _POLL = 0.001
 #: and gathering more would only make batches that outgrow a formatting slice.
 _TRICKLE = 32
 
+#: How many intake items a lane makes records of (wrap_pairs) between two looks at the
+#: clock; a batch takes turns with other tasks every _TURN.
+_WRAP_SLICE = 256
+
 #: The least time a sink whose worker hit the close deadline gets to close itself (its
 #: file closed, its socket shut). aclose()'s timeout counts it: the sinks close in what is
 #: left of the timeout, together, and at least this long.
@@ -122,6 +127,8 @@ class _Lane:
     __slots__ = (
         "backlog",
         "capacity",
+        "context",
+        "cut_context",
         "done",
         "dropped",
         "emitted",
@@ -143,7 +150,14 @@ class _Lane:
     def __init__(self, sink: AsyncHandler, capacity: int) -> None:
         self.sink = sink
         self.capacity = capacity
-        self.backlog: deque[logging.LogRecord] = deque()
+        #: intake items as put (records, QueuedRecords and (record, context) pairs): the
+        #: lane makes them records when it delivers them (LogQueue._records)
+        self.backlog: deque[Any] = deque()
+        #: the context of the last pair the lane has seen: a record alone shares it
+        self.context: contextvars.Context | None = None
+        #: the context of the last pair among records cut from the end of an offer: the
+        #: next record alone that reaches the lane has it (see offer)
+        self.cut_context: contextvars.Context | None = None
         self.in_flight = 0
         self.received = 0  # records offered to this lane (dropped ones included)
         self.settled = 0  # records done with: emitted, failed, filtered or dropped here
@@ -167,10 +181,13 @@ class _Lane:
     def room(self) -> int:
         return self.capacity - len(self.backlog)
 
-    def offer(self, records: list[logging.LogRecord], policy: str) -> None:
+    def offer(self, records: list[Any], policy: str) -> None:
+        """Take ``records`` (intake items) as far as there is room."""
         backlog = self.backlog
         self.received += len(records)
         space = self.capacity - len(backlog)
+        if self.cut_context is not None:
+            records = self._after_cut(records)
         if len(records) <= space or policy == "block":
             backlog.extend(records)
         elif policy == "drop_oldest":
@@ -183,12 +200,30 @@ class _Lane:
             kept = max(space, 0)
             backlog.extend(records[:kept])
             self._drop(DropReason.FULL, len(records) - kept)
+            # a pair among the records cut gives its context to the next record alone
+            self.cut_context = last_context(records[kept:], self.cut_context)
         pending = self.pending
         if pending > self.high_water:
             self.high_water = pending
         if self.idle:
             self.idle = False
             self.wake.fire()
+
+    def _after_cut(self, records: list[Any]) -> list[Any]:
+        """``records``, the first record alone among them paired with ``cut_context``."""
+        for index, item in enumerate(records):
+            if type(item) is tuple:  # a pair: it sets the context itself (if it has one)
+                if item[1] is not None:
+                    break
+                continue
+            if not isinstance(item, QueuedRecord):  # alone: it had the context cut
+                pair = (item, self.cut_context)
+                records = [*records[:index], pair, *records[index + 1 :]]
+                break
+        else:
+            return records  # none yet: the next offer's
+        self.cut_context = None
+        return records
 
     def _drop(self, reason: str, count: int) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
@@ -275,12 +310,11 @@ class LogQueue:
         #: the loop's thread while the queue runs and accepts records, else None: the one
         #: attribute the bridge's fast path checks
         self._fast_thread: int | None = None
-        #: The bridge's fast path puts a record alone when its context equals this one
-        #: (the context of the fast path's last pair); _drain_context is the same thing on
-        #: the worker's side. Not with "drop_oldest": evicting a pair would leave the
+        #: The fast path (put_call) puts a record alone when its context equals this one
+        #: (the context of its last pair); each lane carries the same thing on its side
+        #: (_Lane.context). Not with "drop_oldest": evicting a pair would leave the
         #: records after it with another record's context.
         self._fast_context: contextvars.Context | None = None
-        self._drain_context: contextvars.Context | None = None
         self._remember_context = overflow != "drop_oldest"
         self._schedule: ThreadsafeScheduler | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -481,13 +515,8 @@ class LogQueue:
             except IndexError:  # another thread evicted some meanwhile
                 pass
         self._drained += len(moved)
-        if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
-            moved, self._drain_context = wrap_pairs(moved, self._drain_context)
-            apply_bound_fields(moved)
-        elif any(lane.sink._needs_context() for lane in self._lanes):
-            moved, self._drain_context = wrap_pairs(moved, self._drain_context)
-        else:  # no sink runs anything that reads context variables: records as they are
-            moved, self._drain_context = unpair(moved, self._drain_context)
+        # The items go to the lanes as they are: each lane makes them records when it
+        # delivers them (_records), in slices, so a burst never costs the loop one long step.
         for lane in self._lanes:
             lane.offer(moved, self._policy)
         if self._policy == "block":
@@ -671,6 +700,7 @@ class LogQueue:
             pop = backlog.popleft
             batch = [pop() for _ in range(count)]
         lane.in_flight = count
+        batch = await self._records(lane, batch)
         if sink.level or sink.filters:
             accepted = sink.accept_batch(batch)
         else:
@@ -697,6 +727,33 @@ class LogQueue:
         lane.settled += count
         lane.progress.fire()
         return count
+
+    async def _records(
+        self, lane: _Lane, items: list[logging.LogRecord]
+    ) -> list[logging.LogRecord]:
+        """The lane's intake items as records, carrying their contexts if the sink reads them.
+
+        A large batch is made in slices, taking turns with other tasks in between.
+        """
+        if not (_usage.bound or lane.sink._needs_context()):
+            # nothing this sink runs reads context variables: the records as they are
+            records, lane.context = unpair(items, lane.context)
+            return records
+        if len(items) <= _WRAP_SLICE:
+            records, lane.context = wrap_pairs(items, lane.context)
+        else:
+            records = []
+            clock = time.perf_counter
+            turn_ends = clock() + _TURN
+            for start in range(0, len(items), _WRAP_SLICE):
+                if clock() > turn_ends:
+                    await anyio.lowlevel.checkpoint()
+                    turn_ends = clock() + _TURN
+                part, lane.context = wrap_pairs(items[start : start + _WRAP_SLICE], lane.context)
+                records += part
+        if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
+            apply_bound_fields(records)
+        return records
 
     async def _finish_sink(self, sink: AsyncHandler) -> None:
         async with sink.io_lock():

@@ -166,10 +166,16 @@ def unpair(
     """Intake items as records, without their contexts (no sink needs them); returns them
     and the fast path's context after them, as :func:`wrap_pairs` does."""
     records = [item[0] if type(item) is tuple else item for item in items]
+    return records, last_context(items, context)
+
+
+def last_context(items: list[Any], context: Context | None) -> Context | None:
+    """The fast path's context after ``items``: that of their last pair, else ``context``."""
     for item in reversed(items):
         if type(item) is tuple and item[1] is not None:
-            return records, item[1]
-    return records, context
+            own: Context = item[1]
+            return own
+    return context
 
 
 def keep_context(record: logging.LogRecord, original: logging.LogRecord) -> logging.LogRecord:
