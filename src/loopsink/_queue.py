@@ -145,7 +145,7 @@ class _Lane:
         self.progress = _Signal()
         self.done = anyio.Event()
         self.scope: anyio.CancelScope | None = None
-        self.late_base = sink._late_failures  # what the sink had lost before this queue
+        self.late_base = sink.late_failures  # what the sink had lost before this queue
         self.watching = False  # a linger watch runs for this lane
         self.lock: anyio.Lock = None  # type: ignore[assignment] # the sink's, set on the loop
 
@@ -187,7 +187,7 @@ class _Lane:
     def snapshot(self) -> SinkStats:
         return SinkStats(
             name=self.sink.describe(),
-            emitted=self.emitted - (self.sink._late_failures - self.late_base),
+            emitted=self.emitted - (self.sink.late_failures - self.late_base),
             errors=self.sink.error_count,
             pending=self.pending,
             high_water=self.high_water,
@@ -424,7 +424,7 @@ class LogQueue:
         if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
             moved, self._drain_context = wrap_pairs(moved, self._drain_context)
             apply_bound_fields(moved)
-        elif any(lane.sink._needs_context() for lane in self._lanes):
+        elif any(lane.sink.needs_context() for lane in self._lanes):
             moved, self._drain_context = wrap_pairs(moved, self._drain_context)
         else:  # no sink runs anything that reads context variables: records as they are
             moved, self._drain_context = unpair(moved, self._drain_context)
@@ -513,7 +513,7 @@ class LogQueue:
             task_status.started()
             sink = lane.sink
             lane.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
-            sink._lingering = True
+            sink.linger_watched = True
             clock = time.perf_counter
             turn_ends = clock() + _TURN
             poll = False
@@ -547,7 +547,7 @@ class LogQueue:
                     if lane.backlog or (self._intake and not self._blocked()):
                         lane.idle = False
                         continue
-                    if not lane.watching and sink._linger_deadline() is not None:
+                    if not lane.watching and sink.linger_deadline() is not None:
                         lane.watching = True
                         self._start(self._watch_linger, lane)
                     if (
@@ -567,7 +567,7 @@ class LogQueue:
                     turn_ends = clock() + _TURN
                 await self._finish_sink(sink)
             finally:
-                sink._lingering = False
+                sink.linger_watched = False
                 lane.done.set()
 
     def _start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
@@ -583,7 +583,7 @@ class LogQueue:
         sink = lane.sink
         try:
             while not lane.done.is_set():
-                deadline = sink._linger_deadline()
+                deadline = sink.linger_deadline()
                 if deadline is None:
                     return
                 delay = deadline - time.monotonic()
@@ -592,7 +592,7 @@ class LogQueue:
                     continue
                 async with sink.io_lock():
                     try:
-                        await sink._write_lingering()
+                        await sink.write_held()
                     except Exception:
                         sink.report_error("writing held output")
         finally:
@@ -615,7 +615,7 @@ class LogQueue:
             accepted = sink.accept_batch(batch)
         else:
             accepted = batch
-        errors_before, late_before = sink.error_count, sink._late_failures
+        errors_before, late_before = sink.error_count, sink.late_failures
         if accepted:
             lock = lane.lock
             try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
@@ -629,7 +629,7 @@ class LogQueue:
             finally:
                 lock.release()
         # failures of earlier batches that surfaced meanwhile are not this batch's
-        late = sink._late_failures - late_before
+        late = sink.late_failures - late_before
         failed = min(sink.error_count - errors_before - late, len(accepted))
         lane.emitted += len(accepted) - failed
         lane.filtered += count - len(accepted)
