@@ -425,14 +425,15 @@ class AsyncHandler(logging.Filterer):
         if not self._lingering:  # nobody would come back for held output: write it now
             await output.drain()
 
-    def write_blocking(self, data: str | bytes) -> None:
+    def write_blocking(self, data: Any) -> None:
         """Write ``data`` for real: override it when the sink uses :meth:`write_behind`.
 
         Runs on the sink's I/O thread, never on the event loop, so it may block (a file's
         ``write``, a socket's ``sendall``, an ``sqlite3`` insert). It gets what
         :meth:`write_behind` was handed, several pieces joined into one ``str`` or
-        ``bytes``. An exception it raises is reported as a late failure of the records
-        that data holds.
+        ``bytes`` (an override may annotate ``data`` with the one type its sink hands
+        over). An exception it raises is reported as a late failure of the records that
+        data holds.
         """
         raise NotImplementedError(
             f"{type(self).__name__} hands output to write_behind(), so it must override "
