@@ -56,6 +56,14 @@ class AsyncHandler(logging.Filterer):
     once, :meth:`emit_batch`. Both may raise: the caller routes the failure to
     :meth:`handleError`, counts it, and carries on with the next records.
 
+    The documented methods are the whole contract between a sink and the queue, the same
+    for the built-in sinks and a user's (the "Writing a sink" guide): :meth:`format_lines`
+    formats a batch in slices; :meth:`write_behind` hands the output to the sink's own I/O
+    thread (:meth:`write_blocking`, :meth:`run_in_io_thread`), held for a short linger that
+    the queue watches (:attr:`linger_watched`, :meth:`linger_deadline`, :meth:`write_held`)
+    and written by :meth:`flush` and :meth:`close`; a write that fails later is reported and
+    counted (:meth:`report_late_failure`, :attr:`late_failures`).
+
     A sink's I/O is serialised: the queue worker, :meth:`handle`, and the queue's calls to
     :meth:`flush` and :meth:`close` take the sink's lock, so subclasses never lock themselves.
 
