@@ -69,3 +69,41 @@ def test_import_loads_no_optional_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_sink_contract_is_public_and_documented() -> None:
+    """What the queue calls on a sink, and what a sink needs to match the built-ins
+    (docs/guides/writing-a-sink.md): public names, each with a docstring."""
+    contract = [
+        "emit",
+        "emit_batch",
+        "max_batch_size",
+        "format_lines",
+        "run_in_context",
+        "needs_context",
+        "accept_batch",
+        "io_lock",
+        "write_behind",
+        "write_blocking",
+        "run_in_io_thread",
+        "linger_watched",
+        "linger_deadline",
+        "write_held",
+        "flush",
+        "close",
+        "handleError",
+        "report_batch_failure",
+        "report_error",
+        "report_late_failure",
+        "late_failures",
+        "error_count",
+        "last_error",
+        "describe",
+    ]
+    undocumented = [
+        name
+        for name in contract
+        if name != "max_batch_size" and not getattr(loopsink.AsyncHandler, name).__doc__
+    ]
+    assert not undocumented, undocumented
+    assert isinstance(loopsink.AsyncHandler.max_batch_size, int)

@@ -23,6 +23,7 @@ from ._compat import current_loop_token, run_blocking
 from ._context import in_context, run_each_in_context
 from ._fastformat import BatchFormat, batch_format, one_by_one
 from ._record import OwnRecord, keep_context, plain_text
+from ._writebehind import WriteBehind
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -55,6 +56,14 @@ class AsyncHandler(logging.Filterer):
     once, :meth:`emit_batch`. Both may raise: the caller routes the failure to
     :meth:`handleError`, counts it, and carries on with the next records.
 
+    The documented methods are the whole contract between a sink and the queue, the same
+    for the built-in sinks and a user's (the "Writing a sink" guide): :meth:`format_lines`
+    formats a batch in slices; :meth:`write_behind` hands the output to the sink's own I/O
+    thread (:meth:`write_blocking`, :meth:`run_in_io_thread`), held for a short linger that
+    the queue watches (:attr:`linger_watched`, :meth:`linger_deadline`, :meth:`write_held`)
+    and written by :meth:`flush` and :meth:`close`; a write that fails later is reported and
+    counted (:meth:`report_late_failure`, :attr:`late_failures`).
+
     A sink's I/O is serialised: the queue worker, :meth:`handle`, and the queue's calls to
     :meth:`flush` and :meth:`close` take the sink's lock, so subclasses never lock themselves.
 
@@ -77,11 +86,12 @@ class AsyncHandler(logging.Filterer):
         self._lock_loop: object = None
         self._error_count = 0
         self._last_error: str | None = None
-        #: records counted as emitted whose write failed later, in the background
+        #: records counted as emitted whose write failed later (see :attr:`late_failures`)
         self._late_failures = 0
-        #: set by a queue worker while it drives this sink: output may be held briefly,
-        #: since the worker writes it out (``_write_lingering``) when no more records come
+        #: storage of :attr:`linger_watched`
         self._lingering = False
+        #: the held output and I/O thread of :meth:`write_behind`, made on first use
+        self._io: WriteBehind | None = None
         self._fast_format: tuple[tuple[Any, ...], BatchFormat] | None = None
 
     # -- the logging.Handler surface -------------------------------------------------------
@@ -122,16 +132,24 @@ class AsyncHandler(logging.Filterer):
                 raise
             return plain_text(record)  # loopsink's own warning, to a formatter made for others
 
-    def _needs_context(self) -> bool:
+    def needs_context(self) -> bool:
         """Whether anything this sink runs per record may read context variables.
 
-        False only for a built-in sink with no filter and the stdlib's (or loopsink's
-        JSON) formatter: such records need not carry, nor enter, their call's context.
+        The bridge captures the ``contextvars.Context`` of every log call; carrying it along
+        and entering it costs a little per record, which a queue whose sinks all answer
+        ``False`` skips. The default answers ``True`` for every sink but a built-in one
+        with no filter and the stdlib's (or loopsink's JSON) formatter. Override it to
+        return ``False`` only if neither your filters, your formatter nor your sink's own
+        per-record code reads a context variable (a request id, a trace span).
         """
         if self.filters or type(self) not in FORMATTER_ONLY_SINKS:
             return True
         formatter = self.formatter
         return formatter is not None and type(formatter) not in CONTEXT_FREE_FORMATTERS
+
+    def _needs_context(self) -> bool:
+        # Transitional alias: the rotating sink (#17 item 1's files) still calls this name.
+        return self.needs_context()
 
     def run_in_context(self, record: logging.LogRecord, func: Callable[..., P], *args: Any) -> P:
         """Call ``func(*args)`` inside the ``contextvars.Context`` of ``record``'s log call.
@@ -285,10 +303,26 @@ class AsyncHandler(logging.Filterer):
                 self.handleError(record)
 
     async def flush(self) -> None:
-        """Push out anything the sink buffers. The default has nothing to push."""
+        """Push out anything the sink buffers, and wait until it is out.
+
+        The default writes what :meth:`write_behind` holds and waits until the I/O thread
+        has written it (a sink that never calls it has nothing to push). A sink that
+        overrides ``flush`` calls ``await super().flush()`` first.
+        """
+        if self._io is not None:
+            await self._io.drain()
 
     async def close(self) -> None:
-        """Release the sink's resources. Idempotent; subclasses call ``super().close()``."""
+        """Release the sink's resources. Idempotent; subclasses call ``super().close()``.
+
+        The default writes what :meth:`write_behind` holds, waits for it, and lets the
+        sink's I/O thread go. A sink that must close something on that thread (a file it
+        opened there) does it with :meth:`run_in_io_thread` before calling
+        ``super().close()``.
+        """
+        if self._io is not None:
+            await self._io.drain()
+            self._io.stop()
         self._closed = True
 
     async def aclose(self) -> None:
@@ -323,6 +357,8 @@ class AsyncHandler(logging.Filterer):
         self._lock = None
         self._lock_loop = None
         self._lingering = False
+        if self._io is not None:
+            self._io.discard_after_fork()
 
     def io_lock(self) -> anyio.Lock:
         """The lock that serialises this sink's I/O.
@@ -357,12 +393,139 @@ class AsyncHandler(logging.Filterer):
         self.handleError(records[0])
         self._error_count += len(records) - 1
 
+    # -- the sink contract: output handed to the sink's I/O thread, held for a linger -------
+
+    async def write_behind(self, data: str | bytes, records: Sequence[logging.LogRecord]) -> None:
+        """Hand ``data``, the output of ``records``, to this sink's I/O thread, to be written.
+
+        The thread passes it to :meth:`write_blocking`, in the order handed over, so the
+        event loop never waits on the write. While a queue drives the sink
+        (:attr:`linger_watched`), ``data`` is held for a short linger and joined with the
+        batches that follow into one write; the queue writes it when the linger is over
+        (:meth:`linger_deadline`, :meth:`write_held`), and :meth:`flush` and :meth:`close`
+        write it at once. Called directly (no queue), it returns once ``data`` is written.
+
+        ``records`` count as emitted when this returns; a write that fails later on the
+        thread is reported through :meth:`report_late_failure`, which takes them back out
+        of ``emitted`` and counts them under ``errors`` (see :attr:`late_failures`).
+
+        Args:
+            data: formatted output; ``str`` or ``bytes``, the same type on every call
+                (:meth:`write_blocking` gets held pieces joined into one).
+            records: the records ``data`` holds, at least one (usually the second item of
+                what :meth:`format_lines` returns).
+        """
+        if not isinstance(data, (str, bytes)):
+            raise TypeError(
+                f"{type(self).__name__}.write_behind() takes str or bytes, got "
+                f"{type(data).__name__}: format the records first (see format_lines())"
+            )
+        if not records:
+            raise ValueError(
+                f"{type(self).__name__}.write_behind() needs the records the data holds (at "
+                "least one), to report them if the write fails; for output of no record, "
+                "use run_in_io_thread()"
+            )
+        output = self._io_thread()
+        due = output.hold(data, len(records), records[0])
+        if due or not self._lingering:
+            await output.push()
+        if not self._lingering:  # nobody would come back for held output: write it now
+            await output.drain()
+
+    def write_blocking(self, data: Any) -> None:
+        """Write ``data`` for real: override it when the sink uses :meth:`write_behind`.
+
+        Runs on the sink's I/O thread, never on the event loop, so it may block (a file's
+        ``write``, a socket's ``sendall``, an ``sqlite3`` insert). It gets what
+        :meth:`write_behind` was handed, several pieces joined into one ``str`` or
+        ``bytes`` (an override may annotate ``data`` with the one type its sink hands
+        over). An exception it raises is reported as a late failure of the records that
+        data holds.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} hands output to write_behind(), so it must override "
+            "write_blocking(data) to write it (it runs on the sink's I/O thread)"
+        )
+
+    async def run_in_io_thread(self, func: Callable[..., P], *args: Any) -> P:
+        """Run the blocking call ``func(*args)`` on this sink's I/O thread; return its result.
+
+        It runs after everything handed to :meth:`write_behind` so far is written, on the
+        same thread as :meth:`write_blocking`, so a sink never touches its file or
+        connection from two threads: open, ``fsync``, rename and close through it. An
+        exception ``func`` raises is raised here.
+        """
+        result: P = await self._io_thread().run(func, *args)
+        return result
+
+    def _io_thread(self) -> WriteBehind:
+        output = self._io
+        if output is None:
+            output = self._io = WriteBehind(
+                self, self.write_blocking, f"loopsink-{type(self).__name__}"
+            )
+        return output
+
+    @property
+    def linger_watched(self) -> bool:
+        """Whether a queue worker watches this sink's held output (set by the queue).
+
+        A :class:`~loopsink.LogQueue` sets it while its worker drives the sink. The worker
+        then calls :meth:`write_held` once :meth:`linger_deadline` has passed and no later
+        batch wrote the output first, and calls :meth:`flush` and :meth:`close` when the
+        queue closes. While it is false (the sink is called by :meth:`handle`, by a
+        ``MemoryHandler``, by the app) nobody would come back for held output, so a sink
+        must write before :meth:`emit` or :meth:`emit_batch` returns. :meth:`write_behind`
+        follows this rule by itself; a sink that holds output its own way reads it.
+        """
+        return self._lingering
+
+    @linger_watched.setter
+    def linger_watched(self, watched: bool) -> None:
+        self._lingering = bool(watched)
+
+    def linger_deadline(self) -> float | None:
+        """When the output this sink holds must be written (``time.monotonic()``); ``None``: none.
+
+        A queue worker asks when it goes idle and calls :meth:`write_held` once that time
+        has come (and again if more is held by then). The default answers for what
+        :meth:`write_behind` holds; a sink that holds output its own way overrides this
+        and :meth:`write_held` together.
+        """
+        own = self._io.deadline() if self._io is not None else None
+        other = self._linger_deadline()
+        if own is None or other is None:
+            return own if other is None else other
+        return min(own, other)
+
+    async def write_held(self) -> None:
+        """Start writing the output held since the last batch; called by the queue's worker.
+
+        Called under :meth:`io_lock` once :meth:`linger_deadline` has passed. It hands the
+        held output to the I/O thread and returns without waiting for the write (that is
+        :meth:`flush`'s job); an exception it raises is reported with :meth:`report_error`.
+        """
+        if self._io is not None:
+            await self._io.push()
+        await self._write_lingering()
+
+    # Transitional: the built-in stream sinks (#17 item 1's files) still hold their output
+    # through these two private hooks; they go once those sinks use write_behind().
     def _linger_deadline(self) -> float | None:
-        """When output this sink holds must be written (``time.monotonic``); ``None``: none held."""
         return None
 
     async def _write_lingering(self) -> None:
-        """Write the output held since the last batch (called by the queue, under the lock)."""
+        pass
+
+    @property
+    def late_failures(self) -> int:
+        """How many records counted as emitted were lost later, by a write in the background.
+
+        Raised by :meth:`report_late_failure`. A queue takes them back out of the sink's
+        ``emitted`` statistic (they are counted under ``errors`` too).
+        """
+        return self._late_failures
 
     def report_late_failure(self, exc: BaseException, first: logging.LogRecord, count: int) -> None:
         """Report a background write of ``count`` records, starting with ``first``, that failed.
@@ -441,7 +604,7 @@ class AsyncHandler(logging.Filterer):
         failed: set[int] = set()
         fmt = self._batch_formatter()
         many = fmt.many
-        in_contexts = self._needs_context()
+        in_contexts = self.needs_context()
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
         for start in range(0, len(records), FORMAT_CHECK_EVERY):

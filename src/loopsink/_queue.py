@@ -170,7 +170,7 @@ class _Lane:
         self.progress = _Signal()
         self.done = anyio.Event()
         self.scope: anyio.CancelScope | None = None
-        self.late_base = sink._late_failures  # what the sink had lost before this queue
+        self.late_base = sink.late_failures  # what the sink had lost before this queue
         self.watching = False  # a linger watch runs for this lane
         self.lock: anyio.Lock = None  # type: ignore[assignment] # the sink's, set on the loop
 
@@ -233,7 +233,7 @@ class _Lane:
     def snapshot(self) -> SinkStats:
         return SinkStats(
             name=self.sink.describe(),
-            emitted=self.emitted - (self.sink._late_failures - self.late_base),
+            emitted=self.emitted - (self.sink.late_failures - self.late_base),
             errors=self.sink.error_count,
             pending=self.pending,
             high_water=self.high_water,
@@ -602,7 +602,7 @@ class LogQueue:
             task_status.started()
             sink = lane.sink
             lane.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
-            sink._lingering = True
+            sink.linger_watched = True
             clock = time.perf_counter
             turn_ends = clock() + _TURN
             poll = False
@@ -636,7 +636,7 @@ class LogQueue:
                     if lane.backlog or (self._intake and not self._blocked()):
                         lane.idle = False
                         continue
-                    if not lane.watching and sink._linger_deadline() is not None:
+                    if not lane.watching and sink.linger_deadline() is not None:
                         lane.watching = True
                         self._start(self._watch_linger, lane)
                     if (
@@ -656,7 +656,7 @@ class LogQueue:
                     turn_ends = clock() + _TURN
                 await self._finish_sink(sink)
             finally:
-                sink._lingering = False
+                sink.linger_watched = False
                 lane.done.set()
 
     def _start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
@@ -672,7 +672,7 @@ class LogQueue:
         sink = lane.sink
         try:
             while not lane.done.is_set():
-                deadline = sink._linger_deadline()
+                deadline = sink.linger_deadline()
                 if deadline is None:
                     return
                 delay = deadline - time.monotonic()
@@ -681,7 +681,7 @@ class LogQueue:
                     continue
                 async with sink.io_lock():
                     try:
-                        await sink._write_lingering()
+                        await sink.write_held()
                     except Exception:
                         sink.report_error("writing held output")
         finally:
@@ -705,7 +705,7 @@ class LogQueue:
             accepted = sink.accept_batch(batch)
         else:
             accepted = batch
-        errors_before, late_before = sink.error_count, sink._late_failures
+        errors_before, late_before = sink.error_count, sink.late_failures
         if accepted:
             lock = lane.lock
             try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
@@ -719,7 +719,7 @@ class LogQueue:
             finally:
                 lock.release()
         # failures of earlier batches that surfaced meanwhile are not this batch's
-        late = sink._late_failures - late_before
+        late = sink.late_failures - late_before
         failed = min(sink.error_count - errors_before - late, len(accepted))
         lane.emitted += len(accepted) - failed
         lane.filtered += count - len(accepted)
@@ -735,7 +735,7 @@ class LogQueue:
 
         A large batch is made in slices, taking turns with other tasks in between.
         """
-        if not (_usage.bound or lane.sink._needs_context()):
+        if not (_usage.bound or lane.sink.needs_context()):
             # nothing this sink runs reads context variables: the records as they are
             records, lane.context = unpair(items, lane.context)
             return records

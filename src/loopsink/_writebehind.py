@@ -1,11 +1,12 @@
-"""WriteBehind: formatted text held for a few milliseconds, then written in one job.
+"""WriteBehind: formatted output held for a few milliseconds, then written in one job.
 
 A sink that writes to a blocking stream formats each batch on the loop and hands the text
-here. The text is written by a :class:`~loopsink._writer.LentWriter` once it has waited
-:data:`LINGER` seconds or grown to :data:`PUSH_CHARS` characters, whichever comes first,
-so that a busy application pays for one trip to the writer thread per few milliseconds,
-not one per batch. The queue's worker writes what is left when no more records come
-(see ``LogQueue``'s linger watch), and ``flush``/``close`` write everything at once.
+(or bytes) here, through :meth:`~loopsink.AsyncHandler.write_behind` or directly. It is
+written by a :class:`~loopsink._writer.LentWriter` once it has waited :data:`LINGER`
+seconds or grown to :data:`PUSH_CHARS` characters, whichever comes first, so that a busy
+application pays for one trip to the writer thread per few milliseconds, not one per
+batch. The queue's worker writes what is left when no more records come (see
+``LogQueue``'s linger watch), and ``flush``/``close`` write everything at once.
 
 Records whose text is held are counted as emitted; a write that fails later is reported
 with :meth:`~loopsink.AsyncHandler.report_late_failure`, which takes them back out.
@@ -40,15 +41,16 @@ class WriteBehind:
 
     Args:
         sink: the sink, told of failed writes.
-        write: ``write(text)``, blocking; runs on the writer thread.
+        write: ``write(data)``, blocking; runs on the writer thread. ``data`` is what was
+            held, joined: ``str`` or ``bytes``, as it was handed to :meth:`hold`.
         name: the writer thread's name.
     """
 
-    def __init__(self, sink: AsyncHandler, write: Callable[[str], object], name: str) -> None:
+    def __init__(self, sink: AsyncHandler, write: Callable[[Any], object], name: str) -> None:
         self._sink = sink
         self._write = write
         self._writer = LentWriter(name)
-        self._texts: list[str] = []
+        self._texts: list[Any] = []  # all str, or all bytes
         self._chars = 0
         self._since = 0.0
         # the first record of what is held, and how many records it holds
@@ -73,8 +75,16 @@ class WriteBehind:
             return self._since + LINGER
         return None
 
-    def hold(self, text: str, records: int, first: logging.LogRecord) -> bool:
-        """Keep ``text`` (of ``records`` records) for the next write; ``True`` when one is due."""
+    def hold(self, text: str | bytes, records: int, first: logging.LogRecord) -> bool:
+        """Keep ``text`` (of ``records`` records) for the next write; ``True`` when one is due.
+
+        ``text`` is ``str`` or ``bytes``; what is held at once must be all one or the other.
+        """
+        if self._texts and type(text) is not type(self._texts[0]):
+            raise TypeError(
+                f"{self._sink.describe()} handed {type(text).__name__} to be written while "
+                f"{type(self._texts[0]).__name__} is held: hand over one type only"
+            )
         if not self._texts:
             self._since = _clock()
             self._first = first
@@ -102,7 +112,7 @@ class WriteBehind:
         first, count, self._first, self._count = self._first, self._count, None, 0
         assert first is not None
         self._running = (first, count)
-        text = texts[0] if len(texts) == 1 else "".join(texts)
+        text = texts[0] if len(texts) == 1 else texts[0][:0].join(texts)
         if writer.start(self._write, text):
             self._collect()
 
