@@ -32,7 +32,8 @@ def test_a_spec_is_parsed_without_starting_anything() -> None:
     spec = _configspec.bridge_spec([sink], start="thread", timeout=2, warn_after=None)
     assert spec.sinks == (sink,)
     assert spec.overflow == "block"  # the default for a thread-started queue
-    assert spec.timeout == 2.0 and isinstance(spec.timeout, float)
+    assert spec.timeout == 2.0
+    assert isinstance(spec.timeout, float)
     assert spec.warn_after == 0.0  # None: never warn
     assert spec.where == ""
     assert spec.queue_options == {"capacity": 10_000, "overflow": "block", "name": None}
