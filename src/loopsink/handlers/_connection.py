@@ -41,8 +41,8 @@ __all__ = [
 #: Socket errors that mean the peer's kernel refused our bytes (a reset).
 RESETS = frozenset({errno.ECONNRESET, errno.EPIPE})
 
-#: Writes kept for sending again after a reset (the one a reset interrupted, and the one
-#: before it, which the peer's kernel may have taken without the server reading it).
+#: The most writes kept for sending again after a reset: the last write, and what it carried
+#: again from the connection before (older writes are taken as read).
 UNCONFIRMED_WRITES = 2
 
 #: One write the peer may not have read: its bytes and the records they carry.
@@ -124,9 +124,10 @@ class ResendLedger:
     """The last writes on the current connection, kept until the peer can no longer lose them.
 
     At-least-once over a protocol without acknowledgements: after each write the ledger
-    keeps the last :data:`UNCONFIRMED_WRITES` writes; when the connection ends in a reset,
-    :meth:`lost` hands them back to be sent again, first, on the next connection (some
-    records may then arrive twice). A clean close forgets them: the peer read them.
+    keeps that write, with the writes it carried again (at most :data:`UNCONFIRMED_WRITES`
+    in all, the newest); when the connection ends in a reset, :meth:`lost` hands them back
+    to be sent again, first, on the next connection (some records may then arrive twice).
+    A clean close forgets them: the peer read them.
     """
 
     __slots__ = ("keep", "unconfirmed")
@@ -146,7 +147,8 @@ class ResendLedger:
         self.unconfirmed = []
 
     def sent(self, data: bytes, records: int, again: Sequence[Write] = ()) -> None:
-        """``again`` and then ``data`` (carrying ``records``) went out in one write."""
+        """``again`` and then ``data`` (carrying ``records``) went out in one write; the
+        writes before it are taken as read."""
         self.unconfirmed = [*again, (data, records)][-self.keep :]
 
     @staticmethod
