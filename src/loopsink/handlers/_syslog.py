@@ -49,6 +49,15 @@ from ._syslogformat import (
     header_field,
     stdlib_encoder,
 )
+from ._syslogtransport import (
+    Connection,
+    TLSVerificationError,
+    close_connection,
+    connect_tcp,
+    connect_udp,
+    connect_unix,
+    send_datagram,
+)
 
 __all__ = [
     "SYSLOG_TCP_PORT",
@@ -75,8 +84,6 @@ _PLATFORM_ADDRESSES: dict[str, tuple[str, ...]] = {
 #: How long a liveness check may wait for a TLS peer's pending bytes (session tickets or a
 #: close_notify) to be processed; paid about once per connection.
 _TLS_PROBE = 0.01
-#: How long closing a TLS connection may wait for the peer before it is cut.
-_CLOSE_TIMEOUT = 1.0
 
 
 # -- the sink -------------------------------------------------------------------------------
@@ -544,97 +551,35 @@ class SysLogHandler(AsyncHandler):
 
     async def _open_unix(self) -> None:
         assert isinstance(self.address, str)
-        path = self.address
-        wanted = self.socktype
-        if wanted in (None, socket.SOCK_DGRAM):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                sock.setblocking(False)
-                sock.connect(path)  # a unix datagram connect never waits
-            except OSError:
-                sock.close()
-                if wanted is not None:
-                    raise
-            else:
-                self.socket, self.socktype = sock, socket.SOCK_DGRAM
-                return
-        self._set_stream(await self._with_timeout(anyio.connect_unix(path)))
-        self.socktype = socket.SOCK_STREAM
+        self._adopt(await connect_unix(self.address, self.socktype, connect_timeout=self.timeout))
 
     async def _open_tcp(self) -> None:
         assert isinstance(self.address, tuple)
         host, port = self.address
-        try:
-            opening: Any
-            if self.ssl_context is None:
-                opening = anyio.connect_tcp(host, port)
-            else:
-                opening = anyio.connect_tcp(
-                    host,
-                    port,
-                    ssl_context=self.ssl_context,
-                    tls_hostname=self.server_hostname,
-                    tls_standard_compatible=False,
-                )
-            stream: anyio.abc.ByteStream = await self._with_timeout(opening)
-        except ssl.SSLCertVerificationError as exc:
-            raise _TLSVerificationError(
-                f"TLS verification of the syslog server {host}:{port} failed "
-                f"({exc.verify_message}); if it uses a private CA, pass "
-                f"ssl_context=ssl.create_default_context(cafile='ca.pem') (and "
-                f"server_hostname= if the certificate names another host)"
-            ) from exc
-        self._set_stream(stream)
+        self._adopt(
+            await connect_tcp(
+                host,
+                port,
+                ssl_context=self.ssl_context,
+                server_hostname=self.server_hostname,
+                connect_timeout=self.timeout,
+            )
+        )
 
     async def _open_udp(self) -> None:
         assert isinstance(self.address, tuple)
-        host, port = self.address
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        if not infos:
-            raise OSError(f"getaddrinfo({host!r}, {port}) returned no address")
-        error: OSError | None = None
-        for family, kind, proto, _, sockaddr in infos:
-            try:
-                sock = socket.socket(family, kind, proto)
-            except OSError as exc:
-                error = exc
-                continue
-            sock.setblocking(False)
-            self.socket, self._dest = sock, sockaddr
-            self.socktype = socket.SOCK_DGRAM
-            return
-        assert error is not None
-        raise error
+        self._adopt(await connect_udp(*self.address))
 
-    async def _with_timeout(self, opening: Any) -> Any:
-        if self.timeout is None:
-            return await opening
-        with anyio.fail_after(self.timeout):
-            return await opening
-
-    def _set_stream(self, stream: anyio.abc.ByteStream) -> None:
-        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        self._stream = stream
-        self.socket = raw
-        # asyncio hands out a restricted TransportSocket without recv(); a duplicate of the
-        # descriptor can peek for the peer's FIN. Closed with the stream, so the FIN we send
-        # is not held back by it.
-        self._probe = socket.fromfd(raw.fileno(), raw.family, raw.type)
-        self._probe.setblocking(False)  # already so: the flag belongs to the shared file
+    def _adopt(self, connection: Connection) -> None:
+        self.socket, self.socktype = connection.sock, connection.socktype
+        self._stream, self._probe = connection.stream, connection.probe
+        self._dest = connection.dest
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe
         self._stream = self.socket = self._probe = None
         self._dest = None
-        if probe is not None:
-            probe.close()
-        if stream is not None:
-            with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True) as scope:
-                await stream.aclose()
-            if scope.cancelled_caught:
-                await anyio.aclose_forcefully(stream)
-        elif sock is not None:
-            sock.close()
+        await close_connection(stream, sock, probe)
 
     async def _peer_closed(self) -> bool:
         """Whether the stream's peer has hung up (a syslog server never sends data).
@@ -691,15 +636,7 @@ class SysLogHandler(AsyncHandler):
         assert sock is not None
         dest = self._dest
         for frame in frames:
-            while True:
-                try:
-                    if dest is None:
-                        sock.send(frame)
-                    else:
-                        sock.sendto(frame, dest)
-                    break
-                except BlockingIOError:
-                    await anyio.wait_writable(sock)
+            await send_datagram(sock, dest, frame)
             self._progress += 1
 
     # -- the async surface ----------------------------------------------------------------------
@@ -736,7 +673,7 @@ class SysLogHandler(AsyncHandler):
                     await self._open()
                 await self._send_frames(frames)
                 return
-            except _TLSVerificationError:
+            except TLSVerificationError:
                 await self._drop_socket()
                 self.report_batch_failure(records_ok)
                 return
@@ -791,7 +728,3 @@ class SysLogHandler(AsyncHandler):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address!r} ({logging.getLevelName(self.level)})>"
-
-
-class _TLSVerificationError(ConnectionError):
-    """The server's certificate did not verify; retrying cannot help."""
