@@ -487,23 +487,31 @@ class SysLogHandler(AsyncHandler):
             nul=self.append_nul and not self.uses_rfc5424,
         )
 
-    def _stdlib_encoder(self) -> Any:
-        """A per-batch encoder for the stdlib format (the common case), or ``None``.
-
-        The same bytes as :meth:`encode`, with the lookups done once per batch instead of
-        once per record. Subclasses that override a hook keep the plain path.
-        """
+    def _batch_encoder(self) -> Callable[[logging.LogRecord], bytes] | None:
+        """A per-batch encoder: the same bytes as :meth:`encode`, with the lookups (framing,
+        hooks, for the stdlib format the ident and the formatter) done once per batch instead
+        of once per record; ``None`` for a subclass that overrides :meth:`encode`."""
         cls = type(self)
-        if (
-            self.uses_rfc5424
-            or cls.encode is not SysLogHandler.encode
-            or cls.mapPriority is not SysLogHandler.mapPriority
-            or cls.encodePriority is not SysLogHandler.encodePriority
-        ):
+        if cls.encode is not SysLogHandler.encode:
             return None
-        return stdlib_encoder(
-            self._prio, self.format, self.ident, self.effective_framing(), nul=self.append_nul
-        )
+        framing = self.effective_framing()
+        rfc = self.uses_rfc5424
+        if (
+            not rfc
+            and cls.mapPriority is SysLogHandler.mapPriority
+            and cls.encodePriority is SysLogHandler.encodePriority
+        ):
+            fast = stdlib_encoder(self._prio, self.format, self.ident, framing, nul=self.append_nul)
+            if fast is not None:  # the common case; octet counting has no shortcut
+                return fast
+        if cls.effective_framing is not SysLogHandler.effective_framing:
+            return None
+        message, nul = self._message, self.append_nul and not rfc
+
+        def encode(record: logging.LogRecord) -> bytes:
+            return frame_message(message(record), framing, nul=nul)
+
+        return encode
 
     async def _encode_batch(
         self, records: Sequence[logging.LogRecord]
@@ -511,7 +519,7 @@ class SysLogHandler(AsyncHandler):
         frames: list[bytes] = []
         done: list[logging.LogRecord] = []
         self._prio_cache = {}  # per batch: priority_map or facility may change between batches
-        encode = self._stdlib_encoder() or self.encode
+        encode = self._batch_encoder() or self.encode
         add_frame, add_done = frames.append, done.append
         for start in range(0, len(records), FORMAT_SLICE):
             if start:
