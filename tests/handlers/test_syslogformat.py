@@ -4,6 +4,7 @@ socket (the end-to-end bytes are checked against real receivers in test_syslog.p
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 
@@ -87,3 +88,32 @@ def test_ident_and_facility_checks_name_the_problem() -> None:
         fmt.check_facility(_Owner(), 24)
     with pytest.raises(ValueError, match="'locl0' is not a syslog facility name"):
         fmt.check_facility(_Owner(), "locl0")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"socktype": socket.SOCK_STREAM},
+        {"socktype": socket.SOCK_STREAM, "framing": "octet"},
+        {"socktype": socket.SOCK_STREAM, "framing": "stdlib"},
+        {
+            "socktype": socket.SOCK_STREAM,
+            "format": "rfc5424",
+            "hostname": "h",
+            "app_name": "a",
+            "procid": 7,
+        },
+        {"format": "rfc5424", "hostname": "h", "app_name": "a", "procid": 7},
+    ],
+    ids=["udp", "tcp-lf", "tcp-octet", "tcp-stdlib", "tcp-rfc5424", "udp-rfc5424"],
+)
+def test_the_handlers_batch_encoder_gives_the_bytes_of_encode(options: dict[str, object]) -> None:
+    from loopsink import SysLogHandler
+
+    handler = SysLogHandler(("127.0.0.1", 514), **options)  # type: ignore[arg-type]
+    handler.ident = "app: "
+    records = [record("one"), record("two\nlines\n", logging.ERROR)]
+    encode = handler._batch_encoder()
+    assert encode is not None
+    assert [encode(r) for r in records] == [handler.encode(r) for r in records]
