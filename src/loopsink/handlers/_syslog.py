@@ -14,6 +14,11 @@ datagram socket, all without a worker thread: sockets are non-blocking and the s
 writability. When a stream connection or a unix socket breaks (the daemon restarted), the
 batch in hand waits while the sink reconnects with backoff, for up to ``retry_timeout``
 seconds; the records behind it wait in the queue's bounded backlog meanwhile.
+
+This module decides when and what to send. What a record becomes on the wire is
+:mod:`._syslogformat`'s (pure functions), how a socket is opened and closed
+:mod:`._syslogtransport`'s, and whether the daemon hung up, what to send again after a reset
+and how long to back off the shared :mod:`._connection` helper's.
 """
 
 from __future__ import annotations
