@@ -214,8 +214,7 @@ def _import(dotted: str, where: str) -> Any:
     except AttributeError:
         public = [name for name in dir(module) if not name.startswith("_")]
         raise ValueError(
-            f"{where}: module {module_name!r} has no attribute {attr!r}"
-            f"{did_you_mean(attr, public)}"
+            f"{where}: module {module_name!r} has no attribute {attr!r}{did_you_mean(attr, public)}"
         ) from None
 
 
