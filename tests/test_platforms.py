@@ -82,19 +82,19 @@ def test_core_runs_without_sniffio() -> None:
         import logging, os, tempfile
         import anyio
         import loopsink
-        from loopsink import _config
+        from loopsink import _hosting
 
         path = os.path.join(tempfile.mkdtemp(), "app.log")
 
         async def main() -> None:
-            assert _config._loop_running_here()  # the config glue sees the running loop
+            assert _hosting._loop_running_here()  # the config glue sees the running loop
             logger = logging.getLogger("nosniffio")
             logger.setLevel(logging.INFO)
             async with loopsink.install(loopsink.FileHandler(path), logger=logger):
                 logger.info("no sniffio here")
 
         anyio.run(main, backend="asyncio")
-        assert not _config._loop_running_here()
+        assert not _hosting._loop_running_here()
         with open(path) as file:
             assert file.read() == "no sniffio here\\n", path
         print("ok")

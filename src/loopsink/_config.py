@@ -16,8 +16,9 @@ gunicorn, a script) runs before any event loop exists::
     }
 
 Every problem (an unknown sink, an option the sink does not take, a formatter that is not
-defined) fails inside ``dictConfig`` with a message naming the key (the entries are read by
-:mod:`loopsink._sinkentries`). The life of the queue:
+defined) fails inside ``dictConfig`` with a message naming the key (the options are checked by
+:mod:`loopsink._configspec`, the sink entries read by :mod:`loopsink._sinkentries`). The life
+of the queue (run by :mod:`loopsink._hosting`):
 
 * ``start="auto"`` (the default): the queue starts on the first record if no event loop has
   claimed it before; it then runs in a daemon thread (``start_in_thread`` semantics), and
@@ -38,73 +39,20 @@ starts a new queue over the same sinks, so records logged after the app's shutdo
 
 from __future__ import annotations
 
-import enum
-import itertools
 import logging
-import os
-import sys
-import threading
-import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
-import anyio
-import anyio.to_thread
-
-from . import _fork
-from ._bridge import LoggingBridge, ThreadedQueue
-from ._compat import loop_running_here
 from ._configerrors import remember
-from ._handler import AsyncHandler
-from ._queue import LogQueue, OverflowPolicy
-from ._sinkentries import _did_you_mean, _handler_label, build_sinks
+from ._configspec import StartPolicy, bridge_spec, split_bridge_options
+from ._hosting import HostedBridge, live_bridges
+from ._queue import OverflowPolicy
 
 __all__ = ["ConfiguredBridge", "StartPolicy", "bridge", "configured_bridges", "run_bridges"]
 
-StartPolicy = Literal["auto", "loop", "thread"]
-_START_POLICIES: tuple[str, ...] = ("auto", "loop", "thread")
-_BACKENDS: tuple[str, ...] = ("asyncio", "trio")
 
-#: The options :func:`bridge` takes, for the "did you mean" hint.
-_BRIDGE_OPTIONS = (
-    "sinks",
-    "level",
-    "capacity",
-    "overflow",
-    "name",
-    "start",
-    "backend",
-    "timeout",
-    "warn_after",
-)
-
-
-class _State(enum.Enum):
-    IDLE = "idle"  # the current queue has not started; records wait in its intake
-    STARTING = "starting"  # a thread is being started for it
-    THREAD = "thread"  # running in a daemon thread of its own
-    LOOP = "loop"  # running on an application's loop, under a helper
-    DRAINING = "draining"  # the previous queue is closing; records wait in the next one
-    FORKED = "forked"  # in a forked child: the parent's queue, set aside until first use
-    CLOSED = "closed"
-
-
-_IDLE = _State.IDLE
-_FORKED = _State.FORKED
-_STARTING = _State.STARTING
-_bridge_handle = LoggingBridge.handle
-
-#: Every bridge built by this module that is not closed yet, for :func:`run_bridges`.
-_LIVE: weakref.WeakSet[ConfiguredBridge] = weakref.WeakSet()
-_LIVE_LOCK = threading.Lock()
-
-#: A logger attached to nothing: ThreadedQueue detaches its bridge from a logger on close,
-#: and a configured bridge is attached (by dictConfig) to loggers it does not know about.
-_NOWHERE = logging.Logger("loopsink.config.unattached")
-
-
-class ConfiguredBridge(LoggingBridge):
+class ConfiguredBridge(HostedBridge):
     """A bridge that owns its queue and sinks and starts itself; built by :func:`bridge`.
 
     Use it through ``dictConfig`` (``"()": "loopsink.config.bridge"``) or directly from
@@ -140,65 +88,19 @@ class ConfiguredBridge(LoggingBridge):
         timeout: float = 5.0,
         warn_after: float | None = 5.0,
     ) -> None:
-        where = _handler_label(sinks)
-        if start not in _START_POLICIES:
-            raise ValueError(
-                f"{where}start must be one of {', '.join(map(repr, _START_POLICIES))}, "
-                f"got {start!r}"
+        super().__init__(
+            bridge_spec(
+                sinks,
+                level=level,
+                capacity=capacity,
+                overflow=overflow,
+                name=name,
+                start=start,
+                backend=backend,
+                timeout=timeout,
+                warn_after=warn_after,
             )
-        if backend not in _BACKENDS:
-            raise ValueError(f"{where}backend must be 'asyncio' or 'trio', got {backend!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(
-                f"{where}timeout must be a positive number of seconds, got {timeout!r}"
-            )
-        if warn_after is not None and (
-            isinstance(warn_after, bool)
-            or not isinstance(warn_after, (int, float))
-            or warn_after < 0
-        ):
-            raise ValueError(
-                f"{where}warn_after must be a number of seconds (0 or None: never), "
-                f"got {warn_after!r}"
-            )
-        built = build_sinks(sinks, where=where)
-        if overflow is None:
-            overflow = "block" if start == "thread" else "drop_newest"
-        self._queue_options: dict[str, Any] = {
-            "capacity": capacity,
-            "overflow": overflow,
-            "name": name,
-        }
-        try:
-            queue = _new_queue(built, self._queue_options)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}{exc}") from None  # the same message, once
-        try:
-            super().__init__(queue, level)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}level: {exc}") from None
-        self._sinks = built
-        self._queue_named = name is not None
-        self._start_policy: str = start
-        self._backend = backend
-        self._timeout = float(timeout)
-        self._state = _State.IDLE
-        self._state_lock = threading.Lock()
-        self._threaded: ThreadedQueue | None = None
-        self._starter: threading.Thread | None = None
-        self._warn_after = float(warn_after or 0.0)
-        self._blocks = self.queue.overflow == "block"
-        # whether a loop has ever run this bridge, and whether the wait is being watched
-        self._served = False
-        self._watching = False
-        self._watch_timer: threading.Timer | None = None
-        self._order = next(_COUNTER)
-        with _LIVE_LOCK:
-            _LIVE.add(self)
-        _deliver_on_sigterm()
-        _fork.register(self)
-        if start == "thread":
-            self._start_thread()
+        )
 
     # -- what dictConfig calls -----------------------------------------------------------
 
@@ -217,297 +119,6 @@ class ConfiguredBridge(LoggingBridge):
         for sink in self._sinks:
             if sink.formatter is None:
                 sink.setFormatter(fmt)
-
-    # -- the hot path ---------------------------------------------------------------------
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        # Every record of a configured bridge passes here: module constants instead of
-        # enum attribute lookups and an unbound call instead of super(), which together
-        # cost more than the bridge's own fast path on Python 3.11.
-        state = self._state
-        if state is _IDLE:
-            if self._start_policy != "loop":
-                self._start_thread()
-            elif not self._watching:
-                self._watch_the_wait()
-        elif state is _FORKED:
-            self._renew_in_child()
-            if self._start_policy != "loop":
-                self._start_thread()
-                # Once per child: wait for the thread, so that a burst finds the queue
-                # running (where "block" waits for room) instead of filling its intake.
-                self._wait_started(self._timeout)
-        elif state is _STARTING and self._blocks and self.queue.full:
-            # overflow="block" means waiting for room: the room comes once the thread runs
-            self._wait_started(self._timeout)
-        return _bridge_handle(self, record)
-
-    def _before_fork(self) -> None:
-        """Called by ``_fork`` in the forking thread: let a starting thread finish first."""
-        if self._state is _State.STARTING:
-            self._wait_started(self._timeout)
-
-    def _renew_after_fork(self) -> None:
-        """In a forked child (called by ``_fork``): set the parent's queue aside.
-
-        The parent's queue, its thread and its pending records stay the parent's. Nothing
-        here may import (another thread of the parent may have held an import lock), so the
-        child's own queue is made when it first logs (:meth:`_renew_in_child`).
-        """
-        self._state_lock = threading.Lock()
-        self._starter = None
-        if self._state is _State.CLOSED:
-            return
-        _fork.abandon(self.queue)
-        self._threaded = None
-        # the parent's wait watch (its timer thread) stays the parent's
-        self._served = False
-        self._watching = False
-        self._watch_timer = None
-        self._state = _State.FORKED
-
-    def _renew_in_child(self) -> None:
-        """A forked child's first record: a fresh idle queue over the same sinks, drained at
-        the child's exit (also for a ``multiprocessing`` child, which skips ``atexit``)."""
-        if self._next_generation(_State.IDLE, only_from=_State.FORKED) is not None:
-            _fork.at_child_exit(self.close)
-
-    def _watch_the_wait(self) -> None:
-        """Arm the one-time "no loop has come for these records" warning (start="loop")."""
-        self._watching = True
-        if self._served or not self._warn_after:
-            return
-        timer = threading.Timer(self._warn_after, self._warn_if_still_waiting)
-        timer.name = "loopsink-wait-watch"
-        timer.daemon = True
-        self._watch_timer = timer
-        try:
-            timer.start()
-        except RuntimeError:  # no new threads at interpreter shutdown
-            pass
-
-    def _warn_if_still_waiting(self) -> None:
-        with self._state_lock:
-            waiting = self._state is _State.IDLE and not self._served
-            queue = self.queue
-        if not waiting:
-            return
-        stats = queue.stats
-        if not stats.enqueued and not stats.dropped_total:
-            return
-        label = f"handler {self.get_name()!r}" if self.get_name() else repr(self)
-        dropped = f", {stats.dropped_total} dropped" if stats.dropped_total else ""
-        _warn_stderr(
-            f"loopsink: {label} (start='loop') has waited {self._warn_after:g} s for an event "
-            f"loop to start its queue ({stats.enqueued} records held{dropped}; the queue "
-            f"holds {queue.capacity}); they are written only at exit. Run the app with "
-            f"loopsink.contrib.fastapi.lifespan() (or loopsink.config.run_bridges()), or use "
-            f"start: 'auto'.\n"
-        )
-
-    # -- starting and stopping --------------------------------------------------------------
-
-    @property
-    def state(self) -> str:
-        """Where the queue is: ``idle``, ``starting``, ``thread``, ``loop``, ``draining``,
-        ``forked`` (in a forked child, until its first record gives it a queue of its own)
-        or ``closed``."""
-        return self._state.value
-
-    @property
-    def sinks(self) -> tuple[AsyncHandler, ...]:
-        return self._sinks
-
-    def _start_thread(self) -> None:
-        """Start the queue in a daemon thread, without waiting for it.
-
-        The caller may be a log call, or dictConfig holding the logging module's lock: the
-        new loop logs as it starts (asyncio's "Using selector"), so waiting here for it
-        could deadlock. A starter thread waits instead; records meanwhile go to the intake.
-        """
-        with self._state_lock:
-            if self._state is not _State.IDLE:
-                return
-            # Set first: a record logged while the thread starts must go into the intake,
-            # not start a second thread.
-            self._state = _State.STARTING
-            queue = self.queue
-            starter = threading.Thread(
-                target=self._run_starter, args=(queue,), name="loopsink-start", daemon=True
-            )
-            self._starter = starter
-        starter.start()
-
-    def _run_starter(self, queue: LogQueue) -> None:
-        try:
-            runner = ThreadedQueue(
-                queue,
-                LoggingBridge(queue),
-                _NOWHERE,
-                backend=self._backend,
-                default_timeout=self._timeout,
-            )
-            runner._start()
-        except Exception as exc:
-            # No thread: keep the records in the intake, to be drained at exit.
-            self._start_policy = "loop"
-            with self._state_lock:
-                if self._state is _State.STARTING:
-                    self._state = _State.IDLE
-            _warn_stderr(
-                f"loopsink: could not start a thread for {self!r} ({exc!r}); its records wait "
-                f"for an event loop or for the exit.\n"
-            )
-            return
-        with self._state_lock:
-            self._threaded = runner
-            if self._state is _State.STARTING:
-                self._state = _State.THREAD
-                return
-        runner.close(self._timeout)  # close() ran meanwhile, and is waiting for this
-
-    def _wait_started(self, timeout: float) -> None:
-        """If a starter thread is at work (and it is not us), wait for it."""
-        starter = self._starter
-        if starter is not None and starter is not threading.current_thread():
-            starter.join(timeout)
-
-    def _next_generation(
-        self, state: _State, *, only_from: _State | None = None
-    ) -> LogQueue | None:
-        """Give the bridge a fresh queue over the same sinks, in ``state``; return the old one.
-
-        Records logged from now on wait in the new queue's intake. It must not start before
-        the old one has closed its sinks (``DRAINING``), or two loops would share them.
-        """
-        with self._state_lock:
-            old = self.queue
-            if only_from is not None and self._state is not only_from:
-                return None  # another thread did it first
-            if self._state is _State.CLOSED:
-                return old
-            for sink in self._sinks:
-                # The file was truncated when first opened; reopening it for the new queue
-                # must append, or it would erase what the old queue wrote.
-                if getattr(sink, "mode", None) == "w" and hasattr(sink, "baseFilename"):
-                    sink.mode = "a"  # type: ignore[attr-defined]
-            self.queue = _new_queue(self._sinks, self._queue_options)
-            self._put = self.queue.put
-            self._threaded = None
-            self._state = state
-            return old
-
-    @asynccontextmanager
-    async def serve(self, *, close_timeout: float | None = None) -> AsyncIterator[LogQueue]:
-        """Run the bridge's queue on the current event loop for the duration of the block.
-
-        If the queue is idle it starts here, and on exit it is drained, flushed and closed
-        (at most ``close_timeout`` s), after which the bridge gets a new idle queue for whatever
-        is logged later. With ``start="auto"``, a queue that a first record started in a
-        thread moves here: the thread's queue is drained and closed (records logged meanwhile
-        wait in the new one), so that the sinks run on the app's loop, where the bridge's
-        fast path applies. With ``start="thread"`` it stays in its thread, and the exit waits
-        for its full flush (in a worker thread: the loop keeps running).
-        """
-        deadline = self._timeout if close_timeout is None else close_timeout
-        if self._state is _State.STARTING:
-            await anyio.to_thread.run_sync(self._wait_started, deadline)
-        with self._state_lock:
-            runner = self._threaded
-            move = (
-                self._state is _State.THREAD
-                and runner is not None
-                and self._start_policy == "auto"
-                and not runner.on_loop_thread()
-            )
-        if move and runner is not None:
-            self._next_generation(_State.DRAINING)
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(runner.close, deadline)
-        with self._state_lock:
-            state = self._state
-            if state is _State.IDLE or (move and state is _State.DRAINING):
-                state = _State.IDLE
-                self._state = _State.LOOP
-                self._served = True
-            queue = self.queue
-            runner = self._threaded
-        if move and state is _State.CLOSED:  # close() ran while the thread drained
-            await anyio.to_thread.run_sync(_drain_once, queue, self._backend, deadline)
-        if state is _State.IDLE:
-            async with queue:
-                try:
-                    yield queue
-                finally:
-                    self._next_generation(_State.DRAINING)
-                    await queue.aclose(deadline)
-                    with self._state_lock:
-                        if self._state is _State.DRAINING:
-                            self._state = _State.IDLE
-                            closed_meanwhile = None
-                        else:  # close() ran while we drained: deliver what waits now
-                            closed_meanwhile = self.queue
-                    if closed_meanwhile is not None:
-                        await anyio.to_thread.run_sync(
-                            _drain_once, closed_meanwhile, self._backend, deadline
-                        )
-        elif state is _State.THREAD and runner is not None:
-            try:
-                yield queue
-            finally:
-                with anyio.CancelScope(shield=True):
-                    try:
-                        await anyio.to_thread.run_sync(runner.flush, deadline)
-                    except (TimeoutError, RuntimeError) as exc:
-                        _warn_stderr(f"loopsink: flushing {self!r} failed: {exc!r}\n")
-        else:
-            yield queue
-
-    def flush(self) -> None:
-        """Flush the queue when it runs in its own thread (``logging.shutdown()`` calls this)."""
-        if self._state is _State.STARTING:
-            self._wait_started(self._timeout)
-        runner = self._threaded
-        if self._state is _State.THREAD and runner is not None and not runner.on_loop_thread():
-            try:
-                runner.flush()
-            except (TimeoutError, RuntimeError):
-                pass
-
-    def close(self) -> None:
-        """Drain and stop the queue, wherever it runs; then detach like any handler.
-
-        ``logging.shutdown()`` calls this at exit, and ``dictConfig`` when it replaces the
-        configuration. A queue that never started is run once, in a short-lived thread,
-        so that the records waiting in it are delivered and the sinks closed.
-        """
-        with self._state_lock:
-            state, self._state = self._state, _State.CLOSED
-            runner = self._threaded
-            queue = self.queue
-        with _LIVE_LOCK:
-            _LIVE.discard(self)
-        if _holding_logging_lock():
-            # dictConfig replacing the configuration holds the logging module's lock, and a
-            # loop that starts or stops may log (asyncio does): waiting for it here would
-            # deadlock. A non-daemon thread finishes the job; the interpreter waits for it.
-            threading.Thread(
-                target=self._finish, args=(state, runner, queue), name="loopsink-close"
-            ).start()
-        else:
-            self._finish(state, runner, queue)
-        super().close()
-
-    def _finish(self, state: _State, runner: ThreadedQueue | None, queue: LogQueue) -> None:
-        if state is _State.STARTING:  # the starter sees CLOSED and closes its runner
-            self._wait_started(2 * self._timeout + 2.0)
-        elif state is _State.THREAD and runner is not None:
-            if not runner.on_loop_thread():
-                runner.close(self._timeout)
-        elif state is _State.IDLE:
-            _drain_once(queue, self._backend, self._timeout)
-        # LOOP and DRAINING: the helper closes the queue and delivers what is left.
-        # FORKED: a forked child that never logged; the queue and its records are the parent's.
 
     def __repr__(self) -> str:
         label = f" {self.get_name()!r}" if self.get_name() else ""
@@ -537,29 +148,13 @@ def bridge(**options: Any) -> ConfiguredBridge:
 
 
 def _bridge(options: dict[str, Any]) -> ConfiguredBridge:
-    sinks = options.get("sinks")
-    where = _handler_label(sinks, *options.values())
-    unknown = [key for key in options if key not in _BRIDGE_OPTIONS]
-    if unknown:
-        raise ValueError(
-            f"{where}unknown option {unknown[0]!r}{_did_you_mean(unknown[0], _BRIDGE_OPTIONS)}; "
-            f"a loopsink bridge takes {', '.join(_BRIDGE_OPTIONS)}"
-        )
-    if sinks is None:
-        raise ValueError(
-            f"{where}a loopsink bridge needs 'sinks': a list of sink entries such as "
-            f"{{'class': 'FileHandler', 'filename': 'app.log'}}"
-        )
-    kwargs = dict(options)
-    del kwargs["sinks"]
+    sinks, kwargs = split_bridge_options(options)
     return ConfiguredBridge(sinks, **kwargs)
 
 
 def configured_bridges() -> list[ConfiguredBridge]:
     """The configured bridges that are not closed, oldest first."""
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    return sorted(live, key=_creation_order)
+    return [item for item in live_bridges() if isinstance(item, ConfiguredBridge)]
 
 
 @asynccontextmanager
@@ -578,138 +173,3 @@ async def run_bridges(
         for item in bridges:
             await stack.enter_async_context(item.serve(close_timeout=close_timeout))
         yield bridges
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-_COUNTER = itertools.count()
-
-
-def _creation_order(item: ConfiguredBridge) -> int:
-    return item._order
-
-
-def _after_fork_in_child() -> None:
-    # Another thread of the parent may have held it at the fork. Each bridge renews itself
-    # through _fork (registered in ConfiguredBridge.__init__).
-    global _LIVE_LOCK
-    _LIVE_LOCK = threading.Lock()
-
-
-_SIGTERM_HOOKED = False
-
-
-def _deliver_on_sigterm() -> None:
-    """Deliver what the bridges hold when SIGTERM ends the process.
-
-    SIGTERM's default action ends the process without ``atexit``, so without this a bridge's
-    waiting records (a ``start="loop"`` queue no loop ever ran, a thread's backlog, what
-    uvicorn logs after the app's shutdown) would be lost. uvicorn catches SIGTERM while it
-    serves, restores the handler it found and raises the signal again once it has shut
-    down, so a handler installed here, at configuration time, runs then. Installed only
-    from the main thread and only while SIGTERM has its default action: a handler of the
-    application's own is never replaced. It drains and closes every configured bridge
-    (as ``logging.shutdown()`` would), then lets the signal end the process as before.
-    """
-    global _SIGTERM_HOOKED
-    if _SIGTERM_HOOKED or threading.current_thread() is not threading.main_thread():
-        return
-    import signal
-
-    term = getattr(signal, "SIGTERM", None)
-    if term is None:
-        return
-    try:
-        if signal.getsignal(term) is not signal.SIG_DFL:
-            return
-        signal.signal(term, _on_sigterm)
-    except (ValueError, OSError):  # not the main interpreter, or no signals here
-        return
-    _SIGTERM_HOOKED = True
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    import signal
-
-    global _SIGTERM_HOOKED
-    try:
-        # The handler runs between two bytecodes of the main thread, which may be inside a
-        # bridge's critical section: a lock it holds (not reentrant) would never be freed,
-        # so a bridge whose lock stays taken is left alone rather than waited for forever.
-        if _LIVE_LOCK.acquire(timeout=1.0):
-            _LIVE_LOCK.release()
-            for item in configured_bridges():
-                if item._state_lock.acquire(timeout=1.0):
-                    item._state_lock.release()
-                    item.close()
-    finally:
-        _SIGTERM_HOOKED = False
-        signal.signal(signum, signal.SIG_DFL)
-        signal.raise_signal(signum)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _new_queue(sinks: Sequence[AsyncHandler], options: Mapping[str, Any]) -> LogQueue:
-    """Make a LogQueue that may run on any loop, whichever loop (if any) runs this code.
-
-    A queue's events are bound to the async library that is running where the queue is
-    made; a bridge's queue runs later, on a loop or thread not known yet, so when this runs
-    inside a loop the queue is made in a short-lived thread that has none.
-    """
-    if not _loop_running_here():
-        return LogQueue(*sinks, **options)
-    made: list[LogQueue] = []
-    failed: list[BaseException] = []
-
-    def make() -> None:
-        try:
-            made.append(LogQueue(*sinks, **options))
-        except BaseException as exc:
-            failed.append(exc)
-
-    worker = threading.Thread(target=make, name="loopsink-config")
-    worker.start()
-    worker.join()
-    if failed:
-        raise failed[0]
-    return made[0]
-
-
-def _drain_once(queue: LogQueue, backend: str, timeout: float) -> None:
-    """Run a queue that never started just long enough to deliver its records and close."""
-
-    async def main() -> None:
-        async with queue:
-            await queue.aclose(timeout)
-
-    def run() -> None:
-        anyio.run(main, backend=backend)
-
-    worker = threading.Thread(target=run, name="loopsink-drain", daemon=True)
-    try:
-        worker.start()
-    except RuntimeError:  # no new threads at interpreter shutdown (3.12+): run it here
-        if not _loop_running_here():
-            run()
-        return
-    worker.join(timeout + 2.0)
-
-
-def _holding_logging_lock() -> bool:
-    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return bool(is_owned()) if is_owned is not None else False
-
-
-def _loop_running_here() -> bool:
-    return loop_running_here()
-
-
-def _warn_stderr(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-    except (OSError, ValueError, AttributeError):
-        pass

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._handler import AsyncHandler
 
-__all__ = ["build_sinks"]
+__all__ = ["build_sinks", "did_you_mean", "handler_label"]
 
 #: Keys of a sink entry that are not constructor arguments (as in a dictConfig handler).
 _SINK_META_KEYS = ("class", "()", "level", "formatter", "filters", "name", ".")
@@ -157,7 +157,7 @@ def _resolve_sink_class(value: Any, where: str) -> type[AsyncHandler]:
             if cls is None:
                 offered = _offered_sinks()
                 raise ValueError(
-                    f"{where}: unknown sink {value!r}{_did_you_mean(value, offered)}; "
+                    f"{where}: unknown sink {value!r}{did_you_mean(value, offered)}; "
                     f"loopsink's sinks are {', '.join(offered)}, or give a "
                     f"dotted path to your own AsyncHandler subclass"
                 )
@@ -214,8 +214,7 @@ def _import(dotted: str, where: str) -> Any:
     except AttributeError:
         public = [name for name in dir(module) if not name.startswith("_")]
         raise ValueError(
-            f"{where}: module {module_name!r} has no attribute {attr!r}"
-            f"{_did_you_mean(attr, public)}"
+            f"{where}: module {module_name!r} has no attribute {attr!r}{did_you_mean(attr, public)}"
         ) from None
 
 
@@ -233,7 +232,7 @@ def _check_options(factory: Callable[..., Any], kwargs: Mapping[str, Any], here:
         for key in kwargs:
             if key not in accepted:
                 raise ValueError(
-                    f"{here}: unknown option {key!r}{_did_you_mean(key, accepted)}; "
+                    f"{here}: unknown option {key!r}{did_you_mean(key, accepted)}; "
                     f"it takes {', '.join(accepted) or 'no options'}"
                 )
     missing = [
@@ -262,7 +261,7 @@ def _lookup(value: Any, section: str, kind: type | None, where: str, configurato
     if value not in defined:
         names = ", ".join(map(repr, defined)) or "none"
         raise ValueError(
-            f"{where}: no {section[:-1]} named {value!r}{_did_you_mean(value, list(defined))} "
+            f"{where}: no {section[:-1]} named {value!r}{did_you_mean(value, list(defined))} "
             f"in the {section!r} section (defined: {names})"
         )
     return defined[value]
@@ -282,7 +281,7 @@ def _plain(value: Any, key: str, *, path: str, configurator: Any) -> Any:
     return value
 
 
-def _handler_label(*values: Any) -> str:
+def handler_label(*values: Any) -> str:
     """``handler 'name': `` when dictConfig is building us, from its converting containers.
 
     A dict or list option (``sinks``, or a misspelt ``sink``) is one of dictConfig's
@@ -296,6 +295,7 @@ def _handler_label(*values: Any) -> str:
     return ""
 
 
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a misspelt ``value``, or ``""``."""
     close = difflib.get_close_matches(value, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._connection import PeerState, peek_peer
+
 if TYPE_CHECKING:
     import h11
     import httpx
@@ -234,28 +236,22 @@ class _Connection:
     def looks_alive(self, tls: bool) -> bool:
         """False if the server closed the idle connection, reset it, or wrote to it.
 
-        A non-blocking read, portable to every platform (no ``poll``): a plain socket is
+        A non-blocking look, portable to every platform (no ``poll``): a plain socket is
         peeked at; over TLS the read consumes what arrived, which on an idle connection may
         only be a TLS 1.3 session ticket (no application data: the read wants more) and is
-        otherwise a farewell or bytes nobody asked for.
+        otherwise a farewell or bytes nobody asked for (see :func:`peek_peer`).
         """
         sock = self.socket
         if sock.fileno() < 0:
             return False
         try:
             sock.setblocking(False)
-            if tls:
-                sock.recv(1)
-            else:
-                sock.recv(1, socket.MSG_PEEK)
-        except (ssl.SSLWantReadError, BlockingIOError):
-            return True  # nothing to read: idle, as it should be
+            return peek_peer(sock, tls=tls) is PeerState.ALIVE
         except (OSError, ValueError):
             return False
         finally:
             if sock.fileno() >= 0:
                 sock.setblocking(True)
-        return False  # b"": the server closed it; bytes: an answer nobody asked for
 
     def close(self) -> None:
         try:

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import pickle
-import select
 import socket
 import ssl
 import struct
@@ -36,7 +35,8 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._handler import AsyncHandler
-from .._platform import peer_hangup_probe, require_unix_sockets
+from .._platform import require_unix_sockets
+from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
 
 __all__ = ["DatagramHandler", "SocketHandler"]
 
@@ -59,10 +59,6 @@ _SLICE_SECONDS = 0.0001
 #: work on a big batch and the first slice do not add up in one step.
 _YIELD_FIRST = 64
 
-#: Socket errors that mean the peer's kernel refused our bytes.
-_RESETS = frozenset({errno.ECONNRESET, errno.EPIPE})
-#: Writes kept for sending again after a reset (each at most max_write_size bytes).
-_UNCONFIRMED_WRITES = 2
 _CONNECTION_ERRORS = (
     OSError,
     anyio.BrokenResourceError,
@@ -166,7 +162,7 @@ class SocketHandler(AsyncHandler):
         self.connections = 0
         self.connect_failures = 0
         self._connect_error: BaseException | None = None
-        self._poll: Any = None
+        self._watch: HangupWatch | None = None
         self._fresh = False
         #: Connections closeOnError let go of, whose streams still need an ``aclose``.
         self._discarded: list[Any] = []
@@ -174,8 +170,9 @@ class SocketHandler(AsyncHandler):
         #: Records sent again after the peer reset a connection that may not have read them
         #: (at-least-once: some may arrive twice).
         self.resent = 0
-        # writes made on this connection that the peer may not have read: (bytes, records)
-        self._unconfirmed: list[tuple[bytes, int]] = []
+        # writes made on this connection that the peer may not have read (each at most
+        # max_write_size bytes)
+        self._ledger = ResendLedger()
         self._peer_reset = False
         self._records_in_write = 0
 
@@ -279,10 +276,12 @@ class SocketHandler(AsyncHandler):
     def _connect_failed(self, exc: BaseException, now: float) -> None:
         self.connect_failures += 1
         self._connect_error = exc
-        if self.retryTime is None:
-            self.retryPeriod = self.retryStart
-        else:
-            self.retryPeriod = min(self.retryPeriod * self.retryFactor, self.retryMax)
+        self.retryPeriod = next_delay(
+            None if self.retryTime is None else self.retryPeriod,
+            self.retryStart,
+            self.retryFactor,
+            self.retryMax,
+        )
         self.retryTime = now + self.retryPeriod
         if not self._outage_reported:
             self._outage_reported = True
@@ -298,10 +297,10 @@ class SocketHandler(AsyncHandler):
         self._fresh = True
         self._outage_reported = False
         self._connect_error = None
-        self._poll = None
+        self._watch = None
         raw = _raw_socket(sock)
         if raw is not None and raw.type == socket.SOCK_STREAM:
-            self._poll = peer_hangup_probe(raw, tls=self.ssl_context is not None)
+            self._watch = HangupWatch(raw, tls=self.ssl_context is not None)
 
     def _where(self) -> str:
         return self.host if self.port is None else f"{self.host}:{self.port}"
@@ -314,33 +313,17 @@ class SocketHandler(AsyncHandler):
         writes are then sent again on the next connection. A clean close (FIN) means the
         peer read what it got.
         """
-        poll = self._poll
-        if poll is None:
+        watch = self._watch
+        if watch is None:
             return False
-        try:
-            events = poll.poll(0)
-        except OSError:
-            self._peer_reset = True
-            return True
-        if not events:
+        state = watch.state()
+        if state is PeerState.ALIVE:
             return False
-        # poll() answers (fd, events) pairs; the select() probe answers the socket itself
-        first = events[0]
-        errored = isinstance(first, tuple) and bool(first[1] & getattr(select, "POLLERR", 0))
-        self._peer_reset = errored or self._socket_error() in _RESETS
+        self._peer_reset = state is PeerState.RESET
         return True
 
-    def _socket_error(self) -> int:
-        raw = _raw_socket(self.sock)
-        if raw is None:
-            return 0
-        try:
-            return int(raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
-        except OSError:
-            return 0
-
     async def _drop_connection(self) -> None:
-        sock, self.sock, self._poll = self.sock, None, None
+        sock, self.sock, self._watch = self.sock, None, None
         if sock is not None:
             await anyio.aclose_forcefully(sock)
         await self._release_discarded()
@@ -393,14 +376,14 @@ class SocketHandler(AsyncHandler):
             if self.sock is None:
                 await self._connect_with_backoff()
             if self._peer_gone():
-                if self._peer_reset and self._unconfirmed:
-                    again = self._unconfirmed  # resent first, on the next connection
-                self._unconfirmed = []
+                lost = self._ledger.lost(reset=self._peer_reset)
+                if lost:
+                    again = lost  # resent first, on the next connection
                 self._peer_reset = False
                 await self._drop_connection()
                 continue
             sock = self.sock
-            data = b"".join([chunk for chunk, _ in again] + [s]) if again else s
+            data = ResendLedger.payload(again, s)
             try:
                 await sock.send(data)
             except BaseException as exc:
@@ -412,13 +395,14 @@ class SocketHandler(AsyncHandler):
                 continue
             self._fresh = False
             if again:
-                self.resent += sum(count for _, count in again)
+                count = ResendLedger.records(again)
+                self.resent += count
                 _note(
                     f"loopsink {type(self).__name__}: {self._where()} reset the connection; "
-                    f"{sum(count for _, count in again)} records it may not have read were sent "
-                    f"again (some may arrive twice)\n"
+                    f"{count} records it may not have read were sent again (some may arrive "
+                    f"twice)\n"
                 )
-            self._unconfirmed = [*again, (s, records)][-_UNCONFIRMED_WRITES:]
+            self._ledger.sent(s, records, again)
             return
 
     # -- the sink ---------------------------------------------------------------------------
@@ -459,13 +443,13 @@ class SocketHandler(AsyncHandler):
             # the next record connects afresh. Closing the stream itself needs an await, so
             # the kernel socket is shut down now (the peer sees the end) and the stream's
             # resources are released before the next connection, or at close().
-            doomed, self.sock, self._poll = self.sock, None, None
+            doomed, self.sock, self._watch = self.sock, None, None
             raw = _raw_socket(doomed)
             if raw is not None:
                 with contextlib.suppress(OSError):
                     raw.shutdown(socket.SHUT_RDWR)
             self._discarded.append(doomed)
-            self._unconfirmed = []  # that connection's writes are not resent on the next one
+            self._ledger.forget()  # that connection's writes are not resent on the next one
             self._error_count += 1
             self._last_error = repr(sys.exc_info()[1])
             return

@@ -14,21 +14,24 @@ datagram socket, all without a worker thread: sockets are non-blocking and the s
 writability. When a stream connection or a unix socket breaks (the daemon restarted), the
 batch in hand waits while the sink reconnects with backoff, for up to ``retry_timeout``
 seconds; the records behind it wait in the queue's bounded backlog meanwhile.
+
+This module decides when and what to send. What a record becomes on the wire is
+:mod:`._syslogformat`'s (pure functions), how a socket is opened and closed
+:mod:`._syslogtransport`'s, and whether the daemon hung up, what to send again after a reset
+and how long to back off the shared :mod:`._connection` helper's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import errno
 import logging
 import os
 import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar, overload
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import anyio.abc
@@ -36,16 +39,42 @@ import anyio.lowlevel
 
 from .._handler import FORMAT_SLICE, AsyncHandler
 from .._platform import require_unix_sockets
+from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
+from ._syslogformat import (
+    FORMATS,
+    FRAMINGS,
+    Framing,
+    RFC5424Formatter,
+    SyslogFormat,
+    check_facility,
+    check_ident,
+    choose_framing,
+    format_structured_data,
+    frame_message,
+    header_field,
+    stdlib_encoder,
+)
+from ._syslogtransport import (
+    Connection,
+    TLSVerificationError,
+    close_connection,
+    connect_tcp,
+    connect_udp,
+    connect_unix,
+    send_datagram,
+)
 
-__all__ = ["SYSLOG_TCP_PORT", "SYSLOG_UDP_PORT", "RFC5424Formatter", "SysLogHandler"]
+__all__ = [
+    "SYSLOG_TCP_PORT",
+    "SYSLOG_UDP_PORT",
+    "RFC5424Formatter",
+    "SysLogHandler",
+    "format_structured_data",
+]
 
 SYSLOG_UDP_PORT = 514
 SYSLOG_TCP_PORT = 514
 
-Framing = Literal["lf", "octet", "stdlib"]
-SyslogFormat = Literal["stdlib", "rfc5424"]
-_FRAMINGS: tuple[str, ...] = ("lf", "octet", "stdlib")
-_FORMATS: tuple[str, ...] = ("stdlib", "rfc5424")
 
 #: Where the local syslog daemon listens, by ``sys.platform`` prefix, most likely first.
 _PLATFORM_ADDRESSES: dict[str, tuple[str, ...]] = {
@@ -56,162 +85,10 @@ _PLATFORM_ADDRESSES: dict[str, tuple[str, ...]] = {
     "netbsd": ("/var/run/log",),
 }
 
-#: rsyslog's own escape for a line feed inside a message (``#`` + three octal digits): using
-#: it for TCP makes rsyslog store the same text for a record as it does over UDP.
-_LF_ESCAPE = "#012"
 
 #: How long a liveness check may wait for a TLS peer's pending bytes (session tickets or a
 #: close_notify) to be processed; paid about once per connection.
 _TLS_PROBE = 0.01
-
-#: Socket errors that mean the daemon's kernel refused our bytes (a reset).
-_RESETS = frozenset({errno.ECONNRESET, errno.EPIPE})
-#: Writes kept for sending again after a reset.
-_UNCONFIRMED_WRITES = 2
-#: How long closing a TLS connection may wait for the peer before it is cut.
-_CLOSE_TIMEOUT = 1.0
-
-
-# -- RFC 5424 -------------------------------------------------------------------------------
-
-
-def _header_field(value: object, max_len: int) -> str:
-    """An RFC 5424 header field: printable US-ASCII without spaces, bounded, or ``-``."""
-    text = "".join(c for c in str(value) if "!" <= c <= "~")[:max_len]
-    return text or "-"
-
-
-def _sd_name(name: object, what: str) -> str:
-    text = str(name)
-    if not text or len(text) > 32 or any(not ("!" <= c <= "~") or c in '="]' for c in text):
-        raise ValueError(
-            f"RFC 5424 structured data {what} must be 1-32 printable ASCII characters without "
-            f"space, '=', ']' or '\"', got {text!r}"
-        )
-    return text
-
-
-def _sd_value(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
-
-
-def format_structured_data(data: object) -> str:
-    """Render structured data: a mapping ``{sd_id: {param: value}}``, a ready string, or ``-``.
-
-    Raises ValueError for an SD-ID or parameter name RFC 5424 does not allow.
-    """
-    if data is None or data == "" or data == {}:
-        return "-"
-    if isinstance(data, str):
-        if not data.startswith("["):
-            raise ValueError(
-                f"RFC 5424 structured data given as text must start with '[', got {data!r}; "
-                f"or give a mapping such as {{'origin@32473': {{'ip': '10.0.0.1'}}}}"
-            )
-        return data
-    if not isinstance(data, Mapping):
-        raise TypeError(
-            f"RFC 5424 structured data must be a mapping {{sd_id: {{param: value}}}} or a str, "
-            f"got {type(data).__name__}: {data!r}"
-        )
-    parts: list[str] = []
-    for sd_id, params in data.items():
-        element = [_sd_name(sd_id, "SD-ID")]
-        if params:
-            if not isinstance(params, Mapping):
-                raise TypeError(
-                    f"RFC 5424 structured data element {sd_id!r} must map parameter names to "
-                    f"values, got {params!r}"
-                )
-            element.extend(
-                f'{_sd_name(name, "PARAM-NAME")}="{_sd_value(value)}"'
-                for name, value in params.items()
-            )
-        parts.append("[" + " ".join(element) + "]")
-    return "".join(parts) or "-"
-
-
-def _program_name() -> str:
-    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    return os.path.basename(argv0) or "-"
-
-
-class RFC5424Formatter(logging.Formatter):
-    """Formats records as RFC 5424 syslog messages, everything after ``<PRI>``.
-
-    ``1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG``: the timestamp has
-    microseconds and the UTC offset; MSG is the record formatted by ``fmt`` (as
-    ``logging.Formatter`` does, traceback included), UTF-8 without a BOM. Give it to
-    :class:`SysLogHandler` with ``setFormatter`` (or use ``format="rfc5424"``): the handler
-    then adds the PRI, sends no NUL and no ident, and frames TCP with octet counting.
-
-    Per record, ``extra={"msgid": "ID47", "structured_data": {"origin@32473": {"ip": "…"}}}``
-    sets MSGID and STRUCTURED-DATA.
-
-    ``fmt``, ``datefmt``, ``style``, ``validate`` and ``defaults`` are those of
-    ``logging.Formatter``; they shape MSG.
-
-    Args:
-        app_name: APP-NAME (up to 48 characters); default: the program's file name.
-        hostname: HOSTNAME (up to 255); default: ``socket.gethostname()``.
-        procid: PROCID (up to 128); default: the record's process id.
-        msgid: MSGID (up to 32) when the record has no ``msgid`` attribute; default ``-``.
-        structured_data_attr: the record attribute holding STRUCTURED-DATA.
-        utc: stamp in UTC (``Z``-equivalent ``+00:00``) instead of local time.
-    """
-
-    def __init__(
-        self,
-        fmt: str | None = None,
-        datefmt: str | None = None,
-        style: Literal["%", "{", "$"] = "%",
-        validate: bool = True,
-        *,
-        defaults: Mapping[str, Any] | None = None,
-        app_name: str | None = None,
-        hostname: str | None = None,
-        procid: str | int | None = None,
-        msgid: str | None = None,
-        structured_data_attr: str = "structured_data",
-        utc: bool = False,
-    ) -> None:
-        super().__init__(fmt, datefmt, style, validate, defaults=defaults)
-        self.app_name = _header_field(app_name if app_name is not None else _program_name(), 48)
-        self.hostname = _header_field(
-            hostname if hostname is not None else socket.gethostname(), 255
-        )
-        self.procid = None if procid is None else _header_field(procid, 128)
-        self.msgid = _header_field(msgid if msgid is not None else "-", 32)
-        if not isinstance(structured_data_attr, str) or not structured_data_attr:
-            raise TypeError(
-                f"structured_data_attr must be the name of a record attribute, "
-                f"got {structured_data_attr!r}"
-            )
-        self.structured_data_attr = structured_data_attr
-        self.utc = utc
-
-    def format_timestamp(self, record: logging.LogRecord) -> str:
-        """RFC 3339 with microseconds and the offset, e.g. ``2026-11-24T12:18:17.123456+01:00``."""
-        when = datetime.datetime.fromtimestamp(record.created, tz=datetime.timezone.utc)
-        if not self.utc:
-            when = when.astimezone()
-        return when.isoformat(timespec="microseconds")
-
-    def format_header(self, record: logging.LogRecord) -> str:
-        """``1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA`` for ``record``."""
-        procid = self.procid
-        if procid is None:
-            procid = str(record.process) if record.process else "-"
-        msgid = getattr(record, "msgid", None)
-        msgid = self.msgid if msgid is None else _header_field(msgid, 32)
-        sd = format_structured_data(getattr(record, self.structured_data_attr, None))
-        return (
-            f"1 {self.format_timestamp(record)} {self.hostname} {self.app_name} "
-            f"{procid} {msgid} {sd}"
-        )
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"{self.format_header(record)} {super().format(record)}"
 
 
 # -- the sink -------------------------------------------------------------------------------
@@ -247,48 +124,6 @@ class _Checked(Generic[_T]):
 
     def __set__(self, obj: object, value: _T) -> None:
         obj.__dict__[self.slot] = self.check(obj, value)
-
-
-# C0 (line feed, carriage return, NUL...), DEL, C1 and the Unicode line separators
-_IDENT_CONTROLS = frozenset(
-    [*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xA0)), "\u2028", "\u2029"]
-)
-#: Syslog facilities are 0-23 (RFC 5424 section 6.2.1): PRI = facility * 8 + severity <= 191.
-_MAX_FACILITY = 23
-
-
-def _check_ident(handler: Any, ident: Any) -> str:
-    name = type(handler).__name__
-    if not isinstance(ident, str):
-        raise TypeError(f"{name} ident must be a str such as 'myapp: ', got {ident!r}")
-    bad = sorted(set(ident) & _IDENT_CONTROLS)
-    if bad:
-        raise ValueError(
-            f"{name} ident {ident!r} holds the control character(s) "
-            f"{', '.join(repr(c) for c in bad)}: a receiver would read a line feed as the "
-            f"start of a second message. Use printable text such as 'myapp: '"
-        )
-    return ident
-
-
-def _check_facility(handler: Any, facility: Any) -> int | str:
-    name = type(handler).__name__
-    if isinstance(facility, str):
-        if facility not in handler.facility_names:
-            raise ValueError(
-                f"{name} facility {facility!r} is not a syslog facility name; use one of "
-                f"{', '.join(sorted(handler.facility_names))} or a LOG_* number"
-            )
-        return facility
-    if isinstance(facility, bool) or not isinstance(facility, int):
-        raise TypeError(f"{name} facility must be a LOG_* number or a name, got {facility!r}")
-    if not 0 <= facility <= _MAX_FACILITY:
-        raise ValueError(
-            f"{name} facility {facility} is out of range: syslog facilities are 0 to "
-            f"{_MAX_FACILITY} (LOG_KERN to LOG_LOCAL7); pass a LOG_* constant or a name such "
-            f"as 'local0'"
-        )
-    return facility
 
 
 class SysLogHandler(AsyncHandler):
@@ -424,9 +259,9 @@ class SysLogHandler(AsyncHandler):
     #: Prepended to every message as is (stdlib format only), e.g. ``"myapp: "``. Checked
     #: when set: a control character (a line feed starts a second, forged message) is a
     #: ValueError.
-    ident: _Checked[str] = _Checked("", lambda self, value: _check_ident(self, value))
+    ident: _Checked[str] = _Checked("", lambda self, value: check_ident(self, value))
     #: A ``LOG_*`` number (0-23) or a name from :attr:`facility_names`; checked when set.
-    facility: _Checked[int | str] = _Checked(1, lambda self, value: _check_facility(self, value))
+    facility: _Checked[int | str] = _Checked(1, lambda self, value: check_facility(self, value))
     #: Append a NUL to each message (stdlib format on datagrams, and ``framing="stdlib"``).
     append_nul = True
 
@@ -485,11 +320,11 @@ class SysLogHandler(AsyncHandler):
                 f"{name} socktype must be None, socket.SOCK_DGRAM or socket.SOCK_STREAM, "
                 f"got {socktype!r}"
             )
-        _check_facility(self, facility)
-        _check_ident(self, self.ident)  # a subclass may set it as a plain class attribute
-        if format not in _FORMATS:
+        check_facility(self, facility)
+        check_ident(self, self.ident)  # a subclass may set it as a plain class attribute
+        if format not in FORMATS:
             raise ValueError(f"{name} format must be 'stdlib' or 'rfc5424', got {format!r}")
-        if framing is not None and framing not in _FRAMINGS:
+        if framing is not None and framing not in FRAMINGS:
             raise ValueError(
                 f"{name} framing must be 'lf', 'octet' or 'stdlib' (or None for the default), "
                 f"got {framing!r}"
@@ -566,9 +401,9 @@ class SysLogHandler(AsyncHandler):
         #: Records sent again after the daemon reset a stream connection that may not have
         #: read them (at-least-once: some may arrive twice).
         self.resent = 0
-        # the last writes on the current stream connection the daemon may not have read:
-        # (bytes, records); sent again first on the next connection after a reset
-        self._unconfirmed: list[tuple[bytes, int]] = []
+        # the last writes on the current stream connection the daemon may not have read
+        self._ledger = ResendLedger()
+        # writes a reset left unread, sent again first on the next connection
         self._resend: list[tuple[bytes, int]] = []
 
     # -- the stdlib's pure methods ------------------------------------------------------------
@@ -622,15 +457,13 @@ class SysLogHandler(AsyncHandler):
 
     def effective_framing(self) -> Framing | None:
         """The framing used on the current socket type; ``None`` for datagrams."""
-        if self.socktype != socket.SOCK_STREAM:
-            return None
-        if self.framing is not None:
-            return self.framing
-        if self.unixsocket:
-            return "stdlib"
-        if self.uses_rfc5424 or self.ssl_context is not None:
-            return "octet"
-        return "lf"
+        return choose_framing(
+            self.framing,
+            stream=self.socktype == socket.SOCK_STREAM,
+            unix=self.unixsocket,
+            rfc5424=self.uses_rfc5424,
+            tls=self.ssl_context is not None,
+        )
 
     def _prio(self, levelname: str) -> str:
         prio = self._prio_cache.get(levelname)
@@ -645,7 +478,7 @@ class SysLogHandler(AsyncHandler):
         if self._rfc5424 is not None and not isinstance(self.formatter, RFC5424Formatter):
             rfc = self._rfc5424
             if not self._app_name_given and self.ident:
-                rfc.app_name = _header_field(self.ident.strip().rstrip(":"), 48)
+                rfc.app_name = header_field(self.ident.strip().rstrip(":"), 48)
             return f"{prio}{rfc.format_header(record)} {self.format(record)}"
         if isinstance(self.formatter, RFC5424Formatter):
             return prio + self.format(record)
@@ -653,49 +486,35 @@ class SysLogHandler(AsyncHandler):
 
     def encode(self, record: logging.LogRecord) -> bytes:
         """The bytes sent for ``record`` on the current socket type, framing included."""
-        msg = self._message(record)
+        return frame_message(
+            self._message(record),
+            self.effective_framing(),
+            nul=self.append_nul and not self.uses_rfc5424,
+        )
+
+    def _batch_encoder(self) -> Callable[[logging.LogRecord], bytes] | None:
+        """A per-batch encoder: the same bytes as :meth:`encode`, with the lookups (framing,
+        hooks, for the stdlib format the ident and the formatter) done once per batch instead
+        of once per record; ``None`` for a subclass that overrides :meth:`encode`."""
+        cls = type(self)
+        if cls.encode is not SysLogHandler.encode:
+            return None
         framing = self.effective_framing()
         rfc = self.uses_rfc5424
-        if framing == "lf":
-            return (msg.rstrip("\n").replace("\n", _LF_ESCAPE) + "\n").encode("utf-8")
-        if framing == "octet":
-            body = msg.encode("utf-8")
-            return b"%d %s" % (len(body), body)
-        if self.append_nul and not rfc:
-            msg += "\000"
-        return msg.encode("utf-8")
-
-    def _stdlib_encoder(self) -> Any:
-        """A per-batch encoder for the stdlib format (the common case), or ``None``.
-
-        The same bytes as :meth:`encode`, with the lookups done once per batch instead of
-        once per record. Subclasses that override a hook keep the plain path.
-        """
-        cls = type(self)
         if (
-            self.uses_rfc5424
-            or cls.encode is not SysLogHandler.encode
-            or cls.mapPriority is not SysLogHandler.mapPriority
-            or cls.encodePriority is not SysLogHandler.encodePriority
+            not rfc
+            and cls.mapPriority is SysLogHandler.mapPriority
+            and cls.encodePriority is SysLogHandler.encodePriority
         ):
+            fast = stdlib_encoder(self._prio, self.format, self.ident, framing, nul=self.append_nul)
+            if fast is not None:  # the common case; octet counting has no shortcut
+                return fast
+        if cls.effective_framing is not SysLogHandler.effective_framing:
             return None
-        prio, fmt, ident = self._prio, self.format, self.ident
-        framing = self.effective_framing()
-        if framing == "lf":
-
-            def encode_lf(record: logging.LogRecord) -> bytes:
-                text = fmt(record)
-                if "\n" in text:
-                    text = text.rstrip("\n").replace("\n", _LF_ESCAPE)
-                return (prio(record.levelname) + ident + text + "\n").encode("utf-8")
-
-            return encode_lf
-        if framing == "octet":
-            return None
-        tail = "\000" if self.append_nul else ""
+        message, nul = self._message, self.append_nul and not rfc
 
         def encode(record: logging.LogRecord) -> bytes:
-            return (prio(record.levelname) + ident + fmt(record) + tail).encode("utf-8")
+            return frame_message(message(record), framing, nul=nul)
 
         return encode
 
@@ -705,7 +524,7 @@ class SysLogHandler(AsyncHandler):
         frames: list[bytes] = []
         done: list[logging.LogRecord] = []
         self._prio_cache = {}  # per batch: priority_map or facility may change between batches
-        encode = self._stdlib_encoder() or self.encode
+        encode = self._batch_encoder() or self.encode
         add_frame, add_done = frames.append, done.append
         for start in range(0, len(records), FORMAT_SLICE):
             if start:
@@ -745,97 +564,35 @@ class SysLogHandler(AsyncHandler):
 
     async def _open_unix(self) -> None:
         assert isinstance(self.address, str)
-        path = self.address
-        wanted = self.socktype
-        if wanted in (None, socket.SOCK_DGRAM):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                sock.setblocking(False)
-                sock.connect(path)  # a unix datagram connect never waits
-            except OSError:
-                sock.close()
-                if wanted is not None:
-                    raise
-            else:
-                self.socket, self.socktype = sock, socket.SOCK_DGRAM
-                return
-        self._set_stream(await self._with_timeout(anyio.connect_unix(path)))
-        self.socktype = socket.SOCK_STREAM
+        self._adopt(await connect_unix(self.address, self.socktype, connect_timeout=self.timeout))
 
     async def _open_tcp(self) -> None:
         assert isinstance(self.address, tuple)
         host, port = self.address
-        try:
-            opening: Any
-            if self.ssl_context is None:
-                opening = anyio.connect_tcp(host, port)
-            else:
-                opening = anyio.connect_tcp(
-                    host,
-                    port,
-                    ssl_context=self.ssl_context,
-                    tls_hostname=self.server_hostname,
-                    tls_standard_compatible=False,
-                )
-            stream: anyio.abc.ByteStream = await self._with_timeout(opening)
-        except ssl.SSLCertVerificationError as exc:
-            raise _TLSVerificationError(
-                f"TLS verification of the syslog server {host}:{port} failed "
-                f"({exc.verify_message}); if it uses a private CA, pass "
-                f"ssl_context=ssl.create_default_context(cafile='ca.pem') (and "
-                f"server_hostname= if the certificate names another host)"
-            ) from exc
-        self._set_stream(stream)
+        self._adopt(
+            await connect_tcp(
+                host,
+                port,
+                ssl_context=self.ssl_context,
+                server_hostname=self.server_hostname,
+                connect_timeout=self.timeout,
+            )
+        )
 
     async def _open_udp(self) -> None:
         assert isinstance(self.address, tuple)
-        host, port = self.address
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        if not infos:
-            raise OSError(f"getaddrinfo({host!r}, {port}) returned no address")
-        error: OSError | None = None
-        for family, kind, proto, _, sockaddr in infos:
-            try:
-                sock = socket.socket(family, kind, proto)
-            except OSError as exc:
-                error = exc
-                continue
-            sock.setblocking(False)
-            self.socket, self._dest = sock, sockaddr
-            self.socktype = socket.SOCK_DGRAM
-            return
-        assert error is not None
-        raise error
+        self._adopt(await connect_udp(*self.address))
 
-    async def _with_timeout(self, opening: Any) -> Any:
-        if self.timeout is None:
-            return await opening
-        with anyio.fail_after(self.timeout):
-            return await opening
-
-    def _set_stream(self, stream: anyio.abc.ByteStream) -> None:
-        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        self._stream = stream
-        self.socket = raw
-        # asyncio hands out a restricted TransportSocket without recv(); a duplicate of the
-        # descriptor can peek for the peer's FIN. Closed with the stream, so the FIN we send
-        # is not held back by it.
-        self._probe = socket.fromfd(raw.fileno(), raw.family, raw.type)
-        self._probe.setblocking(False)  # already so: the flag belongs to the shared file
+    def _adopt(self, connection: Connection) -> None:
+        self.socket, self.socktype = connection.sock, connection.socktype
+        self._stream, self._probe = connection.stream, connection.probe
+        self._dest = connection.dest
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe
         self._stream = self.socket = self._probe = None
         self._dest = None
-        if probe is not None:
-            probe.close()
-        if stream is not None:
-            with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True) as scope:
-                await stream.aclose()
-            if scope.cancelled_caught:
-                await anyio.aclose_forcefully(stream)
-        elif sock is not None:
-            sock.close()
+        await close_connection(stream, sock, probe)
 
     async def _peer_closed(self) -> bool:
         """Whether the stream's peer has hung up (a syslog server never sends data).
@@ -846,21 +603,16 @@ class SysLogHandler(AsyncHandler):
         sock = self._probe
         if sock is None:
             return True
-        try:
-            # the probe is non-blocking; MSG_DONTWAIT only where it exists (not on Windows)
-            data = sock.recv(1, socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
-        except BlockingIOError:
+        state = peek_peer(sock)
+        if state is PeerState.ALIVE:
             return False
-        except OSError as exc:
+        if state is not PeerState.DATA:
             # A reset: the daemon was killed or closed with our bytes unread (or they came
             # after it closed), so the last writes may never have been read: send them again
             # on the next connection. A clean close (FIN) means it read what it got.
-            if exc.errno in _RESETS:
-                self._resend = self._unconfirmed
-            self._unconfirmed = []
-            return True
-        if not data:
-            self._unconfirmed = []
+            lost = self._ledger.lost(reset=state is PeerState.RESET)
+            if state is PeerState.RESET:
+                self._resend = lost
             return True
         if self.ssl_context is None or self._stream is None:
             return False
@@ -881,31 +633,23 @@ class SysLogHandler(AsyncHandler):
         if self._stream is not None:
             data = b"".join(frames)
             again = self._resend
-            await self._stream.send(b"".join([chunk for chunk, _ in again] + [data]))
+            await self._stream.send(ResendLedger.payload(again, data))
             self._progress = len(frames)
             if again:
-                count = sum(records for _, records in again)
+                count = ResendLedger.records(again)
                 self._resend = []
                 self.resent += count
                 self._notice(
                     f"the daemon reset the connection; {count} records it may not have read "
                     f"were sent again (some may arrive twice)"
                 )
-            self._unconfirmed = [*again, (data, len(frames))][-_UNCONFIRMED_WRITES:]
+            self._ledger.sent(data, len(frames), again)
             return
         sock = self.socket
         assert sock is not None
         dest = self._dest
         for frame in frames:
-            while True:
-                try:
-                    if dest is None:
-                        sock.send(frame)
-                    else:
-                        sock.sendto(frame, dest)
-                    break
-                except BlockingIOError:
-                    await anyio.wait_writable(sock)
+            await send_datagram(sock, dest, frame)
             self._progress += 1
 
     # -- the async surface ----------------------------------------------------------------------
@@ -942,7 +686,7 @@ class SysLogHandler(AsyncHandler):
                     await self._open()
                 await self._send_frames(frames)
                 return
-            except _TLSVerificationError:
+            except TLSVerificationError:
                 await self._drop_socket()
                 self.report_batch_failure(records_ok)
                 return
@@ -963,9 +707,9 @@ class SysLogHandler(AsyncHandler):
                     self.handleError(records_ok[0])
                     frames, records_ok = frames[1:], records_ok[1:]
                     continue
-                if getattr(exc, "errno", None) in _RESETS and not self._resend:
-                    self._resend = self._unconfirmed  # the batch in hand is retried anyway
-                self._unconfirmed = []
+                lost = self._ledger.lost(reset=getattr(exc, "errno", None) in RESETS)
+                if not self._resend:
+                    self._resend = lost  # the batch in hand is retried anyway
                 await self._drop_socket()
                 if isinstance(exc, ssl.SSLError) or (delay and time.monotonic() + delay > deadline):
                     self.report_batch_failure(records_ok)
@@ -978,8 +722,8 @@ class SysLogHandler(AsyncHandler):
                         f"{self.retry_timeout:g} s"
                     )
                 await anyio.sleep(delay)
-                delay = (
-                    min(delay * self.retry_factor, self.retry_max) if delay else self.retry_start
+                delay = next_delay(
+                    delay or None, self.retry_start, self.retry_factor, self.retry_max
                 )
 
     def _notice(self, text: str) -> None:
@@ -997,7 +741,3 @@ class SysLogHandler(AsyncHandler):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address!r} ({logging.getLevelName(self.level)})>"
-
-
-class _TLSVerificationError(ConnectionError):
-    """The server's certificate did not verify; retrying cannot help."""
