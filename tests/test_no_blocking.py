@@ -42,7 +42,7 @@ async def test_log_calls_and_file_writes_do_not_block_the_loop(tmp_path: pathlib
         # GIL by a saturated loop), run_blocking lets go of the GIL for 0.1 ms.
         busters.functions["time.sleep"].can_block_in("loopsink/_compat.py", "run_blocking")
         # And the lend of the GIL to a sink's writer thread: a lock wait of at most 0.5 ms.
-        busters.functions["threading.Lock.acquire"].can_block_in("loopsink/_writer.py", "collect")
+        busters.functions["threading.Lock.acquire"].can_block_in("loopsink/_executor.py", "_lend")
         async with loopsink.install(*sinks, logger=logger) as queue:
             for i in range(2_000):
                 logger.info("record %d with %s", i, ["a mutable", "argument"])
