@@ -758,7 +758,8 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
     async def _backups(self) -> list[str]:
         """:meth:`_backup_files`, awaiting a coroutine ``namer`` on the loop."""
         if not _is_async_callable(self.namer):
-            return await self._output.run(self._backup_files)
+            names: list[str] = await self._output.run(self._backup_files)
+            return names
         folder = os.path.dirname(self.baseFilename)
         found: list[str] = []
         for name in await self._output.run(os.listdir, folder):
