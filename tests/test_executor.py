@@ -368,3 +368,26 @@ async def test_a_rotating_sinks_file_is_touched_by_one_thread(
     assert len(backups) > 10
     text = "".join(read(p) for p in backups) + read(tmp_path / "app.log")
     assert text.splitlines() == [f"record {i:04d}" for i in range(count)]
+
+
+async def test_an_executor_that_looks_on_a_timer_is_never_woken_by_its_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_wakeups() -> None:
+        raise AssertionError("a looking executor asked for the loop's thread-safe scheduler")
+
+    monkeypatch.setattr("loopsink._executor.threadsafe_scheduler", no_wakeups)
+    executor = Executor("test-looking", lend=0.0, look_every=0.001)
+    release = threading.Event()
+    threading.Timer(0.05, release.set).start()
+    with blocked_time() as blocked:
+        with anyio.fail_after(DEADLINE):
+            assert await executor.run(release.wait, DEADLINE) is True
+    assert "_lend" not in blocked.by_caller  # lend=0: the hand-over waits for nothing
+    executor.stop()
+
+
+@pytest.mark.parametrize("look_every", [0, -0.001])
+def test_a_look_period_that_is_not_positive_is_refused(look_every: float) -> None:
+    with pytest.raises(ValueError, match="look_every must be None or more than 0 seconds"):
+        Executor("x", look_every=look_every)

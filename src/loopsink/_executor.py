@@ -16,9 +16,11 @@ The rule for the event loop's thread
   write) is over before the loop goes on. Nothing else is lent: a job handed over behind
   another one is queued without waiting.
 * A job that outlives its lend (a stalled disk, a full pipe, a server that does not answer)
-  costs the loop nothing more. A task that awaits it (:meth:`Job.wait`) sleeps until the
-  thread, finishing the job, wakes it through the loop's thread-safe scheduler. The loop
-  never looks for the outcome on a timer, and never lends again for the same job.
+  never makes the loop wait again. A task that awaits it (:meth:`Job.wait`) sleeps until
+  the thread, finishing the job, wakes it through the loop's thread-safe scheduler; the
+  loop never lends again for the same job, and never naps to let the thread in. (An
+  executor made with ``look_every`` has the task look for the outcome on a timer instead
+  of being woken, for network jobs: looking costs no wait either.)
 
 :func:`executor_of` gives any sink, including a third-party one, its own executor; see
 ``docs/design.md`` for why the loop lends at all.
@@ -53,9 +55,11 @@ class Job(Generic[T]):
     without waiting; :meth:`wait` awaits the end without polling.
     """
 
-    __slots__ = ("_args", "_done", "_finished", "_func", "_ok", "_value", "_wake")
+    __slots__ = ("_args", "_done", "_finished", "_func", "_look", "_ok", "_value", "_wake")
 
-    def __init__(self, func: Callable[..., T], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self, func: Callable[..., T], args: tuple[Any, ...], look_every: float | None = None
+    ) -> None:
         self._func: Callable[..., T] | None = func
         self._args: tuple[Any, ...] = args
         self._done = threading.Lock()  # held until the job has run: what a lend waits on
@@ -64,6 +68,7 @@ class Job(Generic[T]):
         self._ok = True
         self._value: Any = None
         self._wake: Callable[[], object] | None = None
+        self._look = look_every
 
     @property
     def done(self) -> bool:
@@ -87,13 +92,19 @@ class Job(Generic[T]):
         """Wait until the job has run, without blocking the loop; return :meth:`result`.
 
         The thread wakes this task when it finishes the job (through the loop's thread-safe
-        scheduler); nothing polls meanwhile. Cancelling the wait leaves the job running.
+        scheduler); nothing polls meanwhile, unless the executor was made to look on a
+        timer (``look_every``). Cancelling the wait leaves the job running.
         """
         if not self._finished:
             await self._until_done()
         return self.result()
 
     async def _until_done(self) -> None:
+        look = self._look
+        if look is not None:  # an executor that looks on a timer (see Executor)
+            while not self._finished:  # noqa: ASYNC110 - looks only: no lend, no nap
+                await anyio.sleep(look)
+            return
         event = anyio.Event()
         schedule = threadsafe_scheduler()
         set_event = event.set
@@ -200,13 +211,25 @@ class Executor:
         lend: how long the loop's thread lends the GIL when it hands a job to the idle
             thread; ``0`` lends nothing (jobs that wait on the network for milliseconds
             anyway, so that a lend would only hold the loop up).
+        look_every: ``None`` (the default): the thread wakes the task that awaits a job.
+            A number of seconds: that task instead looks for the outcome on a timer of
+            that period, never lending and never blocking. For jobs that end at arbitrary
+            moments many times a second (answers from the network): on Linux a wake-up
+            from outside the loop can make the loop's next timer late by up to a
+            millisecond, while a timer armed when the loop is awake anyway keeps in step
+            (``docs/performance.md``).
     """
 
-    def __init__(self, name: str, *, lend: float = LEND) -> None:
+    def __init__(self, name: str, *, lend: float = LEND, look_every: float | None = None) -> None:
         if lend < 0:
             raise ValueError(f"Executor lend must be 0 or more seconds, got {lend!r}")
+        if look_every is not None and not look_every > 0:
+            raise ValueError(
+                f"Executor look_every must be None or more than 0 seconds, got {look_every!r}"
+            )
         self.name = name
         self.lend = lend
+        self.look_every = look_every
         self._shared = _Shared()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -230,7 +253,7 @@ class Executor:
         :attr:`lend` seconds, so a quick job is usually :attr:`Job.done` on return; a job
         queued behind another is not waited for at all.
         """
-        job: Job[T] = Job(func, args)
+        job: Job[T] = Job(func, args, self.look_every)
         idle = self.idle
         self._last = job
         if not self._ensure_thread():  # at interpreter shutdown: run it here and now

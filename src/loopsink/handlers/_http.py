@@ -7,9 +7,8 @@ connection, on asyncio and trio alike. Records are formatted and encoded on the 
 short slices, as every stdlib handler formats them in the caller's thread; the bytes go to
 a thread of the sink's own (an ``Executor`` that lends nothing), which compresses them and
 makes the requests through a transport (``_http_transport``: h11, httpx's HTTP/1.1 engine,
-by default; a user's ``httpx.Client`` with ``client=``). Waiting for a server costs the
-loop nothing: the thread wakes it once a request is over. Log collectors get opt-in
-batching, JSON/NDJSON bodies, gzip, retries and presets.
+by default; a user's ``httpx.Client`` with ``client=``). Waiting for a server never wakes
+the loop. Log collectors get opt-in batching, JSON/NDJSON bodies, gzip, retries and presets.
 """
 
 from __future__ import annotations
@@ -349,8 +348,8 @@ class HTTPHandler(AsyncHandler):
         self._authorization = _basic_authorization(credentials) if credentials else None
         self._transport: Transport | None = None
         self._closed_connections = 0  # opened by transports closed since
-        # lend=0: its jobs wait on the network (see _executor's docstring)
-        self._sender = Executor(f"loopsink HTTPHandler {host}", lend=0.0)
+        # lend=0, look_every: its jobs wait on the network (see Executor's docstring)
+        self._sender = Executor(f"loopsink HTTPHandler {host}", lend=0.0, look_every=0.001)
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         self._retried = 0
         self._requests = 0
