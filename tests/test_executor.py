@@ -391,3 +391,32 @@ async def test_an_executor_that_looks_on_a_timer_is_never_woken_by_its_thread(
 def test_a_look_period_that_is_not_positive_is_refused(look_every: float) -> None:
     with pytest.raises(ValueError, match="look_every must be None or more than 0 seconds"):
         Executor("x", look_every=look_every)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # 3.12+: fork with threads
+def test_a_forked_child_runs_jobs_on_a_thread_of_its_own() -> None:
+    executor = Executor("test-fork")
+    release = threading.Event()
+    stalled = executor.submit(release.wait, DEADLINE)  # the parent's thread is busy at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread did not come along
+        code = 1
+        try:
+            idle_at_fork = executor.idle  # the parent's job never ends here: not waited for
+
+            async def in_the_child() -> int:
+                with anyio.fail_after(DEADLINE):
+                    await executor.drain()
+                    return await executor.run(threading.get_ident)
+
+            ident = anyio.run(in_the_child)
+            ok = idle_at_fork and ident != threading.get_ident() and executor.idle
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    release.set()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert anyio.run(stalled.wait) is True  # the parent's job ran on in the parent
+    executor.stop()

@@ -237,9 +237,11 @@ class Executor:
 
     @property
     def idle(self) -> bool:
-        """Whether every job handed over has finished."""
+        """Whether every job handed over has finished (in a forked child: every job of its own)."""
         last = self._last
-        return last is None or last._finished
+        if last is None or last._finished:
+            return True
+        return self._thread is not None and self._pid != os.getpid()  # the parent's job
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -254,9 +256,10 @@ class Executor:
         queued behind another is not waited for at all.
         """
         job: Job[T] = Job(func, args, self.look_every)
+        started = self._ensure_thread()
         idle = self.idle
         self._last = job
-        if not self._ensure_thread():  # at interpreter shutdown: run it here and now
+        if not started:  # at interpreter shutdown: run it here and now
             job._run()
             return job
         shared = self._shared
@@ -279,7 +282,7 @@ class Executor:
     async def drain(self) -> None:
         """Wait until every job handed over so far has finished (their outcomes aside)."""
         last = self._last
-        if last is not None and not last._finished:
+        if not self.idle and last is not None:
             try:
                 await last.wait()
             except Exception:  # the job's owner reads its outcome
@@ -309,6 +312,7 @@ class Executor:
             return True
         if thread is not None:  # a forked child (the thread stayed in the parent), or it died
             self._shared = _Shared()
+            self._last = None  # a job the parent's thread was running never ends here
         thread = threading.Thread(target=_serve, args=(self._shared,), name=self.name, daemon=True)
         try:
             thread.start()
