@@ -206,6 +206,29 @@ async def test_a_cancelled_wait_leaves_the_job_running() -> None:
     executor.stop()
 
 
+async def test_every_task_that_awaits_a_job_is_woken() -> None:
+    executor = Executor("test-executor")
+    release = threading.Event()
+    job = executor.submit(release.wait, DEADLINE)
+    woken: list[str] = []
+
+    async def waiter(name: str) -> None:
+        if name == "drain":
+            await executor.drain()
+        else:
+            await job.wait()
+        woken.append(name)
+
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as tg:
+            for name in ("first", "second", "drain"):
+                tg.start_soon(waiter, name)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+    assert sorted(woken) == ["drain", "first", "second"]
+    executor.stop()
+
+
 async def test_awaiting_a_stalled_job_keeps_the_loop_free() -> None:
     executor = Executor("test-executor")
     release = threading.Event()

@@ -55,7 +55,17 @@ class Job(Generic[T]):
     without waiting; :meth:`wait` awaits the end without polling.
     """
 
-    __slots__ = ("_args", "_done", "_finished", "_func", "_look", "_ok", "_value", "_wake")
+    __slots__ = (
+        "_args",
+        "_done",
+        "_event",
+        "_finished",
+        "_func",
+        "_look",
+        "_ok",
+        "_value",
+        "_wake",
+    )
 
     def __init__(
         self, func: Callable[..., T], args: tuple[Any, ...], look_every: float | None = None
@@ -68,6 +78,7 @@ class Job(Generic[T]):
         self._ok = True
         self._value: Any = None
         self._wake: Callable[[], object] | None = None
+        self._event: anyio.Event | None = None
         self._look = look_every
 
     @property
@@ -105,21 +116,20 @@ class Job(Generic[T]):
             while not self._finished:  # noqa: ASYNC110 - looks only: no lend, no nap
                 await anyio.sleep(look)
             return
-        event = anyio.Event()
-        schedule = threadsafe_scheduler()
-        set_event = event.set
+        event = self._event
+        if event is None:  # the first waiter: every later one waits on the same event
+            event = self._event = anyio.Event()
+            schedule = threadsafe_scheduler()
+            set_event = event.set
 
-        def wake() -> None:
-            schedule(set_event)
+            def wake() -> None:
+                schedule(set_event)
 
-        self._wake = wake
+            self._wake = wake
         # The thread sets _finished before it reads _wake: either it sees the waker or
         # this check sees the job finished.
-        try:
-            if not self._finished:
-                await event.wait()
-        finally:
-            self._wake = None
+        if not self._finished:
+            await event.wait()
 
     async def _outcome_uncancelled(self) -> T:
         """:meth:`wait`, except that a cancelled caller first waits for the job to end.
