@@ -352,10 +352,10 @@ def executor_of(sink: object, *, lend: float = LEND) -> Executor:
     except TypeError:  # unhashable (defines __eq__ only): keep it on the object instead
         executor = getattr(sink, "_loopsink_executor", None)
         if executor is None:
-            executor = Executor(f"loopsink {type(sink).__name__}", lend=lend)
+            executor = Executor(f"loopsink-{type(sink).__name__}", lend=lend)
             sink._loopsink_executor = executor  # type: ignore[attr-defined]
         return executor
     if executor is None:
-        executor = Executor(f"loopsink {type(sink).__name__}", lend=lend)
+        executor = Executor(f"loopsink-{type(sink).__name__}", lend=lend)
         _EXECUTORS[sink] = executor
     return executor
