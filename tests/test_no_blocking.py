@@ -1,8 +1,7 @@
 """The loop never blocks: blockbuster fails any blocking call made on the asyncio loop.
 
-Two calls are allowed, and only where they are made: ``run_blocking``'s bounded 0.1 ms nap
-that lets a GIL-starved worker thread run (see loopsink._compat.run_blocking), and the
-writer thread's GIL lend, a lock wait of at most 0.5 ms (see loopsink._writer).
+One call is allowed, and only where it is made: an I/O thread's GIL lend when the loop
+hands it a job, a lock wait of at most 0.5 ms (see loopsink._executor).
 
 blockbuster patches the blocking primitives (file and socket I/O, ``time.sleep``, lock
 acquisition, ...) to raise when called from a running asyncio loop's thread; it is inert on
@@ -38,11 +37,9 @@ async def test_log_calls_and_file_writes_do_not_block_the_loop(tmp_path: pathlib
     logger.propagate = False
     logger.setLevel(logging.INFO)
     with blockbuster_ctx() as busters:
-        # The one deliberate exception: while a worker thread is overdue (starved of the
-        # GIL by a saturated loop), run_blocking lets go of the GIL for 0.1 ms.
-        busters.functions["time.sleep"].can_block_in("loopsink/_compat.py", "run_blocking")
-        # And the lend of the GIL to a sink's writer thread: a lock wait of at most 0.5 ms.
-        busters.functions["threading.Lock.acquire"].can_block_in("loopsink/_writer.py", "collect")
+        # The one deliberate exception: the lend of the GIL to a sink's I/O thread when a
+        # job is handed over, a lock wait of at most 0.5 ms.
+        busters.functions["threading.Lock.acquire"].can_block_in("loopsink/_executor.py", "_lend")
         async with loopsink.install(*sinks, logger=logger) as queue:
             for i in range(2_000):
                 logger.info("record %d with %s", i, ["a mutable", "argument"])

@@ -7,13 +7,14 @@ the bridge needs to wake the queue without a round trip per record.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
+
+if TYPE_CHECKING:
+    from ._executor import Executor
 
 __all__ = [
     "ThreadsafeScheduler",
@@ -142,48 +143,33 @@ class Wakeup:
             waiter.set_result(None)
 
 
-#: A worker thread that has not finished after this long is probably starved of the GIL.
-_OVERDUE = 0.002
-#: How long the loop's thread then lets go of the GIL, so the worker can take it.
-_NAP = 0.0001
-
-
 async def run_blocking(func: Callable[..., T], *args: object) -> T:
-    """Run a blocking call (file I/O, a stdlib handler) in a worker thread.
+    """Run a blocking call on an idle I/O thread of a small shared pool.
 
-    Sinks use this for every blocking step so the event loop never waits on the disk.
-
-    A saturated loop starves worker threads: it releases the GIL in every ``select(0)`` and
-    takes it straight back, so a thread waiting for the GIL can miss it for a whole burst
-    (a write waited out a 20,000-record burst, 90 ms). So while the call is overdue, the
-    loop's thread naps for 0.1 ms every 2 ms, long enough for the worker to take the GIL.
-    A loop that idles never naps: its worker gets the GIL while the loop sleeps in
-    ``select``.
+    For blocking calls that belong to no sink (the receiver's sockets, a listener's
+    sentinel); a sink runs its own on its executor (:func:`loopsink._executor.executor_of`),
+    so that they keep their order. The call follows the executor's rule for the loop: one
+    short lend of the GIL when it is handed over, then a wake-up when it is done, never a
+    poll. Cancelling waits for the call to end, as ``anyio.to_thread.run_sync`` does.
 
     At interpreter shutdown (``logging.shutdown()`` from ``atexit``) Python 3.12+ refuses
     to start new threads; the call then runs inline, which at that point stalls nobody.
     """
-    outcome: list[tuple[bool, Any]] = []
+    from ._executor import Executor
 
-    async def call(scope: anyio.CancelScope) -> None:
-        try:
-            outcome.append((True, await anyio.to_thread.run_sync(func, *args)))
-        except Exception as exc:  # re-raised below as itself, not wrapped in a group
-            outcome.append((False, exc))
-        finally:
-            scope.cancel()
+    try:
+        executor = _IDLE_EXECUTORS.pop()
+    except IndexError:
+        executor = Executor("loopsink worker")
+    try:
+        return await executor.run(func, *args)
+    finally:
+        if executor.idle:
+            _IDLE_EXECUTORS.append(executor)
 
-    async with anyio.create_task_group() as task_group:
-        task_group.start_soon(call, task_group.cancel_scope)
-        while True:  # the nudge, until call() cancels it
-            await anyio.sleep(_OVERDUE)
-            time.sleep(_NAP)  # noqa: ASYNC251 - a deliberate, bounded release of the GIL
-    ok, value = outcome[0]
-    if ok:
-        return value  # type: ignore[no-any-return]
-    if isinstance(value, RuntimeError) and "interpreter shutdown" in str(value):
-        return func(*args)
-    raise value
+
+#: Idle threads of run_blocking, reused (each is an Executor with a thread of its own).
+_IDLE_EXECUTORS: list[Executor] = []
 
 
 #: Strong references to detached asyncio tasks: the loop itself keeps only weak ones.

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 import anyio
 
-from .._compat import run_blocking, spawn_detached
+from .._compat import spawn_detached
+from .._executor import executor_of
 from .._handler import AsyncHandler
 
 __all__ = ["BufferingHandler", "MemoryHandler"]
@@ -177,7 +178,7 @@ class MemoryHandler(BufferingHandler):
             if isinstance(target, AsyncHandler):
                 await self._flush_to_sink(target, records)
             else:
-                await run_blocking(self._flush_to_stdlib, target, records)
+                await executor_of(self).run(self._flush_to_stdlib, target, records)
                 self._handed = len(records)
         except BaseException:
             # Cancelled (or an unexpected failure): keep what was not handed over.

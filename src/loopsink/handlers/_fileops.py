@@ -1,7 +1,7 @@
 """Blocking file operations shared by the watched and rotating file sinks.
 
 Everything here blocks (``stat``, ``rename``, ``open``, ``flock``, gzip) and is meant to run
-in a worker thread through :func:`loopsink._compat.run_blocking`, never on the event loop.
+on the sink's I/O thread (its :class:`~loopsink._executor.Executor`), never on the event loop.
 The one exception is :func:`check_target`, which runs in constructors, where the stdlib
 opens the file too.
 """

@@ -5,7 +5,7 @@ log call, which stalls an event loop for a full round trip per record. This sink
 same requests (same path, query, body and headers by default) over one kept-alive
 connection, on asyncio and trio alike. Records are formatted and encoded on the loop, in
 short slices, as every stdlib handler formats them in the caller's thread; the bytes go to
-a thread of the sink's own (a ``LentWriter`` that lends nothing), which compresses them and
+a thread of the sink's own (an ``Executor`` that lends nothing), which compresses them and
 makes the requests through a transport (``_http_transport``: h11, httpx's HTTP/1.1 engine,
 by default; a user's ``httpx.Client`` with ``client=``). Waiting for a server never wakes
 the loop. Log collectors get opt-in batching, JSON/NDJSON bodies, gzip, retries and presets.
@@ -30,9 +30,10 @@ import anyio.lowlevel
 
 from .._context import in_context
 from .._exceptions import require
+from .._executor import Executor
 from .._handler import AsyncHandler
 from .._version import __version__
-from .._writer import LentWriter, let_the_loop_in
+from .._writer import let_the_loop_in
 from ._http_presets import (
     ElasticsearchBulkBody,
     FluentBitBody,
@@ -347,8 +348,8 @@ class HTTPHandler(AsyncHandler):
         self._authorization = _basic_authorization(credentials) if credentials else None
         self._transport: Transport | None = None
         self._closed_connections = 0  # opened by transports closed since
-        # lend=0: its jobs wait on the network (see _writer's docstring)
-        self._sender = LentWriter(f"loopsink HTTPHandler {host}", lend=0.0)
+        # lend=0, look_every: its jobs wait on the network (see Executor's docstring)
+        self._sender = Executor(f"loopsink HTTPHandler {host}", lend=0.0, look_every=0.001)
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         self._retried = 0
         self._requests = 0

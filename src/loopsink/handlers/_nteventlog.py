@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .._compat import run_blocking
 from .._exceptions import MissingExtraError
+from .._executor import executor_of
 from .._handler import AsyncHandler
 
 __all__ = ["NTEventLogHandler", "NTEventLogUnavailableError"]
@@ -136,7 +136,7 @@ class NTEventLogHandler(AsyncHandler):
 
     async def emit(self, record: logging.LogRecord) -> None:
         """Report ``record`` to the event log, from a worker thread."""
-        await run_blocking(self._welu.ReportEvent, *self._event(record))
+        await executor_of(self).run(self._welu.ReportEvent, *self._event(record))
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         welu = self._welu

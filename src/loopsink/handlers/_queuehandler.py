@@ -34,6 +34,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from .._compat import run_blocking, spawn_detached
+from .._executor import executor_of
 from .._handler import FORMAT_SLICE, AsyncHandler
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class QueueHandler(AsyncHandler):
         """Put ``record`` on the queue without waiting for room; raise if it is full."""
         kind = self._kind
         if kind is _Kind.THREAD:
-            await run_blocking(self.queue.put, record)
+            await executor_of(self).run(self.queue.put, record)
             return
         try:
             if kind is _Kind.STREAM:
@@ -346,9 +347,9 @@ class QueueListener:
         if kind is _Kind.STREAM:
             return await self._receive(block)
         if not block:  # a multiprocessing queue or a proxy reads a pipe: not on the loop
-            return await run_blocking(q.get, False)
+            return await executor_of(self).run(q.get, False)
         while True:
-            items = await run_blocking(_take_burst, q, self._sentinel, 0, 1)
+            items = await executor_of(self).run(_take_burst, q, self._sentinel, 0, 1)
             if items:
                 return items[0]
 
@@ -395,6 +396,8 @@ class QueueListener:
         if kind is _Kind.ASYNCIO:
             await q.put(self._sentinel)
             return
+        # Not on the listener's executor: a put into a full queue waits for the listener,
+        # whose takes run there.
         if _is_proxy(q):  # every call on a manager proxy is a round trip to its server
             await run_blocking(q.put, self._sentinel)
             return
@@ -531,7 +534,7 @@ class QueueListener:
         if kind is _Kind.NOWAIT:
             while True:
                 owed, self._owed = self._owed, 0
-                items = await run_blocking(_take_burst, q, sentinel, owed, _BURST)
+                items = await executor_of(self).run(_take_burst, q, sentinel, owed, _BURST)
                 if items:
                     return items
         await self._settle_task_done()
@@ -549,7 +552,7 @@ class QueueListener:
         if not owed or task_done is None:
             return
         if self._kind is _Kind.NOWAIT:
-            await run_blocking(_call_n, task_done, owed)
+            await executor_of(self).run(_call_n, task_done, owed)
         else:
             _call_n(task_done, owed)
 
@@ -558,7 +561,7 @@ class QueueListener:
             if isinstance(handler, AsyncHandler):
                 await self._to_sink(handler, records)
             else:
-                await run_blocking(self._to_stdlib, handler, records)
+                await executor_of(self).run(self._to_stdlib, handler, records)
 
     async def _to_sink(self, sink: AsyncHandler, records: list[Any]) -> None:
         respect = self.respect_handler_level

@@ -30,7 +30,6 @@ from typing import IO, Any, Literal
 
 import anyio
 
-from .._compat import run_blocking
 from .._context import in_context, run_each_in_context
 from .._handler import FORMAT_SLICE, FORMATTER_ONLY_SINKS
 from .._record import OwnRecord, plain_text
@@ -193,14 +192,14 @@ class BaseRotatingHandler(FileHandler):
         rotator = self.rotator
         if not callable(rotator):
             if self.compress == "gzip":
-                await run_blocking(gzip_rotate, source, dest)
+                await self._output.run(gzip_rotate, source, dest)
             else:
-                await run_blocking(_rename_if_exists, source, dest)
+                await self._output.run(_rename_if_exists, source, dest)
             return
         if _is_async_callable(rotator):
             await rotator(source, dest)  # type: ignore[misc]
             return
-        result = await run_blocking(rotator, source, dest)
+        result = await self._output.run(rotator, source, dest)
         if inspect.isawaitable(result):
             await result
 
@@ -271,7 +270,7 @@ class BaseRotatingHandler(FileHandler):
             forced = False  # the record at ``start`` follows a rollover: written unconditionally
             while start < count:
                 if self._size is None:
-                    await run_blocking(self._refresh_blocking)
+                    await self._output.run(self._refresh_blocking)
                 cut, chunk = self._plan(records, texts, start, forced)
                 if cut > start:
                     if chunk is None:
@@ -391,7 +390,7 @@ class BaseRotatingHandler(FileHandler):
 
     async def _close_stream(self) -> None:
         if self.stream is not None:
-            await run_blocking(self._close_blocking)
+            await self._output.run(self._close_blocking)
 
     # -- several processes, one file --------------------------------------------------------
 
@@ -411,7 +410,7 @@ class BaseRotatingHandler(FileHandler):
             # Shielded: a cancellation must not land between taking the lock and the
             # ``try`` below that releases it.
             with anyio.CancelScope(shield=True):
-                await run_blocking(self._acquire_blocking, lock)
+                await self._output.run(self._acquire_blocking, lock)
         self._lock_depth += 1
         try:
             yield
@@ -419,7 +418,7 @@ class BaseRotatingHandler(FileHandler):
             self._lock_depth -= 1
             if self._lock_depth == 0:
                 with anyio.CancelScope(shield=True):
-                    await run_blocking(self._release_blocking, lock)
+                    await self._output.run(self._release_blocking, lock)
 
     def _acquire_blocking(self, lock: InterprocessLock) -> None:
         lock.acquire()
@@ -468,7 +467,7 @@ class BaseRotatingHandler(FileHandler):
         await super().close()
         lock, self._process_lock = self._process_lock, None
         if lock is not None:
-            await run_blocking(lock.close)
+            await self._output.run(lock.close)
 
 
 class RotatingFileHandler(BaseRotatingHandler):
@@ -594,11 +593,11 @@ class RotatingFileHandler(BaseRotatingHandler):
                     (names[index - 1], names[index]) for index in range(self.backupCount - 1, 0, -1)
                 ]
                 first = names[0]
-                await run_blocking(_shift_backups, shifts, first)
+                await self._output.run(_shift_backups, shifts, first)
                 await self.rotate(base, first)
                 if self.max_age is not None:
-                    await run_blocking(_remove_older, names, self.max_age)
-            await run_blocking(self._reopen_blocking)
+                    await self._output.run(_remove_older, names, self.max_age)
+            await self._output.run(self._reopen_blocking)
 
 
 class TimedRotatingFileHandler(BaseRotatingHandler):
@@ -759,10 +758,11 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
     async def _backups(self) -> list[str]:
         """:meth:`_backup_files`, awaiting a coroutine ``namer`` on the loop."""
         if not _is_async_callable(self.namer):
-            return await run_blocking(self._backup_files)
+            names: list[str] = await self._output.run(self._backup_files)
+            return names
         folder = os.path.dirname(self.baseFilename)
         found: list[str] = []
-        for name in await run_blocking(os.listdir, folder):
+        for name in await self._output.run(os.listdir, folder):
             for default in self._defaults_in(name):
                 if os.path.basename(await self._rotation_name(default)) == name:
                     found.append(os.path.join(folder, name))
@@ -782,7 +782,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             dest = await self._rotation_name(
                 self.baseFilename + "." + time.strftime(self.suffix, stamp)
             )
-            if await run_blocking(os.path.exists, dest):
+            if await self._output.run(os.path.exists, dest):
                 # CPython 3.13 returns here without a new rolloverAt, so it checks the same
                 # name again for every later record and never rotates again; moving on to
                 # the next interval keeps the schedule (see docs/stdlib-differences.md).
@@ -792,7 +792,7 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             await self.rotate(self.baseFilename, dest)
             if self.backupCount > 0 or self.max_age is not None:
                 await self._prune(dest)
-            await run_blocking(self._reopen_blocking)
+            await self._output.run(self._reopen_blocking)
             self.rolloverAt = self.computeRollover(now)
 
     async def _prune(self, rotated: str) -> None:
@@ -805,9 +805,9 @@ class TimedRotatingFileHandler(BaseRotatingHandler):
             if own_rule:
                 doomed = self._beyond_count(list(backups))
             else:  # a subclass's rule
-                doomed = await run_blocking(self.getFilesToDelete)
+                doomed = await self._output.run(self.getFilesToDelete)
         aged = backups if self.max_age is not None else []
-        await run_blocking(_remove_files, doomed, aged, self.max_age, rotated)
+        await self._output.run(_remove_files, doomed, aged, self.max_age, rotated)
 
     def _now(self) -> float:
         moment = self._rollover_time

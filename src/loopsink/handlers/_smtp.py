@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import anyio.lowlevel
 
-from .._compat import current_backend, run_blocking, spawn_detached
+from .._compat import current_backend, spawn_detached
 from .._exceptions import require
+from .._executor import executor_of
 from .._handler import AsyncHandler
 
 if TYPE_CHECKING:
@@ -405,7 +406,7 @@ class SMTPHandler(AsyncHandler):
     async def _tls_context(self) -> ssl.SSLContext:
         """The context for STARTTLS: the user's, or a verifying one built once (in a thread)."""
         if self._tls is None:
-            self._tls = await run_blocking(self._build_tls_context)
+            self._tls = await executor_of(self).run(self._build_tls_context)
         return self._tls
 
     def _build_tls_context(self) -> ssl.SSLContext:
@@ -498,7 +499,9 @@ class _AsyncioSession:
         smtp = self._smtp
         assert smtp is not None
         eight_bit = smtp.supports_extension("8bitmime")
-        sender, recipients, data, utf8 = await run_blocking(_render, build, eight_bit)
+        sender, recipients, data, utf8 = await executor_of(self._handler).run(
+            _render, build, eight_bit
+        )
         options = ["BODY=8BITMIME"] if eight_bit else []
         if utf8:  # sendmail refuses it when the server lacks SMTPUTF8
             options.append("SMTPUTF8")
@@ -531,7 +534,7 @@ class _ThreadSession:
     async def open(self) -> None:
         h = self._handler
         context = await h._tls_context() if h.username is not None else None
-        await run_blocking(self._open_blocking, context)
+        await executor_of(self._handler).run(self._open_blocking, context)
 
     def _open_blocking(self, context: ssl.SSLContext | None) -> None:
         import smtplib
@@ -560,7 +563,7 @@ class _ThreadSession:
         smtp.login(h.username, h.password)
 
     async def send(self, build: _Build) -> None:
-        await run_blocking(self._send_blocking, build)
+        await executor_of(self._handler).run(self._send_blocking, build)
 
     def _send_blocking(self, build: _Build) -> None:
         assert self._smtp is not None
@@ -568,7 +571,7 @@ class _ThreadSession:
 
     async def quit(self) -> None:
         if self.connected:
-            await run_blocking(self._quit_blocking)
+            await executor_of(self._handler).run(self._quit_blocking)
 
     def _quit_blocking(self) -> None:
         try:

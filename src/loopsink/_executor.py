@@ -1,0 +1,361 @@
+"""Executor: the one I/O thread of a sink, which runs every blocking call of that sink in order.
+
+A sink that blocks (a file, a pipe, ``smtplib``, a stdlib handler used as a target, an HTTP
+request) owns one :class:`Executor`. Its writes, renames, ``stat`` calls, compression and
+network requests all run on that one thread, one after the other, in the order the loop
+handed them over, so a file object is only ever touched by one thread.
+
+The rule for the event loop's thread
+------------------------------------
+
+**It waits at most one short lend per hand-over, and never while polling.**
+
+* When a job is handed to an idle thread, the loop's thread *lends* it the GIL: it blocks
+  on a lock of the job's for at most :attr:`Executor.lend` seconds. The thread, woken by a
+  lock of its own rather than by the GIL, runs at once, and a quick job (a page-cache
+  write) is over before the loop goes on. Nothing else is lent: a job handed over behind
+  another one is queued without waiting.
+* A job that outlives its lend (a stalled disk, a full pipe, a server that does not answer)
+  never makes the loop wait again. A task that awaits it (:meth:`Job.wait`) sleeps until
+  the thread, finishing the job, wakes it through the loop's thread-safe scheduler; the
+  loop never lends again for the same job, and never naps to let the thread in. (An
+  executor made with ``look_every`` has the task look for the outcome on a timer instead
+  of being woken, for network jobs: looking costs no wait either.)
+
+:func:`executor_of` gives any sink, including a third-party one, its own executor; see
+``docs/design.md`` for why the loop lends at all.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from ._compat import threadsafe_scheduler
+
+__all__ = ["Executor", "Job", "executor_of"]
+
+T = TypeVar("T")
+
+#: How long the loop's thread lends the GIL to a job it hands to an idle thread.
+#: Guarded by bench_core's end-to-end file rows and loop-lag rows.
+LEND = 0.0005
+
+
+class Job(Generic[T]):
+    """One call handed to an :class:`Executor`; its outcome once the thread has run it.
+
+    Made by :meth:`Executor.submit`. :attr:`done` and :attr:`outcome` are read on the loop
+    without waiting; :meth:`wait` awaits the end without polling.
+    """
+
+    __slots__ = (
+        "_args",
+        "_done",
+        "_event",
+        "_finished",
+        "_func",
+        "_look",
+        "_ok",
+        "_value",
+        "_wake",
+    )
+
+    def __init__(
+        self, func: Callable[..., T], args: tuple[Any, ...], look_every: float | None = None
+    ) -> None:
+        self._func: Callable[..., T] | None = func
+        self._args: tuple[Any, ...] = args
+        self._done = threading.Lock()  # held until the job has run: what a lend waits on
+        self._done.acquire()
+        self._finished = False
+        self._ok = True
+        self._value: Any = None
+        self._wake: Callable[[], object] | None = None
+        self._event: anyio.Event | None = None
+        self._look = look_every
+
+    @property
+    def done(self) -> bool:
+        """Whether the thread has run the job (its outcome is then in :attr:`outcome`)."""
+        return self._finished
+
+    @property
+    def outcome(self) -> tuple[bool, Any]:
+        """``(True, value)`` or ``(False, exception)``; only meaningful once :attr:`done`."""
+        return self._ok, self._value
+
+    def result(self) -> T:
+        """The job's return value, or its exception raised again; only once :attr:`done`."""
+        if not self._finished:
+            raise RuntimeError("the job has not finished yet: await wait() first")
+        if not self._ok:
+            raise self._value
+        return self._value  # type: ignore[no-any-return]
+
+    async def wait(self) -> T:
+        """Wait until the job has run, without blocking the loop; return :meth:`result`.
+
+        The thread wakes this task when it finishes the job (through the loop's thread-safe
+        scheduler); nothing polls meanwhile, unless the executor was made to look on a
+        timer (``look_every``). Cancelling the wait leaves the job running.
+        """
+        if not self._finished:
+            await self._until_done()
+        return self.result()
+
+    async def _until_done(self) -> None:
+        look = self._look
+        if look is not None:  # an executor that looks on a timer (see Executor)
+            while not self._finished:  # noqa: ASYNC110 - looks only: no lend, no nap
+                await anyio.sleep(look)
+            return
+        event = self._event
+        if event is None:  # the first waiter: every later one waits on the same event
+            event = self._event = anyio.Event()
+            schedule = threadsafe_scheduler()
+            set_event = event.set
+
+            def wake() -> None:
+                schedule(set_event)
+
+            self._wake = wake
+        # The thread sets _finished before it reads _wake: either it sees the waker or
+        # this check sees the job finished.
+        if not self._finished:
+            await event.wait()
+
+    async def _outcome_uncancelled(self) -> T:
+        """:meth:`wait`, except that a cancelled caller first waits for the job to end.
+
+        As ``anyio.to_thread.run_sync`` does: the caller never goes on while its call still
+        runs, so nothing the call returns (an item taken off a queue) is lost.
+        """
+        if not self._finished:
+            try:
+                await self._until_done()
+            except BaseException:
+                if not self._finished:
+                    with anyio.CancelScope(shield=True):
+                        await self._until_done()
+                raise
+        return self.result()
+
+    def _lend(self, seconds: float) -> bool:
+        """Block for at most ``seconds`` until the job has run (the loop's one lend)."""
+        if self._done.acquire(timeout=seconds):
+            self._done.release()
+            return True
+        return self._finished
+
+    def _run(self) -> None:
+        """On the executor's thread: run the call, keep its outcome, wake whoever waits."""
+        func, args = self._func, self._args
+        self._func, self._args = None, ()
+        try:
+            assert func is not None
+            self._value = func(*args)
+        except BaseException as exc:  # handed to whoever reads the outcome
+            self._ok, self._value = False, exc
+        self._finished = True
+        self._done.release()
+        wake = self._wake
+        if wake is not None:
+            try:
+                wake()
+            except Exception:  # the loop has closed meanwhile: nobody waits any more
+                pass
+
+
+class _Shared:
+    """What the thread and the executor share; the thread holds no reference to the
+    executor, so an abandoned executor is collected and its thread told to stop."""
+
+    __slots__ = ("go", "jobs")
+
+    def __init__(self) -> None:
+        self.jobs: deque[Job[Any] | None] = deque()
+        self.go = threading.Lock()  # unlocked while jobs may be waiting
+        self.go.acquire()
+
+    def signal(self) -> None:
+        try:
+            self.go.release()
+        except RuntimeError:  # already signalled: the thread will look at the deque
+            pass
+
+
+def _serve(shared: _Shared) -> None:
+    """The thread's body: run jobs in order as they come, until told to stop."""
+    jobs = shared.jobs
+    while True:
+        shared.go.acquire()
+        while jobs:
+            job = jobs.popleft()
+            if job is None:
+                return
+            job._run()
+
+
+def _stop(shared: _Shared) -> None:
+    shared.jobs.append(None)
+    shared.signal()
+
+
+class Executor:
+    """One daemon thread that runs a sink's blocking calls, one at a time, in order.
+
+    Call it from the event loop's thread. :meth:`run` is all most sinks need; :meth:`submit`
+    hands a job over without waiting for it (write-behind), and the :class:`Job` it returns
+    is awaited or looked at later. The thread starts with the first job, after a fork too,
+    and ends with :meth:`stop` or when the executor is collected.
+
+    Args:
+        name: the thread's name, for debuggers and ``threading.enumerate()``.
+        lend: how long the loop's thread lends the GIL when it hands a job to the idle
+            thread; ``0`` lends nothing (jobs that wait on the network for milliseconds
+            anyway, so that a lend would only hold the loop up).
+        look_every: ``None`` (the default): the thread wakes the task that awaits a job.
+            A number of seconds: that task instead looks for the outcome on a timer of
+            that period, never lending and never blocking. For jobs that end at arbitrary
+            moments many times a second (answers from the network): on Linux a wake-up
+            from outside the loop can make the loop's next timer late by up to a
+            millisecond, while a timer armed when the loop is awake anyway keeps in step
+            (``docs/performance.md``).
+    """
+
+    def __init__(self, name: str, *, lend: float = LEND, look_every: float | None = None) -> None:
+        if lend < 0:
+            raise ValueError(f"Executor lend must be 0 or more seconds, got {lend!r}")
+        if look_every is not None and not look_every > 0:
+            raise ValueError(
+                f"Executor look_every must be None or more than 0 seconds, got {look_every!r}"
+            )
+        self.name = name
+        self.lend = lend
+        self.look_every = look_every
+        self._shared = _Shared()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._last: Job[Any] | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether every job handed over has finished (in a forked child: every job of its own)."""
+        last = self._last
+        if last is None or last._finished:
+            return True
+        return self._thread is not None and self._pid != os.getpid()  # the parent's job
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread running the jobs, once one was handed over (``None`` before)."""
+        return self._thread
+
+    def submit(self, func: Callable[..., T], *args: Any) -> Job[T]:
+        """Hand ``func(*args)`` over, to run after the jobs handed over before it.
+
+        If the thread was idle, the calling thread lends it the GIL for at most
+        :attr:`lend` seconds, so a quick job is usually :attr:`Job.done` on return; a job
+        queued behind another is not waited for at all.
+        """
+        job: Job[T] = Job(func, args, self.look_every)
+        started = self._ensure_thread()
+        idle = self.idle
+        self._last = job
+        if not started:  # at interpreter shutdown: run it here and now
+            job._run()
+            return job
+        shared = self._shared
+        shared.jobs.append(job)
+        shared.signal()
+        if idle and self.lend > 0:
+            job._lend(self.lend)
+        return job
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(*args)`` on the thread, after the jobs before it; return its result.
+
+        Raises what the call raised. Safe for several tasks at once: each gets its own
+        job's outcome, in the order they handed their jobs over. A cancelled caller waits
+        for its call to end before the cancellation goes on, as with
+        ``anyio.to_thread.run_sync``.
+        """
+        return await self.submit(func, *args)._outcome_uncancelled()
+
+    async def drain(self) -> None:
+        """Wait until every job handed over so far has finished (their outcomes aside)."""
+        last = self._last
+        if not self.idle and last is not None:
+            try:
+                await last.wait()
+            except Exception:  # the job's owner reads its outcome
+                pass
+
+    def stop(self) -> None:
+        """Let the idle thread end; a later job starts a new one.
+
+        A thread still running a job is left be (a new thread beside it would break the
+        order); it ends when the executor is collected.
+        """
+        if self._thread is None or self._pid != os.getpid() or not self.idle:
+            return
+        _stop(self._shared)
+        self._thread = None
+        self._shared = _Shared()
+
+    def discard_after_fork(self) -> None:
+        """In a forked child: forget the parent's jobs (its thread did not come along)."""
+        self._shared = _Shared()
+        self._thread = None
+        self._last = None
+
+    def _ensure_thread(self) -> bool:
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid() and thread.is_alive():
+            return True
+        if thread is not None:  # a forked child (the thread stayed in the parent), or it died
+            self._shared = _Shared()
+            self._last = None  # a job the parent's thread was running never ends here
+        thread = threading.Thread(target=_serve, args=(self._shared,), name=self.name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
+            return False
+        self._thread, self._pid = thread, os.getpid()
+        # Not at exit: weakref's exit hook runs before logging.shutdown(), which may still
+        # need this thread to write the last records.
+        weakref.finalize(self, _stop, self._shared).atexit = False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<Executor {self.name!r}{'' if self.idle else ' busy'}>"
+
+
+_EXECUTORS: weakref.WeakKeyDictionary[object, Executor] = weakref.WeakKeyDictionary()
+
+
+def executor_of(sink: object, *, lend: float = LEND) -> Executor:
+    """The executor of ``sink``, made on first use: the one thread for all its blocking calls.
+
+    Any object can own one (an ``AsyncHandler`` subclass, a listener); the executor lives
+    as long as its owner. ``lend`` applies only when this call makes the executor.
+    """
+    try:
+        executor = _EXECUTORS.get(sink)
+    except TypeError:  # unhashable (defines __eq__ only): keep it on the object instead
+        executor = getattr(sink, "_loopsink_executor", None)
+        if executor is None:
+            executor = Executor(f"loopsink-{type(sink).__name__}", lend=lend)
+            sink._loopsink_executor = executor  # type: ignore[attr-defined]
+        return executor
+    if executor is None:
+        executor = Executor(f"loopsink-{type(sink).__name__}", lend=lend)
+        _EXECUTORS[sink] = executor
+    return executor
