@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 import anyio.lowlevel
 
-from ._compat import current_loop_token, run_blocking
+from ._compat import current_loop_token
 from ._context import in_context, run_each_in_context
+from ._executor import executor_of
 from ._fastformat import BatchFormat, batch_format, one_by_one
 from ._record import OwnRecord, keep_context, plain_text
 from ._writebehind import WriteBehind
@@ -146,10 +147,6 @@ class AsyncHandler(logging.Filterer):
             return True
         formatter = self.formatter
         return formatter is not None and type(formatter) not in CONTEXT_FREE_FORMATTERS
-
-    def _needs_context(self) -> bool:
-        # Transitional alias: the rotating sink (#17 item 1's files) still calls this name.
-        return self.needs_context()
 
     def run_in_context(self, record: logging.LogRecord, func: Callable[..., P], *args: Any) -> P:
         """Call ``func(*args)`` inside the ``contextvars.Context`` of ``record``'s log call.
@@ -493,11 +490,7 @@ class AsyncHandler(logging.Filterer):
         :meth:`write_behind` holds; a sink that holds output its own way overrides this
         and :meth:`write_held` together.
         """
-        own = self._io.deadline() if self._io is not None else None
-        other = self._linger_deadline()
-        if own is None or other is None:
-            return own if other is None else other
-        return min(own, other)
+        return self._io.deadline() if self._io is not None else None
 
     async def write_held(self) -> None:
         """Start writing the output held since the last batch; called by the queue's worker.
@@ -508,15 +501,6 @@ class AsyncHandler(logging.Filterer):
         """
         if self._io is not None:
             await self._io.push()
-        await self._write_lingering()
-
-    # Transitional: the built-in stream sinks (#17 item 1's files) still hold their output
-    # through these two private hooks; they go once those sinks use write_behind().
-    def _linger_deadline(self) -> float | None:
-        return None
-
-    async def _write_lingering(self) -> None:
-        pass
 
     @property
     def late_failures(self) -> int:
@@ -547,7 +531,7 @@ class AsyncHandler(logging.Filterer):
         prepare: Callable[[logging.LogRecord], P],
         send: Callable[[P], object],
     ) -> None:
-        """Prepare each record on the loop, then ``send`` them all from one worker thread.
+        """Prepare each record on the loop, then ``send`` them all on the sink's I/O thread.
 
         For sinks whose I/O is a blocking call per record (a stdlib queue's ``put``, the
         Windows event log): one trip to a thread per batch, and each failure, in ``prepare``
@@ -561,7 +545,8 @@ class AsyncHandler(logging.Filterer):
                 self.handleError(record)
         if not prepared:
             return
-        failures = await run_blocking(_send_each, send, [item for _, item in prepared])
+        items = [item for _, item in prepared]
+        failures = await executor_of(self).run(_send_each, send, items)
         for index, exc in failures:
             try:
                 raise exc

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._executor import executor_of
 from ._writer import LentWriter
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class WriteBehind:
     def __init__(self, sink: AsyncHandler, write: Callable[[Any], object], name: str) -> None:
         self._sink = sink
         self._write = write
-        self._writer = LentWriter(name)
+        self._writer = LentWriter(name, executor=executor_of(sink))
         self._texts: list[Any] = []  # all str, or all bytes
         self._chars = 0
         self._since = 0.0

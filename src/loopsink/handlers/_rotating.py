@@ -233,7 +233,7 @@ class BaseRotatingHandler(FileHandler):
         done: list[logging.LogRecord] = []
         formats = self._batch_formatter()
         fmt, many = formats.one, formats.many
-        in_contexts = self._needs_context()
+        in_contexts = self.needs_context()
         term = self.terminator
         add = texts.append
         for begin in range(0, len(records), FORMAT_SLICE):

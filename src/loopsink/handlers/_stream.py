@@ -110,9 +110,9 @@ class StreamHandler(AsyncHandler):
             return
         if self._kind is _Kind.SYNC:
             due = self._output.hold(text, len(written), written[0])
-            if due or not self._lingering:  # called directly, not by a queue: write now
+            if due or not self.linger_watched:  # called directly, not by a queue: write now
                 await self._output.push()
-            if not self._lingering:
+            if not self.linger_watched:
                 await self._output.drain()
             return
         try:
@@ -124,10 +124,12 @@ class StreamHandler(AsyncHandler):
         """Write ``text`` and flush; runs on the writer thread."""
         _write_and_flush(self.stream, text)
 
-    def _linger_deadline(self) -> float | None:
+    def linger_deadline(self) -> float | None:
+        """When the held text must be written (see :meth:`AsyncHandler.linger_deadline`)."""
         return self._output.deadline()
 
-    async def _write_lingering(self) -> None:
+    async def write_held(self) -> None:
+        """Start writing the held text (see :meth:`AsyncHandler.write_held`)."""
         await self._output.push()
 
     async def _write(self, text: str) -> None:
