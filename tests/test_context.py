@@ -228,8 +228,8 @@ async def test_a_built_in_sink_with_a_formatter_subclass_still_enters_the_contex
     plain.setFormatter(logging.Formatter("%(message)s"))
     custom = loopsink.StreamHandler(custom_out)
     custom.setFormatter(RequestIdFormatter("%(message)s"))
-    assert not plain._needs_context()
-    assert custom._needs_context()
+    assert not plain.needs_context()
+    assert custom.needs_context()
     logger = app_logger("ctx.kinds")
     async with loopsink.install(plain, logger=logger), loopsink.install(custom, logger=logger):
         request_id.set("r-7")

@@ -298,3 +298,54 @@ def test_the_accelerated_encoder_writes_what_the_stdlib_encoder_writes(value: An
     from loopsink._json import make_encoder
 
     assert make_encoder()(value) == make_encoder(accelerated=False)(value)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"rename": {"message": "msg", "time": "@timestamp"}, "static": {"service": "api"}},
+        {"drop": ("logger", "time")},
+        {"drop": ("time", "level", "logger", "message")},
+        {"extras": False},
+        {"fmt": "%(levelname)s %(message)s"},
+    ],
+)
+def test_a_batch_is_formatted_as_each_record_alone(options: dict[str, Any]) -> None:
+    """Sinks format by the batch (format_batch): the same text as format(), record by record,
+    for every option, whatever the records carry and across second and millisecond changes."""
+    formatter = JSONFormatter(**options)
+    try:
+        raise KeyError("k")
+    except KeyError:
+        failing = make_record(exc_info=sys.exc_info(), user="ann")
+    later = make_record(user="bob")
+    later.created, later.msecs = CREATED + 1.0005, 0.5
+    same_second = make_record()
+    same_second.msecs = 124.9
+    records = [
+        make_record(),
+        make_record(user="ann", tags=["x", {"y": None}], ratio=float("inf"), _private=1),
+        make_record(service="shadowed if static", msg_extra="é\n\t\u2028", n=3),
+        failing,
+        make_record(stack_info="Stack (most recent call last):\n  here"),
+        same_second,
+        later,
+        make_record(msg="%(a)s", args=({"a": "mapping"},)),
+    ]
+    with loopsink.bind(request_id="r", user="bound loses to extra"):
+        expected = [formatter.format(record) for record in records]
+        assert formatter.format_batch(records) == expected
+    assert formatter.format_batch([]) == []
+
+
+def test_sinks_use_the_batch_method_only_for_the_formatter_class_that_has_it() -> None:
+    from loopsink._fastformat import batch_format
+
+    class Upper(JSONFormatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return super().format(record).upper()
+
+    record = make_record()
+    assert batch_format(JSONFormatter()).many([record]) == [JSONFormatter().format(record)]
+    assert batch_format(Upper()).many([record]) == [Upper().format(record)]

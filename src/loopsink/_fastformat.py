@@ -177,6 +177,12 @@ class BatchFormat(NamedTuple):
     many: Callable[[Sequence[logging.LogRecord]], list[str]]
 
 
+#: Formatter classes with a batch method of their own: ``method(formatter, records)`` gives
+#: what ``formatter.format`` gives for each record (the exact class, not its subclasses,
+#: which may override ``format``).
+BATCH_FORMATTERS: dict[type, Callable[[Any, Sequence[logging.LogRecord]], list[str]]] = {}
+
+
 def batch_formatter(formatter: logging.Formatter) -> Callable[[logging.LogRecord], str]:
     """Return a function that formats one record exactly as ``formatter.format`` would."""
     return batch_format(formatter).one
@@ -196,6 +202,9 @@ def batch_format(formatter: logging.Formatter) -> BatchFormat:
     without ``defaults`` apply the format string directly. Build them once and keep them:
     what they cache serves every later batch.
     """
+    own_batch = BATCH_FORMATTERS.get(type(formatter))
+    if own_batch is not None and "format" not in formatter.__dict__:
+        return BatchFormat(formatter.format, own_batch.__get__(formatter))
     if not _is_plain(formatter):
         return one_by_one(formatter.format)
     convert = formatter.converter

@@ -11,11 +11,12 @@ import json.encoder
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from itertools import islice
 from typing import Any, Literal
 
 from ._context import bound_fields
+from ._fastformat import BATCH_FORMATTERS
 from ._handler import CONTEXT_FREE_FORMATTERS
 from ._record import PLAIN_SIZE, _exception_name, _text
 
@@ -293,6 +294,88 @@ class JSONFormatter(logging.Formatter):
             add(self._stack_key + quote(self.formatStack(record.stack_info)))
         return "{" + ",".join(parts) + "}"
 
+    def format_batch(self, records: Sequence[logging.LogRecord]) -> list[str]:
+        """What :meth:`format` gives for each of ``records``, in one call.
+
+        A sink formats records by the batch: the common record (no ``fmt``, no exception,
+        no stack) is written here with what ``format`` looks up per record looked up once
+        per batch; any other goes through ``format``. The fields bound with
+        :func:`loopsink.bind` are looked up once too, as the sink calls this for records
+        that share one log call context.
+        """
+        if self._use_fmt:
+            return list(map(self.format, records))
+        quote = _quote
+        value_text = self._value_text
+        strftime, gmtime = _strftime, _gmtime
+        time_key, level_key = self._time_key, self._level_key
+        logger_key, message_key = self._logger_key, self._message_key
+        static_text = self._static_text
+        extras = self.extras
+        taken = self._taken
+        fields = bound_fields() if extras else None
+        # the four standard keys kept, as nearly always: one f-string writes them
+        standard = None not in (time_key, level_key, logger_key, message_key)
+        texts: list[str] = []
+        add_text = texts.append
+        moment: tuple[int, int] | None = None  # (second, millisecond) of time_text
+        time_text = ""
+        for record in records:
+            if record.exc_info or record.exc_text or record.stack_info:
+                add_text(self.format(record))
+                continue
+            message = record.getMessage()
+            record.message = message
+            if time_key is not None:
+                second, milli = int(record.created), int(record.msecs)
+                if (second, milli) != moment:
+                    if second != self._second:
+                        self._second_text = strftime("%Y-%m-%dT%H:%M:%S", gmtime(second))
+                        self._second = second
+                    time_text = f'"{self._second_text}.{milli:03d}Z"'
+                    moment = (second, milli)
+            if standard:
+                text = (
+                    f"{{{time_key}{time_text},{level_key}{quote(record.levelname)},"
+                    f"{logger_key}{quote(record.name)},{message_key}{quote(message)}"
+                )
+                parts: list[str] = [text]
+            else:
+                parts = ["{"]
+                if time_key is not None:
+                    parts.append(time_key + time_text)
+                if level_key is not None:
+                    parts.append(level_key + quote(record.levelname))
+                if logger_key is not None:
+                    parts.append(logger_key + quote(record.name))
+                if message_key is not None:
+                    parts.append(message_key + quote(message))
+            add = parts.append
+            if static_text:
+                add(static_text)
+            if extras:
+                state = record.__dict__
+                seen: set[str] | None = None
+                if len(state) > PLAIN_SIZE:
+                    seen = set()
+                    for key in islice(state, PLAIN_SIZE, None):
+                        if key not in taken and key[:1] != "_":
+                            seen.add(key)
+                            value = state[key]
+                            add(
+                                f"{quote(key)}:"
+                                f"{quote(value) if type(value) is str else value_text(value)}"
+                            )
+                if fields:
+                    for key, value in fields.items():
+                        if key not in taken and (seen is None or key not in seen):
+                            add(f"{quote(key)}:{value_text(value)}")
+            if standard:
+                add_text(",".join(parts) + "}")
+            else:
+                add_text(parts[0] + ",".join(parts[1:]) + "}")
+        return texts
+
     def _value_text(self, value: object) -> str:
         if type(value) is str:
             return _quote(value)
@@ -303,4 +386,5 @@ class JSONFormatter(logging.Formatter):
             return self._encode(_plain(value))
 
 
+BATCH_FORMATTERS[JSONFormatter] = JSONFormatter.format_batch
 CONTEXT_FREE_FORMATTERS.add(JSONFormatter)  # bound fields reach loopsink sinks as attributes
