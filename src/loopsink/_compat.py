@@ -122,7 +122,8 @@ def threadsafe_timer() -> ThreadsafeTimer:
                 callback()
 
             # a system task: cancelled, not waited for, when the run ends
-            return token.run_sync_soon(trio.lowlevel.spawn_system_task, wait_then_call)
+            token.run_sync_soon(trio.lowlevel.spawn_system_task, wait_then_call)
+            return None
 
         return after_trio
     raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
