@@ -34,6 +34,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from .. import _fork
 from .._handler import FORMAT_SLICE, AsyncHandler
 from .._platform import require_unix_sockets
 
@@ -822,6 +823,18 @@ class SysLogHandler(AsyncHandler):
         # is not held back by it.
         self._probe = socket.fromfd(raw.fileno(), raw.family, raw.type)
         self._probe.setblocking(False)  # already so: the flag belongs to the shared file
+
+    def _after_fork(self) -> None:
+        # The parent's connection is the parent's: the child opens its own at its first
+        # record (over TCP, bytes written here would be spliced into the parent's stream).
+        super()._after_fork()
+        stream, sock, probe = self._stream, self.socket, self._probe
+        self._stream = self.socket = self._probe = None
+        self._dest = None
+        if probe is not None:
+            probe.close()  # a duplicate descriptor of the child's own: closing sends nothing
+        if sock is not None:
+            _fork.release_inherited(sock.fileno(), stream, sock)
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe
