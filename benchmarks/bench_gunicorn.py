@@ -266,7 +266,8 @@ def run(quick: bool) -> list[Section]:
                 + ". Lines verified after each run: "
                 + "; ".join(f"{NAMES[m]}: {checks[m]}" for m in MODES if m != "none")
             )
-            title = f"A Flask app under gunicorn sync workers ({'--preload' if preload else 'no --preload'})"
+            flag = "--preload" if preload else "no --preload"
+            title = f"A Flask app under gunicorn sync workers ({flag})"
             sections.append(Section(title, rows, notes))
     return sections
 

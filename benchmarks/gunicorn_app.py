@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask
-
 import gunicorn_conf
+from flask import Flask
 
 app = Flask(__name__)
 log = logging.getLogger("app")
