@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ThreadsafeScheduler",
+    "ThreadsafeTimer",
     "Wakeup",
     "current_backend",
     "current_loop_token",
@@ -25,12 +26,16 @@ __all__ = [
     "run_blocking",
     "spawn_detached",
     "threadsafe_scheduler",
+    "threadsafe_timer",
 ]
 
 T = TypeVar("T")
 
 #: Schedules a callback to run soon on the event loop; callable from any thread.
 ThreadsafeScheduler = Callable[[Callable[[], object]], object]
+#: Schedules a callback to run on the event loop once a delay (seconds) has passed; callable
+#: from any thread.
+ThreadsafeTimer = Callable[[float, Callable[[], object]], object]
 
 
 #: anyio's backend modules, by the name loopsink (and anyio.run) uses for each.
@@ -85,6 +90,43 @@ def threadsafe_scheduler() -> ThreadsafeScheduler:
         import trio
 
         return trio.lowlevel.current_trio_token().run_sync_soon
+    raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
+
+
+def threadsafe_timer() -> ThreadsafeTimer:
+    """Return a function that runs a callback on the current event loop after a delay.
+
+    Must be called from inside the loop; the returned function may be called from any thread
+    and never blocks. The loop wakes once to arm the timer and once when it is due, however
+    many records arrive in between: that is what lets the records of many requests of a
+    sync program share one pass of the queue's worker. The callback must not raise.
+    """
+    backend = current_backend()
+    if backend == "asyncio":
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        arm = loop.call_later
+
+        def after_asyncio(delay: float, callback: Callable[[], object]) -> object:
+            return loop.call_soon_threadsafe(arm, delay, callback)
+
+        return after_asyncio
+    if backend == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+
+        def after_trio(delay: float, callback: Callable[[], object]) -> object:
+            async def wait_then_call() -> None:
+                await trio.sleep(delay)
+                callback()
+
+            # a system task: cancelled, not waited for, when the run ends
+            token.run_sync_soon(trio.lowlevel.spawn_system_task, wait_then_call)
+            return None
+
+        return after_trio
     raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
 
 

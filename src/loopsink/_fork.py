@@ -26,7 +26,15 @@ from typing import Any, Protocol
 
 from ._queue import LogQueue
 
-__all__ = ["PendingQueue", "Renewable", "abandon", "at_child_exit", "register", "report"]
+__all__ = [
+    "PendingQueue",
+    "Renewable",
+    "abandon",
+    "at_child_exit",
+    "register",
+    "release_inherited",
+    "report",
+]
 
 
 class Renewable(Protocol):
@@ -37,6 +45,36 @@ _RENEWABLE: weakref.WeakSet[Any] = weakref.WeakSet()
 #: The parent's queues as copied into this child: kept alive (never garbage-collected, so
 #: never reported as lost) and never run. Their records are the parent's.
 _ABANDONED: list[LogQueue] = []
+
+
+#: What a forked child inherited from its parent's connections (streams and transports of
+#: the parent's event loop): kept alive, so that no finalizer ever runs on them here.
+_INHERITED: list[object] = []
+
+
+def release_inherited(fileno: int | None, *holders: object) -> None:
+    """In a forked child: let go of a connection the parent made, sending nothing on it.
+
+    The child's copy of the descriptor is pointed at ``/dev/null`` (``dup2``): the parent's
+    connection is no longer held open by the child (it ends when the parent closes it, not
+    when the last child exits), nothing is sent (no ``shutdown``, no TLS close_notify), and
+    a later ``close()`` of that number by whatever still holds it closes only the null
+    device, never a descriptor reused meanwhile. ``holders`` (the stream, the transport)
+    are kept, unused, for good.
+    """
+    _INHERITED.extend(holders)
+    if fileno is None or fileno < 0:
+        return
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        os.dup2(null, fileno)
+    except OSError:
+        pass
+    finally:
+        os.close(null)
 
 
 def register(item: Renewable) -> None:

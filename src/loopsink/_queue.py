@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import anyio
 import anyio.lowlevel
 
-from ._compat import ThreadsafeScheduler, Wakeup, threadsafe_scheduler
+from ._compat import (
+    ThreadsafeScheduler,
+    ThreadsafeTimer,
+    Wakeup,
+    threadsafe_scheduler,
+    threadsafe_timer,
+)
 from ._context import apply_bound_fields
 from ._context import usage as _usage
 from ._exceptions import QueueClosedError, QueueNotRunningError
@@ -88,6 +94,14 @@ _TRICKLE = 32
 #: How many intake items a lane makes records of (wrap_pairs) between two looks at the
 #: clock; a batch takes turns with other tasks every _TURN.
 _WRAP_SLICE = 256
+
+#: Records from other threads (a sync program, a WSGI worker) wake the queue's worker this
+#: long after the first of them, not at once, and a worker fed by other threads looks for
+#: more this often (instead of _POLL): the records of every request in that window share one
+#: pass of the loop. Bounds how late such a record reaches its sink. flush(), close() and an
+#: intake half full still wake at once. Guarded by the bench row "sync thread, 2 records per
+#: request between network waits: process CPU vs stdlib FileHandler" (bench_sync.py).
+_GATHER = 0.05
 
 #: The least time a sink whose worker hit the close deadline gets to close itself (its
 #: file closed, its socket shut). aclose()'s timeout counts it: the sinks close in what is
@@ -317,6 +331,10 @@ class LogQueue:
         self._fast_context: contextvars.Context | None = None
         self._remember_context = overflow != "drop_oldest"
         self._schedule: ThreadsafeScheduler | None = None
+        self._schedule_later: ThreadsafeTimer | None = None
+        #: how long an idle-bound worker waits for more records after a small batch: _POLL
+        #: when the loop's own thread woke it, _GATHER when another thread did
+        self._poll_period = _POLL
         self._task_group: anyio.abc.TaskGroup | None = None
         # fan-out state
         #: put() wakes a worker once the intake holds more than this many records: 0 while
@@ -471,12 +489,25 @@ class LogQueue:
 
     def _wake_workers(self) -> None:
         if self._on_loop_thread():
+            self._poll_period = _POLL
             self._rouse()
-        elif self._schedule is not None:
-            try:
-                self._schedule(self._rouse)
-            except RuntimeError:  # the loop has stopped; aclose() accounts for the records
-                pass
+            return
+        schedule, later = self._schedule, self._schedule_later
+        if schedule is None or later is None:
+            return
+        try:
+            if len(self._intake) > self._half:  # a burst: now, or "block" would wait
+                schedule(self._rouse)
+            else:
+                # The first record after the workers went idle: wake them a moment later,
+                # so the records of the requests in between share that pass. An intake
+                # that reaches half the capacity meanwhile wakes them at once (put() calls
+                # this again past _wake_at), as flush() and aclose() do themselves.
+                self._poll_period = _GATHER
+                self._wake_at = self._half
+                later(_GATHER, self._rouse)
+        except RuntimeError:  # the loop has stopped; aclose() accounts for the records
+            pass
 
     def _rouse(self) -> None:
         """Wake one idle worker (loop thread): it fans the intake out and wakes the others."""
@@ -648,7 +679,7 @@ class LogQueue:
                         self._start(self._summarise_when_quiet)
                     if poll:  # flush() and aclose() wake the lane before the next look
                         poll = False
-                        with anyio.move_on_after(_POLL):
+                        with anyio.move_on_after(self._poll_period):
                             await lane.wake.wait()
                         lane.idle = False
                     else:
@@ -775,6 +806,7 @@ class LogQueue:
             )
         self._loop_thread = self._fast_thread = threading.get_ident()
         self._schedule = threadsafe_scheduler()
+        self._schedule_later = threadsafe_timer()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group

@@ -446,6 +446,19 @@ class HTTPHandler(AsyncHandler):
                 # Pause with the lane busy, so what arrives meanwhile makes one request.
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
 
+    def _after_fork(self) -> None:
+        # The parent's kept-alive connection is the parent's: a request sent on it here
+        # would interleave with the parent's, and one of them would read the other's
+        # answer. The child connects on its own; its sender thread starts on first use.
+        super()._after_fork()
+        self._sender.discard_after_fork()
+        self._closing = threading.Event()
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            # a plain close() of the child's copy of the descriptor sends nothing; a
+            # client= keeps its pool (the caller's, as at close())
+            transport.close()
+
     async def close(self) -> None:
         """Close the connection. The sink may still be used: it then reconnects.
 

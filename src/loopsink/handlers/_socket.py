@@ -34,6 +34,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from .. import _fork
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
@@ -432,6 +433,19 @@ class SocketHandler(AsyncHandler):
                 start = end
         except Exception:
             self.report_batch_failure(done[start:])
+
+    def _after_fork(self) -> None:
+        # The parent's connection is the parent's: the child connects on its own at its
+        # first record (bytes written here would be spliced into the parent's stream).
+        super()._after_fork()
+        sock, self.sock, self._poll = self.sock, None, None
+        inherited, self._discarded = self._discarded, []
+        if sock is not None:
+            raw = getattr(sock, "raw", None) or _raw_socket(sock)
+            _fork.release_inherited(None if raw is None else raw.fileno(), sock, *inherited)
+        self._ledger.forget()  # the parent's writes: the parent's to send again
+        self._peer_reset = False
+        self._records_in_write = 0
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Report a failed record; with ``closeOnError`` drop the connection quietly instead.

@@ -37,6 +37,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from .. import _fork
 from .._handler import FORMAT_SLICE, AsyncHandler
 from .._platform import require_unix_sockets
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
@@ -587,6 +588,20 @@ class SysLogHandler(AsyncHandler):
         self.socket, self.socktype = connection.sock, connection.socktype
         self._stream, self._probe = connection.stream, connection.probe
         self._dest = connection.dest
+
+    def _after_fork(self) -> None:
+        # The parent's connection is the parent's: the child opens its own at its first
+        # record (over TCP, bytes written here would be spliced into the parent's stream).
+        super()._after_fork()
+        stream, sock, probe = self._stream, self.socket, self._probe
+        self._stream = self.socket = self._probe = None
+        self._dest = None
+        if probe is not None:
+            probe.close()  # a duplicate descriptor of the child's own: closing sends nothing
+        if sock is not None:
+            _fork.release_inherited(sock.fileno(), stream, sock)
+        self._ledger.forget()  # the parent's writes: the parent's to send again
+        self._resend = []
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe

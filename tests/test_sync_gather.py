@@ -1,0 +1,123 @@
+"""Records from other threads wake the queue's worker once per burst of time (#22 item 2).
+
+A sync program's thread that logs a couple of records per request used to wake the queue's
+loop for every request. Now the first record after the workers went idle wakes them a
+moment (``_GATHER``) later and the records logged meanwhile share that pass; ``flush()``,
+``close()`` and an intake half full still wake them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+import loopsink
+from loopsink import _queue
+
+DEADLINE = 10.0
+
+
+class BatchSink(loopsink.AsyncHandler):
+    """Keeps the size of every batch and signals once ``expected`` records arrived."""
+
+    def __init__(self, expected: int = 0) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.expected = expected
+        self.arrived = threading.Event()
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        await self.emit_batch([record])
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        self.batches.append(len(records))
+        if self.expected and sum(self.batches) >= self.expected:
+            self.arrived.set()
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    log = logging.getLogger("test_sync_gather")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    yield log
+    log.handlers.clear()
+
+
+def test_the_records_of_many_requests_share_one_pass(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once: every record, logged between waits, was a batch of its own (a wake-up each)."""
+    monkeypatch.setattr(_queue, "_GATHER", 60.0)  # nothing but flush() may deliver them
+    sink = BatchSink()
+    runner = loopsink.start_in_thread(sink, logger=logger, backend=backend, timeout=DEADLINE)
+    try:
+        pause = threading.Event()
+        for i in range(10):
+            logger.info("request %d start", i)
+            logger.info("request %d done", i)
+            pause.wait(0.002)  # the network: the queue's thread had time to run
+        started = time.monotonic()
+        runner.flush(DEADLINE)  # at once, not after the gathering time
+        assert time.monotonic() - started < DEADLINE
+        assert sink.batches == [20]
+    finally:
+        runner.close(DEADLINE)
+
+
+def test_close_delivers_what_is_gathering_at_once(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_queue, "_GATHER", 60.0)
+    sink = BatchSink()
+    runner = loopsink.start_in_thread(sink, logger=logger, backend=backend, timeout=DEADLINE)
+    for i in range(5):
+        logger.info("record %d", i)
+    started = time.monotonic()
+    runner.close(DEADLINE)
+    assert time.monotonic() - started < DEADLINE
+    assert sum(sink.batches) == 5
+
+
+def test_a_burst_wakes_the_workers_without_waiting(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An intake half full wakes them at once: "block" must not wait out the gathering."""
+    monkeypatch.setattr(_queue, "_GATHER", 60.0)
+    capacity = 100
+    sink = BatchSink(expected=capacity // 2 + 1)
+    runner = loopsink.start_in_thread(
+        sink, logger=logger, backend=backend, timeout=DEADLINE, capacity=capacity
+    )
+    try:
+        for i in range(capacity * 3):  # "block" (the default here) waits for room
+            logger.info("record %d", i)
+        assert sink.arrived.wait(DEADLINE), sink.batches
+    finally:
+        runner.close(DEADLINE)
+    assert sum(sink.batches) == capacity * 3
+
+
+def test_a_lone_record_arrives_without_a_flush(backend: str, logger: logging.Logger) -> None:
+    """With the shipped gathering time: a record is written a moment later, by itself."""
+    sink = BatchSink(expected=1)
+    runner = loopsink.start_in_thread(sink, logger=logger, backend=backend, timeout=DEADLINE)
+    try:
+        logger.info("alone")
+        assert sink.arrived.wait(DEADLINE)
+    finally:
+        runner.close(DEADLINE)
+
+
+def test_the_gathering_time_is_short() -> None:
+    """A bound on how late a record from another thread may reach its sink."""
+    assert 0 < _queue._GATHER <= 0.1
