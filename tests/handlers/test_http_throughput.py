@@ -202,3 +202,43 @@ async def test_what_reads_a_context_variable_still_sees_the_log_calls_context(
     seen = sorted((o.get("message", o.get("msg")), o["request"]) for o in objects if "request" in o)
     assert seen == sorted([(f"call {n}", f"r{n}") for n in range(3)] * 4)
     assert sum("request" not in o for o in objects) == 3
+
+
+def test_a_gathered_write_sends_every_piece_in_order_across_partial_sends() -> None:
+    """A request's pieces go out in sendmsg calls; a call the socket takes in part (a full
+    send buffer) goes on from the byte it stopped at, and more pieces than one call takes
+    go out in several."""
+    import socket
+    import threading
+
+    import h11
+
+    from loopsink.handlers._http_transport import _GATHER, _GATHER_MAX, _Connection, _send_gathered
+
+    if not _GATHER:
+        pytest.skip("no sendmsg on this platform: the pieces go out one by one")
+    pieces = [bytes([65 + i % 26]) * (1 + (i * 7919) % 5000) for i in range(_GATHER_MAX * 2 + 5)]
+    pieces[3] = b""  # an empty piece is skipped, not sent
+    expected = b"".join(pieces)
+    writer, reader = socket.socketpair()
+    writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    received = bytearray()
+
+    def read() -> None:
+        while len(received) < len(expected):
+            data = reader.recv(1000)  # slowly, in small reads: the writer's sends stop short
+            if not data:
+                return
+            received.extend(data)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        connection = _Connection(writer, h11.Connection(h11.CLIENT))
+        connection.deadline = time.monotonic() + 10
+        _send_gathered(connection, pieces)
+        thread.join(10)
+    finally:
+        writer.close()
+        reader.close()
+    assert bytes(received) == expected
