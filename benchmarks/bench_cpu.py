@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -119,7 +120,7 @@ def run(quick: bool) -> list[Section]:
             lambda: receivers["udp"].summary(count, 10.0),
         ),
         "SysLogHandler TCP": (
-            lambda: loopsink.SysLogHandler(address("tcp"), socktype=socket_stream()),
+            lambda: loopsink.SysLogHandler(address("tcp"), socktype=socket.SOCK_STREAM),
             lambda: receivers["tcp"].summary(count),
         ),
         "SocketHandler": (
@@ -183,12 +184,6 @@ def run(quick: bool) -> list[Section]:
             )
         )
     return [section]
-
-
-def socket_stream() -> int:
-    import socket
-
-    return socket.SOCK_STREAM
 
 
 if __name__ == "__main__":
