@@ -1,12 +1,14 @@
 """Loopback receivers for bench_cpu.py, run in a child process so their CPU is not counted.
 
-``python _cpu_receivers.py KIND`` with KIND one of ``udp``, ``tcp`` (syslog over UDP or
+``python _cpu_receivers.py KIND [PATTERN]`` with KIND one of ``udp``, ``tcp`` (syslog over UDP or
 TCP), ``socket`` (SocketHandler's length-prefixed pickles) or ``http`` (NDJSON bodies
 POSTed to any path). It prints its port, then answers each line ``COUNT TIMEOUT`` read
 from stdin with a JSON summary of the record numbers received so far, once COUNT of them
 arrived or TIMEOUT seconds passed: how many, how many distinct, whether they are 0..COUNT-1
 and in order. A blank line or the end of stdin stops it. The receivers parse what arrives
 (pickles unpickled, JSON decoded) so a record is counted only if it arrived whole.
+PATTERN (a regular expression whose one group is the number) replaces the benchmark's
+message; what does not match it (an access log's line) is not counted.
 """
 
 from __future__ import annotations
@@ -149,6 +151,9 @@ def _http(numbers: Numbers) -> int:
 
 def main() -> None:
     kind = sys.argv[1]
+    if len(sys.argv) > 2:
+        global NUMBER  # the one setting of this small script
+        NUMBER = re.compile(sys.argv[2].encode())
     numbers = Numbers()
     port = {"udp": _udp, "tcp": _tcp, "socket": _socket, "http": _http}[kind](numbers)
     print(port, flush=True)

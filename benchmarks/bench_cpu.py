@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 from _common import CALL, Row, Section, bench_logger, produce
@@ -38,12 +39,13 @@ TARGET = 2.0
 NUMBER = re.compile(r"request (\d+) handled")
 
 
-class _Receiver:
+class Receiver:
     """A receiver of ``_cpu_receivers.py`` in a child process."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, pattern: str | None = None) -> None:
+        extra = [pattern] if pattern is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "_cpu_receivers.py"), kind],
+            [sys.executable, str(HERE / "_cpu_receivers.py"), kind, *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -55,12 +57,12 @@ class _Receiver:
             raise RuntimeError(f"the {kind} receiver did not start: {line!r}")
         self.port = int(line)
 
-    def summary(self, count: int, timeout: float = 30.0) -> dict[str, object]:
+    def summary(self, count: int, timeout: float = 30.0) -> dict[str, Any]:
         assert self.process.stdin is not None
         assert self.process.stdout is not None
         self.process.stdin.write(f"{count} {timeout}\n")
         self.process.stdin.flush()
-        summary: dict[str, object] = json.loads(self.process.stdout.readline())
+        summary: dict[str, Any] = json.loads(self.process.stdout.readline())
         return summary
 
     def close(self) -> None:
@@ -102,7 +104,7 @@ async def _measure(sink: loopsink.AsyncHandler, count: int, name: str) -> float:
 def run(quick: bool) -> list[Section]:
     count = 5_000 if quick else 20_000
     rounds = 1 if quick else 3
-    receivers = {kind: _Receiver(kind) for kind in ("udp", "tcp", "socket", "http")}
+    receivers = {kind: Receiver(kind) for kind in ("udp", "tcp", "socket", "http")}
     workdir = Path(tempfile.mkdtemp(prefix="loopsink-bench-cpu-"))
     path = workdir / "app.log"
     cpu: dict[str, list[float]] = {}
