@@ -812,8 +812,9 @@ class _Slicer:
     would wait two slices. So it yields twice: the second step only re-queues the task,
     behind whatever fell due. A slice is short (``_ENCODE_SLICE``) while the loop is
     quiet, the loop's lag being what this sink is measured by; after the other tasks ran
-    longer than that, the next slice is as long as they ran, up to ``_ENCODE_SLICE_MAX``,
-    so the sink takes turns evenly with a busy service instead of falling behind it.
+    longer than that (CPU time of the loop's thread), the next slice is as long as they
+    ran, up to ``_ENCODE_SLICE_MAX``, so the sink takes turns evenly with a busy service
+    instead of falling behind it.
     """
 
     __slots__ = ("deadline",)
@@ -827,11 +828,14 @@ class _Slicer:
 
     async def pause(self) -> None:
         """Let the other tasks run, then start the next slice."""
-        paused = time.perf_counter()
+        # What the other tasks ran is the loop thread's CPU time meanwhile: time spent
+        # idle in select, waiting for the GIL or descheduled by the machine is not theirs,
+        # and must not lengthen the next slice (a timer due meanwhile would wait for it).
+        ran = time.thread_time()
         await anyio.lowlevel.checkpoint()
         await anyio.lowlevel.checkpoint()
-        now = time.perf_counter()
-        self.deadline = now + min(max(_ENCODE_SLICE, now - paused), _ENCODE_SLICE_MAX)
+        ran = time.thread_time() - ran
+        self.deadline = time.perf_counter() + min(max(_ENCODE_SLICE, ran), _ENCODE_SLICE_MAX)
 
 
 #: The built-in bodies: they read the record and the handler's formatter, never a context
