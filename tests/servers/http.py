@@ -194,10 +194,12 @@ class HTTPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--bodies", help="append every request body to this file, in order")
     args = parser.parse_args()
     server = HTTPServer(delay=args.delay)
-    # Do not keep what arrives: the benchmark sends a lot and only needs the answers.
-    server.received = _Discard()
+    # Do not keep what arrives in memory: the benchmark sends a lot and only needs the
+    # answers; with --bodies, the bodies go to a file for the caller to check.
+    server.received = _Discard() if args.bodies is None else _ToFile(args.bodies)
     with server:
         print(server.port, flush=True)
         sys.stdin.read()
@@ -206,6 +208,16 @@ def main() -> None:
 class _Discard(list):  # type: ignore[type-arg]
     def append(self, item: object) -> None:
         pass
+
+
+class _ToFile(list):  # type: ignore[type-arg]
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.file = open(path, "ab")  # open while the server runs
+
+    def append(self, item: Received) -> None:
+        self.file.write(item.body)
+        self.file.flush()
 
 
 if __name__ == "__main__":

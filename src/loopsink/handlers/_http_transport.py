@@ -57,6 +57,13 @@ __all__ = [
 #: How much one read asks of the socket.
 _READ_SIZE = 64 * 1024
 
+#: Whether this platform's sockets write several buffers in one call (not Windows'): a
+#: request's pieces then go out in one ``sendmsg`` (bench row: the HTTP sink's CPU per
+#: record, and the test at 10,000 records/s in a busy app).
+_GATHER = hasattr(socket.socket, "sendmsg")
+#: The most buffers in one ``sendmsg``: below every platform's IOV_MAX.
+_GATHER_MAX = 512
+
 #: The most bytes of an answer other than 2xx kept (its start is for an error message).
 FAILURE_LIMIT = 64 * 1024
 
@@ -210,6 +217,23 @@ def check_target(target: str) -> None:
 
 class _Stale(Exception):
     """The connection ended before any byte of an answer (internal: maybe retried)."""
+
+
+def _send_gathered(connection: _Connection, buffers: list[bytes]) -> None:
+    """Write every buffer, in order, with as few ``sendmsg`` calls as the socket takes."""
+    sock = connection.socket
+    views = [memoryview(buffer) for buffer in buffers if buffer]
+    start = 0
+    while start < len(views):
+        connection.arm()
+        sent = sock.sendmsg(views[start : start + _GATHER_MAX])
+        while sent:  # skip what went out; cut the buffer it stopped inside
+            size = len(views[start])
+            if sent < size:
+                views[start] = views[start][sent:]
+                break
+            sent -= size
+            start += 1
 
 
 class _Connection:
@@ -402,19 +426,31 @@ class H11Transport:
         assert head is not None
         pieces = request.body or ()
         try:
+            sock = connection.socket
             if not pieces:
                 connection.arm()
-                connection.socket.sendall(head)
-            for index, piece in enumerate(pieces):
-                data = machine.send_with_data_passthrough(h11.Data(data=piece)) or []
-                connection.arm()
-                if index == 0:
-                    # The head goes with the first piece: on loopback each write also wakes
-                    # the server, and a write of the head alone costs as much as a piece.
-                    connection.socket.sendall(b"".join([head, *data]))
-                else:
-                    for chunk in data:
-                        connection.socket.sendall(chunk)
+                sock.sendall(head)
+            elif _GATHER and not isinstance(sock, ssl.SSLSocket):
+                # The head and every piece in one gathering write: the pieces stay apart
+                # (never joined into one buffer), and the thread lets go of the GIL and
+                # takes it back once per request instead of once per piece, which on a
+                # busy loop's process costs up to a switch interval each time.
+                out = [head]
+                for piece in pieces:
+                    out.extend(machine.send_with_data_passthrough(h11.Data(data=piece)) or ())
+                _send_gathered(connection, out)
+            else:
+                for index, piece in enumerate(pieces):
+                    data = machine.send_with_data_passthrough(h11.Data(data=piece)) or []
+                    connection.arm()
+                    if index == 0:
+                        # The head goes with the first piece: on loopback each write also
+                        # wakes the server, and a write of the head alone costs as much as
+                        # a piece.
+                        sock.sendall(b"".join([head, *data]))
+                    else:
+                        for chunk in data:
+                            sock.sendall(chunk)
             machine.send(h11.EndOfMessage())
         except TimeoutError:
             raise
