@@ -6,8 +6,8 @@ thread (one thread hop per SMTP step, never a blocked loop). Both paths follow o
 
 * the mail is the stdlib's: an ``EmailMessage`` with From, To, Subject, Date and the
   formatted record as body, serialised and sent as ``send_message`` does (so the envelope
-  is read from the headers, as ``smtplib`` does); it is built in a worker thread, because
-  the email package costs about a millisecond a mail;
+  is read from the headers, as ``smtplib`` does); it is built in the sink's I/O thread,
+  because the email package is too slow to run on the loop (docs/performance.md);
 * STARTTLS verifies the server's certificate and host name (the stdlib does not check
   them); ``ssl_context=`` gives a private CA or, explicitly, no verification;
 * with credentials, STARTTLS is used whenever the server offers it, and the password is

@@ -46,8 +46,8 @@ Target = AsyncHandler | logging.Handler
 _HANDSHAKE_TIMEOUT = 10.0
 #: How many datagrams are read per wake-up before records are handed on.
 _DATAGRAM_BURST = 32
-#: Bytes read from a stream at a time: about 30 typical records, about 0.15 ms of decoding,
-#: so a receiver sharing its loop with an application never stalls it for long.
+#: Bytes read from a stream at a time: a few dozen typical records, a short step of decoding
+#: (docs/performance.md), so a receiver sharing its loop with an application never stalls it.
 _RECEIVE_SIZE = 16_384
 #: Frames holding more bytes than this at once are decoded in a worker thread: a hostile
 #: megabyte-sized frame then cannot hold the event loop while it is walked and refused.
