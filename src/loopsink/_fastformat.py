@@ -296,14 +296,17 @@ def batch_format(formatter: logging.Formatter) -> BatchFormat:
         return found[0] + set_asctime(record) + found[1] + message + found[2]  # type: ignore[no-any-return]
 
     def format_one(record: logging.LogRecord) -> str:
-        if type(record) is _LogRecord or (  # LogRecord.getMessage, without the method call
-            type(record) is _Queued and record._loopsink_message is None
-        ):
-            msg = record.msg
-            if type(msg) is not str:
-                msg = str(msg)
-            args = record.args
-            message = msg % args if args else msg
+        kind = type(record)
+        if kind is _LogRecord or kind is _Queued:  # getMessage, without the method call
+            merged = record._loopsink_message if kind is _Queued else None  # type: ignore[attr-defined]
+            if merged is not None and merged[0] is record.msg and merged[1] is record.args:
+                message = merged[2]  # merged at the call (QueuedRecord.getMessage)
+            else:
+                msg = record.msg
+                if type(msg) is not str:
+                    msg = str(msg)
+                args = record.args
+                message = msg % args if args else msg
         else:
             message = record.getMessage()
         record.message = message
@@ -327,11 +330,9 @@ def batch_format(formatter: logging.Formatter) -> BatchFormat:
         add = texts.append
         get = cached.get
         for record in records:
+            kind = type(record)
             if (
-                (
-                    type(record) is not _LogRecord
-                    and (type(record) is not _Queued or record._loopsink_message is not None)
-                )
+                (kind is not _LogRecord and kind is not _Queued)
                 or record.exc_info
                 or record.exc_text
                 or record.stack_info
@@ -339,11 +340,15 @@ def batch_format(formatter: logging.Formatter) -> BatchFormat:
                 add(format_one(record))
                 continue
             try:
-                msg = record.msg
-                if type(msg) is not str:
-                    msg = str(msg)
-                args = record.args
-                message = msg % args if args else msg
+                merged = record._loopsink_message if kind is _Queued else None  # type: ignore[attr-defined]
+                if merged is not None and merged[0] is record.msg and merged[1] is record.args:
+                    message = merged[2]  # merged at the call (QueuedRecord.getMessage)
+                else:
+                    msg = record.msg
+                    if type(msg) is not str:
+                        msg = str(msg)
+                    args = record.args
+                    message = msg % args if args else msg
                 record.message = message
                 inner = get(record.levelname)
                 found = inner.get(record.name) if inner is not None else None

@@ -6,8 +6,9 @@ the attribute dict, ``mapLogRecord`` and JSON formatters never see them):
 
 * ``_loopsink_context``: the ``contextvars.Context`` current at the log call, which the
   sinks enter to run their filters and formatters (see :mod:`loopsink._context`);
-* ``_loopsink_message``: the message as merged at the call, for records whose arguments
-  could change afterwards; ``None`` when ``msg % args`` gives the same text at any time.
+* ``_loopsink_message``: the message as merged at the call, for records copied at the call
+  (:func:`snapshot`); ``None`` for a record queued as it is, whose ``msg % args`` gives the
+  same text at any time.
 """
 
 from __future__ import annotations
@@ -220,18 +221,15 @@ def snapshot(record: logging.LogRecord, context: Context | None = None) -> Queue
     msg, args = record.msg, record.args
     if args:
         message = record.getMessage()
-        fixed = type(msg) is str
-        if not fixed:  # an object with a __str__: keep the text it gave at the call
+        if type(msg) is not str:  # an object with a __str__: keep the text it gave at the call
             msg = state["msg"] = message
         if isinstance(args, tuple):
             if not all(type(arg) in IMMUTABLE for arg in args):
                 state["args"] = args = tuple(map(safe_value, args))
-                fixed = False
         else:  # a mapping, as in logger.info("%(user)s", {"user": ...})
             state["args"] = args = {key: safe_value(v) for key, v in args.items()}
-            fixed = False
-        if not fixed:
-            copy._loopsink_message = (msg, args, message)
+        # the text merged at the call, which the sinks then need not merge again
+        copy._loopsink_message = (msg, args, message)
     elif type(msg) is not str:
         state["msg"] = str(msg)
     exc_info = record.exc_info
