@@ -624,16 +624,9 @@ class AsyncHandler(logging.Filterer):
         self._shared = None
         self._sharing = sharing
 
-    def _shared_texts(
-        self, sharing: FormatSharing, key: object
-    ) -> tuple[SharedTexts, Callable[[int], int]] | None:
+    def _shared_texts(self, sharing: FormatSharing, key: object) -> SharedTexts | None:
         """The group of sinks formatting with ``key``'s formatter, if another sink is in it
-        (joined or left as the sink's formatter and filters are now), and how many of the
-        others get a record of a given level: they take the texts this sink keeps.
-
-        The batch a sink joins with keeps nothing: the sinks that were there first may
-        have formatted those records already, and would never take their texts.
-        """
+        (joined or left as the sink's formatter and filters are now)."""
         if self.filters:
             key = None
         joined = self._shared
@@ -644,10 +637,8 @@ class AsyncHandler(logging.Filterer):
                 self._shared = None
                 return None
             joined = self._shared = (key, sharing.join(self, key))
-            group = joined[1]
-            return (group, _none_other) if len(group.members) > 1 else None
         group = joined[1]
-        return (group, group.others(self)) if len(group.members) > 1 else None
+        return group if len(group.members) > 1 else None
 
     async def format_lines(
         self, records: Sequence[logging.LogRecord], terminator: str
@@ -664,9 +655,7 @@ class AsyncHandler(logging.Filterer):
         many = fmt.many
         in_contexts = self.needs_context()
         sharing = self._sharing
-        shared, others = (None, None)
-        if sharing is not None:
-            shared, others = self._shared_texts(sharing, key) or (None, None)
+        shared = None if sharing is None else self._shared_texts(sharing, key)
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
         for start in range(0, len(records), FORMAT_CHECK_EVERY):
@@ -682,10 +671,10 @@ class AsyncHandler(logging.Filterer):
             before = len(texts)
             try:
                 # most chunks never raise
-                if others is None:
+                if shared is None:
                     texts.extend(run_each_in_context(chunk, many) if in_contexts else many(chunk))
                 else:
-                    texts.extend(shared.format(chunk, many, in_contexts, others))  # type: ignore[union-attr]
+                    texts.extend(shared.format(chunk, many, in_contexts))
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):
@@ -703,10 +692,6 @@ class AsyncHandler(logging.Filterer):
         if not failed:
             return text, list(records)
         return text, [r for i, r in enumerate(records) if i not in failed]
-
-
-def _none_other(levelno: int) -> int:
-    return 0
 
 
 def _send_each(send: Callable[[P], object], items: Sequence[P]) -> list[tuple[int, Exception]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ __all__ = ["SHARED_TEXTS_BOUND", "FormatSharing", "SharedTexts", "sharing_key"]
 
 #: The most texts one group of sinks keeps for its slower members (guarded by the bench
 #: row "Many sinks with one format": sinks more than this many records apart format alone).
-SHARED_TEXTS_BOUND = 4096
+SHARED_TEXTS_BOUND = 2048
 
 _LogRecord = logging.LogRecord
 _Queued = QueuedRecord
@@ -79,24 +78,26 @@ def sharing_key(formatter: logging.Formatter) -> object:
 
 
 class SharedTexts:
-    """The texts one group of sinks (one formatter) keeps for each other, by record."""
+    """The texts one group of sinks (one formatter) keeps for each other, by record.
 
-    __slots__ = ("born", "kept", "left", "members", "order", "pins", "texts")
+    A text is kept, with the object it was found by pinned, until :data:`SHARED_TEXTS_BOUND`
+    newer ones push it out (oldest first): the group never holds more, whatever its sinks
+    drop, skip or never get to, and a text is never taken away from under a slower sink
+    that may still want it. Kept by id: ints and strings, no object for the garbage
+    collector to track per record.
+    """
+
+    __slots__ = ("members", "order", "pins", "texts")
 
     def __init__(self) -> None:
         #: the sinks that format with this group's formatter (they joined in format_lines)
         self.members: list[AsyncHandler] = []
-        #: by the id of the record's shared object: its text, that object (pinned, so the
-        #: id stays its own), and how many other sinks have yet to take it
+        #: by the id of the record's shared object: its text, and that object (pinned, so
+        #: that the id is its own as long as the text is kept)
         self.texts: dict[int, str] = {}
         self.pins: dict[int, object] = {}
-        self.left: dict[int, int] = {}
-        #: when each text was kept (a count of keeps), and the ids in the order kept, to let
-        #: the oldest go: an id whose text was taken may be another record's since, so an
-        #: id goes only if its text was kept when the id was (the oldest: kept - len + 1)
-        self.born: dict[int, int] = {}
+        #: the ids in the order kept (each once: the ids of the texts kept, no other)
         self.order: deque[int] = deque()
-        self.kept = 0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -104,110 +105,56 @@ class SharedTexts:
     def clear(self) -> None:
         self.texts.clear()
         self.pins.clear()
-        self.left.clear()
-        self.born.clear()
         self.order.clear()
-
-    def others(self, sink: AsyncHandler) -> Callable[[int], int]:
-        """How many members other than ``sink`` get a record of a given level."""
-        levels = sorted(member.level for member in self.members if member is not sink)
-        if not levels[-1:] or not levels[-1]:  # no levels set: every member gets every record
-            count = len(levels)
-            return lambda levelno: count
-        return lambda levelno: bisect_right(levels, levelno)
-
-    def take(self, record: logging.LogRecord) -> str | None:
-        """The text another member kept for ``record``, if any (taken: counted down)."""
-        kind = type(record)
-        if kind is _LogRecord:
-            key = id(record)
-        elif kind is _Queued:
-            key = id(record.__dict__)
-        else:
-            return None
-        text = self.texts.get(key)
-        if text is not None:
-            left = self.left[key] - 1
-            if left > 0:
-                self.left[key] = left
-            else:
-                del self.texts[key], self.left[key], self.pins[key], self.born[key]
-        return text
-
-    def keep(self, record: logging.LogRecord, text: str, others: int) -> None:
-        """Keep ``text``, the text of ``record``, for ``others`` other members."""
-        kind = type(record)
-        if others <= 0:
-            return
-        if kind is _LogRecord:
-            pin: object = record
-        elif kind is _Queued:
-            pin = record.__dict__
-        else:
-            return
-        key = id(pin)
-        texts = self.texts
-        if key in texts:  # the same record twice in a row: its first text stands
-            return
-        texts[key] = text
-        self.pins[key] = pin
-        self.left[key] = others
-        born = self.kept = self.kept + 1
-        self.born[key] = born
-        order = self.order
-        order.append(key)
-        if len(order) > SHARED_TEXTS_BOUND:
-            when = born - len(order) + 1
-            oldest = order.popleft()
-            if self.born.get(oldest) == when:
-                del texts[oldest], self.left[oldest], self.pins[oldest], self.born[oldest]
 
     def format(
         self,
         records: Sequence[logging.LogRecord],
         many: Callable[[Sequence[logging.LogRecord]], list[str]],
         in_contexts: bool,
-        others: Callable[[int], int],
     ) -> list[str]:
-        """The texts of ``records``: those kept by other members, the rest made by ``many``
+        """The texts of ``records``: those other members kept, the rest made by ``many``
         (inside each record's context if ``in_contexts``) and kept for the others.
 
-        Raises what ``many`` raises; the texts taken before that are then made again by
-        the caller, one record at a time.
+        Raises what ``many`` raises (the caller then formats the records one at a time).
         """
-        texts = self.texts
-        result: list[Any] = []
-        add = result.append
-        missing: list[logging.LogRecord] = []
-        where: list[int] = []
-        for index, record in enumerate(records):
+        get = self.texts.get
+        found: list[Any] = [
+            get(
+                id(record)
+                if type(record) is _LogRecord
+                else id(record.__dict__)
+                if type(record) is _Queued
+                else 0  # a record of a type of its own: never shared
+            )
+            for record in records
+        ]
+        if None not in found:
+            return found
+        where = [index for index, text in enumerate(found) if text is None]
+        missing = [records[index] for index in where]
+        made = run_each_in_context(missing, many) if in_contexts else many(missing)
+        texts, pins, order = self.texts, self.pins, self.order
+        for index, record, text in zip(where, missing, made):
+            found[index] = text
             kind = type(record)
             if kind is _LogRecord:
-                key = id(record)
+                pin: object = record
             elif kind is _Queued:
-                key = id(record.__dict__)
+                pin = record.__dict__
             else:
-                key = -1
-            text = texts.get(key)
-            if text is not None:
-                left = self.left[key] - 1
-                if left > 0:
-                    self.left[key] = left
-                else:
-                    del texts[key], self.left[key], self.pins[key], self.born[key]
-                add(text)
-            else:
-                add(None)
-                missing.append(record)
-                where.append(index)
-        if not missing:
-            return result
-        made = run_each_in_context(missing, many) if in_contexts else many(missing)
-        keep = self.keep
-        for index, record, text in zip(where, missing, made):
-            result[index] = text
-            keep(record, text, others(record.levelno))
-        return result
+                continue
+            key = id(pin)
+            if key not in texts:  # (the same record twice in a batch: kept once)
+                texts[key] = text
+                pins[key] = pin
+                order.append(key)
+        if len(order) > SHARED_TEXTS_BOUND:
+            pop = order.popleft
+            for _ in range(len(order) - SHARED_TEXTS_BOUND):
+                oldest = pop()
+                del texts[oldest], pins[oldest]
+        return found
 
 
 class FormatSharing:
