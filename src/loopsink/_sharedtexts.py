@@ -134,6 +134,10 @@ class SharedTexts:
         where = [index for index, text in enumerate(found) if text is None]
         missing = [records[index] for index in where]
         made = run_each_in_context(missing, many) if in_contexts else many(missing)
+        if len(self.members) < 2:  # the others left while this sink's batch was under way
+            for index, text in zip(where, made):
+                found[index] = text
+            return found
         texts, pins, order = self.texts, self.pins, self.order
         for index, record, text in zip(where, missing, made):
             found[index] = text
@@ -181,13 +185,15 @@ class FormatSharing:
         return group
 
     def leave(self, sink: AsyncHandler, key: object) -> None:
-        """``sink`` no longer formats with ``key``'s formatter: its texts go (a member fewer
-        would leave some never taken), and the group with its last member."""
+        """``sink`` no longer formats with ``key``'s formatter. The texts stay for the
+        members left, if they are several; a member alone keeps none (nobody would take
+        them), and the group goes with its last member."""
         group = self.groups.get(key)
         if group is None or sink not in group.members:
             return
         group.members.remove(sink)
-        group.clear()
+        if len(group.members) < 2:
+            group.clear()
         if not group.members:
             del self.groups[key]
 
