@@ -41,7 +41,9 @@ def _logger(name: str) -> logging.Logger:
     return logger
 
 
-def _sinks(tmp_path: Path, count: int, formatter: logging.Formatter | None) -> list[loopsink.FileHandler]:
+def _sinks(
+    tmp_path: Path, count: int, formatter: logging.Formatter | None
+) -> list[loopsink.FileHandler]:
     sinks = [loopsink.FileHandler(tmp_path / f"{i}.log") for i in range(count)]
     for sink in sinks:
         sink.setFormatter(formatter)
@@ -68,7 +70,8 @@ async def test_sinks_with_one_format_write_what_one_sink_writes(tmp_path: Path) 
         await queue.flush()
         assert queue._sharing is not None
         groups = list(queue._sharing.groups.values())
-        assert len(groups) == 1 and len(groups[0].members) == 4
+        assert len(groups) == 1
+        assert len(groups[0].members) == 4
     expected = _lines("same", 0, 3000)
     for i in range(4):
         assert (tmp_path / f"{i}.log").read_text() == expected
@@ -108,7 +111,7 @@ async def test_equal_custom_formatters_do_not_share(tmp_path: Path) -> None:
     logger = _logger("custom")
     formatters = [Counting(PLAIN) for _ in range(2)]
     sinks = _sinks(tmp_path, 2, None)
-    for sink, formatter in zip(sinks, formatters):
+    for sink, formatter in zip(sinks, formatters, strict=False):
         sink.setFormatter(formatter)
     async with loopsink.install(*sinks, logger=logger):
         await _log(logger, 0, 200)
@@ -143,7 +146,8 @@ async def test_filters_levels_and_other_formats_apply_as_alone(tmp_path: Path) -
     assert read[0][0] == read[2][0] == "WARNING t.shared.mixed warm-up"
     assert read[1][0] == "WARNING t.shared.mixed shouted: warm-up"
     read = [lines[1:] for lines in read]
-    assert len(read[0]) == 110 and read[0][:2] == [
+    assert len(read[0]) == 110
+    assert read[0][:2] == [
         "INFO t.shared.mixed hello 0",
         "WARNING t.shared.mixed careful 0",
     ]
@@ -153,7 +157,8 @@ async def test_filters_levels_and_other_formats_apply_as_alone(tmp_path: Path) -
     ]
     assert read[2] == [f"WARNING t.shared.mixed careful {i}" for i in range(0, 100, 10)]
     assert read[3][:2] == ["hello 0|INFO", "careful 0|WARNING"]
-    assert queue._sharing is not None and queue._sharing.groups == {}  # left at close
+    assert queue._sharing is not None
+    assert queue._sharing.groups == {}
 
 
 class StalledFile(loopsink.FileHandler):

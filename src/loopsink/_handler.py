@@ -99,7 +99,7 @@ class AsyncHandler(logging.Filterer):
         #: storage of :attr:`format_sharing`
         self._sharing: FormatSharing | None = None
         #: the sharing key and group this sink joined (see _shared_texts)
-        self._shared: tuple[object, SharedTexts] | None = None
+        self._format_group: tuple[object, SharedTexts] | None = None
 
     # -- the logging.Handler surface -------------------------------------------------------
 
@@ -618,10 +618,10 @@ class AsyncHandler(logging.Filterer):
 
     @format_sharing.setter
     def format_sharing(self, sharing: FormatSharing | None) -> None:
-        joined = self._shared
+        joined = self._format_group
         if joined is not None and self._sharing is not None:
             self._sharing.leave(self, joined[0])
-        self._shared = None
+        self._format_group = None
         self._sharing = sharing
 
     def _shared_texts(self, sharing: FormatSharing, key: object) -> SharedTexts | None:
@@ -629,14 +629,14 @@ class AsyncHandler(logging.Filterer):
         (joined or left as the sink's formatter and filters are now)."""
         if self.filters:
             key = None
-        joined = self._shared
+        joined = self._format_group
         if joined is None or joined[0] != key:
             if joined is not None:
                 sharing.leave(self, joined[0])
             if key is None:
-                self._shared = None
+                self._format_group = None
                 return None
-            joined = self._shared = (key, sharing.join(self, key))
+            joined = self._format_group = (key, sharing.join(self, key))
         group = joined[1]
         return group if len(group.members) > 1 else None
 

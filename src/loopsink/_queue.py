@@ -49,8 +49,8 @@ from ._record import (
     wrap,
     wrap_pairs,
 )
-from ._stats import DropReason, QueueStats, SinkStats
 from ._sharedtexts import FormatSharing
+from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -135,11 +135,11 @@ class SharedTexts:
         missing = [records[index] for index in where]
         made = run_each_in_context(missing, many) if in_contexts else many(missing)
         if len(self.members) < 2:  # the others left while this sink's batch was under way
-            for index, text in zip(where, made):
+            for index, text in zip(where, made, strict=True):
                 found[index] = text
             return found
         texts, pins, order = self.texts, self.pins, self.order
-        for index, record, text in zip(where, missing, made):
+        for index, record, text in zip(where, missing, made, strict=True):
             found[index] = text
             kind = type(record)
             if kind is _LogRecord:
