@@ -16,6 +16,7 @@ import pytest
 
 import loopsink
 from loopsink import _sharedtexts
+from loopsink._record import own_record, wrap
 
 pytestmark = pytest.mark.anyio
 
@@ -260,3 +261,25 @@ def test_sharing_keys() -> None:
     assert key(custom) is custom
     with_defaults = logging.Formatter("%(x)s", defaults={"x": 1})
     assert key(with_defaults) is with_defaults
+
+
+def test_a_kept_text_is_never_another_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records come and go (their ids are reused at once): a text is found only for the
+    very record it was made for, and a group never keeps more than the bound."""
+    monkeypatch.setattr(_sharedtexts, "SHARED_TEXTS_BOUND", 8)
+    group = _sharedtexts.SharedTexts()
+    group.members = [loopsink.NullHandler(), loopsink.NullHandler()]  # type: ignore[list-item]
+
+    def many(records: Sequence[logging.LogRecord]) -> list[str]:
+        return [record.getMessage() for record in records]
+
+    for i in range(2000):
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, f"m{i}", None, None)
+        queued = wrap(logging.LogRecord("t", logging.INFO, __file__, 1, f"q{i}", None, None), None)
+        assert group.format([record, queued], many, False) == [f"m{i}", f"q{i}"]
+        assert len(group) <= 8
+        del record, queued  # freed: the next records may get the same ids
+    # a record of another type is never shared
+    own = own_record("t", logging.INFO, "own %s", ("x",))
+    assert group.format([own], many, False) == ["own x"]
+    assert group.format([own], lambda records: ["again"], False) == ["again"]
