@@ -87,6 +87,7 @@ def test_the_sink_contract_is_public_and_documented() -> None:
         "write_blocking",
         "run_in_io_thread",
         "linger_watched",
+        "format_sharing",
         "linger_deadline",
         "write_held",
         "flush",

@@ -24,6 +24,7 @@ from ._context import in_context, run_each_in_context
 from ._executor import executor_of
 from ._fastformat import BatchFormat, batch_format, one_by_one
 from ._record import OwnRecord, keep_context, plain_text
+from ._sharedtexts import FormatSharing, SharedTexts, sharing_key
 from ._writebehind import WriteBehind
 
 if TYPE_CHECKING:
@@ -63,7 +64,9 @@ class AsyncHandler(logging.Filterer):
     thread (:meth:`write_blocking`, :meth:`run_in_io_thread`), held for a short linger that
     the queue watches (:attr:`linger_watched`, :meth:`linger_deadline`, :meth:`write_held`)
     and written by :meth:`flush` and :meth:`close`; a write that fails later is reported and
-    counted (:meth:`report_late_failure`, :attr:`late_failures`).
+    counted (:meth:`report_late_failure`, :attr:`late_failures`). Sinks of one queue that
+    format with the same formatter share the texts :meth:`format_lines` makes
+    (:attr:`format_sharing`).
 
     A sink's I/O is serialised: the queue worker, :meth:`handle`, and the queue's calls to
     :meth:`flush` and :meth:`close` take the sink's lock, so subclasses never lock themselves.
@@ -93,7 +96,11 @@ class AsyncHandler(logging.Filterer):
         self._lingering = False
         #: the held output and I/O thread of :meth:`write_behind`, made on first use
         self._io: WriteBehind | None = None
-        self._fast_format: tuple[tuple[Any, ...], BatchFormat] | None = None
+        self._fast_format: tuple[tuple[Any, ...], BatchFormat, object] | None = None
+        #: storage of :attr:`format_sharing`
+        self._sharing: FormatSharing | None = None
+        #: the sharing key and group this sink joined (see _shared_texts)
+        self._format_group: tuple[object, SharedTexts] | None = None
 
     # -- the logging.Handler surface -------------------------------------------------------
 
@@ -559,8 +566,13 @@ class AsyncHandler(logging.Filterer):
         Kept between batches so that what it caches (the time text, the applied stable
         fields) serves the next batch too.
         """
+        return self._formatting()[1]
+
+    def _formatting(self) -> tuple[tuple[Any, ...], BatchFormat, object]:
+        """The formatter's fingerprint, its :class:`BatchFormat`, and its sharing key
+        (``None``: the sink formats in its own way, and shares with no other sink)."""
         if type(self).format is not AsyncHandler.format:  # the sink formats in its own way
-            return one_by_one(self.format)
+            return ((), one_by_one(self.format), None)
         formatter: logging.Formatter = self.formatter or logging._defaultFormatter  # type: ignore[attr-defined]
         fingerprint = (
             formatter,
@@ -571,10 +583,47 @@ class AsyncHandler(logging.Filterer):
         )
         cached = self._fast_format
         if cached is not None and cached[0] == fingerprint:
-            return cached[1]
-        fmt = batch_format(formatter)
-        self._fast_format = (fingerprint, fmt)
-        return fmt
+            return cached
+        cached = self._fast_format = (fingerprint, batch_format(formatter), sharing_key(formatter))
+        return cached
+
+    @property
+    def format_sharing(self) -> FormatSharing | None:
+        """The queue's shared formatting, set by the queue while its worker drives the sink.
+
+        A :class:`~loopsink.LogQueue` with several sinks sets it on each of them, and
+        :meth:`format_lines` then formats each record once for all the sinks of the queue
+        that use the same formatter (the same object, or equal stdlib formatters): the
+        first sink to reach a record keeps its text for the others. Only where the text is
+        sure to be the same: a sink with filters, or one that overrides :meth:`format`,
+        formats alone, and so does a record of a type of its own. Nothing in a sink has to
+        change to take part; setting it to ``None`` leaves the sharing.
+        """
+        return self._sharing
+
+    @format_sharing.setter
+    def format_sharing(self, sharing: FormatSharing | None) -> None:
+        joined = self._format_group
+        if joined is not None and self._sharing is not None:
+            self._sharing.leave(self, joined[0])
+        self._format_group = None
+        self._sharing = sharing
+
+    def _shared_texts(self, sharing: FormatSharing, key: object) -> SharedTexts | None:
+        """The group of sinks formatting with ``key``'s formatter, if another sink is in it
+        (joined or left as the sink's formatter and filters are now)."""
+        if self.filters:
+            key = None
+        joined = self._format_group
+        if joined is None or joined[0] != key:
+            if joined is not None:
+                sharing.leave(self, joined[0])
+            if key is None:
+                self._format_group = None
+                return None
+            joined = self._format_group = (key, sharing.join(self, key))
+        group = joined[1]
+        return group if len(group.members) > 1 else None
 
     async def format_lines(
         self, records: Sequence[logging.LogRecord], terminator: str
@@ -587,9 +636,11 @@ class AsyncHandler(logging.Filterer):
         """
         texts: list[str] = []
         failed: set[int] = set()
-        fmt = self._batch_formatter()
+        _, fmt, key = self._formatting()
         many = fmt.many
         in_contexts = self.needs_context()
+        sharing = self._sharing
+        shared = None if sharing is None else self._shared_texts(sharing, key)
         clock = time.perf_counter
         deadline = clock() + FORMAT_SLICE_SECONDS
         for start in range(0, len(records), FORMAT_CHECK_EVERY):
@@ -605,7 +656,10 @@ class AsyncHandler(logging.Filterer):
             before = len(texts)
             try:
                 # most chunks never raise
-                texts.extend(run_each_in_context(chunk, many) if in_contexts else many(chunk))
+                if shared is None:
+                    texts.extend(run_each_in_context(chunk, many) if in_contexts else many(chunk))
+                else:
+                    texts.extend(shared.format(chunk, many, in_contexts))
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):

@@ -55,6 +55,7 @@ from ._record import (
     wrap,
     wrap_pairs,
 )
+from ._sharedtexts import FormatSharing
 from ._stats import DropReason, QueueStats, SinkStats
 
 if TYPE_CHECKING:
@@ -318,6 +319,8 @@ class LogQueue:
         #: path (see _fast_context and wrap_pairs): what reads the intake must unpack them
         self._intake: deque[logging.LogRecord] = deque()
         self._lanes = [_Lane(sink, capacity) for sink in sinks]
+        #: texts formatted once for the sinks that share a formatter (none to share: None)
+        self._sharing = FormatSharing() if len(sinks) > 1 else None
         self._state = _State.UNOPENED
         self._accepting = True
         self._loop_thread: int | None = None
@@ -634,6 +637,7 @@ class LogQueue:
             sink = lane.sink
             lane.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
             sink.linger_watched = True
+            sink.format_sharing = self._sharing
             clock = time.perf_counter
             turn_ends = clock() + _TURN
             poll = False
@@ -688,6 +692,7 @@ class LogQueue:
                 await self._finish_sink(sink)
             finally:
                 sink.linger_watched = False
+                sink.format_sharing = None
                 lane.done.set()
 
     def _start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:

@@ -1,0 +1,202 @@
+"""Formatting shared by the sinks of one queue: each record formatted once per formatter.
+
+A queue hands every record to every sink, and each sink formats it on the event loop. When
+several sinks use the same formatter (the same object, or equal stdlib formatters)
+and nothing of their own can change the record first (no filter, no ``format`` override),
+they would all compute the same text. The queue gives its sinks one
+:class:`FormatSharing`; :meth:`AsyncHandler.format_lines <loopsink.AsyncHandler.format_lines>`
+asks it for the :class:`SharedTexts` of the sink's formatter, and the first sink to reach a
+record keeps the text for the others.
+
+"The same record" is the identity of an object the lanes share: the record itself when the
+lanes pass it on as it was put, else its attribute dict (each lane wraps the record in its
+own :class:`~loopsink._record.QueuedRecord` around that one dict). A kept text pins that
+object, so its ``id`` cannot be reused by another record while the text is kept. A text
+goes once every other sink that will get the record (by its level) has taken it, and the
+oldest go once a group keeps :data:`SHARED_TEXTS_BOUND`: a sink whose backlog dropped a
+record, or one whose ``emit_batch`` stopped before formatting, leaves nothing behind for
+long. A sink that finds no text formats the record itself, as it does alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._context import run_each_in_context
+from ._record import QueuedRecord
+
+if TYPE_CHECKING:
+    from ._handler import AsyncHandler
+
+__all__ = ["SHARED_TEXTS_BOUND", "FormatSharing", "SharedTexts", "sharing_key"]
+
+#: The most texts one group of sinks keeps for its slower members (guarded by the bench
+#: row "Many sinks with one format": sinks more than this many records apart format alone).
+SHARED_TEXTS_BOUND = 2048
+
+_LogRecord = logging.LogRecord
+_Queued = QueuedRecord
+_STYLES = (logging.PercentStyle, logging.StrFormatStyle, logging.StringTemplateStyle)
+_CONVERTERS = (time.localtime, time.gmtime)
+#: Steps of a Formatter that an instance attribute could replace.
+_STEPS = ("format", "formatMessage", "formatTime", "usesTime", "formatException", "formatStack")
+
+
+def sharing_key(formatter: logging.Formatter) -> object:
+    """What decides the text ``formatter`` gives: sinks whose keys are equal share texts.
+
+    For an exact ``logging.Formatter`` with nothing replaced on the instance, its settings:
+    two such formatters with the same format string, style, date format and converter give
+    the same text for any record. Anything else (a subclass, or one with ``defaults``) is
+    its own key: a subclass may keep state, read the time or a context variable, so only
+    sinks that share the very object share its texts.
+    """
+    if type(formatter) is not logging.Formatter:
+        return formatter
+    if any(step in formatter.__dict__ for step in _STEPS):
+        return formatter
+    style = formatter._style
+    if type(style) not in _STYLES or getattr(style, "_defaults", None):
+        return formatter
+    if not set(style.__dict__) <= {"_fmt", "_defaults"}:
+        return formatter
+    converter = formatter.converter
+    if converter not in _CONVERTERS:
+        return formatter
+    return (
+        type(style),
+        style._fmt,
+        formatter.datefmt,
+        converter,
+        formatter.default_time_format,
+        formatter.default_msec_format,
+    )
+
+
+class SharedTexts:
+    """The texts one group of sinks (one formatter) keeps for each other, by record.
+
+    A text is kept, with the object it was found by pinned, until :data:`SHARED_TEXTS_BOUND`
+    newer ones push it out (oldest first): the group never holds more, whatever its sinks
+    drop, skip or never get to, and a text is never taken away from under a slower sink
+    that may still want it. Kept by id: ints and strings, no object for the garbage
+    collector to track per record.
+    """
+
+    __slots__ = ("members", "order", "pins", "texts")
+
+    def __init__(self) -> None:
+        #: the sinks that format with this group's formatter (they joined in format_lines)
+        self.members: list[AsyncHandler] = []
+        #: by the id of the record's shared object: its text, and that object (pinned, so
+        #: that the id is its own as long as the text is kept)
+        self.texts: dict[int, str] = {}
+        self.pins: dict[int, object] = {}
+        #: the ids in the order kept (each once: the ids of the texts kept, no other)
+        self.order: deque[int] = deque()
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def clear(self) -> None:
+        self.texts.clear()
+        self.pins.clear()
+        self.order.clear()
+
+    def format(
+        self,
+        records: Sequence[logging.LogRecord],
+        many: Callable[[Sequence[logging.LogRecord]], list[str]],
+        in_contexts: bool,
+    ) -> list[str]:
+        """The texts of ``records``: those other members kept, the rest made by ``many``
+        (inside each record's context if ``in_contexts``) and kept for the others.
+
+        Raises what ``many`` raises (the caller then formats the records one at a time).
+        """
+        get = self.texts.get
+        found: list[Any] = [
+            get(
+                id(record)
+                if type(record) is _LogRecord
+                else id(record.__dict__)
+                if type(record) is _Queued
+                else 0  # a record of a type of its own: never shared
+            )
+            for record in records
+        ]
+        if None not in found:
+            return found
+        where = [index for index, text in enumerate(found) if text is None]
+        missing = [records[index] for index in where]
+        made = run_each_in_context(missing, many) if in_contexts else many(missing)
+        if len(self.members) < 2:  # the others left while this sink's batch was under way
+            for index, text in zip(where, made, strict=True):
+                found[index] = text
+            return found
+        texts, pins, order = self.texts, self.pins, self.order
+        for index, record, text in zip(where, missing, made, strict=True):
+            found[index] = text
+            kind = type(record)
+            if kind is _LogRecord:
+                pin: object = record
+            elif kind is _Queued:
+                pin = record.__dict__
+            else:
+                continue
+            key = id(pin)
+            if key not in texts:  # (the same record twice in a batch: kept once)
+                texts[key] = text
+                pins[key] = pin
+                order.append(key)
+        if len(order) > SHARED_TEXTS_BOUND:
+            pop = order.popleft
+            for _ in range(len(order) - SHARED_TEXTS_BOUND):
+                oldest = pop()
+                del texts[oldest], pins[oldest]
+        return found
+
+
+class FormatSharing:
+    """One queue's shared formatting: a :class:`SharedTexts` per distinct formatter in use.
+
+    The queue makes one and sets it on each of its sinks (:attr:`AsyncHandler.format_sharing
+    <loopsink.AsyncHandler.format_sharing>`); a sink joins the group of its formatter when it
+    formats, and leaves it when its formatter changes, when it gains a filter, or when the
+    queue lets it go. Touched only on the loop's thread.
+    """
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[object, SharedTexts] = {}
+
+    def join(self, sink: AsyncHandler, key: object) -> SharedTexts:
+        """The group of ``key``, with ``sink`` a member of it."""
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = SharedTexts()
+        if sink not in group.members:
+            group.members.append(sink)
+        return group
+
+    def leave(self, sink: AsyncHandler, key: object) -> None:
+        """``sink`` no longer formats with ``key``'s formatter. The texts stay for the
+        members left, if they are several; a member alone keeps none (nobody would take
+        them), and the group goes with its last member."""
+        group = self.groups.get(key)
+        if group is None or sink not in group.members:
+            return
+        group.members.remove(sink)
+        if len(group.members) < 2:
+            group.clear()
+        if not group.members:
+            del self.groups[key]
+
+    def kept(self) -> int:
+        """How many texts the groups keep now (for tests and diagnostics)."""
+        return sum(len(group) for group in self.groups.values())
