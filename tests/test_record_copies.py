@@ -179,3 +179,22 @@ async def test_other_handlers_see_the_callers_record_untouched() -> None:
     assert record.msg == "items %s"
     assert record.args == ([1],)
     assert not hasattr(record, "_loopsink_context")
+
+
+def test_a_copy_keeps_the_message_merged_at_the_call_for_the_sinks() -> None:
+    """A record copied at the call (another thread's) carries the text merged there, and the
+    batch formatter writes it without merging again; a filter that replaces the message
+    still gets its own text."""
+    from loopsink._fastformat import batch_format
+    from loopsink._record import snapshot
+
+    record = logging.LogRecord("app", logging.INFO, "p", 1, "took %d ms (%.1f%%)", (12, 3.25), None)
+    copy = snapshot(record)
+    assert copy._loopsink_message == ("took %d ms (%.1f%%)", (12, 3.25), "took 12 ms (3.2%)")
+    fmt = batch_format(logging.Formatter("%(levelname)s %(message)s"))
+    assert fmt.many([copy]) == ["INFO took 12 ms (3.2%)"]
+    assert fmt.one(copy) == "INFO took 12 ms (3.2%)"
+    copy.msg = "replaced %d"
+    copy.args = (7,)
+    assert fmt.many([copy]) == ["INFO replaced 7"]
+    assert fmt.one(copy) == "INFO replaced 7"
