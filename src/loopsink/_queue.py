@@ -58,9 +58,9 @@ from ._record import (
 from ._stats import DropReason, QueueStats, SinkStats
 from ._tuning import BLOCK_RECHECK as _BLOCK_RECHECK
 from ._tuning import CLOSE_GRACE as _CLOSE_GRACE
-from ._tuning import GATHER as _GATHER
 from ._tuning import POLL as _POLL
 from ._tuning import SUMMARY_QUIET_PERIOD as _SUMMARY_QUIET_PERIOD
+from ._tuning import SYNC_GATHER as _GATHER
 from ._tuning import TRICKLE as _TRICKLE
 from ._tuning import TURN as _TURN
 from ._tuning import WRAP_SLICE as _WRAP_SLICE

@@ -39,14 +39,14 @@ TURN = 0.0005
 #: instead of being woken by the next put(): one pass of the worker per millisecond, not
 #: one per record, for up to this much more latency before a record reaches its sink.
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield after every
-#: record" (and ", yield every 10").
+#: record" and "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10".
 POLL = 0.001
 
 #: Batches smaller than this make the worker poll (see POLL); larger ones wake it as they
 #: come. Too large, and batches outgrow a formatting slice and the sink falls behind
 #: (records dropped: the end-to-end rows verify every line).
-#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" and ", yield after
-#: every record".
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" and "End-to-end to a
+#: file: loopsink FileHandler, BASIC_FORMAT, yield after every record".
 TRICKLE = 32
 
 #: Intake items a lane wraps into records (``wrap_pairs``) between two looks at the clock:
@@ -62,7 +62,7 @@ WRAP_SLICE = 256
 #: flush(), close() and an intake half full still wake the worker at once.
 #: Guards: "Sync thread, 2 records per request between network waits: process CPU:
 #: loopsink start_in_thread + FileHandler" (bench_sync.py).
-GATHER = 0.05
+SYNC_GATHER = 0.05
 
 # -- the I/O thread of a sink (_executor.Executor) ------------------------------------------
 
