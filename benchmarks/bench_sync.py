@@ -8,8 +8,8 @@ WSGI worker waits on its client or a database. The figure is the process CPU tim
 the variants alternate, several rounds, and the ratio is the median of the rounds' ratios.
 Every record is counted in the file afterwards.
 
-This row guards ``_GATHER`` in ``loopsink/_queue.py``: records from other threads wake the
-queue's worker once per burst of time, not once per request.
+This row guards ``SYNC_GATHER`` in ``loopsink/_tuning.py``: records from other threads
+wake the queue's worker once per burst of time, not once per request.
 
 Run alone: ``python benchmarks/bench_sync.py [--quick]``.
 """

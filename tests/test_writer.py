@@ -14,7 +14,7 @@ import pytest
 
 import loopsink
 from loopsink import DropReason, LogQueue
-from loopsink._writebehind import PUSH_CHARS
+from loopsink._tuning import PUSH_CHARS
 from loopsink._writer import LentWriter
 from loopsink.testing import CapturingSink
 

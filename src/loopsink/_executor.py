@@ -38,14 +38,11 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from ._compat import threadsafe_scheduler
+from ._tuning import LEND
 
 __all__ = ["Executor", "Job", "executor_of"]
 
 T = TypeVar("T")
-
-#: How long the loop's thread lends the GIL to a job it hands to an idle thread.
-#: Guarded by bench_core's end-to-end file rows and loop-lag rows.
-LEND = 0.0005
 
 
 class Job(Generic[T]):

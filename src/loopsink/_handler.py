@@ -25,6 +25,7 @@ from ._executor import executor_of
 from ._fastformat import BatchFormat, batch_format, one_by_one
 from ._record import OwnRecord, keep_context, plain_text
 from ._sharedtexts import FormatSharing, SharedTexts, sharing_key
+from ._tuning import FORMAT_CHECK_EVERY, FORMAT_SLICE_MAX, FORMAT_SLICE_SECONDS
 from ._writebehind import WriteBehind
 
 if TYPE_CHECKING:
@@ -34,14 +35,8 @@ __all__ = ["AsyncHandler"]
 
 P = TypeVar("P")
 
-#: How long a sink formats on the event loop before it yields to other tasks, checked every
-#: FORMAT_CHECK_EVERY records: a large batch never holds the loop much longer than this.
-FORMAT_SLICE_SECONDS = 0.0002
-#: The longest slice: after other tasks ran longer than this, formatting still yields after it.
-FORMAT_SLICE_MAX = 0.001
-FORMAT_CHECK_EVERY = 64
-#: For sinks that slice by count: 128 records of a few microseconds keep a step short.
-FORMAT_SLICE = 128
+# FORMAT_SLICE_SECONDS, FORMAT_SLICE_MAX and FORMAT_CHECK_EVERY (how format_lines slices a
+# batch): see _tuning, which says what each trades and which bench row guards it.
 
 
 #: Sink classes whose per-record work is their filters and formatter and nothing a user

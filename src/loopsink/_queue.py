@@ -57,6 +57,14 @@ from ._record import (
 )
 from ._sharedtexts import FormatSharing
 from ._stats import DropReason, QueueStats, SinkStats
+from ._tuning import BLOCK_RECHECK as _BLOCK_RECHECK
+from ._tuning import CLOSE_GRACE as _CLOSE_GRACE
+from ._tuning import POLL as _POLL
+from ._tuning import SUMMARY_QUIET_PERIOD as _SUMMARY_QUIET_PERIOD
+from ._tuning import SYNC_GATHER as _GATHER
+from ._tuning import TRICKLE as _TRICKLE
+from ._tuning import TURN as _TURN
+from ._tuning import WRAP_SLICE as _WRAP_SLICE
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -66,48 +74,14 @@ __all__ = ["LogQueue", "OverflowPolicy"]
 OverflowPolicy = Literal["drop_newest", "drop_oldest", "block"]
 _POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
 
-#: After records were dropped, the summary waits this long without new drops before it is
-#: delivered, so that one burst of pressure gives one summary, not one per pass.
-_SUMMARY_QUIET_PERIOD = 0.05
-
-#: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
-#: missed (it should not be: the fan-out notifies under the same lock).
-_BLOCK_RECHECK = 0.25
-
 _popleft = deque.popleft
 _get_ident = threading.get_ident
 
 #: A put() threshold no intake reaches.
 _NEVER = sys.maxsize
 
-#: How long a sink's worker may run batch after batch before it lets other tasks run.
-_TURN = 0.0005
-
-#: After it delivered a batch, a sink's worker looks for records again this much later
-#: instead of asking the next put() to wake it: an application that logs a record or two
-#: between awaits then pays for one pass of the worker per millisecond, not one per record.
-_POLL = 0.001
-#: Batches smaller than this make the worker poll (see _POLL). A larger one means that the
-#: application logs many records per pass: waking the worker once per pass is then cheap,
-#: and gathering more would only make batches that outgrow a formatting slice.
-_TRICKLE = 32
-
-#: How many intake items a lane makes records of (wrap_pairs) between two looks at the
-#: clock; a batch takes turns with other tasks every _TURN.
-_WRAP_SLICE = 256
-
-#: Records from other threads (a sync program, a WSGI worker) wake the queue's worker this
-#: long after the first of them, not at once, and a worker fed by other threads looks for
-#: more this often (instead of _POLL): the records of every request in that window share one
-#: pass of the loop. Bounds how late such a record reaches its sink. flush(), close() and an
-#: intake half full still wake at once. Guarded by the bench row "sync thread, 2 records per
-#: request between network waits: process CPU vs stdlib FileHandler" (bench_sync.py).
-_GATHER = 0.05
-
-#: The least time a sink whose worker hit the close deadline gets to close itself (its
-#: file closed, its socket shut). aclose()'s timeout counts it: the sinks close in what is
-#: left of the timeout, together, and at least this long.
-_CLOSE_GRACE = 0.1
+# _TURN, _POLL, _TRICKLE, _WRAP_SLICE, _GATHER, _CLOSE_GRACE, _SUMMARY_QUIET_PERIOD and
+# _BLOCK_RECHECK: see _tuning, which says what each trades and which bench row guards it.
 
 
 class _State(enum.Enum):

@@ -28,15 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import run_each_in_context
 from ._record import QueuedRecord
+from ._tuning import SHARED_TEXTS_BOUND
 
 if TYPE_CHECKING:
     from ._handler import AsyncHandler
 
 __all__ = ["SHARED_TEXTS_BOUND", "FormatSharing", "SharedTexts", "sharing_key"]
 
-#: The most texts one group of sinks keeps for its slower members (guarded by the bench
-#: row "Many sinks with one format": sinks more than this many records apart format alone).
-SHARED_TEXTS_BOUND = 2048
 
 _LogRecord = logging.LogRecord
 _Queued = QueuedRecord

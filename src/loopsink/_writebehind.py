@@ -20,19 +20,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._executor import executor_of
+from ._tuning import LINGER, MAX_HELD_CHARS, PUSH_CHARS
 from ._writer import LentWriter
 
 if TYPE_CHECKING:
     from ._handler import AsyncHandler
 
 __all__ = ["WriteBehind"]
-
-#: How long formatted text may wait before it is written.
-LINGER = 0.005
-#: How much text is written at once, without waiting for the linger.
-PUSH_CHARS = 256 * 1024
-#: How much text may wait while a write is still running before the sink waits for it.
-MAX_HELD_CHARS = 8 * 1024 * 1024
 
 _clock = time.monotonic
 

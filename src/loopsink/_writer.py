@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._executor import LEND, Executor, Job
+from ._executor import Executor, Job
+from ._tuning import LEND
 
 __all__ = ["LentWriter", "let_the_loop_in"]
-
-#: How long the loop's thread lends the GIL for one job (the executor's lend).
-LEND_WAIT = LEND
 
 
 def let_the_loop_in() -> None:
@@ -42,9 +40,7 @@ class LentWriter:
         executor: run on this executor (a sink's one thread) instead of a new one.
     """
 
-    def __init__(
-        self, name: str, *, lend: float = LEND_WAIT, executor: Executor | None = None
-    ) -> None:
+    def __init__(self, name: str, *, lend: float = LEND, executor: Executor | None = None) -> None:
         self.executor = executor if executor is not None else Executor(name, lend=lend)
         self._job: Job[Any] | None = None
         self._result: tuple[bool, Any] = (True, None)

@@ -32,6 +32,14 @@ from .._context import in_context
 from .._exceptions import require
 from .._executor import Executor
 from .._handler import CONTEXT_FREE_FORMATTERS, AsyncHandler
+from .._tuning import (
+    ENCODE_CHECK_EVERY,
+    ENCODE_SLICE,
+    ENCODE_SLICE_MAX,
+    HTTP_LEND,
+    HTTP_LOOK_EVERY,
+    HTTP_PIECE,
+)
 from .._version import __version__
 from .._writer import let_the_loop_in
 from ._http_presets import (
@@ -63,24 +71,6 @@ if TYPE_CHECKING:
 __all__ = ["HTTPHandler"]
 
 BodyFormat = Literal["form", "json", "ndjson"]
-
-#: How long the sink encodes on the loop before it yields: half a file sink's slice. A batch
-#: body costs several microseconds a record (JSON), and a timer that falls due during a
-#: slice waits for the rest of it. (Bench rows: "HTTP: event-loop lag", batched NDJSON.)
-_ENCODE_SLICE = 0.0001
-#: The longest slice: after the other tasks ran longer than a slice, the sink encodes about
-#: as long as they ran, up to this. A fixed short slice on a loop that a busy service keeps
-#: running for milliseconds between two yields would encode a few records per pass and fall
-#: behind. (Bench rows: "HTTP: event-loop lag"; the test at 10,000 records/s in a busy app.)
-_ENCODE_SLICE_MAX = 0.001
-#: Records encoded between two looks at the clock: each costs microseconds, so a few of
-#: them keep a slice's overrun short while the clock is read once per handful.
-_ENCODE_CHECK_EVERY = 4
-
-#: Bodies are built, compressed and written in pieces of about this size, the GIL let go
-#: between them: a buffer of half a megabyte costs a quarter of a millisecond in page
-#: faults alone, with the GIL held; a 16 KiB one next to nothing.
-_PIECE = 16 * 1024
 
 #: The most bytes of a 2xx answer's body kept: it may carry what a body reads back
 #: (``_bulk``'s per-document verdicts for a large batch). Other answers keep less (their
@@ -357,7 +347,9 @@ class HTTPHandler(AsyncHandler):
         self._transport: Transport | None = None
         self._closed_connections = 0  # opened by transports closed since
         # lend=0, look_every: its jobs wait on the network (see Executor's docstring)
-        self._sender = Executor(f"loopsink HTTPHandler {host}", lend=0.0, look_every=0.001)
+        self._sender = Executor(
+            f"loopsink HTTPHandler {host}", lend=HTTP_LEND, look_every=HTTP_LOOK_EVERY
+        )
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         self._retried = 0
         self._requests = 0
@@ -656,10 +648,10 @@ class HTTPHandler(AsyncHandler):
                 parts.append(text)
                 if framing is not None:
                     size += len(text)
-                    if size >= _PIECE:
+                    if size >= HTTP_PIECE:
                         pieces.append("".join(parts).encode("utf-8"))
                         parts, size = [], 0
-            if not index % _ENCODE_CHECK_EVERY and slicer.due():
+            if not index % ENCODE_CHECK_EVERY and slicer.due():
                 await slicer.pause()
         if not done:
             return [], []
@@ -729,8 +721,8 @@ class HTTPHandler(AsyncHandler):
         out = []
         for piece in pieces:
             view = memoryview(piece)
-            for start in range(0, len(piece), _PIECE):
-                out.append(compressor.compress(view[start : start + _PIECE]))
+            for start in range(0, len(piece), HTTP_PIECE):
+                out.append(compressor.compress(view[start : start + HTTP_PIECE]))
                 let_the_loop_in()
         out.append(compressor.flush())
         return [piece for piece in out if piece]
@@ -824,17 +816,17 @@ class _Slicer:
     One checkpoint is not enough for that on asyncio: the task's next step is already in
     the ready queue when the due timers are moved there, so it would run first, and a timer
     would wait two slices. So it yields twice: the second step only re-queues the task,
-    behind whatever fell due. A slice is short (``_ENCODE_SLICE``) while the loop is
+    behind whatever fell due. A slice is short (``ENCODE_SLICE``) while the loop is
     quiet, the loop's lag being what this sink is measured by; after the other tasks ran
     longer than that (CPU time of the loop's thread), the next slice is as long as they
-    ran, up to ``_ENCODE_SLICE_MAX``, so the sink takes turns evenly with a busy service
+    ran, up to ``ENCODE_SLICE_MAX``, so the sink takes turns evenly with a busy service
     instead of falling behind it.
     """
 
     __slots__ = ("deadline",)
 
     def __init__(self) -> None:
-        self.deadline = time.perf_counter() + _ENCODE_SLICE
+        self.deadline = time.perf_counter() + ENCODE_SLICE
 
     def due(self) -> bool:
         """Whether this slice is over."""
@@ -849,7 +841,7 @@ class _Slicer:
         await anyio.lowlevel.checkpoint()
         await anyio.lowlevel.checkpoint()
         ran = time.thread_time() - ran
-        self.deadline = time.perf_counter() + min(max(_ENCODE_SLICE, ran), _ENCODE_SLICE_MAX)
+        self.deadline = time.perf_counter() + min(max(ENCODE_SLICE, ran), ENCODE_SLICE_MAX)
 
 
 #: The built-in bodies: they read the record and the handler's formatter, never a context

@@ -35,22 +35,16 @@ import anyio.lowlevel
 
 from .._compat import run_blocking, spawn_detached
 from .._executor import executor_of
-from .._handler import FORMAT_SLICE, AsyncHandler
+from .._handler import AsyncHandler
+from .._tuning import FORMAT_SLICE, LISTENER_BURST, LISTENER_POLL
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["QueueHandler", "QueueListener"]
 
-#: How long a worker thread waits in a blocking ``get`` before it lets the listener task
-#: check for cancellation. Only an idle listener pays it: one thread hop per period.
-_POLL_INTERVAL = 0.2
-
 #: How long ``stop(timeout=...)`` waits for a cancelled listener task to end.
 _CANCEL_GRACE = 1.0
-
-#: The most items a listener takes from the queue (and hands to each handler) at once.
-_BURST = 1024
 
 #: Detached tasks on asyncio must be referenced until done, or the loop may drop them.
 
@@ -237,7 +231,7 @@ def _take_burst(q: Any, sentinel: object, done: int, limit: int) -> list[Any]:
             for _ in range(done):
                 task_done()
     try:
-        item = q.get(True, _POLL_INTERVAL)
+        item = q.get(True, LISTENER_POLL)
     except queue_module.Empty:
         return []
     items = [item]
@@ -534,12 +528,12 @@ class QueueListener:
         if kind is _Kind.NOWAIT:
             while True:
                 owed, self._owed = self._owed, 0
-                items = await executor_of(self).run(_take_burst, q, sentinel, owed, _BURST)
+                items = await executor_of(self).run(_take_burst, q, sentinel, owed, LISTENER_BURST)
                 if items:
                     return items
         await self._settle_task_done()
         items = [await self.dequeue(True)]
-        while items[-1] is not sentinel and len(items) < _BURST:
+        while items[-1] is not sentinel and len(items) < LISTENER_BURST:
             try:
                 items.append(await self.dequeue(False))
             except queue_module.Empty:  # noqa: PERF203 - the normal end of a burst

@@ -31,8 +31,9 @@ from typing import IO, Any, Literal
 import anyio
 
 from .._context import in_context, run_each_in_context
-from .._handler import FORMAT_SLICE, FORMATTER_ONLY_SINKS
+from .._handler import FORMATTER_ONLY_SINKS
 from .._record import OwnRecord, plain_text
+from .._tuning import FORMAT_SLICE
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,

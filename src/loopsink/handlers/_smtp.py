@@ -36,6 +36,7 @@ from .._compat import current_backend, spawn_detached
 from .._exceptions import require
 from .._executor import executor_of
 from .._handler import AsyncHandler
+from .._tuning import FORMAT_SLICE
 
 if TYPE_CHECKING:
     import smtplib
@@ -50,9 +51,6 @@ SMTP_PORT = 25
 #: Characters that end a line for ``str.splitlines`` (and so for some mail software). A
 #: subject built from a record is collapsed onto one line so none of them can start a header.
 _LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-
-#: How many records are formatted before the sink yields to other tasks.
-_FORMAT_SLICE = 128
 
 
 def _one_line(text: str) -> str:
@@ -310,7 +308,7 @@ class SMTPHandler(AsyncHandler):
 
     async def _add_to_digest(self, records: Sequence[logging.LogRecord]) -> None:
         for index, record in enumerate(records):
-            if index and index % _FORMAT_SLICE == 0:
+            if index and index % FORMAT_SLICE == 0:
                 await anyio.lowlevel.checkpoint()
             if len(self._pending) >= self.digest_max_records:
                 self._pending_omitted += 1

@@ -37,6 +37,7 @@ import anyio.lowlevel
 from .. import _fork
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
+from .._tuning import SERIALIZE_SLICE, SERIALIZE_YIELD_FIRST
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
 
 __all__ = ["DatagramHandler", "SocketHandler"]
@@ -50,15 +51,6 @@ DIGEST_SIZE = 32
 #: The largest UDP payload over IPv4 (65,535 - 8-byte UDP header - 20-byte IP header) and IPv6.
 UDP_IPV4_LIMIT = 65_507
 UDP_IPV6_LIMIT = 65_527
-
-#: Serialising a batch runs on the event loop; yield to other tasks after this many seconds.
-#: An event loop runs a ready task and a timer's wake-up in consecutive steps, so a waiting
-#: task can be late by about two slices: 0.1 ms keeps that well under 0.5 ms.
-_SLICE_SECONDS = 0.0001
-
-#: A batch larger than this yields once before it is serialised, so that the queue's own
-#: work on a big batch and the first slice do not add up in one step.
-_YIELD_FIRST = 64
 
 _CONNECTION_ERRORS = (
     OSError,
@@ -223,13 +215,13 @@ class SocketHandler(AsyncHandler):
         done: list[logging.LogRecord] = []
         make = self.makePickle
         clock = time.perf_counter
-        if len(records) > _YIELD_FIRST:
+        if len(records) > SERIALIZE_YIELD_FIRST:
             await anyio.lowlevel.checkpoint()
-        deadline = clock() + _SLICE_SECONDS
+        deadline = clock() + SERIALIZE_SLICE
         for index, record in enumerate(records):
             if index & 7 == 7 and clock() > deadline:
                 await anyio.lowlevel.checkpoint()
-                deadline = clock() + _SLICE_SECONDS
+                deadline = clock() + SERIALIZE_SLICE
             try:
                 frames.append(make(record))
             except Exception:
@@ -606,11 +598,11 @@ class DatagramHandler(SocketHandler):
                 self.report_batch_failure(done)
                 return
         clock = time.perf_counter
-        deadline = clock() + _SLICE_SECONDS
+        deadline = clock() + SERIALIZE_SLICE
         for record, frame in zip(done, frames, strict=True):
             if clock() > deadline:
                 await anyio.lowlevel.checkpoint()
-                deadline = clock() + _SLICE_SECONDS
+                deadline = clock() + SERIALIZE_SLICE
             try:
                 await self.send(self.fit(record, frame))
             except Exception:

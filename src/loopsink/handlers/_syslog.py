@@ -38,8 +38,9 @@ import anyio.abc
 import anyio.lowlevel
 
 from .. import _fork
-from .._handler import FORMAT_SLICE, AsyncHandler
+from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
+from .._tuning import FORMAT_SLICE
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
 from ._syslogformat import (
     FORMATS,

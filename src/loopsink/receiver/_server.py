@@ -23,6 +23,7 @@ from anyio.streams.tls import TLSStream
 from .._compat import run_blocking
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
+from .._tuning import RECEIVE_DATAGRAM_BURST, RECEIVE_SIZE
 from ._frames import (
     DEFAULT_MAX_FRAME_SIZE,
     DIGEST_SIZE,
@@ -44,14 +45,9 @@ Target = AsyncHandler | logging.Handler
 
 #: How long a TLS client may take to finish its handshake.
 _HANDSHAKE_TIMEOUT = 10.0
-#: How many datagrams are read per wake-up before records are handed on.
-_DATAGRAM_BURST = 32
-#: Bytes read from a stream at a time: a few dozen typical records, a short step of decoding
-#: (docs/performance.md), so a receiver sharing its loop with an application never stalls it.
-_RECEIVE_SIZE = 16_384
 #: Frames holding more bytes than this at once are decoded in a worker thread: a hostile
 #: megabyte-sized frame then cannot hold the event loop while it is walked and refused.
-_INLINE_DECODE = 2 * _RECEIVE_SIZE
+_INLINE_DECODE = 2 * RECEIVE_SIZE
 #: The defaults of LogReceiver's connection cap and per-frame progress timeout.
 DEFAULT_MAX_CONNECTIONS = 512
 DEFAULT_FRAME_TIMEOUT = 10.0
@@ -426,7 +422,7 @@ class LogReceiver:
                     if deadline == float("inf"):
                         deadline = anyio.current_time() + self.frame_timeout
                     with anyio.CancelScope(deadline=deadline) as timer:
-                        data = await stream.receive(_RECEIVE_SIZE)
+                        data = await stream.receive(RECEIVE_SIZE)
                     if timer.cancelled_caught:
                         self._reject(
                             RejectReason.TIMEOUT,
@@ -437,7 +433,7 @@ class LogReceiver:
                 else:
                     deadline = float("inf")
                     conn.idle_since = anyio.current_time()
-                    data = await stream.receive(_RECEIVE_SIZE)
+                    data = await stream.receive(RECEIVE_SIZE)
             except anyio.EndOfStream:
                 if decoder.pending:
                     self._reject(RejectReason.TRUNCATED, "connection ended inside a frame")
@@ -461,7 +457,7 @@ class LogReceiver:
             while True:
                 await anyio.wait_readable(sock)
                 records: list[logging.LogRecord] = []
-                for _ in range(_DATAGRAM_BURST):
+                for _ in range(RECEIVE_DATAGRAM_BURST):
                     try:
                         packet = _receive_datagram(sock, bufsize)
                     except (BlockingIOError, InterruptedError):

@@ -1,0 +1,206 @@
+"""Every tuning constant of the package, in one place.
+
+A tuning constant trades one kind of speed for another (the loop's lag against the records
+a pass carries, CPU per record against latency, memory against trips to a thread). None of
+them changes what a sink writes, only when and in what pieces. Each one's comment says
+what it trades and which ``make bench`` row guards it, written as ``section: row`` as the
+tables in ``docs/performance.md`` print them; change a value only with that row measured
+before and after in one run. The few timing constants at the end are no speed trade-off
+and no bench row measures them: their comments name the tests that pin them.
+
+Not here, on purpose: correctness limits, protocol constants and security bounds stay next
+to the code they protect, because changing them changes behaviour, not speed. Among them:
+UDP payload limits and digest sizes (``handlers._socket``), the HTTP answer limits and
+``sendmsg``'s buffer cap (``handlers._http``, ``handlers._http_transport``), resend ledgers
+(``handlers._connection``), timeouts of TLS probes and closes (``handlers._syslog``,
+``handlers._syslogtransport``), logrotate's race (``handlers._watched``), the receiver's
+frame, connection and decoding bounds (``receiver._frames``, ``receiver._server``), and the
+size bounds of caches (``_fastformat``, ``handlers._http``), which keep memory bounded
+whatever the input.
+
+Modules import these names (``from ._tuning import X``, possibly ``as`` their old private
+name): a module global costs the same to read in a per-record loop either way.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+
+# -- the queue's lanes (_queue.LogQueue) ----------------------------------------------------
+
+#: How long a sink's worker may run batch after batch before it lets other tasks run.
+#: Trades the loop's lag against task switches per record.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, a burst that never
+#: yields" (fewer switches) and "A FastAPI service under uvicorn (wrk): loopsink via the lifespan
+#: helper: p99" (the loop's lag under a service's load).
+TURN = 0.0005
+
+#: After a small batch (see TRICKLE), the worker looks for records again this much later
+#: instead of being woken by the next put(): one pass of the worker per millisecond, not
+#: one per record, for up to this much more latency before a record reaches its sink.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield after every
+#: record" and "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10".
+POLL = 0.001
+
+#: Batches smaller than this make the worker poll (see POLL); larger ones wake it as they
+#: come. Too large, and batches outgrow a formatting slice and the sink falls behind
+#: (records dropped: the end-to-end rows verify every line).
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" and "End-to-end to a
+#: file: loopsink FileHandler, BASIC_FORMAT, yield after every record".
+TRICKLE = 32
+
+#: Intake items a lane wraps into records (``wrap_pairs``) between two looks at the clock:
+#: fewer clock reads against a longer step before the worker can yield after TURN.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, a burst that never
+#: yields" and "A FastAPI service under uvicorn (wrk): loopsink via the lifespan
+#: helper: p99".
+WRAP_SLICE = 256
+
+#: Records from other threads wake the queue's worker this long after the first of them,
+#: and a worker fed by other threads polls this often (instead of POLL): the records of
+#: every request in the window share one pass of the loop, for this much more latency.
+#: flush(), close() and an intake half full still wake the worker at once.
+#: Guards: "Sync thread, 2 records per request between network waits: process CPU:
+#: loopsink start_in_thread + FileHandler" (bench_sync.py).
+SYNC_GATHER = 0.05
+
+# -- the I/O thread of a sink (_executor.Executor) ------------------------------------------
+
+#: How long the loop's thread lends the GIL to a job it hands to an idle I/O thread: a
+#: quick write ends within it (no fight for the GIL later), a stalled one costs the loop
+#: this much once.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" (and every loopsink
+#: row of that section).
+LEND = 0.0005
+
+#: The HTTP sink's executor lends nothing (a request is not over within a lend) and the
+#: awaiting task looks for the outcome on this timer instead of being woken from the
+#: thread: a wake-up from outside the loop can make its next timer a millisecond late.
+#: Guards: "HTTP: event-loop lag while shipping to a 20 ms server: loopsink HTTPHandler,
+#: batched NDJSON, steady 10 records/ms: lag p99" (and the other loopsink rows there).
+HTTP_LEND = 0.0
+HTTP_LOOK_EVERY = 0.001
+
+# -- write-behind (_writebehind.WriteBehind) ------------------------------------------------
+
+#: How long formatted text may wait before it is written: one hand-over to the I/O thread
+#: serves every batch of that window, for this much more latency to the file.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" (and
+#: the section's other rows).
+LINGER = 0.005
+#: How much text is written at once without waiting for LINGER: larger writes, fewer
+#: hand-overs, against a longer job on the I/O thread.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT".
+PUSH_CHARS = 256 * 1024
+#: How much text may wait while a write is still running before the sink waits for it:
+#: memory against stalling the sink's worker behind a slow write.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, a burst that never
+#: yields".
+MAX_HELD_CHARS = 8 * 1024 * 1024
+
+# -- formatting on the loop (_handler.AsyncHandler.format_lines and count-sliced sinks) -----
+
+#: How long a sink formats on the loop before it yields: the loop's lag against the
+#: checkpoints per batch (too short, and a sink falls behind an app with long passes).
+#: Guards: "A FastAPI service under uvicorn (wrk): loopsink via the lifespan
+#: helper: p99" and "End-to-end to a file: loopsink
+#: FileHandler, BASIC_FORMAT, yield every 10".
+FORMAT_SLICE_SECONDS = 0.0002
+#: The longest slice: after other tasks ran longer than FORMAT_SLICE_SECONDS, formatting
+#: runs about as long as they did, up to this, so a busy app cannot leave its sinks behind.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" and
+#: "A FastAPI service under uvicorn (wrk): loopsink via the lifespan
+#: helper: p99".
+FORMAT_SLICE_MAX = 0.001
+#: Records formatted between two looks at the clock: fewer clock reads against a slice's
+#: overrun.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT".
+FORMAT_CHECK_EVERY = 64
+#: Sinks that slice by count (syslog, rotating, SMTP, QueueHandler) yield after this many
+#: records: a few microseconds each keeps a step short.
+#: Guards: "RotatingFileHandler, rollover every 1 MB: loopsink RotatingFileHandler (install
+#: + bridge)" and "SysLogHandler over TCP: loopsink SysLogHandler (TCP, install + bridge)".
+#: (The SMTP rows send one record per batch: they do not reach a slice.)
+FORMAT_SLICE = 128
+
+#: The most texts one group of sinks that share a formatter keeps for its slower members
+#: (_sharedtexts.SharedTexts): memory and records kept alive against sinks that fall more
+#: than this many records behind formatting again by themselves.
+#: Guards: "Many sinks with one format: 4 file sinks: lag p99" and "Many sinks with one
+#: format: 8 file sinks: lag p99".
+SHARED_TEXTS_BOUND = 2048
+
+# -- the socket sink (handlers._socket) -----------------------------------------------------
+
+#: How long the sink serialises (pickles, signs) on the loop before it yields: a waiting
+#: task can be late by about two slices.
+#: Guards: "SocketHandler: event-loop lag while the receiver is down: loopsink, receiver
+#: back, backlog being sent: p99" and "SocketHandler to a receiver on loopback: loopsink
+#: SocketHandler → loopsink receiver".
+SERIALIZE_SLICE = 0.0001
+#: A batch larger than this yields once before it is serialised, so the queue's own work
+#: on a big batch and the first slice are not one step.
+#: Guards: "SocketHandler: event-loop lag while the receiver is down: loopsink, receiver
+#: back, backlog being sent: max".
+SERIALIZE_YIELD_FIRST = 64
+
+# -- the HTTP sink (handlers._http) ---------------------------------------------------------
+
+#: How long the sink encodes a body on the loop before it yields (half a file sink's
+#: FORMAT_SLICE_SECONDS: JSON costs several microseconds a record).
+#: Guards: "HTTP: event-loop lag while shipping to a 20 ms server: loopsink HTTPHandler,
+#: batched NDJSON: lag p99".
+ENCODE_SLICE = 0.0001
+#: The longest encoding slice, after other tasks ran longer than ENCODE_SLICE: a fixed short
+#: slice on a busy service's loop falls behind and drops records.
+#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the collector)
+#: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
+#: HTTPHandler, batched NDJSON, steady 10 records/ms: lag max".
+ENCODE_SLICE_MAX = 0.001
+#: Records encoded between two looks at the clock: clock reads against a slice's overrun.
+#: Guards: "CPU per record: each sink to a loopback receiver: HTTPHandler NDJSON: records per
+#: CPU-second".
+ENCODE_CHECK_EVERY = 4
+#: Bodies are built, compressed and written in pieces of about this size, the GIL let go
+#: between them: page faults of a large buffer against calls per body.
+#: Guards: "CPU per record: each sink to a loopback receiver: HTTPHandler NDJSON: records per
+#: CPU-second" and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
+#: HTTPHandler, batched NDJSON: lag max".
+HTTP_PIECE = 16 * 1024
+
+# -- the receiver (receiver._server.LogReceiver) --------------------------------------------
+
+#: Datagrams read per wake-up before records are handed on: fewer passes against a longer
+#: step on the receiver's loop.
+#: Guards: no bench row reads datagrams through LogReceiver (the SysLogHandler UDP rows use
+#: SyslogReceiver, which reads its own way). Test: tests/test_receiver.py
+#: test_datagrams_bad_ones_counted_good_ones_delivered.
+RECEIVE_DATAGRAM_BURST = 32
+#: Bytes read from a stream at a time: about 30 records, about 0.15 ms of decoding, so a
+#: receiver sharing its loop with an application never stalls it for long.
+#: Guards: "SocketHandler to a receiver on loopback: loopsink SocketHandler → loopsink
+#: receiver".
+RECEIVE_SIZE = 16_384
+
+# -- timing constants that are no speed trade-off (no bench row; the tests named pin them) --
+
+#: After records were dropped, the summary waits this long without new drops, so one burst
+#: of pressure gives one summary. Tests: tests/test_queue.py
+#: test_drop_newest_counts_exactly_and_summarises_once, tests/test_writer.py
+#: test_the_drop_summary_arrives_while_records_keep_flowing.
+SUMMARY_QUIET_PERIOD = 0.05
+#: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
+#: missed (it should not be). Test: tests/test_queue.py
+#: test_block_makes_foreign_threads_wait_and_loses_nothing.
+BLOCK_RECHECK = 0.25
+#: The least time a sink whose worker hit the close deadline gets to close itself.
+#: Test: tests/test_queue.py test_aclose_timeout_counts_the_grace_for_a_hanging_close.
+CLOSE_GRACE = 0.1
+#: How long a QueueListener's thread waits in a blocking ``get`` before its task checks for
+#: cancellation (an idle listener's one thread hop per period, against how soon it stops).
+#: Test: tests/handlers/test_queuehandler.py test_cancel_stops_an_idle_listener_on_a_blocking_queue.
+LISTENER_POLL = 0.2
+#: The most items a QueueListener takes from its queue (and hands to each handler) at once.
+#: Test: tests/handlers/test_queuehandler.py test_listener_async_with_and_stop_drains_everything.
+LISTENER_BURST = 1024
