@@ -443,3 +443,42 @@ def test_a_forked_child_runs_jobs_on_a_thread_of_its_own() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert anyio.run(stalled.wait) is True  # the parent's job ran on in the parent
     executor.stop()
+
+
+async def test_a_loop_that_never_idles_does_not_starve_a_looking_executors_thread() -> None:
+    """The HTTP sink's executor looks for a request's outcome on a timer. Its thread lets the
+    GIL go in every socket call and needs it back after: on a loop that never idles, the loop
+    releases and retakes the GIL at every pass, which defeats CPython's switch interval, and
+    the thread got it back only when the load stopped (a 20-step job took 90 s). A short lend
+    at each look keeps it going."""
+    import anyio.lowlevel
+
+    from loopsink._tuning import HTTP_LEND, HTTP_LOOK_EVERY, HTTP_LOOK_LEND
+
+    executor = Executor(
+        "test", lend=HTTP_LEND, look_every=HTTP_LOOK_EVERY, look_lend=HTTP_LOOK_LEND
+    )
+    ends = time.monotonic() + 0.5
+
+    def request_like() -> int:
+        steps = 0
+        while time.monotonic() < ends:
+            time.sleep(0.0002)  # a socket call: the GIL is let go
+            sum(range(2000))  # the answer parsed: the GIL is needed back
+            steps += 1
+        return steps
+
+    async def busy() -> None:  # handlers that keep the loop running, as under load
+        while time.monotonic() < ends + 0.05:
+            until = time.thread_time() + 0.00025
+            while time.thread_time() < until:
+                pass
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(busy)
+        with anyio.fail_after(30):
+            steps = await executor.run(request_like)
+    executor.stop()
+    # about 0.5 s / (0.2 ms + one look): hundreds; starved, the job made one or two steps
+    assert steps >= 50, steps

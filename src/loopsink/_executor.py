@@ -20,7 +20,9 @@ The rule for the event loop's thread
   the thread, finishing the job, wakes it through the loop's thread-safe scheduler; the
   loop never lends again for the same job, and never naps to let the thread in. (An
   executor made with ``look_every`` has the task look for the outcome on a timer instead
-  of being woken, for network jobs: looking costs no wait either.)
+  of being woken, for network jobs; with ``look_lend`` each look that finds the job still
+  running lends the GIL once more, briefly: a thread back from the network would
+  otherwise wait for the GIL as long as the loop never idles.)
 
 :func:`executor_of` gives any sink, including a third-party one, its own executor; see
 ``docs/design.md`` for why the loop lends at all.
@@ -59,13 +61,18 @@ class Job(Generic[T]):
         "_finished",
         "_func",
         "_look",
+        "_look_lend",
         "_ok",
         "_value",
         "_wake",
     )
 
     def __init__(
-        self, func: Callable[..., T], args: tuple[Any, ...], look_every: float | None = None
+        self,
+        func: Callable[..., T],
+        args: tuple[Any, ...],
+        look_every: float | None = None,
+        look_lend: float = 0.0,
     ) -> None:
         self._func: Callable[..., T] | None = func
         self._args: tuple[Any, ...] = args
@@ -77,6 +84,7 @@ class Job(Generic[T]):
         self._wake: Callable[[], object] | None = None
         self._event: anyio.Event | None = None
         self._look = look_every
+        self._look_lend = look_lend
 
     @property
     def done(self) -> bool:
@@ -110,8 +118,11 @@ class Job(Generic[T]):
     async def _until_done(self) -> None:
         look = self._look
         if look is not None:  # an executor that looks on a timer (see Executor)
-            while not self._finished:  # noqa: ASYNC110 - looks only: no lend, no nap
+            lend = self._look_lend
+            while not self._finished:
                 await anyio.sleep(look)
+                if lend and not self._finished:
+                    self._lend(lend)
             return
         event = self._event
         if event is None:  # the first waiter: every later one waits on the same event
@@ -225,9 +236,22 @@ class Executor:
             from outside the loop can make the loop's next timer late by up to a
             millisecond, while a timer armed when the loop is awake anyway keeps in step
             (``docs/performance.md``).
+        look_lend: with ``look_every``, how long the loop's thread lends the GIL at each
+            look that finds the job still running (``0``: never). On a loop that never
+            idles the thread could otherwise wait a long time for the GIL once its call
+            is back from the network: CPython hands the GIL to a waiting thread after its
+            switch interval only if the holder has not released and taken it again
+            meanwhile, and a busy event loop does that at every pass (its ``select``).
     """
 
-    def __init__(self, name: str, *, lend: float = LEND, look_every: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        lend: float = LEND,
+        look_every: float | None = None,
+        look_lend: float = 0.0,
+    ) -> None:
         if lend < 0:
             raise ValueError(f"Executor lend must be 0 or more seconds, got {lend!r}")
         if look_every is not None and not look_every > 0:
@@ -237,6 +261,11 @@ class Executor:
         self.name = name
         self.lend = lend
         self.look_every = look_every
+        if look_lend < 0 or (look_lend and look_every is None):
+            raise ValueError(
+                f"Executor look_lend must be 0, or more with look_every, got {look_lend!r}"
+            )
+        self.look_lend = look_lend
         self._shared = _Shared()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -262,7 +291,7 @@ class Executor:
         :attr:`lend` seconds, so a quick job is usually :attr:`Job.done` on return; a job
         queued behind another is not waited for at all.
         """
-        job: Job[T] = Job(func, args, self.look_every)
+        job: Job[T] = Job(func, args, self.look_every, self.look_lend)
         started = self._ensure_thread()
         idle = self.idle
         self._last = job

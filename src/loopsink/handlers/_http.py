@@ -38,6 +38,7 @@ from .._tuning import (
     ENCODE_SLICE_MAX,
     HTTP_LEND,
     HTTP_LOOK_EVERY,
+    HTTP_LOOK_LEND,
     HTTP_PIECE,
 )
 from .._version import __version__
@@ -348,7 +349,10 @@ class HTTPHandler(AsyncHandler):
         self._closed_connections = 0  # opened by transports closed since
         # lend=0, look_every: its jobs wait on the network (see Executor's docstring)
         self._sender = Executor(
-            f"loopsink HTTPHandler {host}", lend=HTTP_LEND, look_every=HTTP_LOOK_EVERY
+            f"loopsink HTTPHandler {host}",
+            lend=HTTP_LEND,
+            look_every=HTTP_LOOK_EVERY,
+            look_lend=HTTP_LOOK_LEND,
         )
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         self._retried = 0
