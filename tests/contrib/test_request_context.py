@@ -72,7 +72,12 @@ async def uvicorn_serving(app: Any) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+    # The client keeps its connections alive for the whole load: uvicorn must not close one
+    # that a slow stretch of the run left idle for its default 5 s while the client reuses
+    # it (the request would fail with a ReadError that says nothing about logging).
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", timeout_keep_alive=120
+    )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     try:
