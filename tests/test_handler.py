@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Sequence
 
 import pytest
 
 import loopsink
+from loopsink._record import wrap
 from loopsink.testing import CapturingSink
 
 
@@ -177,6 +179,39 @@ async def test_format_lines_uses_an_overridden_format() -> None:
 
     text, _ = await Upper().format_lines([record()], "|")
     assert text == "HELLO WORLD|"
+
+
+def test_format_many_gives_what_format_gives_for_each_record() -> None:
+    sink = CapturingSink()
+    sink.setFormatter(logging.Formatter("%(levelname)s %(name)s:%(lineno)d %(message)s"))
+    records = [record(), record("%s and %s", ("a", "b"), level=40), record("plain", ())]
+    texts = sink.format_many(records)
+    assert texts == ["INFO h:7 hello world", "ERROR h:7 a and b", "INFO h:7 plain"]
+    assert [r.message for r in records] == ["hello world", "a and b", "plain"]
+
+
+def test_format_many_raises_what_format_raises_for_the_first_failing_record() -> None:
+    sink = CapturingSink()
+    with pytest.raises(TypeError, match="real number"):
+        sink.format_many([record(), record("%d", ("x",)), record("%d", (1.5, 2))])
+    assert sink.error_count == 0  # raising is the caller's to report
+
+
+def test_format_many_runs_each_record_in_its_own_context() -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+    class RequestIdFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"{request_id.get()} {record.getMessage()}"
+
+    sink = CapturingSink()
+    sink.setFormatter(RequestIdFormatter())
+    queued = []
+    for value in ("req-1", "req-2"):
+        request_id.set(value)
+        queued.append(wrap(record(), contextvars.copy_context()))
+    request_id.set("loop")
+    assert sink.format_many(queued) == ["req-1 hello world", "req-2 hello world"]
 
 
 async def test_report_batch_failure_counts_every_record(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,6 +79,7 @@ def test_the_sink_contract_is_public_and_documented() -> None:
         "emit_batch",
         "max_batch_size",
         "format_lines",
+        "format_many",
         "run_in_context",
         "needs_context",
         "accept_batch",

@@ -620,6 +620,38 @@ class AsyncHandler(logging.Filterer):
         group = joined[1]
         return group if len(group.members) > 1 else None
 
+    def format_many(self, records: Sequence[logging.LogRecord]) -> list[str]:
+        """The texts :meth:`format` gives for ``records``, in one call.
+
+        For the stdlib's ``logging.Formatter`` and :class:`~loopsink.JSONFormatter` what a
+        batch shares (the time text, the fields of one call site) is worked out once, and
+        the text is shared with the queue's other sinks that format alike (see
+        :attr:`format_sharing`); each record's formatter runs in the record's context when
+        :meth:`needs_context` says so. It raises what :meth:`format` raises for the first
+        record that fails: call :meth:`format` record by record to find it. It does not
+        yield: call it with a few records at a time, as :meth:`format_lines` does.
+        """
+        _, fmt, key = self._formatting()
+        sharing = self._sharing
+        shared = None if sharing is None else self._shared_texts(sharing, key)
+        try:
+            return self._format_chunk(records, fmt, shared, self.needs_context())
+        except Exception:
+            return [self.format(record) for record in records]
+
+    def _format_chunk(
+        self,
+        records: Sequence[logging.LogRecord],
+        fmt: BatchFormat,
+        shared: SharedTexts | None,
+        in_contexts: bool,
+    ) -> list[str]:
+        if shared is not None:
+            return shared.format(records, fmt.many, in_contexts)
+        if in_contexts:
+            return run_each_in_context(records, fmt.many)
+        return fmt.many(records)
+
     async def format_lines(
         self, records: Sequence[logging.LogRecord], terminator: str
     ) -> tuple[str, list[logging.LogRecord]]:
@@ -632,7 +664,6 @@ class AsyncHandler(logging.Filterer):
         texts: list[str] = []
         failed: set[int] = set()
         _, fmt, key = self._formatting()
-        many = fmt.many
         in_contexts = self.needs_context()
         sharing = self._sharing
         shared = None if sharing is None else self._shared_texts(sharing, key)
@@ -649,12 +680,8 @@ class AsyncHandler(logging.Filterer):
                 deadline = now + min(max(FORMAT_SLICE_SECONDS, now - paused), FORMAT_SLICE_MAX)
             chunk = records[start : start + FORMAT_CHECK_EVERY]
             before = len(texts)
-            try:
-                # most chunks never raise
-                if shared is None:
-                    texts.extend(run_each_in_context(chunk, many) if in_contexts else many(chunk))
-                else:
-                    texts.extend(shared.format(chunk, many, in_contexts))
+            try:  # most chunks never raise
+                texts.extend(self._format_chunk(chunk, fmt, shared, in_contexts))
             except Exception:
                 del texts[before:]  # again one by one, to find the records that raise
                 for index, record in enumerate(chunk, start):

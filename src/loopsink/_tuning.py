@@ -168,10 +168,13 @@ ENCODE_SLICE = 0.0001
 #: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
 #: HTTPHandler, batched NDJSON, steady 10 records/ms: lag max".
 ENCODE_SLICE_MAX = 0.001
-#: Records encoded between two looks at the clock: clock reads against a slice's overrun.
+#: Records encoded in one call of the body's ``encode_batch``, between two looks at the
+#: clock: the fixed cost of a call (finding the formatter, its shared texts) against how far
+#: a slice can overrun.
 #: Guards: "CPU per record: each sink to a loopback receiver: HTTPHandler NDJSON: records per
-#: CPU-second".
-ENCODE_CHECK_EVERY = 4
+#: CPU-second" and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
+#: HTTPHandler, batched NDJSON: lag p99".
+ENCODE_CHECK_EVERY = 16
 #: Bodies are built, compressed and written in pieces of about this size, the GIL let go
 #: between them: page faults of a large buffer against calls per body.
 #: Guards: "CPU per record: each sink to a loopback receiver: HTTPHandler NDJSON: records per

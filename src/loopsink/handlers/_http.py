@@ -23,12 +23,13 @@ import time
 import urllib.parse
 import zlib
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
 
-from .._context import in_context
+from .._context import in_context, run_each_in_context
 from .._exceptions import require
 from .._executor import Executor
 from .._handler import CONTEXT_FREE_FORMATTERS, AsyncHandler
@@ -635,27 +636,24 @@ class HTTPHandler(AsyncHandler):
         size = 0
         done: list[logging.LogRecord] = []
         slicer = _Slicer()
-        encode = encoder.encode_record
         contexts = self._needs_context()
-        for index, record in enumerate(records, 1):
-            try:
-                if contexts:
-                    text = in_context(record, encode, self, record)
-                else:
-                    text = encode(self, record)
-            except Exception:
-                self.handleError(record)
-            else:
+        for start in range(0, len(records), ENCODE_CHECK_EVERY):
+            chunk = records[start : start + ENCODE_CHECK_EVERY]
+            encoded, texts = self._encode_chunk(encoder, chunk, contexts)
+            if texts:
                 if done and separator:
                     parts.append(separator)
-                done.append(record)
-                parts.append(text)
-                if framing is not None:
+                done.extend(encoded)
+                if framing is None:
+                    parts.extend(texts)
+                else:
+                    text = separator.join(texts)
+                    parts.append(text)
                     size += len(text)
                     if size >= HTTP_PIECE:
                         pieces.append("".join(parts).encode("utf-8"))
                         parts, size = [], 0
-            if not index % ENCODE_CHECK_EVERY and slicer.due():
+            if slicer.due():
                 await slicer.pause()
         if not done:
             return [], []
@@ -665,6 +663,27 @@ class HTTPHandler(AsyncHandler):
         else:
             pieces.append(encoder.join(done, parts).encode("utf-8"))
         return pieces, done
+
+    def _encode_chunk(
+        self, encoder: HTTPBody, records: Sequence[logging.LogRecord], contexts: bool
+    ) -> tuple[Sequence[logging.LogRecord], list[str]]:
+        """The records that encoded and their texts; the others go to ``handleError``."""
+        try:  # most chunks never raise
+            if contexts:
+                return records, run_each_in_context(records, partial(encoder.encode_batch, self))
+            return records, encoder.encode_batch(self, records)
+        except Exception:
+            pass
+        encoded: list[logging.LogRecord] = []
+        texts: list[str] = []
+        for record in records:  # again one by one, to find the records that raise
+            try:
+                texts.append(in_context(record, encoder.encode_record, self, record))
+            except Exception:  # noqa: PERF203 - one bad record must not cost the others
+                self.handleError(record)
+            else:
+                encoded.append(record)
+        return encoded, texts
 
     # In the sink's thread (see emit_batch), one job at a time: bytes become requests.
 

@@ -26,11 +26,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._json import JSONFormatter
+from ._recordjson import RecordJSON
+from ._recordjson import dumps as _dumps
 
 if TYPE_CHECKING:
     from ._http import HTTPHandler
@@ -45,32 +47,6 @@ __all__ = [
     "OTLPLogsBody",
     "VectorBody",
 ]
-
-
-def _make_dumps() -> Callable[[object], str]:
-    """Compact JSON (non-ASCII kept, ``str()`` for what JSON cannot hold), as
-    ``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode``.
-
-    It runs on the event loop for every record of a batch, so the C encoder is built once
-    instead of on every call, as ``JSONEncoder.encode`` does; without circular-reference
-    markers, a self-containing value ends in a ``RecursionError`` (reported for its record)
-    rather than a ``ValueError``.
-    """
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the _json accelerator
-        return encode
-    iterencode = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
-
-    def dumps(value: object) -> str:
-        if isinstance(value, str):
-            return encode(value)
-        return "".join(iterencode(value, 0))
-
-    return dumps
-
-
-_dumps = _make_dumps()
 
 
 def _iso(created: float) -> str:
@@ -112,6 +88,18 @@ class HTTPBody:
         record at a time; the sink's thread only ever sees the bytes."""
         raise NotImplementedError
 
+    def encode_batch(self, handler: HTTPHandler, records: Sequence[logging.LogRecord]) -> list[str]:
+        """The texts of ``records``, each as :meth:`encode_record` gives it.
+
+        The handler encodes a body a few records at a time through this method, inside
+        the records' contexts when its filters or formatter may read one. Override it when
+        a batch costs less than its records one by one (a formatter's
+        :meth:`~loopsink.AsyncHandler.format_many`, say). It raises what
+        :meth:`encode_record` raises for the first record that fails: the handler then
+        encodes those records one at a time, to report the one that fails.
+        """
+        return [self.encode_record(handler, record) for record in records]
+
     def join(self, records: Sequence[logging.LogRecord], parts: Sequence[str]) -> str:
         """The whole body from the per-record texts (``parts[i]`` belongs to ``records[i]``).
 
@@ -133,13 +121,34 @@ class _MappedJSON(HTTPBody):
     """Each record is ``handler.mapLogRecord(record)`` after the handler's formatter ran, or
     the formatter's own output when it is a :class:`~loopsink.JSONFormatter`."""
 
+    #: The record dicts' encoder, made on first use (it keeps the text of each call site)
+    _record_json: RecordJSON | None = None
+
+    def _encode_mapped(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
+        mapped = handler.mapLogRecord(record)
+        if mapped is not record.__dict__:  # a mapping of the user's
+            return _dumps(mapped)
+        encode = self._record_json
+        if encode is None:
+            encode = self._record_json = RecordJSON()
+        return encode(record)
+
     def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
         # Formatting fills record.message (and exc_text, asctime when used), as it does
         # for every stdlib handler, so the mapped dict carries the merged message.
         text = handler.format(record)
         if isinstance(handler.formatter, JSONFormatter):  # already one JSON object
             return text
-        return _dumps(handler.mapLogRecord(record))
+        return self._encode_mapped(handler, record)
+
+    def encode_batch(self, handler: HTTPHandler, records: Sequence[logging.LogRecord]) -> list[str]:
+        if type(self).encode_record is not _MappedJSON.encode_record:  # a subclass's own
+            return super().encode_batch(handler, records)
+        texts = handler.format_many(records)
+        if isinstance(handler.formatter, JSONFormatter):
+            return texts
+        encode = self._encode_mapped
+        return [encode(handler, record) for record in records]
 
 
 class JSONArrayBody(_MappedJSON):
