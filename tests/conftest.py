@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The shared checks of the fork and gunicorn tests show the values they compared on failure.
+pytest.register_assert_rewrite("servers.processes")
+
 
 @pytest.fixture(
     params=[
