@@ -29,6 +29,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+import loopsink
+
 #: The log call every benchmark makes, as a service would.
 CALL = "request %d handled in %.3f ms"
 
@@ -110,6 +112,38 @@ async def produce(logger: logging.Logger, count: int, *, yield_every: int) -> No
         info(CALL, i, 1.25)
         if i % yield_every == yield_every - 1:
             await anyio.lowlevel.checkpoint()
+
+
+async def stdlib_rate(
+    name: str, handler: logging.Handler, count: int, *, yield_every: int
+) -> float:
+    """Records/s through a stdlib handler on logger ``bench.<name>``, from the first call
+    until the handler's close() returned (what it still buffered is written by then)."""
+    logger = bench_logger(name)
+    logger.addHandler(handler)
+    start = time.perf_counter()
+    await produce(logger, count, yield_every=yield_every)
+    handler.close()
+    elapsed = time.perf_counter() - start
+    logger.removeHandler(handler)
+    return count / elapsed
+
+
+async def loopsink_rate(
+    name: str, sink: loopsink.AsyncHandler, count: int, *, yield_every: int
+) -> tuple[float, loopsink.QueueStats]:
+    """Records/s through ``loopsink.install(sink)`` on logger ``bench.<name>``, from the first
+    call until install() drained and closed the sink; and the queue's counters at the end.
+
+    capacity=count: the producer never lets the loop idle for long, so the sink's backlog
+    holds the run rather than dropping (a drop fails the bench's verification anyway).
+    """
+    logger = bench_logger(name)
+    start = time.perf_counter()
+    async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
+        await produce(logger, count, yield_every=yield_every)
+    elapsed = time.perf_counter() - start
+    return count / elapsed, log_queue.stats
 
 
 # -- web services under load (bench_service, bench_aiohttp, bench_gunicorn) ---------------------
