@@ -146,6 +146,27 @@ async def loopsink_rate(
     return count / elapsed, log_queue.stats
 
 
+def print_rows(sections: list[Section], row_format: str, *, notes: bool = False) -> None:
+    """A bench's figures as plain text, when it runs alone. ``row_format`` names the fields
+    ``name``, ``value``, ``unit``, ``ratio`` (text: "1.23x", or empty), ``target``, ``met``."""
+    for section in sections:
+        print(section.title)
+        if notes:
+            print(" ", section.notes)
+        for row in section.rows:
+            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
+            print(
+                row_format.format(
+                    name=row.name,
+                    value=row.value,
+                    unit=row.unit,
+                    ratio=ratio,
+                    target=row.target,
+                    met=row.met,
+                )
+            )
+
+
 # -- web services under load (bench_service, bench_aiohttp, bench_gunicorn) ---------------------
 
 #: A server that stops on SIGINT exits 0, or as killed by the signal (-2 or 130 by platform).

@@ -18,7 +18,7 @@ import tempfile
 
 import anyio
 import anyio.lowlevel
-from _common import Row, Section, loopsink_rate, stdlib_rate
+from _common import Row, Section, loopsink_rate, print_rows, stdlib_rate
 
 import loopsink
 
@@ -111,8 +111,7 @@ def run(quick: bool) -> list[Section]:
 
 
 if __name__ == "__main__":
-    for result in run(quick=bool(os.environ.get("QUICK"))):
-        print(result.title)
-        for row in result.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            print(f"  {row.name:50} {row.value:12,.0f} {row.unit} {ratio} {row.target} {row.met}")
+    print_rows(
+        run(quick=bool(os.environ.get("QUICK"))),
+        "  {name:50} {value:12,.0f} {unit} {ratio} {target} {met}",
+    )

@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-from _common import Row, Section, loopsink_rate, stdlib_rate
+from _common import Row, Section, loopsink_rate, print_rows, stdlib_rate
 
 import loopsink
 
@@ -165,9 +165,8 @@ def run(quick: bool) -> list[Section]:
 
 
 if __name__ == "__main__":
-    for result in run(quick=bool(os.environ.get("QUICK"))):
-        print(result.title)
-        print(" ", result.notes)
-        for row in result.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            print(f"  {row.name:50} {row.value:12,.0f} {row.unit} {ratio} {row.target} {row.met}")
+    print_rows(
+        run(quick=bool(os.environ.get("QUICK"))),
+        "  {name:50} {value:12,.0f} {unit} {ratio} {target} {met}",
+        notes=True,
+    )
