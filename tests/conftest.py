@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-# The shared checks of the fork and gunicorn tests show the values they compared on failure.
-pytest.register_assert_rewrite("servers.processes")
+# Shared checks outside test modules show the values they compared when they fail.
+pytest.register_assert_rewrite("helpers", "servers.processes")
 
 
 @pytest.fixture(
