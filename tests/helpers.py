@@ -9,8 +9,13 @@ import importlib.util
 import logging
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+
+import anyio
+
+from loopsink.testing import CapturingSink
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -38,3 +43,17 @@ class ListHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
         self.threads.add(threading.get_ident())
+
+
+class GateSink(CapturingSink):
+    """Blocks in emit_batch until released: a sink that hangs, under the test's control."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = anyio.Event()
+        self.release = anyio.Event()
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().emit_batch(records)
