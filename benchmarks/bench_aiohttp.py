@@ -23,23 +23,26 @@ Run alone: ``python benchmarks/bench_aiohttp.py [--quick]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from _common import Row, Section
+from _common import (
+    SIGINT_EXIT_CODES,
+    LoadResult,
+    Row,
+    Section,
+    ServerProcess,
+    best_of_rounds,
+    free_port,
+    run_alone,
+    verified_lines_note,
+)
 from bench_cpu import Receiver
-from bench_service import CONNECTIONS, Result, free_port, load
+from bench_service import CONNECTIONS, load
 
 HERE = Path(__file__).resolve().parent
 THROUGHPUT_TARGET = 0.6
@@ -63,13 +66,13 @@ CONFIGS = [
 ]
 
 
-class Server:
+class Server(ServerProcess):
     """One aiohttp process serving the app in one way of logging."""
 
     def __init__(self, config: Config, workdir: Path, receivers: dict[str, Receiver]) -> None:
         self.log_file = workdir / f"{config.mode}.log"
         self.log_file.unlink(missing_ok=True)
-        self.port = free_port()
+        port = free_port()
         env = dict(
             os.environ,
             BENCH_AIOHTTP_MODE=config.mode,
@@ -77,45 +80,8 @@ class Server:
             BENCH_AIOHTTP_SYSLOG=f"127.0.0.1:{receivers['udp'].port}",
             BENCH_AIOHTTP_COLLECTOR=f"127.0.0.1:{receivers['http'].port}",
         )
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "service_aiohttp_app.py"), str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.stderr = ""
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.get("/stats")
-                return
-            except OSError:  # noqa: PERF203 - polling until the server answers
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"the aiohttp app did not start: {self.stderr}") from None
-                time.sleep(0.05)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def cpu_seconds(self) -> float:
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return float("nan")
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            _, self.stderr = self.process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, self.stderr = self.process.communicate()
+        args = [sys.executable, str(HERE / "service_aiohttp_app.py"), str(port)]
+        super().__init__("the aiohttp app", args, env=env, port=port)
 
 
 def verify_file(log_file: Path, served: int, lines: int) -> str:
@@ -149,7 +115,7 @@ def verify_receivers(receivers: dict[str, Receiver], lines: int) -> tuple[str, b
 
 def measure(
     config: Config, seconds: float, workdir: Path, receivers: dict[str, Receiver]
-) -> tuple[Result, str, bool]:
+) -> tuple[LoadResult, str, bool]:
     server = Server(config, workdir, receivers)
     try:
         load(server.port, min(1.0, seconds), workdir)  # warm-up
@@ -161,7 +127,7 @@ def measure(
         result.cpu_us = cpu / max(1, after["served"] - before["served"]) * 1e6
     finally:
         server.stop()
-    if server.process.returncode not in (0, -signal.SIGINT, 128 + signal.SIGINT):
+    if server.process.returncode not in SIGINT_EXIT_CODES:
         raise RuntimeError(f"{config.name}: exited {server.process.returncode}: {server.stderr}")
     served, lines = int(after["served"]), int(after["lines"])
     if config.mode == "none":
@@ -177,7 +143,7 @@ def measure(
 def run(quick: bool) -> list[Section]:
     seconds = 3.0 if quick else 10.0
     rounds = 1 if quick else 2
-    results: dict[str, list[Result]] = {c.name: [] for c in CONFIGS}
+    results: dict[str, list[LoadResult]] = {c.name: [] for c in CONFIGS}
     checks: dict[str, str] = {}
     whole: dict[str, bool] = {}
     receivers = {kind: Receiver(kind, PATTERN) for kind in ("udp", "http")}
@@ -194,15 +160,7 @@ def run(quick: bool) -> list[Section]:
     finally:
         for receiver in receivers.values():
             receiver.close()
-    best = {
-        name: Result(
-            max(r.rps for r in runs),
-            min(r.p50_ms for r in runs),
-            min(r.p99_ms for r in runs),
-            min(r.cpu_us for r in runs),
-        )
-        for name, runs in results.items()
-    }
+    best = {name: best_of_rounds(runs) for name, runs in results.items()}
     base = best[CONFIGS[0].name]
     stdlib = best[CONFIGS[1].name]
     rows: list[Row] = []
@@ -245,25 +203,10 @@ def run(quick: bool) -> list[Section]:
     notes = (
         f"{CONNECTIONS} keep-alive connections, {seconds:g} s per run, {rounds} alternating "
         "round(s), best of the rounds; ratios are to *no logging* unless the row says "
-        "otherwise. Lines verified after each run: "
-        + "; ".join(f"{name}: {check}" for name, check in checks.items() if name != CONFIGS[0].name)
+        "otherwise. " + verified_lines_note(checks, baseline=CONFIGS[0].name)
     )
     return [Section("An aiohttp service with file, syslog and HTTP sinks (wrk)", rows, notes)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one short round")
-    args = parser.parse_args()
-    for section in run(args.quick):
-        print(f"### {section.title}\n\n{section.notes}\n")
-        for row in section.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            verdict = "" if row.met is None else (" ok" if row.met else " NOT MET")
-            print(
-                f"{row.name:<80} {row.value:>10.1f} {row.unit:<6} {ratio:>6} {row.target}{verdict}"
-            )
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run, __doc__, name_width=80)

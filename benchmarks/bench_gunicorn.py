@@ -20,23 +20,28 @@ Run alone: ``python benchmarks/bench_gunicorn.py [--quick]``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from _common import Row, Section
-from bench_service import free_port, parse_duration_ms
+from _common import (
+    LoadResult,
+    Row,
+    Section,
+    ServerProcess,
+    assert_no_line_twice,
+    best_of_rounds,
+    free_port,
+    run_alone,
+    run_python_load,
+    run_wrk,
+    verified_lines_note,
+)
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 8
@@ -72,24 +77,22 @@ for t in threads: t.join()
 elapsed = time.perf_counter() - start
 latencies.sort()
 print(json.dumps({"rps": len(latencies) / elapsed,
+                  "p50_ms": latencies[int(len(latencies) * 0.5)] * 1e3,
                   "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3}))
 """
 
 
-@dataclass
-class Result:
-    rps: float
-    p99_ms: float
-
-
-class Gunicorn:
+class Gunicorn(ServerProcess):
     """One gunicorn (2 sync workers) serving the app with one way of logging."""
+
+    stop_signal = signal.SIGTERM
+    get_timeout = 30.0
 
     def __init__(self, mode: str, preload: bool, workdir: Path) -> None:
         self.log_file = workdir / f"{mode}-{preload}.log"
         self.log_file.unlink(missing_ok=True)
         Path(f"{self.log_file}.lock").unlink(missing_ok=True)
-        self.port = free_port()
+        port = free_port()
         env = dict(
             os.environ,
             BENCH_GUNICORN_MODE=mode,
@@ -97,77 +100,19 @@ class Gunicorn:
             PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         )
         args = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "gunicorn"]
-        args += ["--config", "python:gunicorn_conf", "--bind", f"127.0.0.1:{self.port}"]
+        args += ["--config", "python:gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
         args += ["--preload"] if preload else []
         args += ["gunicorn_app:app"]
-        self.process = subprocess.Popen(
-            args, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        self.stderr = ""
-        self.shutdown = float("nan")
-        self.wait_ready()
-
-    def served(self) -> int:
-        url = f"http://127.0.0.1:{self.port}/stats"
-        with urllib.request.urlopen(url, timeout=30) as reply:
-            return int(json.loads(reply.read())["served"])
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.served()
-                return
-            except OSError:  # noqa: PERF203 - polling until a worker answers
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"gunicorn did not start: {self.stderr}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            _, self.stderr = self.process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, self.stderr = self.process.communicate()
-        self.shutdown = time.monotonic() - started
+        super().__init__("gunicorn", args, env=env, port=port, cwd=workdir, start_timeout=60)
 
 
-def run_wrk(port: int, seconds: float) -> Result:
-    out = subprocess.run(
-        [
-            *("wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"),
-            f"http://127.0.0.1:{port}/items/1",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if re.search(r"Non-2xx", out):
-        raise RuntimeError(f"wrk saw errors:\n{out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    return Result(rps, parse_duration_ms(p99))
-
-
-def run_python_load(port: int, seconds: float) -> Result:
-    out = subprocess.run(
-        [sys.executable, "-c", LOAD, str(port), str(seconds), str(CONNECTIONS)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    figures = json.loads(out)
-    return Result(figures["rps"], figures["p99_ms"])
-
-
-def load(port: int, seconds: float) -> Result:
+def load(port: int, seconds: float) -> LoadResult:
+    """A new connection per request (sync workers close each one): wrk, or the Python load
+    generator where wrk is not installed."""
     if shutil.which("wrk"):
-        return run_wrk(port, seconds)
-    return run_python_load(port, seconds)
+        url = f"http://127.0.0.1:{port}/items/1"
+        return run_wrk(url, connections=CONNECTIONS, seconds=seconds, errors=r"Non-2xx")
+    return run_python_load(["-c", LOAD, str(port), str(seconds), str(CONNECTIONS)])
 
 
 LINE = re.compile(r" INFO app: item (\d+) (start|done)")
@@ -181,8 +126,7 @@ def verify(log_file: Path, served: int) -> str:
             found = LINE.search(line)
             if found:
                 seen[int(found.group(1)), found.group(2)] += 1
-    duplicated = [key for key, n in seen.items() if n > 1]
-    assert not duplicated, f"duplicated lines, e.g. {duplicated[:5]}"
+    assert_no_line_twice(seen)
     expected = {(seq, step) for seq in range(1, served + 1) for step in ("start", "done")}
     missing = expected - set(seen)
     assert not missing, f"{len(missing)} lines missing, e.g. {sorted(missing)[:5]}"
@@ -191,7 +135,9 @@ def verify(log_file: Path, served: int) -> str:
     return f"{served} requests, {2 * served} lines"
 
 
-def measure(mode: str, preload: bool, seconds: float, workdir: Path) -> tuple[Result, str, float]:
+def measure(
+    mode: str, preload: bool, seconds: float, workdir: Path
+) -> tuple[LoadResult, str, float]:
     server = Gunicorn(mode, preload, workdir)
     try:
         load(server.port, min(1.0, seconds))  # warm-up
@@ -216,7 +162,7 @@ def run(quick: bool) -> list[Section]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for preload in (False, True):
-            runs: dict[str, list[Result]] = {mode: [] for mode in MODES}
+            runs: dict[str, list[LoadResult]] = {mode: [] for mode in MODES}
             checks: dict[str, str] = {}
             shutdowns: dict[str, float] = {}
             for k in range(rounds):  # alternating, so that a noisy minute hits every mode
@@ -225,10 +171,7 @@ def run(quick: bool) -> list[Section]:
                     runs[mode].append(result)
                     checks[mode] = check
                     shutdowns[mode] = max(shutdowns.get(mode, 0.0), shutdown)
-            best = {
-                mode: Result(max(r.rps for r in results), min(r.p99_ms for r in results))
-                for mode, results in runs.items()
-            }
+            best = {mode: best_of_rounds(results) for mode, results in runs.items()}
             base, std = best["none"], best["stdlib"]
             rows = []
             for mode in MODES:
@@ -263,8 +206,8 @@ def run(quick: bool) -> list[Section]:
                 f"run, {rounds} alternating round(s), best of the rounds; ratios to *no "
                 "logging* unless said. SIGTERM to exit, slowest of the rounds: "
                 + ", ".join(f"{NAMES[m]} {shutdowns[m]:.1f} s" for m in MODES)
-                + ". Lines verified after each run: "
-                + "; ".join(f"{NAMES[m]}: {checks[m]}" for m in MODES if m != "none")
+                + ". "
+                + verified_lines_note({NAMES[m]: checks[m] for m in MODES}, baseline=NAMES["none"])
             )
             flag = "--preload" if preload else "no --preload"
             title = f"A Flask app under gunicorn sync workers ({flag})"
@@ -272,19 +215,5 @@ def run(quick: bool) -> list[Section]:
     return sections
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one short round")
-    args = parser.parse_args()
-    for section in run(args.quick):
-        print(f"### {section.title}\n\n{section.notes}\n")
-        for row in section.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            verdict = "" if row.met is None else (" ok" if row.met else " NOT MET")
-            print(
-                f"{row.name:<90} {row.value:>9.1f} {row.unit:<6} {ratio:>6} {row.target}{verdict}"
-            )
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run, __doc__, name_width=90, value_width=9)

@@ -15,11 +15,10 @@ import logging.handlers
 import os
 import shutil
 import tempfile
-import time
 
 import anyio
 import anyio.lowlevel
-from _common import Row, Section, bench_logger, produce
+from _common import Row, Section, loopsink_rate, print_rows, stdlib_rate
 
 import loopsink
 
@@ -54,14 +53,7 @@ async def _stdlib(folder: str, count: int) -> float:
         os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=100, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter(FORMAT))
-    logger = bench_logger("rotating.stdlib")
-    logger.addHandler(handler)
-    start = time.perf_counter()
-    await produce(logger, count, yield_every=YIELD_EVERY)
-    handler.close()
-    elapsed = time.perf_counter() - start
-    logger.removeHandler(handler)
-    return count / elapsed
+    return await stdlib_rate("rotating.stdlib", handler, count, yield_every=YIELD_EVERY)
 
 
 async def _loopsink(folder: str, count: int) -> float:
@@ -69,16 +61,10 @@ async def _loopsink(folder: str, count: int) -> float:
         os.path.join(folder, "app.log"), maxBytes=MAX_BYTES, backupCount=100, encoding="utf-8"
     )
     sink.setFormatter(logging.Formatter(FORMAT))
-    logger = bench_logger("rotating.loopsink")
-    start = time.perf_counter()
-    # capacity=count: the producer never lets the loop idle for long, so the sink's backlog
-    # holds the run rather than dropping (drops would fail the verification anyway).
-    async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
-        await produce(logger, count, yield_every=YIELD_EVERY)
-    elapsed = time.perf_counter() - start
-    if log_queue.stats.dropped_total:
-        raise AssertionError(f"records dropped: {log_queue.stats}")
-    return count / elapsed
+    rate, stats = await loopsink_rate("rotating.loopsink", sink, count, yield_every=YIELD_EVERY)
+    if stats.dropped_total:
+        raise AssertionError(f"records dropped: {stats}")
+    return rate
 
 
 def run(quick: bool) -> list[Section]:
@@ -125,8 +111,7 @@ def run(quick: bool) -> list[Section]:
 
 
 if __name__ == "__main__":
-    for result in run(quick=bool(os.environ.get("QUICK"))):
-        print(result.title)
-        for row in result.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            print(f"  {row.name:50} {row.value:12,.0f} {row.unit} {ratio} {row.target} {row.met}")
+    print_rows(
+        run(quick=bool(os.environ.get("QUICK"))),
+        "  {name:50} {value:12,.0f} {unit} {ratio} {target} {met}",
+    )

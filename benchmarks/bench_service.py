@@ -24,25 +24,32 @@ Run alone: ``python benchmarks/bench_service.py [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import Row, Section
+from _common import (
+    SIGINT_EXIT_CODES,
+    LoadResult,
+    Row,
+    Section,
+    ServerProcess,
+    assert_no_line_twice,
+    best_of_rounds,
+    free_port,
+    run_alone,
+    run_python_load,
+    run_wrk,
+    verified_lines_note,
+)
 
 HERE = Path(__file__).resolve().parent
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -79,15 +86,6 @@ CONFIGS = [
 ]
 
 
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    #: the server's CPU time per request served during the run, every thread counted
-    cpu_us: float = float("nan")
-
-
 def log_config(mode: str, log_file: Path) -> dict[str, Any]:
     """The ``--log-config`` dictionary of one way of logging."""
     formatters = {"plain": {"format": FORMAT}}
@@ -120,14 +118,7 @@ def log_config(mode: str, log_file: Path) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
+class Server(ServerProcess):
     """One uvicorn process serving the app in one way of logging."""
 
     def __init__(self, config: Config, workdir: Path) -> None:
@@ -137,7 +128,7 @@ class Server:
         config_file.write_text(json.dumps(log_config(config.mode, self.log_file)))
         # --port, not --fd: uvicorn takes a passed descriptor for a unix socket, and asyncio
         # then leaves Nagle's algorithm on for its connections (40 ms per response)
-        self.port = free_port()
+        port = free_port()
         env = dict(
             os.environ,
             BENCH_SERVICE_MODE=config.mode,
@@ -145,97 +136,24 @@ class Server:
             PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         )
         args = [sys.executable, "-m", "uvicorn", "--factory", "service_app:make_app"]
-        args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--host", "127.0.0.1", "--port", str(port)]
         args += ["--log-config", str(config_file)]
         args += ["--no-use-colors", "--timeout-graceful-shutdown", "10"]
         if config.mode == "none":
             args.append("--no-access-log")
-        self.process = subprocess.Popen(
-            args,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.stderr = ""
-        self.wait_ready()
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.get("/stats")
-                return
-            except OSError:  # noqa: PERF203 - polling until the server answers
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"uvicorn did not start: {self.stderr}") from None
-                time.sleep(0.05)
-
-    def cpu_seconds(self) -> float:
-        """CPU time the server process has used (every thread), where /proc says so."""
-        try:
-            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        except OSError:
-            return float("nan")
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            _, self.stderr = self.process.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            _, self.stderr = self.process.communicate()
+        super().__init__("uvicorn", args, env=env, port=port)
 
 
-def parse_duration_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
-
-
-def run_wrk(port: int, seconds: float, workdir: Path) -> Result:
-    script = workdir / "requests.lua"
-    script.write_text(WRK_SCRIPT)
-    out = subprocess.run(
-        [
-            *("wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"),
-            *("-s", str(script), f"http://127.0.0.1:{port}"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    if re.search(r"Non-2xx|Socket errors", out):
-        raise RuntimeError(f"wrk saw errors:\n{out}")
-    return Result(rps, parse_duration_ms(p50), parse_duration_ms(p99))
-
-
-def run_python_load(port: int, seconds: float) -> Result:
-    """The fallback load generator, in a subprocess of its own (see service_load.py)."""
-    out = subprocess.run(
-        [sys.executable, str(HERE / "service_load.py"), str(port), str(seconds), str(CONNECTIONS)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    figures = json.loads(out)
-    return Result(figures["rps"], figures["p50_ms"], figures["p99_ms"])
-
-
-def load(port: int, seconds: float, workdir: Path) -> Result:
+def load(port: int, seconds: float, workdir: Path) -> LoadResult:
+    """The service's two endpoints in turn over CONNECTIONS keep-alive connections: wrk,
+    or the Python load generator where wrk is not installed."""
     if shutil.which("wrk"):
-        return run_wrk(port, seconds, workdir)
-    return run_python_load(port, seconds)
+        script = workdir / "requests.lua"
+        script.write_text(WRK_SCRIPT)
+        url = f"http://127.0.0.1:{port}"
+        return run_wrk(url, connections=CONNECTIONS, seconds=seconds, script=script)
+    generator = str(HERE / "service_load.py")
+    return run_python_load([generator, str(port), str(seconds), str(CONNECTIONS)])
 
 
 LINE = re.compile(r" INFO app: (item|order) (\d+) (\w+)")
@@ -266,13 +184,12 @@ def verify(log_file: Path, served: int) -> str:
     assert len(per_request) == served, f"{len(per_request)} requests logged, {served} served"
     wrong = [s for s, n in per_request.items() if n != (2 if kinds[s] == "item" else 3)]
     assert not wrong, f"{len(wrong)} requests with a wrong line count, e.g. {wrong[:5]}"
-    duplicated = [key for key, n in seen.items() if n > 1]
-    assert not duplicated, f"duplicated lines, e.g. {duplicated[:5]}"
+    assert_no_line_twice(seen)
     assert access == served, f"{access} access lines for {served} requests"
     return f"{served} requests, {sum(per_request.values())} app lines, {access} access lines"
 
 
-def measure(config: Config, seconds: float, workdir: Path) -> tuple[Result, str]:
+def measure(config: Config, seconds: float, workdir: Path) -> tuple[LoadResult, str]:
     server = Server(config, workdir)
     try:
         load(server.port, min(1.0, seconds), workdir)  # warm-up
@@ -284,7 +201,7 @@ def measure(config: Config, seconds: float, workdir: Path) -> tuple[Result, str]
         result.cpu_us = cpu / max(1, served - served_before) * 1e6
     finally:
         server.stop()
-    if server.process.returncode not in (0, -signal.SIGINT, 128 + signal.SIGINT):
+    if server.process.returncode not in SIGINT_EXIT_CODES:
         raise RuntimeError(f"{config.name}: uvicorn exited {server.process.returncode}")
     if config.mode == "none":
         return result, f"{served} requests"
@@ -294,7 +211,7 @@ def measure(config: Config, seconds: float, workdir: Path) -> tuple[Result, str]
 def run(quick: bool) -> list[Section]:
     seconds = 3.0 if quick else 10.0
     rounds = 1 if quick else 2
-    results: dict[str, list[Result]] = {c.name: [] for c in CONFIGS}
+    results: dict[str, list[LoadResult]] = {c.name: [] for c in CONFIGS}
     checks: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -303,15 +220,7 @@ def run(quick: bool) -> list[Section]:
                 result, check = measure(config, seconds, workdir)
                 results[config.name].append(result)
                 checks[config.name] = check
-    best = {
-        name: Result(
-            max(r.rps for r in runs),
-            min(r.p50_ms for r in runs),
-            min(r.p99_ms for r in runs),
-            min(r.cpu_us for r in runs),
-        )
-        for name, runs in results.items()
-    }
+    best = {name: best_of_rounds(runs) for name, runs in results.items()}
     base = best[CONFIGS[0].name]
     rows: list[Row] = []
     for config in CONFIGS:
@@ -348,25 +257,10 @@ def run(quick: bool) -> list[Section]:
     notes = (
         f"{generator}, {CONNECTIONS} keep-alive connections, {seconds:g} s per run, "
         f"{rounds} alternating round(s), best of the rounds; ratios are to *no logging*. "
-        "Lines verified after each run: "
-        + "; ".join(f"{name}: {check}" for name, check in checks.items() if name != CONFIGS[0].name)
+        + verified_lines_note(checks, baseline=CONFIGS[0].name)
     )
     return [Section("A FastAPI service under uvicorn (wrk)", rows, notes)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one short round")
-    args = parser.parse_args()
-    for section in run(args.quick):
-        print(f"### {section.title}\n\n{section.notes}\n")
-        for row in section.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            verdict = "" if row.met is None else (" ok" if row.met else " NOT MET")
-            print(
-                f"{row.name:<70} {row.value:>10.1f} {row.unit:<6} {ratio:>6} {row.target}{verdict}"
-            )
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run, __doc__, name_width=70)

@@ -19,7 +19,7 @@ import sys
 import time
 
 import anyio
-from _common import LagProbe, LagReport, Row, Section
+from _common import LagProbe, LagReport, Row, Section, print_rows
 
 import loopsink
 
@@ -202,9 +202,8 @@ def run(quick: bool) -> list[Section]:
 
 
 if __name__ == "__main__":
-    for result in run(quick=bool(os.environ.get("QUICK"))):
-        print(result.title)
-        print(" ", result.notes)
-        for r in result.rows:
-            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
-            print(f"  {r.name:55} {r.value:9.3f} {r.unit:4} {ratio:>7} {r.target} {r.met}")
+    print_rows(
+        run(quick=bool(os.environ.get("QUICK"))),
+        "  {name:55} {value:9.3f} {unit:4} {ratio:>7} {target} {met}",
+        notes=True,
+    )

@@ -32,7 +32,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
-from _common import CALL, LagProbe, LagReport, Row, Section, bench_logger, produce
+from _common import CALL, LagProbe, LagReport, Row, Section, bench_logger, print_rows, produce
 
 import loopsink
 from loopsink.receiver import LogReceiver
@@ -396,8 +396,7 @@ def run(quick: bool) -> list[Section]:
 
 
 if __name__ == "__main__":
-    for result in run(quick=bool(os.environ.get("QUICK"))):
-        print(result.title)
-        for row in result.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            print(f"  {row.name:62} {row.value:12,.3f} {row.unit} {ratio} {row.target} {row.met}")
+    print_rows(
+        run(quick=bool(os.environ.get("QUICK"))),
+        "  {name:62} {value:12,.3f} {unit} {ratio} {target} {met}",
+    )

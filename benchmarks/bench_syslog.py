@@ -19,13 +19,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
-from _common import Row, Section, bench_logger, produce
+from _common import Row, Section, loopsink_rate, print_rows, stdlib_rate
 
 import loopsink
 
@@ -87,28 +86,17 @@ async def _stdlib(address: tuple[str, int], socktype: socket.SocketKind, count: 
     handler = logging.handlers.SysLogHandler(address, socktype=socktype)
     handler.ident = "bench: "
     handler.setFormatter(logging.Formatter(FORMAT))
-    logger = bench_logger("syslog.stdlib")
-    logger.addHandler(handler)
-    start = time.perf_counter()
-    await produce(logger, count, yield_every=YIELD_EVERY)
-    handler.close()
-    elapsed = time.perf_counter() - start
-    logger.removeHandler(handler)
-    return count / elapsed
+    return await stdlib_rate("syslog.stdlib", handler, count, yield_every=YIELD_EVERY)
 
 
 async def _loopsink(address: tuple[str, int], socktype: socket.SocketKind, count: int) -> float:
     sink = loopsink.SysLogHandler(address, socktype=socktype)
     sink.ident = "bench: "
     sink.setFormatter(logging.Formatter(FORMAT))
-    logger = bench_logger("syslog.loopsink")
-    start = time.perf_counter()
-    async with loopsink.install(sink, logger=logger, capacity=count) as log_queue:
-        await produce(logger, count, yield_every=YIELD_EVERY)
-    elapsed = time.perf_counter() - start
-    if log_queue.stats.dropped_total or sink.error_count:
-        raise AssertionError(f"records dropped or failed: {log_queue.stats}")
-    return count / elapsed
+    rate, stats = await loopsink_rate("syslog.loopsink", sink, count, yield_every=YIELD_EVERY)
+    if stats.dropped_total or sink.error_count:
+        raise AssertionError(f"records dropped or failed: {stats}")
+    return rate
 
 
 def run(quick: bool) -> list[Section]:
@@ -177,9 +165,8 @@ def run(quick: bool) -> list[Section]:
 
 
 if __name__ == "__main__":
-    for result in run(quick=bool(os.environ.get("QUICK"))):
-        print(result.title)
-        print(" ", result.notes)
-        for row in result.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else ""
-            print(f"  {row.name:50} {row.value:12,.0f} {row.unit} {ratio} {row.target} {row.met}")
+    print_rows(
+        run(quick=bool(os.environ.get("QUICK"))),
+        "  {name:50} {value:12,.0f} {unit} {ratio} {target} {met}",
+        notes=True,
+    )

@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# Shared checks outside test modules show the values they compared when they fail.
+pytest.register_assert_rewrite("helpers", "servers.processes")
+
 
 @pytest.fixture(
     params=[

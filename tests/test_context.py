@@ -7,13 +7,13 @@ import io
 import logging
 import pickle
 import threading
-from collections.abc import Sequence
 
 import anyio
 import anyio.to_thread
 import pytest
 
 import loopsink
+from helpers import GateSink
 from loopsink.testing import CapturingSink
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -238,25 +238,11 @@ async def test_a_built_in_sink_with_a_formatter_subclass_still_enters_the_contex
     assert custom_out.getvalue() == "r-7|hello\n"
 
 
-class _GatedSink(CapturingSink):
-    """Holds its first batch until released, so that its backlog fills up."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = anyio.Event()
-        self.release = anyio.Event()
-
-    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        self.entered.set()
-        await self.release.wait()
-        await super().emit_batch(records)
-
-
 async def test_a_record_alone_after_records_cut_from_a_full_sink_keeps_its_context() -> None:
     """A sink whose backlog is full drops the end of what the intake hands it. When a
     context change was among the records dropped, the next record queued alone (same
     context as the dropped change) must still carry it, not the sink's last one."""
-    fast, gated = CapturingSink(), _GatedSink()
+    fast, gated = CapturingSink(), GateSink()
     for sink in (fast, gated):
         sink.addFilter(RequestIdFilter())
         sink.setFormatter(logging.Formatter("%(request_id)s %(message)s"))

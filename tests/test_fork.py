@@ -6,21 +6,27 @@ is what the tests must not do), and checks every line of parent and children exa
 
 from __future__ import annotations
 
-import collections
-import http.client
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+from servers.processes import (
+    DEADLINE,
+    WSGI_APP,
+    assert_each_request_logged_once,
+    assert_no_line_twice,
+    free_port,
+    get_status,
+    kill_if_running,
+    python_command,
+    run_python,
+    terminate,
+)
 
-DEADLINE = 60.0
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 PRELUDE = """
 import json, logging, logging.config, multiprocessing, os, sys
@@ -76,23 +82,7 @@ for i in range(count):
 def run_script(tmp_path: Path, count: int, route: str, how: str) -> tuple[list[str], float]:
     out = tmp_path / "out.log"
     start = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore::DeprecationWarning",
-            "-c",
-            SCRIPT,
-            str(out),
-            str(count),
-            route,
-            how,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
+    done = run_python(SCRIPT, str(out), str(count), route, how)
     elapsed = time.monotonic() - start
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr == "", done.stderr[-3000:]
@@ -100,8 +90,7 @@ def run_script(tmp_path: Path, count: int, route: str, how: str) -> tuple[list[s
 
 
 def assert_each_once(lines: list[str], tags: list[str], count: int) -> None:
-    counts = collections.Counter(lines)
-    assert [line for line, n in counts.items() if n > 1] == []
+    assert_no_line_twice(lines)
     expected = {f"{tag} {i}" for tag in tags for i in range(count)}
     assert set(lines) == expected, (len(expected - set(lines)), sorted(set(lines) - expected)[:5])
 
@@ -152,13 +141,7 @@ log.info("parent-after")
 def test_a_child_never_writes_what_the_parents_file_object_held(tmp_path: Path) -> None:
     """Once, now and then under load: the child flushed the parent's buffered text again."""
     out = tmp_path / "out.log"
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", BUFFERED, str(out)],
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
+    done = run_python(BUFFERED, str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     lines = out.read_text().splitlines()
     assert sorted(lines) == ["child", "parent-after", "parent-before", "parent-buffered"]
@@ -166,41 +149,17 @@ def test_a_child_never_writes_what_the_parents_file_object_held(tmp_path: Path) 
 
 # -- gunicorn --preload, sync workers ------------------------------------------------------------
 
-APP = """
-import logging, os
+APP = (
+    WSGI_APP
+    + """
 import loopsink
 
 # at import, in the arbiter: the common deployment with --preload
 loopsink.start_in_thread(loopsink.FileHandler(os.environ["APP_LOG"]), level=logging.INFO)
 logging.getLogger().setLevel(logging.INFO)
-log = logging.getLogger("app")
 log.info("master %d", os.getpid())
-
-
-def app(environ, start_response):
-    tag = environ["PATH_INFO"].strip("/")
-    log.info("request %s pid %d", tag, os.getpid())
-    log.info("request %s done", tag)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"ok"]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
+)
 
 
 def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> None:
@@ -208,13 +167,10 @@ def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> No
     pytest.importorskip("gunicorn")
     (tmp_path / "forkapp.py").write_text(APP)
     log_path = tmp_path / "app.log"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "APP_LOG": str(log_path), "PYTHONPATH": str(tmp_path)}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-W",
-            "ignore::DeprecationWarning",
+        python_command(
             "-m",
             "gunicorn",
             "--preload",
@@ -227,7 +183,7 @@ def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> No
             "--graceful-timeout",
             "20",
             "forkapp:app",
-        ],
+        ),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -238,7 +194,7 @@ def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> No
         deadline = time.monotonic() + DEADLINE
         while True:
             try:
-                assert _get(port, "/warmup") == 200
+                assert get_status(port, "/warmup", timeout=10) == 200
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -246,23 +202,15 @@ def test_gunicorn_preload_sync_workers_log_every_line_once(tmp_path: Path) -> No
                 time.sleep(0.1)  # gunicorn is starting: nothing to wait on but the port
         requests = 400
         for i in range(requests):
-            assert _get(port, f"/r{i}") == 200
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=DEADLINE)
-        shutdown = time.monotonic() - start
+            assert get_status(port, f"/r{i}", timeout=10) == 200
+        err, shutdown = terminate(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        kill_if_running(proc)
     assert proc.returncode == 0, err[-3000:]
     assert "WORKER TIMEOUT" not in err
     lines = log_path.read_text().splitlines()
-    counts = collections.Counter(lines)
-    assert [line for line, n in counts.items() if n > 1] == []
+    assert_no_line_twice(lines)
     masters = [line for line in lines if line.startswith("master ")]
     assert len(masters) == 1
-    for i in range(requests):
-        assert sum(1 for line in lines if line.startswith(f"request r{i} pid ")) == 1
-        assert counts[f"request r{i} done"] == 1
+    assert_each_request_logged_once(lines, requests)
     assert shutdown < 5.0, f"SIGTERM took {shutdown:.1f} s"

@@ -9,13 +9,10 @@ own: the receiver sees every record exactly once, each connection carrying whole
 from __future__ import annotations
 
 import ast
-import collections
 import os
 import pickle
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -23,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from servers.processes import DEADLINE, assert_no_line_twice, run_python
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-DEADLINE = 60.0
 COUNT = 200
 
 SCRIPT = """
@@ -173,29 +171,13 @@ def syslog_messages(stream: bytes) -> list[str]:
 def test_forked_children_connect_on_their_own(
     tmp_path: Path, receiver: Receiver, kind: str
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore::DeprecationWarning",
-            "-c",
-            SCRIPT,
-            kind,
-            str(receiver.port),
-            str(COUNT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
+    done = run_python(SCRIPT, kind, str(receiver.port), str(COUNT))
     assert done.returncode == 0, done.stderr[-3000:]
     streams = receiver.close()
     parse = {"socket": socket_messages, "syslog-tcp": syslog_messages, "http": http_messages}[kind]
     per_stream = [parse(stream) for stream in streams]
     messages = [m for stream in per_stream for m in stream]
-    counts = collections.Counter(messages)
-    assert [m for m, n in counts.items() if n > 1] == []
+    assert_no_line_twice(messages)
     tags = ["parent-before", "parent-during", "parent-after", "child0", "child1"]
     expected = {f"{tag} {i}" for tag in tags for i in range(COUNT)}
     assert set(messages) == expected, sorted(set(messages) ^ expected)[:5]

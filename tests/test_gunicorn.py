@@ -12,25 +12,32 @@ the same way, measured in the same test.
 from __future__ import annotations
 
 import collections
-import http.client
 import os
-import signal
 import socket
 import subprocess
-import sys
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from servers.processes import (
+    DEADLINE,
+    WSGI_APP,
+    assert_each_request_logged_once,
+    assert_no_line_twice,
+    free_port,
+    get_status,
+    kill_if_running,
+    python_command,
+    terminate,
+)
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="gunicorn needs os.fork"),
 ]
 gunicorn = pytest.importorskip("gunicorn")
 
-DEADLINE = 60.0
 REQUESTS = 60
 WORKERS = 2
 
@@ -83,18 +90,6 @@ def on_exit(server):
     hooks.info("on_exit %d", os.getpid())
 """
 
-WSGI_APP = """
-import logging, os
-log = logging.getLogger("app")
-
-def app(environ, start_response):
-    tag = environ["PATH_INFO"].strip("/")
-    log.info("request %s pid %d", tag, os.getpid())
-    log.info("request %s done", tag)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"ok"]
-"""
-
 ASGI_APP = """
 import logging, os
 log = logging.getLogger("app")
@@ -117,23 +112,6 @@ class Served:
     stderr: str
 
 
-def _get(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(tmp_path: Path, setup: str, *, preload: bool, worker_class: str = "sync") -> Served:
     """Run gunicorn with logging set up by ``setup``, serve REQUESTS requests, SIGTERM it."""
     case = tmp_path / f"{setup}-{preload}-{worker_class.rsplit('.', 1)[-1]}"
@@ -142,7 +120,7 @@ def serve(tmp_path: Path, setup: str, *, preload: bool, worker_class: str = "syn
     asgi = worker_class != "sync"
     (case / "caseapp.py").write_text(ASGI_APP if asgi else WSGI_APP)
     log_path = case / "app.log"
-    port = _free_port()
+    port = free_port()
     with socket.create_server(("127.0.0.1", 0)) as ready:
         ready.settimeout(DEADLINE)
         env = {
@@ -151,10 +129,7 @@ def serve(tmp_path: Path, setup: str, *, preload: bool, worker_class: str = "syn
             "READY_PORT": str(ready.getsockname()[1]),
             "PYTHONPATH": str(case),
         }
-        command = [
-            sys.executable,
-            "-W",
-            "ignore::DeprecationWarning",  # 3.12+: fork with threads (the case under test)
+        command = python_command(
             "-m",
             "gunicorn",
             "--config",
@@ -167,7 +142,7 @@ def serve(tmp_path: Path, setup: str, *, preload: bool, worker_class: str = "syn
             f"127.0.0.1:{port}",
             *(["--preload"] if preload else []),
             "caseapp:app",
-        ]
+        )
         proc = subprocess.Popen(
             command,
             cwd=case,
@@ -187,15 +162,10 @@ def serve(tmp_path: Path, setup: str, *, preload: bool, worker_class: str = "syn
                 conn.settimeout(DEADLINE)
                 assert conn.recv(5) == b"ready"
             for i in range(REQUESTS):  # a worker takes each from the backlog once it runs
-                assert _get(port, f"/r{i}") == 200
-            start = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=DEADLINE)
-            shutdown = time.monotonic() - start
+                assert get_status(port, f"/r{i}", timeout=DEADLINE) == 200
+            err, shutdown = terminate(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            kill_if_running(proc)
     assert proc.returncode == 0, err[-3000:]
     return Served(log_path.read_text().splitlines(), shutdown, err)
 
@@ -204,8 +174,7 @@ def assert_every_line_once(served: Served, *, worker_exit: bool = True) -> None:
     assert "WORKER TIMEOUT" not in served.stderr, served.stderr[-3000:]
     assert "loopsink" not in served.stderr, served.stderr[-3000:]
     lines = served.lines
-    counts = collections.Counter(lines)
-    assert [line for line, n in counts.items() if n > 1] == []
+    assert_no_line_twice(lines)
     by_kind = collections.Counter(line.split(" ", 1)[0] for line in lines)
     master = {by_kind[kind] for kind in ("on_starting", "when_ready", "on_exit")}
     assert master == {1}, by_kind
@@ -213,9 +182,7 @@ def assert_every_line_once(served: Served, *, worker_exit: bool = True) -> None:
     # gunicorn runs worker_exit after a sync worker's loop; uvicorn's worker ends without it
     exits = by_kind["post_fork"] if worker_exit else 0
     assert by_kind["worker_exit"] == exits, by_kind
-    for i in range(REQUESTS):
-        assert sum(1 for line in lines if line.startswith(f"request r{i} pid ")) == 1, i
-        assert counts[f"request r{i} done"] == 1, i
+    assert_each_request_logged_once(lines, REQUESTS)
     assert len(lines) == 3 + by_kind["post_fork"] + exits + 2 * REQUESTS
 
 

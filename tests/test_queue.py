@@ -11,26 +11,13 @@ import anyio.lowlevel
 import pytest
 
 import loopsink
+from helpers import GateSink
 from loopsink import DropReason, LogQueue
 from loopsink.testing import CapturingSink
 
 
 def make_record(i: int, level: int = logging.INFO, name: str = "t") -> logging.LogRecord:
     return logging.LogRecord(name, level, __file__, 1, "record %d", (i,), None)
-
-
-class GateSink(CapturingSink):
-    """Blocks in emit_batch until released: a sink that hangs, under the test's control."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = anyio.Event()
-        self.release = anyio.Event()
-
-    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        self.entered.set()
-        await self.release.wait()
-        await super().emit_batch(records)
 
 
 class FailingSink(CapturingSink):

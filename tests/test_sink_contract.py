@@ -10,14 +10,12 @@ through public methods only (the last tests).
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import anyio
@@ -25,24 +23,14 @@ import anyio.lowlevel
 import pytest
 
 import loopsink
+from helpers import load_example
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "jsonl_sink.py"
 FORMAT = logging.Formatter("%(levelname)s %(name)s %(message)s")
 
 
-def _load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("jsonl_sink_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_example("jsonl_sink.py", "jsonl_sink_example")
 JsonLinesSink: type[loopsink.AsyncHandler] = example.JsonLinesSink
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -14,20 +11,13 @@ import trio
 import trio.testing
 
 import loopsink
+from helpers import load_example
 from loopsink.testing import CapturingSink
-
-EXAMPLE = Path(__file__).parents[1] / "examples" / "trio_app.py"
 
 
 @pytest.fixture(scope="module")
 def trio_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("trio_app_example", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_example("trio_app.py", "trio_app_example")
 
 
 def test_echo_server_echoes_and_every_log_line_arrives(trio_app: ModuleType) -> None:

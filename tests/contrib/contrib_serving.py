@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
@@ -21,6 +22,20 @@ def listening_socket() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(256)
     return sock
+
+
+def start_on_socket(
+    sock: socket.socket, args: list[str], **popen: Any
+) -> tuple[subprocess.Popen[str], int]:
+    """Start a server process that serves on ``sock`` (its descriptor is in ``args``): the
+    process shares the socket, this side closes its copy. Returns the process and its port.
+    stderr is piped, the rest as ``popen`` says (stdout, cwd, env)."""
+    proc = subprocess.Popen(
+        args, pass_fds=[sock.fileno()], stderr=subprocess.PIPE, text=True, **popen
+    )
+    port = int(sock.getsockname()[1])
+    sock.close()
+    return proc, port
 
 
 def traffic_then_signal(

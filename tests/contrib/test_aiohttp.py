@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from contrib_serving import SLOW, WORK, expected_app_lines, listening_socket, traffic_then_signal
+from contrib_serving import (
+    SLOW,
+    WORK,
+    expected_app_lines,
+    listening_socket,
+    start_on_socket,
+    traffic_then_signal,
+)
 
 from loopsink.contrib.aiohttp import QUEUES, cleanup_ctx
 from loopsink.testing import CapturingSink
@@ -28,15 +35,11 @@ def test_cleanup_ctx_writes_every_request_before_the_server_exits(
 ) -> None:
     log_file = tmp_path / "app.log"
     sock = listening_socket()
-    proc = subprocess.Popen(
+    proc, port = start_on_socket(
+        sock,
         [sys.executable, str(HERE / "app_aiohttp.py"), str(sock.fileno()), str(log_file)],
-        pass_fds=[sock.fileno()],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    port = sock.getsockname()[1]
-    sock.close()
     _, err = traffic_then_signal(proc, port, sig)
     assert proc.returncode == 0, err
     lines = log_file.read_text().splitlines()

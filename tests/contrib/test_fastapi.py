@@ -15,7 +15,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from contrib_serving import SLOW, WORK, expected_app_lines, listening_socket, traffic_then_signal
+from contrib_serving import (
+    SLOW,
+    WORK,
+    expected_app_lines,
+    listening_socket,
+    start_on_socket,
+    traffic_then_signal,
+)
 from fastapi import FastAPI
 
 import loopsink
@@ -60,16 +67,12 @@ def serve(tmp_path: Path, *, via_config: bool) -> tuple[subprocess.Popen[str], i
         args += ["--log-config", str(config_file)]
     else:
         env["LOOPSINK_TEST_LOG"] = str(log_file)
-    proc = subprocess.Popen(
+    proc, port = start_on_socket(
+        sock,
         args,
-        pass_fds=[sock.fileno()],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    port = sock.getsockname()[1]
-    sock.close()
     return proc, port, log_file
 
 
@@ -151,28 +154,16 @@ def test_the_documented_uvicorn_log_config_file_works(tmp_path: Path, sig: signa
     """examples/uvicorn-log-config.yaml with examples/fastapi_app.py's config_app factory."""
     examples = HERE.parents[1] / "examples"
     sock = listening_socket()
-    proc = subprocess.Popen(
+    proc, port = start_on_socket(
+        sock,
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "fastapi_app:config_app",
-            "--app-dir",
-            str(examples),
-            "--fd",
-            str(sock.fileno()),
-            "--log-config",
-            str(examples / "uvicorn-log-config.yaml"),
+            *(sys.executable, "-m", "uvicorn", "--factory", "fastapi_app:config_app"),
+            *("--app-dir", str(examples), "--fd", str(sock.fileno())),
+            *("--log-config", str(examples / "uvicorn-log-config.yaml")),
         ],
         cwd=tmp_path,  # the file names its log files relative to the working directory
-        pass_fds=[sock.fileno()],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    port = sock.getsockname()[1]
-    sock.close()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for n in range(20):

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from contrib_serving import listening_socket
+from contrib_serving import listening_socket, start_on_socket
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[1] / "examples"
@@ -102,18 +102,14 @@ def test_a_forgotten_lifespan_warns_early_and_loses_nothing_at_the_signal(
     config_file = tmp_path / "log-config.json"
     config_file.write_text(json.dumps(loop_config(log_file)))
     sock = listening_socket()
-    proc = subprocess.Popen(
+    proc, port = start_on_socket(
+        sock,
         [
             *(sys.executable, "-m", "uvicorn", "app_no_lifespan:app", "--app-dir", str(HERE)),
             *("--fd", str(sock.fileno()), "--log-config", str(config_file)),
         ],
-        pass_fds=[sock.fileno()],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    port = sock.getsockname()[1]
-    sock.close()
     stderr = StderrLines(proc)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -145,20 +141,16 @@ def test_with_workers_the_supervisors_lines_are_written_at_once_and_in_order(
 ) -> None:
     """The documented --log-config file and app, with two workers."""
     sock = listening_socket()
-    proc = subprocess.Popen(
+    proc, port = start_on_socket(
+        sock,
         [
             *(sys.executable, "-m", "uvicorn", "--factory", "fastapi_app:config_app"),
             *("--app-dir", str(EXAMPLES), "--workers", "2", "--fd", str(sock.fileno())),
             *("--log-config", str(EXAMPLES / "uvicorn-log-config.yaml")),
         ],
         cwd=tmp_path,
-        pass_fds=[sock.fileno()],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    port = sock.getsockname()[1]
-    sock.close()
     app_log = tmp_path / "app.log"
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

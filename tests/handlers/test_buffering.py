@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import loopsink
+from helpers import ListHandler
 from loopsink import BufferingHandler, LogQueue, MemoryHandler
 from loopsink.testing import CapturingSink
 
@@ -53,19 +54,6 @@ def cancelled(scope: anyio.CancelScope) -> bool:
 def timer_of(handler: MemoryHandler) -> anyio.CancelScope | None:
     """The flush_interval timer armed right now, if any (a private detail worth pinning)."""
     return handler._timer
-
-
-class ListHandler(logging.Handler):
-    """A stdlib target that keeps what it gets, and the thread it got it on."""
-
-    def __init__(self, level: int = logging.NOTSET) -> None:
-        super().__init__(level)
-        self.records: list[logging.LogRecord] = []
-        self.threads: set[int] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-        self.threads.add(threading.get_ident())
 
 
 class RecordingStdlibBuffer(logging.handlers.BufferingHandler):

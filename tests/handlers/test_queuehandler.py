@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 
+from helpers import ListHandler
 from loopsink import LogQueue, QueueHandler, QueueListener
 from loopsink.testing import CapturingSink
 
@@ -288,17 +289,6 @@ async def test_an_overridden_emit_sees_every_record_from_the_queue() -> None:
 
 
 # -- QueueListener --------------------------------------------------------------------------------
-
-
-class ListHandler(logging.Handler):
-    def __init__(self, level: int = logging.NOTSET) -> None:
-        super().__init__(level)
-        self.records: list[logging.LogRecord] = []
-        self.threads: set[int] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-        self.threads.add(threading.get_ident())
 
 
 def is_running(listener: QueueListener) -> bool:

@@ -40,6 +40,14 @@ def make_record(
     return logging.LogRecord("app.db", level, __file__, 42, msg, args, None)
 
 
+async def send_then_close(sink: SMTPHandler, *records: logging.LogRecord) -> None:
+    """Hand the sink each record, then close it (which waits for the mails), within 10 s."""
+    with anyio.fail_after(10):
+        for record in records:
+            await sink.handle(record)
+        await sink.aclose()
+
+
 def without_date(content: bytes) -> bytes:
     return re.sub(rb"(?m)^Date: .*\r?\n", b"", content)
 
@@ -142,9 +150,7 @@ async def test_trio_needs_no_aiosmtplib(
             SMTPHandler(plain_server.mailhost, FROM, TO, "s")
         return
     sink = SMTPHandler(plain_server.mailhost, FROM, TO, "s")  # trio: the stdlib's smtplib
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 0
     assert len(plain_server.mails) == 1
 
@@ -183,9 +189,7 @@ async def test_get_subject_override(plain_server: SMTPServer) -> None:
             return f"[{record.levelname}] {record.name}"
 
     sink = PerLevel(plain_server.mailhost, FROM, TO, "unused")
-    with anyio.fail_after(10):
-        await sink.handle(make_record(level=logging.CRITICAL))
-        await sink.aclose()
+    await send_then_close(sink, make_record(level=logging.CRITICAL))
     assert plain_server.mails[0].message["Subject"] == "[CRITICAL] app.db"
 
 
@@ -221,9 +225,7 @@ async def test_subject_from_record_cannot_inject_headers(plain_server: SMTPServe
     evil = (
         "login failed\r\nBcc: victim@evil.test\r\nX-Injected: yes\n\nfake body\u2028Cc: x@evil.test"
     )
-    with anyio.fail_after(10):
-        await sink.handle(make_record("%s", evil))
-        await sink.aclose()
+    await send_then_close(sink, make_record("%s", evil))
     assert sink.error_count == 0
     (mail,) = plain_server.mails
     assert mail.rcpt_tos == ("ops@example.com",)
@@ -339,10 +341,7 @@ async def test_auth_over_verified_starttls(
     sink = SMTPHandler(
         tls_server.mailhost, FROM, TO, "tls", (USER, PASSWORD), ssl_context=client_trust
     )
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.handle(make_record("second"))
-        await sink.aclose()
+    await send_then_close(sink, make_record(), make_record("second"))
     assert sink.error_count == 0
     assert [m.tls for m in tls_server.mails] == [True, True]
     assert [m.authenticated_as for m in tls_server.mails] == [USER, USER]
@@ -389,9 +388,7 @@ async def test_starttls_with_secure_and_client_certificate(
                 ssl_context=trust,
             )
         )
-        with anyio.fail_after(10):
-            await sink.handle(make_record())
-            await sink.aclose()
+        await send_then_close(sink, make_record())
     assert sink.error_count == 0
     (mail,) = server.mails
     assert mail.tls
@@ -403,9 +400,7 @@ async def test_unverified_certificate_is_refused_by_default(
     tls_server: SMTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sink = SMTPHandler(tls_server.mailhost, FROM, TO, "tls", (USER, PASSWORD), secure=())
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 1
     assert tls_server.mails == []
     assert tls_server.recorder.logins == []
@@ -433,9 +428,7 @@ async def test_host_name_is_checked(
         sink = SMTPHandler(
             server.mailhost, FROM, TO, "tls", (USER, PASSWORD), ssl_context=client_trust
         )
-        with anyio.fail_after(10):
-            await sink.handle(make_record())
-            await sink.aclose()
+        await send_then_close(sink, make_record())
         assert (sink.error_count, server.mails, server.recorder.logins) == (1, [], [])
     err = capsys.readouterr().err
     assert "could not verify the TLS certificate" in err
@@ -454,9 +447,7 @@ async def test_explicitly_unverified_context_is_honoured(
     tls_server: SMTPServer, insecure: ssl.SSLContext
 ) -> None:
     sink = SMTPHandler(tls_server.mailhost, FROM, TO, "tls", (USER, PASSWORD), ssl_context=insecure)
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 0
     assert [(m.tls, m.authenticated_as) for m in tls_server.mails] == [(True, USER)]
 
@@ -465,9 +456,7 @@ async def test_credentials_never_sent_in_clear_text(
     auth_plain_server: SMTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sink = SMTPHandler(auth_plain_server.mailhost, FROM, TO, "auth", (USER, PASSWORD))
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 1
     assert auth_plain_server.mails == []
     assert auth_plain_server.recorder.logins == []
@@ -491,9 +480,7 @@ async def test_clear_text_credentials_when_explicitly_allowed(
         (USER, PASSWORD),
         allow_insecure_credentials=True,
     )
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 0
     assert [(m.tls, m.authenticated_as) for m in auth_plain_server.mails] == [(False, USER)]
 
@@ -510,9 +497,7 @@ async def test_secure_without_starttls_on_server(
         secure=(),
         allow_insecure_credentials=True,  # secure=() asks for TLS: this does not override it
     )
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert (sink.error_count, auth_plain_server.mails, auth_plain_server.recorder.logins) == (
         1,
         [],
@@ -526,9 +511,7 @@ async def test_secure_without_credentials_is_ignored_as_in_the_stdlib(
 ) -> None:
     # The stdlib documents that secure is only used with credentials; nothing secret is sent.
     sink = SMTPHandler(tls_server.mailhost, FROM, TO, "plain", secure=())
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 0
     assert [(m.tls, m.authenticated_as) for m in tls_server.mails] == [(False, None)]
 
@@ -540,9 +523,7 @@ async def test_wrong_password_is_reported(
     sink = SMTPHandler(
         tls_server.mailhost, FROM, TO, "auth", (USER, "wrong"), ssl_context=client_trust
     )
-    with anyio.fail_after(10):
-        await sink.handle(make_record())
-        await sink.aclose()
+    await send_then_close(sink, make_record())
     assert sink.error_count == 1
     assert tls_server.mails == []
     assert "SMTPAuthenticationError" in (sink.last_error or "")
