@@ -83,6 +83,11 @@ def when_ready(server):
 def post_fork(server, worker):
     hooks.info("post_fork %d", os.getpid())
 
+def post_worker_init(worker):
+    # the worker's SIGTERM handler is set: from now on a SIGTERM runs worker_exit
+    with socket.create_connection(("127.0.0.1", int(os.environ["READY_PORT"]))) as ready:
+        ready.sendall(b"worker")
+
 def worker_exit(server, worker):
     hooks.info("worker_exit %d", os.getpid())
 
@@ -161,6 +166,14 @@ def serve(tmp_path: Path, setup: str, *, preload: bool, worker_class: str = "syn
             with conn:
                 conn.settimeout(DEADLINE)
                 assert conn.recv(5) == b"ready"
+            # Until a worker has set its signal handlers, SIGTERM kills it without its
+            # worker_exit hook: on a slow machine one worker could still be starting when
+            # the other had served every request.
+            for _ in range(WORKERS):
+                conn, _ = ready.accept()
+                with conn:
+                    conn.settimeout(DEADLINE)
+                    assert conn.recv(6) == b"worker"
             for i in range(REQUESTS):  # a worker takes each from the backlog once it runs
                 assert get_status(port, f"/r{i}", timeout=DEADLINE) == 200
             err, shutdown = terminate(proc)
