@@ -69,6 +69,7 @@ def test_records_of_one_call_site_differ_only_in_what_changed() -> None:
             lambda r: formatted(make(user="ann", n=[1, {"k": None}])),
         ),
         ("asctime after the message", lambda r: setattr(formatted(r), "asctime", "2026-12-06")),
+        ("an asctime that is not a str", lambda r: setattr(formatted(r), "asctime", 5)),
         ("asctime before the message", lambda r: (setattr(r, "asctime", "t"), formatted(r))),
         ("an exception", lambda r: setattr(r, "exc_info", (ValueError, ValueError("x"), None))),
         ("a rendered traceback", lambda r: setattr(formatted(r), "exc_text", "Traceback ...")),

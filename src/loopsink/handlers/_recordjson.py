@@ -71,6 +71,7 @@ _NOTHING = (None,) * len(_EMPTY_AS_A_RULE)
 _NUMBER_KEYS = ("levelno", "lineno", "thread", "process")
 _numbers = operator.itemgetter(*_NUMBER_KEYS)
 _MESSAGE_ONLY = ("message",)
+_MESSAGE_AND_TIME = ("message", "asctime")
 #: Sets of stable values kept at most (call sites times threads, in practice far fewer).
 PIECES_BOUND = 4096
 
@@ -148,6 +149,18 @@ class RecordJSON:
         tail = keys[_PLAIN_SIZE:]
         if tail == _MESSAGE_ONLY and type(attributes["message"]) is str:
             end = ',"message":' + _quote(attributes["message"]) + "}"
+        elif (
+            tail == _MESSAGE_AND_TIME
+            and type(attributes["message"]) is str
+            and type(attributes["asctime"]) is str
+        ):  # a formatter with %(asctime)s
+            end = (
+                ',"message":'
+                + _quote(attributes["message"])
+                + ',"asctime":'
+                + _quote(attributes["asctime"])
+                + "}"
+            )
         elif tail:
             end = "," + dumps({key: attributes[key] for key in tail})[1:]
         else:
