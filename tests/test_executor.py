@@ -11,8 +11,10 @@ under pytest, anyio runs trio as a guest whose host waits in ``queue.Queue.get``
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -23,6 +25,7 @@ from types import FrameType
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import loopsink
@@ -46,6 +49,7 @@ class Blocked:
 
     def __init__(self) -> None:
         self.by_caller: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
 
     @property
     def total(self) -> float:
@@ -81,6 +85,7 @@ def blocked_time() -> Iterator[Blocked]:
                     return
                 spent = time.perf_counter() - began
                 blocked.by_caller[caller] = blocked.by_caller.get(caller, 0.0) + spent
+                blocked.calls[caller] = blocked.calls.get(caller, 0) + 1
 
     sys.setprofile(profile)
     try:
@@ -92,6 +97,18 @@ def blocked_time() -> Iterator[Blocked]:
 def is_idle(executor: Executor) -> bool:
     """``executor.idle``, read afresh: mypy would keep an earlier ``assert``'s narrowing."""
     return executor.idle
+
+
+async def never_idle(until: float, stop: threading.Event | None = None) -> None:
+    """Keep the loop busy until ``time.monotonic()`` reaches ``until`` (or ``stop`` is set):
+    handlers that run a quarter of a millisecond each and never let the loop idle, as a
+    service under load does. The loop then polls its selector with a zero timeout at every
+    pass, releasing and retaking the GIL, which defeats CPython's switch interval."""
+    while time.monotonic() < until and not (stop is not None and stop.is_set()):
+        ends = time.thread_time() + 0.00025
+        while time.thread_time() < ends:
+            pass
+        await anyio.lowlevel.checkpoint()
 
 
 async def wait_thread_event(event: threading.Event) -> None:
@@ -451,8 +468,6 @@ async def test_a_loop_that_never_idles_does_not_starve_a_looking_executors_threa
     releases and retakes the GIL at every pass, which defeats CPython's switch interval, and
     the thread got it back only when the load stopped (a 20-step job took 90 s). A short lend
     at each look keeps it going."""
-    import anyio.lowlevel
-
     from loopsink._tuning import HTTP_LEND, HTTP_LOOK_EVERY, HTTP_LOOK_LEND
 
     executor = Executor(
@@ -468,17 +483,126 @@ async def test_a_loop_that_never_idles_does_not_starve_a_looking_executors_threa
             steps += 1
         return steps
 
-    async def busy() -> None:  # handlers that keep the loop running, as under load
-        while time.monotonic() < ends + 0.05:
-            until = time.thread_time() + 0.00025
-            while time.thread_time() < until:
-                pass
-            await anyio.lowlevel.checkpoint()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(busy)
+        tg.start_soon(never_idle, ends + 0.05)
         with anyio.fail_after(30):
             steps = await executor.run(request_like)
     executor.stop()
     # about 0.5 s / (0.2 ms + one look): hundreds; starved, the job made one or two steps
     assert steps >= 50, steps
+
+
+#: How long the load of the tests below lasts at most: far longer than any of their waits.
+LOAD = 4.0
+#: How long a job woken from its thread may take under that load: generous for what it does
+#: (tens of milliseconds on an idle loop), far below LOAD. A starved thread got the GIL back
+#: only now and then, and finished when the load stopped.
+UNDER_LOAD_BOUND = 0.5
+
+#: A slow reader of a pipe in another process (no GIL of ours): 16 KB at a time, a pause
+#: between reads, everything copied to the file named by argv[1].
+SLOW_READER = """
+import sys, time
+with open(sys.argv[1], "wb") as out:
+    while chunk := sys.stdin.buffer.read1(16384):
+        out.write(chunk)
+        time.sleep(0.0005)
+"""
+
+
+async def test_a_loop_that_never_idles_does_not_starve_a_woken_jobs_thread() -> None:
+    """A job whose task is woken by its thread (every sink's executor but the HTTP one): a
+    series of blocking calls, each followed by a little Python, so the thread needs the GIL
+    back after each. With the loop never idle, it got it back only when the load stopped."""
+    executor = Executor("test-woken")
+
+    def steps() -> int:
+        for _ in range(20):
+            time.sleep(0.001)  # a write to a slow device: the GIL is let go
+            sum(range(2000))  # back in Python: the GIL is needed
+        return 20
+
+    stop = threading.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(never_idle, time.monotonic() + LOAD, stop)
+        await anyio.lowlevel.checkpoint()  # the load runs
+        began = time.monotonic()
+        with anyio.fail_after(LOAD + DEADLINE):
+            assert await executor.run(steps) == 20
+        took = time.monotonic() - began
+        stop.set()
+    executor.stop()
+    assert took < UNDER_LOAD_BOUND, f"the job took {took:.2f} s under a loop that never idles"
+
+
+async def test_flush_under_a_loop_that_never_idles_ends_while_the_load_lasts(
+    tmp_path: Path,
+) -> None:
+    """A stream sink writing to a pipe that another process reads slowly (a log shipper on
+    stdout): each write outlives its lend, and its thread, back from the kernel, needs the
+    GIL. ``await queue.flush()`` under a loop that never idles waited as long as the load."""
+    out = tmp_path / "shipped.log"
+    reader = subprocess.Popen([sys.executable, "-c", SLOW_READER, str(out)], stdin=subprocess.PIPE)
+    assert reader.stdin is not None
+    stream = io.TextIOWrapper(reader.stdin, encoding="utf-8")
+    sink = loopsink.StreamHandler(stream)
+    logger = logging.getLogger("executor.never_idle")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    padding = "x" * 200
+    count = 5_000  # about 1 MB: many times the pipe's buffer
+    stop = threading.Event()
+    try:
+        async with loopsink.install(sink, logger=logger) as queue:
+            for i in range(count):
+                logger.info("record %d %s", i, padding)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(never_idle, time.monotonic() + LOAD, stop)
+                await anyio.lowlevel.checkpoint()  # the load runs
+                began = time.monotonic()
+                with anyio.fail_after(LOAD + DEADLINE):
+                    await queue.flush()
+                took = time.monotonic() - began
+                stop.set()
+            assert queue.stats.dropped_total == 0
+    finally:
+        stop.set()
+        stream.close()
+        reader.wait(DEADLINE)
+    assert took < UNDER_LOAD_BOUND, f"flush() took {took:.2f} s under a loop that never idles"
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines == [f"record {i} {padding}" for i in range(count)]
+
+
+async def test_a_stalled_job_under_a_loop_that_never_idles_costs_the_loop_a_few_lends() -> None:
+    """The rule behind the two tests above, and its bound. While a job that outlived its
+    lend is out and the loop never idles, the loop's thread lends the GIL again, briefly,
+    every WAKE_LEND_EVERY (before, it lent nothing after the hand-over: one lend in all).
+    A job that stalls in a system call does not run when lent to, so the lends thin out to
+    one per WAKE_LEND_EVERY_MAX: the stall costs the loop no more than on an idle loop
+    (test_awaiting_a_stalled_job_keeps_the_loop_free, where nothing more is lent)."""
+    import math
+
+    from loopsink._tuning import WAKE_LEND_EVERY, WAKE_LEND_EVERY_MAX
+
+    executor = Executor("test-woken")
+    await executor.run(lambda: None)  # the thread is up
+    release = threading.Event()
+    stop = threading.Event()
+    threading.Timer(STALL, release.set).start()  # starting a thread waits: not measured
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(never_idle, time.monotonic() + LOAD, stop)
+        await anyio.lowlevel.checkpoint()  # the load runs
+        with blocked_time() as blocked:
+            began = time.monotonic()
+            with anyio.fail_after(LOAD + DEADLINE):
+                await executor.run(release.wait, DEADLINE)
+            took = time.monotonic() - began
+        stop.set()
+    executor.stop()
+    lends = blocked.calls.get("_lend", 0)
+    # the hand-over's lend, the lends while the gaps double, then one per longest gap
+    doubling = math.ceil(math.log2(WAKE_LEND_EVERY_MAX / WAKE_LEND_EVERY))
+    most = 1 + doubling + math.ceil(took / WAKE_LEND_EVERY_MAX) + 1
+    assert 3 <= lends <= most, f"{lends} lends in {took:.2f} s: {blocked}"
+    assert blocked.total < BLOCKED_BOUND, f"during the stall, the loop's thread was {blocked}"

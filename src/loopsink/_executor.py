@@ -8,7 +8,8 @@ handed them over, so a file object is only ever touched by one thread.
 The rule for the event loop's thread
 ------------------------------------
 
-**It waits at most one short lend per hand-over, and never while polling.**
+**It waits at most one short lend per hand-over, and never while polling; while a job is
+out and the loop never idles, it lends again, briefly and more and more rarely.**
 
 * When a job is handed to an idle thread, the loop's thread *lends* it the GIL: it blocks
   on a lock of the job's for at most :attr:`Executor.lend` seconds. The thread, woken by a
@@ -16,13 +17,20 @@ The rule for the event loop's thread
   write) is over before the loop goes on. Nothing else is lent: a job handed over behind
   another one is queued without waiting.
 * A job that outlives its lend (a stalled disk, a full pipe, a server that does not answer)
-  never makes the loop wait again. A task that awaits it (:meth:`Job.wait`) sleeps until
-  the thread, finishing the job, wakes it through the loop's thread-safe scheduler; the
-  loop never lends again for the same job, and never naps to let the thread in. (An
-  executor made with ``look_every`` has the task look for the outcome on a timer instead
-  of being woken, for network jobs; with ``look_lend`` each look that finds the job still
-  running lends the GIL once more, briefly: a thread back from the network would
-  otherwise wait for the GIL as long as the loop never idles.)
+  does not make the loop wait for it. A task that awaits it (:meth:`Job.wait`) sleeps until
+  the thread, finishing the job, wakes it through the loop's thread-safe scheduler; nothing
+  polls for the outcome. (An executor made with ``look_every`` has the task look for the
+  outcome on a timer instead of being woken, for network jobs; with ``look_lend`` each look
+  that finds the job still running lends the GIL once more, briefly.)
+* The one thing the loop still owes such a job is the GIL. A loop that never idles (a busy
+  service) releases and retakes the GIL at every pass, which defeats CPython's switch
+  interval: the job's thread, back from a system call, would wait for the GIL as long as the
+  load lasts, and the task awaiting the job with it. So while a woken job is out, a task of
+  the loop looks every ``WAKE_LEND_EVERY`` seconds: if the loop's thread has not idled
+  since the last look, it lends the GIL for at most ``WAKE_LEND`` seconds. A thread that did
+  not run when lent to is stalled, not starved, so the looks then thin out, doubling up to
+  ``WAKE_LEND_EVERY_MAX``: a stalled job costs a busy loop a few short lends, an idle loop
+  none, and nobody ever lends per pass.
 
 :func:`executor_of` gives any sink, including a third-party one, its own executor; see
 ``docs/design.md`` for why the loop lends at all.
@@ -35,12 +43,18 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from time import monotonic, thread_time
 from typing import Any, Generic, TypeVar
 
 import anyio
 
-from ._compat import threadsafe_scheduler
-from ._tuning import LEND
+from ._compat import current_loop_token, spawn_detached, threadsafe_scheduler
+from ._tuning import LEND, WAKE_LEND, WAKE_LEND_BUSY, WAKE_LEND_EVERY, WAKE_LEND_EVERY_MAX
+
+try:
+    from time import clock_gettime, pthread_getcpuclockid
+except ImportError:  # pragma: no cover - Windows, macOS: _cpu_time() tells nothing
+    pass
 
 __all__ = ["Executor", "Job", "executor_of"]
 
@@ -211,6 +225,90 @@ def _serve(shared: _Shared) -> None:
             job._run()
 
 
+def _voluntary_switches_counter() -> Callable[[], int] | None:
+    """How many times the calling thread has blocked so far, where the OS tells (Linux)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    who: int | None = getattr(resource, "RUSAGE_THREAD", None)
+    if who is None:  # pragma: no cover - not Linux
+        return None
+    getrusage = resource.getrusage
+
+    def voluntary_switches() -> int:
+        return getrusage(who).ru_nvcsw
+
+    return voluntary_switches
+
+
+_voluntary_switches = _voluntary_switches_counter()
+
+
+class _IdleWatch:
+    """Whether the calling thread (the loop's) went idle since :meth:`mark`.
+
+    On Linux: whether it blocked at all (its voluntary context switches), which a loop does
+    when it waits for events and never does while it has work, however busy the machine.
+    Elsewhere: whether it ran for less than WAKE_LEND_BUSY of the time.
+    """
+
+    __slots__ = ("_cpu", "_switches", "_wall")
+
+    def __init__(self) -> None:
+        self.mark()
+
+    def mark(self) -> None:
+        if _voluntary_switches is not None:
+            self._switches = _voluntary_switches()
+        else:  # pragma: no cover - not Linux
+            self._cpu, self._wall = thread_time(), monotonic()
+
+    def idled(self) -> bool:
+        if _voluntary_switches is not None:
+            return _voluntary_switches() != self._switches
+        ran, passed = thread_time() - self._cpu, monotonic() - self._wall  # pragma: no cover
+        return ran < passed * WAKE_LEND_BUSY  # pragma: no cover
+
+
+def _cpu_time(thread: threading.Thread) -> float | None:
+    """The CPU time ``thread`` has used so far, where the OS tells (not macOS, not Windows)."""
+    try:
+        return clock_gettime(pthread_getcpuclockid(thread.ident))  # type: ignore[arg-type]
+    except (NameError, TypeError, OSError, OverflowError):  # pragma: no cover
+        return None
+
+
+def _lender(executor_ref: weakref.ref[Executor], loop: object) -> Callable[[], Any]:
+    """The body of the task that lends the GIL while a job of the executor is out."""
+
+    async def lend_while_out() -> None:
+        watch = _IdleWatch()
+        every = WAKE_LEND_EVERY
+        while True:
+            await anyio.sleep(every)
+            executor = executor_ref()
+            if executor is None:
+                return
+            last, thread = executor._last, executor._thread
+            if executor._lender is not loop or last is None or thread is None or executor.idle:
+                if executor._lender is loop:
+                    executor._lender = None
+                return
+            del executor
+            # A loop that waited for events meanwhile let go of the GIL long enough.
+            if not watch.idled():
+                ran = _cpu_time(thread)
+                last._lend(WAKE_LEND)
+                if ran is None or _cpu_time(thread) != ran:
+                    every = WAKE_LEND_EVERY
+                else:  # it did not run when lent to: stalled (in a system call), not starved
+                    every = min(every * 2, WAKE_LEND_EVERY_MAX)
+            watch.mark()
+
+    return lend_while_out
+
+
 def _stop(shared: _Shared) -> None:
     shared.jobs.append(None)
     shared.signal()
@@ -270,6 +368,7 @@ class Executor:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._last: Job[Any] | None = None
+        self._lender: object = None  # the loop whose task lends while a job is out
 
     @property
     def idle(self) -> bool:
@@ -303,7 +402,21 @@ class Executor:
         shared.signal()
         if idle and self.lend > 0:
             job._lend(self.lend)
+        if not job._finished and self.look_every is None:
+            self._lend_while_out()
         return job
+
+    def _lend_while_out(self) -> None:
+        """Have a task of the running loop lend the GIL briefly, every so often, until the
+        executor is idle again (one such task per executor and loop)."""
+        try:
+            loop = current_loop_token()
+        except RuntimeError:  # no loop here: nobody competes for the GIL like a loop does
+            return
+        if self._lender is loop:
+            return
+        self._lender = loop
+        spawn_detached(_lender(weakref.ref(self), loop), name=f"{self.name} lender")
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(*args)`` on the thread, after the jobs before it; return its result.
@@ -341,6 +454,7 @@ class Executor:
         self._shared = _Shared()
         self._thread = None
         self._last = None
+        self._lender = None
 
     def _ensure_thread(self) -> bool:
         thread = self._thread

@@ -73,6 +73,35 @@ SYNC_GATHER = 0.05
 #: row of that section).
 LEND = 0.0005
 
+#: While a job that outlived its lend is still running and the loop never idles, the loop's
+#: thread lends the GIL again for at most this long, once per WAKE_LEND_EVERY. Such a loop
+#: releases and retakes the GIL at every pass, which defeats CPython's switch interval: the
+#: job's thread, back from a system call, would otherwise wait for the GIL as long as the
+#: load lasts. Trades a little of a busy loop's time while a job is out against how soon
+#: the job ends under load.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" (the sink keeps up)
+#: and "A FastAPI service under uvicorn (wrk): loopsink via the lifespan helper: p99" (the
+#: loop's lag under a service's load).
+WAKE_LEND = 0.0001
+#: How often the loop lends (see WAKE_LEND) while a job's thread takes the lends: more
+#: often, and a job that needs the GIL after each of many system calls ends sooner under
+#: load, for more of the loop's time.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" and "A FastAPI service
+#: under uvicorn (wrk): loopsink via the lifespan helper: p99".
+WAKE_LEND_EVERY = 0.002
+#: A lend the job's thread did not run in (it is stalled in a system call, not waiting for
+#: the GIL) doubles the time to the next one, up to this: a stall under load costs the loop
+#: a few lends, not one per WAKE_LEND_EVERY (on a busy machine, a lend keeps the loop's
+#: thread off its CPU for longer than WAKE_LEND).
+#: Guards: "A FastAPI service under uvicorn (wrk): loopsink via the lifespan helper: p99".
+WAKE_LEND_EVERY_MAX = 0.032
+#: Where the OS does not count a thread's waits (not Linux), a loop counts as never idle
+#: (see WAKE_LEND) when its thread ran for at least this share of the time since the last
+#: look: one that idled let go of the GIL long enough meanwhile.
+#: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT" and "A FastAPI service
+#: under uvicorn (wrk): loopsink via the lifespan helper: p99".
+WAKE_LEND_BUSY = 0.5
+
 #: The HTTP sink's executor lends nothing (a request is not over within a lend) and the
 #: awaiting task looks for the outcome on this timer instead of being woken from the
 #: thread: a wake-up from outside the loop can make its next timer a millisecond late.
