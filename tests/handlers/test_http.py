@@ -734,6 +734,83 @@ async def test_records_are_formatted_on_the_loop(server: HTTPServer, method: str
         assert len(server.delivered()) >= 1
 
 
+class NotingBody(NDJSONBody):
+    """Sets ``reached`` once it has encoded ``until`` records."""
+
+    def __init__(self, until: int) -> None:
+        self.until = until
+        self.encoded = 0
+        self.reached = threading.Event()
+
+    def encode_record(self, handler: HTTPHandler, record: logging.LogRecord) -> str:
+        self.encoded += 1
+        if self.encoded >= self.until:
+            self.reached.set()
+        return super().encode_record(handler, record)
+
+
+async def test_the_next_batch_is_encoded_while_a_request_is_on_its_way(
+    server: HTTPServer,
+) -> None:
+    """The lane waited for each request to be answered before it encoded the next batch:
+    a collector's round trip was time the sink could not use, and a busy service's records
+    piled up behind it."""
+    gate = server.gate = threading.Event()
+    body = NotingBody(until=20)
+    sink = HTTPHandler(server.host, "/bulk", "POST", body=body, batch_size=10)
+    try:
+        async with loopsink.LogQueue(sink) as queue:
+            for record in records(10):
+                queue.put(record)
+            await anyio.to_thread.run_sync(server.wait_arrived, 1)  # held at the gate
+            for record in records(20)[10:]:
+                queue.put(record)
+            with anyio.fail_after(10):  # on the old code: only once the gate opened
+                await anyio.to_thread.run_sync(body.reached.wait, 10.0)
+            assert not gate.is_set()
+            assert server.arrived == 1
+            assert not server.received  # the first request is still held
+            gate.set()
+            await queue.flush()
+            assert [len(r.body.splitlines()) for r in server.delivered()] == [10, 10]
+            numbers = [
+                json.loads(line)["lineno"]
+                for r in server.delivered()
+                for line in r.body.splitlines()
+            ]
+            assert numbers == list(range(20))
+            assert queue.stats.sinks[0].emitted == 20
+    finally:
+        gate.set()
+
+
+async def test_a_request_nobody_waited_for_that_fails_counts_its_records_as_errors(
+    server: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.default = Answer(status=400)
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_size=5)
+    async with loopsink.LogQueue(sink) as queue:
+        for record in records(12):
+            queue.put(record)
+        await queue.flush()
+        stats = queue.stats.sinks[0]
+    assert len(server.received) == 3
+    assert (stats.emitted, stats.errors) == (0, 12)
+    assert sink.late_failures == 12
+    assert capsys.readouterr().err.count("--- Logging error ---") == 3  # one a request
+
+
+async def test_a_sink_called_directly_has_sent_its_batch_when_emit_batch_returns(
+    server: HTTPServer,
+) -> None:
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson")
+    try:
+        await sink.emit_batch(records(3))
+        assert [len(r.body.splitlines()) for r in server.delivered()] == [3]
+    finally:
+        await sink.aclose()
+
+
 def test_the_form_encoder_keeps_no_record_text_alive() -> None:
     """An lru_cache of quoted values kept every message and traceback text it saw."""
     text = "".join(["secret ", str(time.perf_counter_ns())])  # a new str, referenced once here

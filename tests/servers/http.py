@@ -69,6 +69,11 @@ class HTTPServer:
         #: answers used, in order, before falling back to ``default``
         self.script: collections.deque[Answer] = collections.deque()
         self.received: list[Received] = []
+        #: while an unset threading.Event, each request that arrived waits for it to be set
+        #: before it is answered (and recorded in ``received``)
+        self.gate: threading.Event | None = None
+        #: requests whose body has been read, answered or not
+        self.arrived = 0
         self.port = 0
         self._cond = threading.Condition()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -157,6 +162,12 @@ class HTTPServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         arrived = time.monotonic()
         body = await request.read()
+        with self._cond:
+            self.arrived += 1
+            self._cond.notify_all()
+        gate = self.gate
+        if gate is not None:
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait, 30.0)
         if self.delay:
             await asyncio.sleep(self.delay)
         with self._cond:
@@ -184,6 +195,12 @@ class HTTPServer:
                     f"{len(self.received)} of {count} requests arrived in {timeout} s"
                 )
             return list(self.received)
+
+    def wait_arrived(self, count: int, timeout: float = 10.0) -> None:
+        """Block until ``count`` requests have arrived, answered or still held at the gate."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.arrived >= count, timeout):
+                raise TimeoutError(f"{self.arrived} of {count} requests arrived in {timeout} s")
 
     def delivered(self) -> list[Received]:
         """The requests answered 2xx."""

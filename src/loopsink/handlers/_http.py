@@ -31,7 +31,7 @@ import anyio.lowlevel
 
 from .._context import in_context, run_each_in_context
 from .._exceptions import require
-from .._executor import Executor
+from .._executor import Executor, Job
 from .._handler import CONTEXT_FREE_FORMATTERS, AsyncHandler
 from .._tuning import (
     ENCODE_CHECK_EVERY,
@@ -356,6 +356,8 @@ class HTTPHandler(AsyncHandler):
             look_lend=HTTP_LOOK_LEND,
         )
         self._closing = threading.Event()  # set by close(): a pending retry gives up
+        #: the request handed over last while a queue drives the sink (see emit_batch)
+        self._in_flight: Job[None] | None = None
         self._retried = 0
         self._requests = 0
 
@@ -447,6 +449,12 @@ class HTTPHandler(AsyncHandler):
         Records are encoded here, on the loop, in short slices; the requests are made by
         the sink's own thread from the bytes. Failures are reported (``handleError``, one
         count per record), never raised.
+
+        While a queue drives the sink, a batch request is handed over and not waited for:
+        the next batch is encoded while it is on its way, and waits only for it to be over
+        before it is handed over in turn (one request in flight, as the collector sees
+        it). A request that fails then is a late failure (:meth:`report_late_failure`);
+        :meth:`flush` and :meth:`close` wait for it.
         """
         if self._encoder is None:
             forms = await self._forms(records)
@@ -463,7 +471,11 @@ class HTTPHandler(AsyncHandler):
                 self.report_batch_failure(chunk)
                 continue
             if done:
-                await self._sender.run(self._send_chunk, pieces, done)
+                if self.linger_watched:
+                    await self._wait_in_flight()
+                    self._in_flight = self._sender.submit(self._send_chunk_late, pieces, done)
+                else:  # called directly: over when it returns
+                    await self._sender.run(self._send_chunk, pieces, done)
             if self.batch_interval and len(chunk) < size:
                 # Pause with the lane busy, so what arrives meanwhile makes one request.
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
@@ -475,6 +487,7 @@ class HTTPHandler(AsyncHandler):
         super()._after_fork()
         self._sender.discard_after_fork()
         self._closing = threading.Event()
+        self._in_flight = None  # the parent's
         transport, self._transport = self._transport, None
         if transport is not None:
             # a plain close() of the child's copy of the descriptor sends nothing; a
@@ -488,11 +501,23 @@ class HTTPHandler(AsyncHandler):
         """
         self._closing.set()  # a retry that waits gives up now
         try:
+            await self._wait_in_flight()
             await self._sender.run(self._close_transport)
         finally:
             self._sender.stop()
             self._closing.clear()
             await super().close()
+
+    async def flush(self) -> None:
+        """Wait for the request on its way, if any (see :meth:`emit_batch`)."""
+        await super().flush()
+        await self._wait_in_flight()
+
+    async def _wait_in_flight(self) -> None:
+        while (job := self._in_flight) is not None:
+            await job.wait()  # it reports its own failure: it never raises
+            if self._in_flight is job:
+                self._in_flight = None
 
     def describe(self) -> str:
         """The sink's name, or where it sends: two HTTP sinks stay apart in ``queue.stats``."""
@@ -739,6 +764,13 @@ class HTTPHandler(AsyncHandler):
         except Exception:
             self.report_batch_failure(records)
 
+    def _send_chunk_late(self, pieces: list[bytes], records: list[logging.LogRecord]) -> None:
+        """A request nobody waits for: the queue counted its records as emitted."""
+        try:
+            self._send_batch(pieces, records, late=True)
+        except Exception as exc:
+            self.report_late_failure(exc, records[0], len(records))
+
     def _compress(self, pieces: Sequence[bytes]) -> list[bytes]:
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip container
         out = []
@@ -750,7 +782,9 @@ class HTTPHandler(AsyncHandler):
         out.append(compressor.flush())
         return [piece for piece in out if piece]
 
-    def _send_batch(self, pieces: list[bytes], records: list[logging.LogRecord]) -> None:
+    def _send_batch(
+        self, pieces: list[bytes], records: list[logging.LogRecord], *, late: bool = False
+    ) -> None:
         encoder = self._encoder
         assert encoder is not None
         headers = list(self.headers.items())
@@ -761,7 +795,10 @@ class HTTPHandler(AsyncHandler):
         headers.append(("Content-Length", str(sum(map(len, pieces)))))
         response = self._request(self.url, pieces, headers)
         for record, reason in encoder.rejected(response.status_code, response.content, records):
-            self._report_rejected(record, reason)
+            if late:
+                self.report_late_failure(HTTPDeliveryError(reason), record, 1)
+            else:
+                self._report_rejected(record, reason)
 
     def _report_rejected(self, record: logging.LogRecord, reason: str) -> None:
         try:
