@@ -7,7 +7,8 @@ Shape of the inside::
 
 This module is the intake, the overflow policies, waking the workers, and the
 orchestration of ``flush``/``aclose`` and ``stats``; a lane, its worker and what it does
-with its sink are :mod:`loopsink._lane`.
+with its sink are :mod:`loopsink._lane`; counting and reporting dropped records is
+:mod:`loopsink._drops`.
 
 ``put`` appends to a ``collections.deque`` (atomic in CPython) and only touches the loop
 when the workers are asleep: from the loop thread it sets an event, from another thread it
@@ -19,7 +20,6 @@ is no separate task in between, which saves a task switch and an event on every 
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import enum
 import logging
@@ -40,6 +40,7 @@ from ._compat import (
     threadsafe_scheduler,
     threadsafe_timer,
 )
+from ._drops import DropLedger, warn_stderr
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
 from ._lane import AGAIN, END, SLEEP, Lane, LaneFeed, Signal
@@ -48,7 +49,6 @@ from ._record import (
     PLAIN_SIZE,
     QueuedRecord,
     extras_fixed,
-    own_record,
     snapshot,
     wrap,
 )
@@ -57,7 +57,6 @@ from ._stats import DropReason, QueueStats
 from ._tuning import BLOCK_RECHECK as _BLOCK_RECHECK
 from ._tuning import CLOSE_GRACE as _CLOSE_GRACE
 from ._tuning import POLL as _POLL
-from ._tuning import SUMMARY_QUIET_PERIOD as _SUMMARY_QUIET_PERIOD
 from ._tuning import SYNC_GATHER as _GATHER
 
 if TYPE_CHECKING:
@@ -74,8 +73,9 @@ _get_ident = threading.get_ident
 #: A put() threshold no intake reaches.
 _NEVER = sys.maxsize
 
-# _POLL, _GATHER, _CLOSE_GRACE, _SUMMARY_QUIET_PERIOD and _BLOCK_RECHECK (and the lanes' _TURN,
-# _TRICKLE and _WRAP_SLICE): see _tuning, which says what each trades and which bench row guards it.
+# _POLL, _GATHER, _CLOSE_GRACE and _BLOCK_RECHECK (and the lanes' _TURN, _TRICKLE and
+# _WRAP_SLICE, the drop ledger's _SUMMARY_QUIET_PERIOD): see _tuning, which says what each
+# trades and which bench row guards it.
 
 
 class _State(enum.Enum):
@@ -176,13 +176,10 @@ class LogQueue:
         self._progress = Signal()  # fired whenever records leave the intake
         self._intake_closed = False  # closing, and the intake is empty for good
         self._drained = 0  # records moved out of the intake
-        self._summarising = False  # a drop-summary task is waiting for a quiet moment
-        # drop counters: loop-thread ones need no lock, other threads share a lock
-        self._loop_drops: dict[str, int] = {}
-        self._thread_drops: dict[str, int] = {}
-        self._drop_lock = threading.Lock()
-        self._reported_drops = 0
-        self._closed_reported = False  # a "closed" drop was reported on stderr
+        #: what was dropped, by reason, and the reports about it
+        self._drops = DropLedger(self._lanes, capacity, overflow)
+        #: counting a drop is the ledger's (bound here: put() calls it directly)
+        self._count_drop = self._drops.count
         # overflow="block": producer threads wait here for room
         self._room = threading.Condition(threading.Lock())
 
@@ -283,40 +280,11 @@ class LogQueue:
         return False
 
     def _report_closed_drop(self) -> None:
-        """Records put after the close are lost: say so at the first, and count them at exit.
-
-        Typical at interpreter exit, where logging.shutdown() closed the queue and daemon
-        threads or later exit handlers still log.
-        """
-        if self._closed_reported:
-            return
-        self._closed_reported = True
-        _warn_stderr(
-            f"loopsink: a record was logged after {self!r} had closed: it is dropped, as are "
-            f"later ones (counted in stats.dropped['closed']).\n"
-        )
-        try:
-            atexit.register(self._report_closed_drops_at_exit)
-        except Exception:  # interpreter already finalizing
-            pass
-
-    def _report_closed_drops_at_exit(self) -> None:
-        count = self._drop_counts().get(DropReason.CLOSED, 0)
-        if count:
-            _warn_stderr(
-                f"loopsink: {count} log records were dropped because they were logged after "
-                f"{self!r} had closed.\n"
-            )
+        """A record was put after the close (see DropLedger.report_closed)."""
+        self._drops.report_closed(self)
 
     def _on_loop_thread(self) -> bool:
         return threading.get_ident() == self._loop_thread
-
-    def _count_drop(self, reason: str, count: int = 1) -> None:
-        if self._on_loop_thread():
-            self._loop_drops[reason] = self._loop_drops.get(reason, 0) + count
-        else:
-            with self._drop_lock:
-                self._thread_drops[reason] = self._thread_drops.get(reason, 0) + count
 
     def _wake_workers(self) -> None:
         if self._on_loop_thread():
@@ -394,61 +362,10 @@ class LogQueue:
         """Closing and the intake is empty: deliver the last summary, let the workers end."""
         if self._intake_closed:
             return
-        self._deliver_summary()
+        self._drops.deliver_last_summary()
         self._intake_closed = True
         self._progress.fire()
         self._rouse_all()
-
-    def _drop_counts(self) -> dict[str, int]:
-        with self._drop_lock:
-            counts = dict(self._thread_drops)
-        for reason, count in self._loop_drops.items():
-            counts[reason] = counts.get(reason, 0) + count
-        return counts
-
-    def _total_drops(self) -> int:
-        return sum(self._drop_counts().values()) + sum(
-            sum(lane.dropped.values()) for lane in self._lanes
-        )
-
-    def _unreported_drops(self) -> bool:
-        if not (
-            self._loop_drops or self._thread_drops or any(lane.dropped for lane in self._lanes)
-        ):
-            return False  # the common case, without the lock
-        return self._total_drops() > self._reported_drops
-
-    async def _summarise_when_quiet(self) -> None:
-        """Deliver the drop summary once no record has been dropped for a quiet period."""
-        try:
-            while self._unreported_drops() and not self._intake_closed:
-                before = self._total_drops()
-                await anyio.sleep(_SUMMARY_QUIET_PERIOD)
-                if self._total_drops() == before:
-                    self._deliver_summary()
-        finally:
-            self._summarising = False
-
-    def _deliver_summary(self) -> None:
-        total = self._total_drops()
-        lost = total - self._reported_drops
-        if lost <= 0:
-            return
-        self._reported_drops = total
-        parts = [f"{reason}: {n}" for reason, n in sorted(self._drop_counts().items())]
-        for lane in self._lanes:
-            parts.extend(
-                f"{lane.sink.describe()} {reason}: {n}"
-                for reason, n in sorted(lane.dropped.items())
-            )
-        record = own_record(
-            "loopsink",
-            logging.WARNING,
-            "%d records dropped: queue full (capacity %d, overflow %r; totals so far: %s)",
-            (lost, self._capacity, self._policy, ", ".join(parts)),
-        )
-        for lane in self._lanes:
-            lane.offer_own(record)
 
     # -- the lanes' view of the queue: loop thread -------------------------------------------
 
@@ -472,13 +389,10 @@ class LogQueue:
 
     def _lane_sleeping(self, lane: Lane) -> float:
         """``lane`` is about to sleep: start the drop summary if one is due; the poll period."""
-        if (
-            not self._summarising
-            and (self._loop_drops or self._thread_drops or lane.dropped)
-            and self._unreported_drops()
-        ):
-            self._summarising = True
-            self._start(self._summarise_when_quiet)
+        drops = self._drops
+        if drops.summary_due(lane):
+            drops.summarising = True
+            self._start(drops.summarise_when_quiet)
         return self._poll_period
 
     def _start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
@@ -492,7 +406,7 @@ class LogQueue:
             raise QueueClosedError(
                 f"this LogQueue is {self._state.value}; a queue runs once: make a new one"
             )
-        self._loop_thread = self._fast_thread = threading.get_ident()
+        self._loop_thread = self._fast_thread = self._drops.loop_thread = threading.get_ident()
         self._schedule = threadsafe_scheduler()
         self._schedule_later = threadsafe_timer()
         task_group = anyio.create_task_group()
@@ -549,7 +463,7 @@ class LogQueue:
             self._state = _State.CLOSED
             left = self._intake_leftovers(DropReason.CLOSED)
             if left:
-                _warn_stderr(
+                warn_stderr(
                     f"loopsink: {left} log records were never delivered: the queue was closed "
                     f"before it ran.\n"
                 )
@@ -594,7 +508,7 @@ class LogQueue:
             f"{lane.dropped.get(DropReason.DEADLINE, 0)} pending for {lane.sink.describe()}"
             for lane in lanes
         )
-        _warn_stderr(
+        warn_stderr(
             f"loopsink: LogQueue.aclose(timeout={timeout}) ran out of time; records lost: "
             f"{'; '.join(details)}. Give aclose() a longer timeout or find the slow sink in "
             f"queue.stats.\n"
@@ -655,7 +569,7 @@ class LogQueue:
     @property
     def stats(self) -> QueueStats:
         """A consistent snapshot of the counters (take it on the loop thread)."""
-        drops = self._drop_counts()
+        drops = self._drops.counts()
         waiting = len(self._intake)
         return QueueStats(
             enqueued=self._drained + waiting + drops.get(DropReason.EVICTED, 0),
@@ -681,10 +595,3 @@ class LogQueue:
                 source=self,
                 stacklevel=1,
             )
-
-
-def _warn_stderr(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-    except (OSError, ValueError, AttributeError):
-        pass
