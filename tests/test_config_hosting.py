@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from loopsink import LoggingBridge
 from loopsink.config import ConfiguredBridge, configured_bridges, run_bridges
 from loopsink.testing import CapturingSink
 
@@ -112,3 +113,28 @@ def test_a_burst_while_the_thread_starts_waits_for_room_under_block() -> None:
     item.close()
     assert item.queue.stats.dropped_total == 0
     assert sink.messages == [f"r{i}" for i in range(2000)]
+
+
+def test_a_thread_bridge_is_the_only_handler_that_feeds_its_queue() -> None:
+    """The thread that runs a configured bridge's queue is a ThreadedQueue with no bridge of
+    its own: no second handler over the same queue sits in logging's list for
+    ``logging.shutdown()`` to flush and close."""
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="thread")
+    item._wait_started(5.0)
+    assert item.state == "thread"
+    runner = item._threaded
+    assert runner is not None
+    assert (runner.bridge, runner.logger, runner.queue) == (None, None, item.queue)
+    feeding = [
+        ref()
+        for ref in logging._handlerList  # type: ignore[attr-defined]
+        if isinstance(ref(), LoggingBridge) and ref().queue is item.queue  # type: ignore[union-attr]
+    ]
+    assert feeding == [item]
+    item.handle(record("r"))
+    item.flush()
+    assert sink.messages == ["r"]
+    item.close()
+    assert not runner.running
+    assert item.queue.closed

@@ -67,10 +67,6 @@ _bridge_handle = LoggingBridge.handle
 _LIVE: weakref.WeakSet[HostedBridge] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
 
-#: A logger attached to nothing: ThreadedQueue detaches its bridge from a logger on close,
-#: and a configured bridge is attached (by dictConfig) to loggers it does not know about.
-_NOWHERE = logging.Logger("loopsink.config.unattached")
-
 
 class HostedBridge(LoggingBridge):
     """A bridge that owns its queue and sinks and runs the queue by its start policy.
@@ -416,14 +412,10 @@ def _creation_order(item: HostedBridge) -> int:
 def _thread_runner(queue: LogQueue, backend: str, timeout: float) -> ThreadedQueue:
     """A :class:`ThreadedQueue` for ``queue``, not started yet.
 
-    ThreadedQueue is made for ``start_in_thread``, which attaches a bridge of its own to a
-    logger and detaches it on close; a hosted bridge is attached by ``dictConfig`` instead.
-    So the runner gets a bridge that no logger holds and a logger that holds nothing, and
-    detaching them on close is harmless.
+    It has no bridge or logger of its own: the hosted bridge that feeds the queue is
+    attached by ``dictConfig`` and closed by ``logging.shutdown()``, not by the runner.
     """
-    return ThreadedQueue(
-        queue, LoggingBridge(queue), _NOWHERE, backend=backend, default_timeout=timeout
-    )
+    return ThreadedQueue(queue, backend=backend, default_timeout=timeout)
 
 
 def _append_from_now_on(sinks: Sequence[AsyncHandler]) -> None:
