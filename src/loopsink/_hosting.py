@@ -44,6 +44,7 @@ from ._compat import loop_running_here
 from ._configspec import BridgeSpec
 from ._handler import AsyncHandler
 from ._queue import LogQueue
+from ._sinkentries import reopen_appending
 
 __all__ = ["HostedBridge", "live_bridges"]
 
@@ -272,7 +273,7 @@ class HostedBridge(LoggingBridge):
                 return None  # another thread did it first
             if self._state is _State.CLOSED:
                 return old
-            _append_from_now_on(self._sinks)
+            reopen_appending(self._sinks)
             self.queue = _new_queue(self._sinks, self._queue_options)
             self._put = self.queue.put
             self._threaded = None
@@ -416,17 +417,6 @@ def _thread_runner(queue: LogQueue, backend: str, timeout: float) -> ThreadedQue
     attached by ``dictConfig`` and closed by ``logging.shutdown()``, not by the runner.
     """
     return ThreadedQueue(queue, backend=backend, default_timeout=timeout)
-
-
-def _append_from_now_on(sinks: Sequence[AsyncHandler]) -> None:
-    """Make file sinks opened with ``mode="w"`` reopen in ``"a"`` for the next generation.
-
-    The file was truncated when the first queue opened it; the next queue reopens it after
-    the old one closed it, and must append, or it would erase what the old queue wrote.
-    """
-    for sink in sinks:
-        if getattr(sink, "mode", None) == "w" and hasattr(sink, "baseFilename"):
-            sink.mode = "a"  # type: ignore[attr-defined]
 
 
 def _after_fork_in_child() -> None:
