@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -64,23 +64,35 @@ class Signal:
             event.set()
 
 
-class LaneFeed(NamedTuple):
+class LaneFeed:
     """What a running lane needs of the queue that feeds it (given to :meth:`Lane.run`)."""
 
-    #: the queue's intake: a lane that finds records in it fans them out (``fan_out``)
-    intake: deque[Any]
-    #: move what waits in the intake to every lane
-    fan_out: Callable[[], None]
-    #: called with the lane and whether it polls, once its backlog is empty: ``END`` (the
-    #: queue is closing and nothing is left), ``AGAIN`` (records came meanwhile) or
-    #: ``SLEEP``; the queue sets ``lane.idle`` and how soon ``put`` wakes the lanes
-    idle: Callable[[Lane, bool], int]
-    #: called with the lane just before it sleeps; returns how long a polling lane waits
-    sleeping: Callable[[Lane], float]
-    #: starts a task in the queue's task group (the linger watch)
-    spawn: Callable[..., object]
-    #: the texts formatted once for the sinks that share a formatter, or None
-    sharing: FormatSharing | None
+    __slots__ = ("fan_out", "idle", "intake", "sharing", "sleeping", "spawn")
+
+    def __init__(
+        self,
+        *,
+        intake: deque[Any],
+        fan_out: Callable[[], None],
+        idle: Callable[[Lane, bool], int],
+        sleeping: Callable[[Lane], float],
+        spawn: Callable[..., object],
+        sharing: FormatSharing | None,
+    ) -> None:
+        #: the queue's intake: a lane that finds records in it fans them out (``fan_out``)
+        self.intake = intake
+        #: move what waits in the intake to every lane
+        self.fan_out = fan_out
+        #: called with the lane and whether it polls, once its backlog is empty: ``END``
+        #: (the queue is closing and nothing is left), ``AGAIN`` (records came meanwhile)
+        #: or ``SLEEP``; the queue sets ``lane.idle`` and how soon ``put`` wakes the lanes
+        self.idle = idle
+        #: called with the lane just before it sleeps; returns how long a polling lane waits
+        self.sleeping = sleeping
+        #: starts a task in the queue's task group (the linger watch)
+        self.spawn = spawn
+        #: the texts formatted once for the sinks that share a formatter, or None
+        self.sharing = sharing
 
 
 class Lane:
