@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import loopsink
+from loopsink import LoggingBridge
+from loopsink._sinkentries import reopen_appending
 from loopsink.config import ConfiguredBridge, configured_bridges, run_bridges
 from loopsink.testing import CapturingSink
 
@@ -112,3 +116,56 @@ def test_a_burst_while_the_thread_starts_waits_for_room_under_block() -> None:
     item.close()
     assert item.queue.stats.dropped_total == 0
     assert sink.messages == [f"r{i}" for i in range(2000)]
+
+
+def test_a_thread_bridge_is_the_only_handler_that_feeds_its_queue() -> None:
+    """The thread that runs a configured bridge's queue is a ThreadedQueue with no bridge of
+    its own: no second handler over the same queue sits in logging's list for
+    ``logging.shutdown()`` to flush and close."""
+    sink = CapturingSink()
+    item = ConfiguredBridge([sink], start="thread")
+    item._wait_started(5.0)
+    assert item.state == "thread"
+    runner = item._threaded
+    assert runner is not None
+    assert (runner.bridge, runner.logger, runner.queue) == (None, None, item.queue)
+    feeding = [
+        ref()
+        for ref in logging._handlerList  # type: ignore[attr-defined]
+        if isinstance(ref(), LoggingBridge) and ref().queue is item.queue  # type: ignore[union-attr]
+    ]
+    assert feeding == [item]
+    item.handle(record("r"))
+    item.flush()
+    assert sink.messages == ["r"]
+    item.close()
+    assert not runner.running
+    assert item.queue.closed
+
+
+async def test_a_file_declared_with_mode_w_is_truncated_once_per_configuration(
+    tmp_path: Path,
+) -> None:
+    """Each time an app's loop ends, the bridge's next queue reopens the sinks: a file sink
+    declared with mode "w" appends from then on instead of erasing what was written."""
+    path = tmp_path / "app.log"
+    path.write_text("from an earlier run\n")
+    sink = loopsink.FileHandler(str(path), mode="w")
+    item = ConfiguredBridge([sink], start="loop")
+    for turn in ("first", "second", "third"):
+        async with run_bridges():
+            item.handle(record(f"{turn} app"))
+        assert sink.mode == "a"
+    item.close()
+    assert path.read_text() == "first app\nsecond app\nthird app\n"
+
+
+def test_reopen_appending_turns_w_into_a_for_file_sinks_only(tmp_path: Path) -> None:
+    truncating = loopsink.FileHandler(str(tmp_path / "w.log"), mode="w", delay=True)
+    appending = loopsink.FileHandler(str(tmp_path / "a.log"), mode="a", delay=True)
+    exclusive = loopsink.FileHandler(str(tmp_path / "x.log"), mode="x", delay=True)
+    other = CapturingSink()
+    other.mode = "w"  # type: ignore[attr-defined] # not a file sink: no baseFilename
+    reopen_appending([truncating, appending, exclusive, other])
+    assert [s.mode for s in (truncating, appending, exclusive)] == ["a", "a", "x"]
+    assert other.mode == "w"  # type: ignore[attr-defined]

@@ -297,13 +297,17 @@ async def test_run_in_io_thread_runs_after_what_was_handed_over(tmp_path: Path) 
     await sink.close()
 
 
+_QUEUE_MODULES = tuple(os.path.join("loopsink", m) for m in ("_queue.py", "_lane.py", "_drops.py"))
+
+
 class _QueueSpy:
-    """Notes every private attribute of the sink that code in ``_queue.py`` reads or sets."""
+    """Notes every private attribute of the sink that the queue's code reads or sets
+    (``_queue.py``, the lanes it runs, ``_lane.py``, and its drop ledger, ``_drops.py``)."""
 
     def _note(self, name: str) -> None:
         if name.startswith("_") and not name.startswith("__"):
             caller = sys._getframe(2).f_code.co_filename
-            if caller.endswith(os.path.join("loopsink", "_queue.py")):
+            if caller.endswith(_QUEUE_MODULES):
                 object.__getattribute__(self, "spied").add(name)
 
     def __getattribute__(self, name: str) -> Any:

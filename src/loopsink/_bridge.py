@@ -159,13 +159,18 @@ class ThreadedQueue:
 
     Made by :func:`start_in_thread` for programs that never run an event loop themselves.
     Its ``flush`` and ``close`` block the *calling* thread (with a deadline), never a loop.
+
+    ``bridge`` is the bridge that feeds ``queue`` and ``logger`` the logger it is attached
+    to: ``close`` detaches and closes it. Without them (``None``, as for a bridge declared
+    in a logging configuration, which ``dictConfig`` attaches and ``logging.shutdown()``
+    closes) the runner only runs the queue.
     """
 
     def __init__(
         self,
         queue: LogQueue,
-        bridge: LoggingBridge,
-        logger: logging.Logger,
+        bridge: LoggingBridge | None = None,
+        logger: logging.Logger | None = None,
         *,
         backend: str,
         default_timeout: float,
@@ -221,8 +226,10 @@ class ThreadedQueue:
         self._stop = None
         self._error = None
         pending = _fork.PendingQueue(self._renew_in_child)
-        self.queue = self.bridge.queue = pending  # type: ignore[assignment]
-        self.bridge._put = pending.put
+        self.queue = pending  # type: ignore[assignment]
+        if self.bridge is not None:
+            self.bridge.queue = pending  # type: ignore[assignment]
+            self.bridge._put = pending.put
 
     def _renew_in_child(self) -> LogQueue:
         with self._fork_lock:
@@ -236,8 +243,10 @@ class ThreadedQueue:
                 name=old.name,
             )
             self._fork_pending = False
-            self.queue = self.bridge.queue = queue
-            self.bridge._put = queue.put
+            self.queue = queue
+            if self.bridge is not None:
+                self.bridge.queue = queue
+                self.bridge._put = queue.put
             self._started = threading.Event()
             self._thread = threading.Thread(target=self._run, name="loopsink-queue", daemon=True)
             self._start()
@@ -279,10 +288,10 @@ class ThreadedQueue:
             return
         if self._fork_pending:  # a forked child that never logged
             self._closed = True
-            self.logger.removeHandler(self.bridge)
+            self._detach()
             return
         deadline = self.default_timeout if timeout is None else timeout
-        self.logger.removeHandler(self.bridge)
+        self._detach()
 
         async def close_queue() -> None:
             await self.queue.aclose(deadline)
@@ -294,7 +303,12 @@ class ThreadedQueue:
         finally:
             self._closed = True
             self._thread.join(deadline + 1.0)
-            self.bridge.close()
+            if self.bridge is not None:
+                self.bridge.close()
+
+    def _detach(self) -> None:
+        if self.bridge is not None and self.logger is not None:
+            self.logger.removeHandler(self.bridge)
 
     def __enter__(self) -> Self:
         return self

@@ -44,6 +44,7 @@ from ._compat import loop_running_here
 from ._configspec import BridgeSpec
 from ._handler import AsyncHandler
 from ._queue import LogQueue
+from ._sinkentries import reopen_appending
 
 __all__ = ["HostedBridge", "live_bridges"]
 
@@ -66,10 +67,6 @@ _bridge_handle = LoggingBridge.handle
 #: Every hosted bridge that is not closed yet, for :func:`live_bridges`.
 _LIVE: weakref.WeakSet[HostedBridge] = weakref.WeakSet()
 _LIVE_LOCK = threading.Lock()
-
-#: A logger attached to nothing: ThreadedQueue detaches its bridge from a logger on close,
-#: and a configured bridge is attached (by dictConfig) to loggers it does not know about.
-_NOWHERE = logging.Logger("loopsink.config.unattached")
 
 
 class HostedBridge(LoggingBridge):
@@ -276,7 +273,7 @@ class HostedBridge(LoggingBridge):
                 return None  # another thread did it first
             if self._state is _State.CLOSED:
                 return old
-            _append_from_now_on(self._sinks)
+            reopen_appending(self._sinks)
             self.queue = _new_queue(self._sinks, self._queue_options)
             self._put = self.queue.put
             self._threaded = None
@@ -416,25 +413,10 @@ def _creation_order(item: HostedBridge) -> int:
 def _thread_runner(queue: LogQueue, backend: str, timeout: float) -> ThreadedQueue:
     """A :class:`ThreadedQueue` for ``queue``, not started yet.
 
-    ThreadedQueue is made for ``start_in_thread``, which attaches a bridge of its own to a
-    logger and detaches it on close; a hosted bridge is attached by ``dictConfig`` instead.
-    So the runner gets a bridge that no logger holds and a logger that holds nothing, and
-    detaching them on close is harmless.
+    It has no bridge or logger of its own: the hosted bridge that feeds the queue is
+    attached by ``dictConfig`` and closed by ``logging.shutdown()``, not by the runner.
     """
-    return ThreadedQueue(
-        queue, LoggingBridge(queue), _NOWHERE, backend=backend, default_timeout=timeout
-    )
-
-
-def _append_from_now_on(sinks: Sequence[AsyncHandler]) -> None:
-    """Make file sinks opened with ``mode="w"`` reopen in ``"a"`` for the next generation.
-
-    The file was truncated when the first queue opened it; the next queue reopens it after
-    the old one closed it, and must append, or it would erase what the old queue wrote.
-    """
-    for sink in sinks:
-        if getattr(sink, "mode", None) == "w" and hasattr(sink, "baseFilename"):
-            sink.mode = "a"  # type: ignore[attr-defined]
+    return ThreadedQueue(queue, backend=backend, default_timeout=timeout)
 
 
 def _after_fork_in_child() -> None:

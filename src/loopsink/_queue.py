@@ -5,6 +5,11 @@ Shape of the inside::
     put() ── any thread ──▶ intake (deque, bounded) ──fan-out──▶ lane per sink ──▶ sink
                                                                (backlog + worker task)
 
+This module is the intake, the overflow policies, waking the workers, and the
+orchestration of ``flush``/``aclose`` and ``stats``; a lane, its worker and what it does
+with its sink are :mod:`loopsink._lane`; counting and reporting dropped records is
+:mod:`loopsink._drops`.
+
 ``put`` appends to a ``collections.deque`` (atomic in CPython) and only touches the loop
 when the workers are asleep: from the loop thread it sets an event, from another thread it
 schedules one callback, so a burst of records costs one wake-up, not one per record. Each
@@ -15,13 +20,11 @@ is no separate task in between, which saves a task switch and an event on every 
 
 from __future__ import annotations
 
-import atexit
 import contextvars
 import enum
 import logging
 import sys
 import threading
-import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -30,41 +33,31 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
-import anyio.lowlevel
 
 from ._compat import (
     ThreadsafeScheduler,
     ThreadsafeTimer,
-    Wakeup,
     threadsafe_scheduler,
     threadsafe_timer,
 )
-from ._context import apply_bound_fields
-from ._context import usage as _usage
+from ._drops import DropLedger, warn_stderr
 from ._exceptions import QueueClosedError, QueueNotRunningError
 from ._handler import AsyncHandler
+from ._lane import AGAIN, END, SLEEP, Lane, LaneFeed, Signal
 from ._record import (
     IMMUTABLE,
     PLAIN_SIZE,
     QueuedRecord,
     extras_fixed,
-    last_context,
-    own_record,
     snapshot,
-    unpair,
     wrap,
-    wrap_pairs,
 )
 from ._sharedtexts import FormatSharing
-from ._stats import DropReason, QueueStats, SinkStats
+from ._stats import DropReason, QueueStats
 from ._tuning import BLOCK_RECHECK as _BLOCK_RECHECK
 from ._tuning import CLOSE_GRACE as _CLOSE_GRACE
 from ._tuning import POLL as _POLL
-from ._tuning import SUMMARY_QUIET_PERIOD as _SUMMARY_QUIET_PERIOD
 from ._tuning import SYNC_GATHER as _GATHER
-from ._tuning import TRICKLE as _TRICKLE
-from ._tuning import TURN as _TURN
-from ._tuning import WRAP_SLICE as _WRAP_SLICE
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -80,8 +73,9 @@ _get_ident = threading.get_ident
 #: A put() threshold no intake reaches.
 _NEVER = sys.maxsize
 
-# _TURN, _POLL, _TRICKLE, _WRAP_SLICE, _GATHER, _CLOSE_GRACE, _SUMMARY_QUIET_PERIOD and
-# _BLOCK_RECHECK: see _tuning, which says what each trades and which bench row guards it.
+# _POLL, _GATHER, _CLOSE_GRACE and _BLOCK_RECHECK (and the lanes' _TURN, _TRICKLE and
+# _WRAP_SLICE, the drop ledger's _SUMMARY_QUIET_PERIOD): see _tuning, which says what each
+# trades and which bench row guards it.
 
 
 class _State(enum.Enum):
@@ -89,146 +83,6 @@ class _State(enum.Enum):
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-class _Signal:
-    """A re-armable event: ``fire`` wakes every current waiter; later waits wait anew."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event: anyio.Event | None = None
-
-    async def wait(self) -> None:
-        if self._event is None:
-            self._event = anyio.Event()
-        await self._event.wait()
-
-    def fire(self) -> None:
-        event, self._event = self._event, None
-        if event is not None:
-            event.set()
-
-
-class _Lane:
-    """One sink's backlog, worker state and counters. Touched only on the loop thread."""
-
-    __slots__ = (
-        "backlog",
-        "capacity",
-        "context",
-        "cut_context",
-        "done",
-        "dropped",
-        "emitted",
-        "filtered",
-        "high_water",
-        "idle",
-        "in_flight",
-        "late_base",
-        "lock",
-        "progress",
-        "received",
-        "scope",
-        "settled",
-        "sink",
-        "wake",
-        "watching",
-    )
-
-    def __init__(self, sink: AsyncHandler, capacity: int) -> None:
-        self.sink = sink
-        self.capacity = capacity
-        #: intake items as put (records, QueuedRecords and (record, context) pairs): the
-        #: lane makes them records when it delivers them (LogQueue._records)
-        self.backlog: deque[Any] = deque()
-        #: the context of the last pair the lane has seen: a record alone shares it
-        self.context: contextvars.Context | None = None
-        #: the context of the last pair among records cut from the end of an offer: the
-        #: next record alone that reaches the lane has it (see offer)
-        self.cut_context: contextvars.Context | None = None
-        self.in_flight = 0
-        self.received = 0  # records offered to this lane (dropped ones included)
-        self.settled = 0  # records done with: emitted, failed, filtered or dropped here
-        self.emitted = 0
-        self.filtered = 0
-        self.high_water = 0
-        self.dropped: dict[str, int] = {}
-        self.idle = False
-        self.wake = Wakeup()  # the lane's own worker is its one waiter
-        self.progress = _Signal()
-        self.done = anyio.Event()
-        self.scope: anyio.CancelScope | None = None
-        self.late_base = sink.late_failures  # what the sink had lost before this queue
-        self.watching = False  # a linger watch runs for this lane
-        self.lock: anyio.Lock = None  # type: ignore[assignment] # the sink's, set on the loop
-
-    @property
-    def pending(self) -> int:
-        return len(self.backlog) + self.in_flight
-
-    def room(self) -> int:
-        return self.capacity - len(self.backlog)
-
-    def offer(self, records: list[Any], policy: str) -> None:
-        """Take ``records`` (intake items) as far as there is room."""
-        backlog = self.backlog
-        self.received += len(records)
-        space = self.capacity - len(backlog)
-        if self.cut_context is not None:
-            records = self._after_cut(records)
-        if len(records) <= space or policy == "block":
-            backlog.extend(records)
-        elif policy == "drop_oldest":
-            backlog.extend(records)
-            excess = len(backlog) - self.capacity
-            for _ in range(excess):
-                backlog.popleft()
-            self._drop(DropReason.EVICTED, excess)
-        else:
-            kept = max(space, 0)
-            backlog.extend(records[:kept])
-            self._drop(DropReason.FULL, len(records) - kept)
-            # a pair among the records cut gives its context to the next record alone
-            self.cut_context = last_context(records[kept:], self.cut_context)
-        pending = self.pending
-        if pending > self.high_water:
-            self.high_water = pending
-        if self.idle:
-            self.idle = False
-            self.wake.fire()
-
-    def _after_cut(self, records: list[Any]) -> list[Any]:
-        """``records``, the first record alone among them paired with ``cut_context``."""
-        for index, item in enumerate(records):
-            if type(item) is tuple:  # a pair: it sets the context itself (if it has one)
-                if item[1] is not None:
-                    break
-                continue
-            if not isinstance(item, QueuedRecord):  # alone: it had the context cut
-                pair = (item, self.cut_context)
-                records = [*records[:index], pair, *records[index + 1 :]]
-                break
-        else:
-            return records  # none yet: the next offer's
-        self.cut_context = None
-        return records
-
-    def _drop(self, reason: str, count: int) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + count
-        self.settled += count
-        self.progress.fire()
-
-    def snapshot(self) -> SinkStats:
-        return SinkStats(
-            name=self.sink.describe(),
-            emitted=self.emitted - (self.sink.late_failures - self.late_base),
-            errors=self.sink.error_count,
-            pending=self.pending,
-            high_water=self.high_water,
-            dropped=dict(self.dropped),
-            last_error=self.sink.last_error,
-        )
 
 
 class LogQueue:
@@ -292,7 +146,7 @@ class LogQueue:
         #: QueuedRecords, (record, context) pairs, and records alone from the bridge's fast
         #: path (see _fast_context and wrap_pairs): what reads the intake must unpack them
         self._intake: deque[logging.LogRecord] = deque()
-        self._lanes = [_Lane(sink, capacity) for sink in sinks]
+        self._lanes = [Lane(sink, capacity) for sink in sinks]
         #: texts formatted once for the sinks that share a formatter (none to share: None)
         self._sharing = FormatSharing() if len(sinks) > 1 else None
         self._state = _State.UNOPENED
@@ -303,7 +157,7 @@ class LogQueue:
         self._fast_thread: int | None = None
         #: The fast path (put_call) puts a record alone when its context equals this one
         #: (the context of its last pair); each lane carries the same thing on its side
-        #: (_Lane.context). Not with "drop_oldest": evicting a pair would leave the
+        #: (Lane.context). Not with "drop_oldest": evicting a pair would leave the
         #: records after it with another record's context.
         self._fast_context: contextvars.Context | None = None
         self._remember_context = overflow != "drop_oldest"
@@ -319,16 +173,13 @@ class LogQueue:
         #: _NEVER once a wake-up is on its way. One comparison on the hot path.
         self._wake_at = _NEVER
         self._half = capacity // 2
-        self._progress = _Signal()  # fired whenever records leave the intake
+        self._progress = Signal()  # fired whenever records leave the intake
         self._intake_closed = False  # closing, and the intake is empty for good
         self._drained = 0  # records moved out of the intake
-        self._summarising = False  # a drop-summary task is waiting for a quiet moment
-        # drop counters: loop-thread ones need no lock, other threads share a lock
-        self._loop_drops: dict[str, int] = {}
-        self._thread_drops: dict[str, int] = {}
-        self._drop_lock = threading.Lock()
-        self._reported_drops = 0
-        self._closed_reported = False  # a "closed" drop was reported on stderr
+        #: what was dropped, by reason, and the reports about it
+        self._drops = DropLedger(self._lanes, capacity, overflow)
+        #: counting a drop is the ledger's (bound here: put() calls it directly)
+        self._count_drop = self._drops.count
         # overflow="block": producer threads wait here for room
         self._room = threading.Condition(threading.Lock())
 
@@ -429,40 +280,11 @@ class LogQueue:
         return False
 
     def _report_closed_drop(self) -> None:
-        """Records put after the close are lost: say so at the first, and count them at exit.
-
-        Typical at interpreter exit, where logging.shutdown() closed the queue and daemon
-        threads or later exit handlers still log.
-        """
-        if self._closed_reported:
-            return
-        self._closed_reported = True
-        _warn_stderr(
-            f"loopsink: a record was logged after {self!r} had closed: it is dropped, as are "
-            f"later ones (counted in stats.dropped['closed']).\n"
-        )
-        try:
-            atexit.register(self._report_closed_drops_at_exit)
-        except Exception:  # interpreter already finalizing
-            pass
-
-    def _report_closed_drops_at_exit(self) -> None:
-        count = self._drop_counts().get(DropReason.CLOSED, 0)
-        if count:
-            _warn_stderr(
-                f"loopsink: {count} log records were dropped because they were logged after "
-                f"{self!r} had closed.\n"
-            )
+        """A record was put after the close (see DropLedger.report_closed)."""
+        self._drops.report_closed(self)
 
     def _on_loop_thread(self) -> bool:
         return threading.get_ident() == self._loop_thread
-
-    def _count_drop(self, reason: str, count: int = 1) -> None:
-        if self._on_loop_thread():
-            self._loop_drops[reason] = self._loop_drops.get(reason, 0) + count
-        else:
-            with self._drop_lock:
-                self._thread_drops[reason] = self._thread_drops.get(reason, 0) + count
 
     def _wake_workers(self) -> None:
         if self._on_loop_thread():
@@ -540,241 +362,42 @@ class LogQueue:
         """Closing and the intake is empty: deliver the last summary, let the workers end."""
         if self._intake_closed:
             return
-        self._deliver_summary()
+        self._drops.deliver_last_summary()
         self._intake_closed = True
         self._progress.fire()
         self._rouse_all()
 
-    def _drop_counts(self) -> dict[str, int]:
-        with self._drop_lock:
-            counts = dict(self._thread_drops)
-        for reason, count in self._loop_drops.items():
-            counts[reason] = counts.get(reason, 0) + count
-        return counts
+    # -- the lanes' view of the queue: loop thread -------------------------------------------
 
-    def _total_drops(self) -> int:
-        return sum(self._drop_counts().values()) + sum(
-            sum(lane.dropped.values()) for lane in self._lanes
-        )
+    def _lane_idle(self, lane: Lane, poll: bool) -> int:
+        """``lane`` found its backlog empty: whether it ends, looks again or may sleep."""
+        if self._intake_closed:
+            return END
+        if self._state is not _State.OPEN and not self._intake:
+            self._close_intake()
+            return AGAIN
+        lane.idle = True
+        # After a batch more records will come: look again in a moment, and let put() wake
+        # the lane only if the intake fills up meanwhile.
+        wake_at = self._half if poll else 0
+        if wake_at < self._wake_at:
+            self._wake_at = wake_at
+        if lane.backlog or (self._intake and not self._blocked()):
+            lane.idle = False
+            return AGAIN
+        return SLEEP
 
-    def _unreported_drops(self) -> bool:
-        if not (
-            self._loop_drops or self._thread_drops or any(lane.dropped for lane in self._lanes)
-        ):
-            return False  # the common case, without the lock
-        return self._total_drops() > self._reported_drops
-
-    async def _summarise_when_quiet(self) -> None:
-        """Deliver the drop summary once no record has been dropped for a quiet period."""
-        try:
-            while self._unreported_drops() and not self._intake_closed:
-                before = self._total_drops()
-                await anyio.sleep(_SUMMARY_QUIET_PERIOD)
-                if self._total_drops() == before:
-                    self._deliver_summary()
-        finally:
-            self._summarising = False
-
-    def _deliver_summary(self) -> None:
-        total = self._total_drops()
-        lost = total - self._reported_drops
-        if lost <= 0:
-            return
-        self._reported_drops = total
-        parts = [f"{reason}: {n}" for reason, n in sorted(self._drop_counts().items())]
-        for lane in self._lanes:
-            parts.extend(
-                f"{lane.sink.describe()} {reason}: {n}"
-                for reason, n in sorted(lane.dropped.items())
-            )
-        record = own_record(
-            "loopsink",
-            logging.WARNING,
-            "%d records dropped: queue full (capacity %d, overflow %r; totals so far: %s)",
-            (lost, self._capacity, self._policy, ", ".join(parts)),
-        )
-        for lane in self._lanes:
-            lane.received += 1
-            lane.backlog.append(record)
-            if lane.idle:
-                lane.idle = False
-                lane.wake.fire()
-
-    # -- the lanes: one worker task per sink ---------------------------------------------------
-
-    async def _run_lane(self, lane: _Lane, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        # Shielded so that cancelling the body of ``async with queue`` still drains; aclose()
-        # cancels this scope itself when its deadline passes.
-        with anyio.CancelScope(shield=True) as scope:
-            lane.scope = scope
-            task_status.started()
-            sink = lane.sink
-            lane.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
-            sink.linger_watched = True
-            sink.format_sharing = self._sharing
-            clock = time.perf_counter
-            turn_ends = clock() + _TURN
-            poll = False
-            try:
-                while True:
-                    if self._intake:
-                        self._drain_intake()
-                    if lane.backlog:
-                        # records that trickle in, a few per pass of the loop, are
-                        # gathered for a moment; larger batches are taken as they come
-                        poll = await self._deliver(lane) < _TRICKLE
-                        # A sink that returns without suspending (one that holds its
-                        # output) and records that keep coming (other threads, or a sink
-                        # that logs) would keep this loop going and starve every other
-                        # task: take turns with them.
-                        if clock() > turn_ends:
-                            await anyio.lowlevel.checkpoint()
-                            turn_ends = clock() + _TURN
-                        continue
-                    if self._intake_closed:
-                        break
-                    if self._state is not _State.OPEN and not self._intake:
-                        self._close_intake()
-                        continue
-                    lane.idle = True
-                    # After a batch more records will come: look again in a moment, and
-                    # let put() wake the lane only if the intake fills up meanwhile.
-                    wake_at = self._half if poll else 0
-                    if wake_at < self._wake_at:
-                        self._wake_at = wake_at
-                    if lane.backlog or (self._intake and not self._blocked()):
-                        lane.idle = False
-                        continue
-                    if not lane.watching and sink.linger_deadline() is not None:
-                        lane.watching = True
-                        self._start(self._watch_linger, lane)
-                    if (
-                        not self._summarising
-                        and (self._loop_drops or self._thread_drops or lane.dropped)
-                        and self._unreported_drops()
-                    ):
-                        self._summarising = True
-                        self._start(self._summarise_when_quiet)
-                    if poll:  # flush() and aclose() wake the lane before the next look
-                        poll = False
-                        with anyio.move_on_after(self._poll_period):
-                            await lane.wake.wait()
-                        lane.idle = False
-                    else:
-                        await lane.wake.wait()
-                    turn_ends = clock() + _TURN
-                await self._finish_sink(sink)
-            finally:
-                sink.linger_watched = False
-                sink.format_sharing = None
-                lane.done.set()
+    def _lane_sleeping(self, lane: Lane) -> float:
+        """``lane`` is about to sleep: start the drop summary if one is due; the poll period."""
+        drops = self._drops
+        if drops.summary_due(lane):
+            drops.summarising = True
+            self._start(drops.summarise_when_quiet)
+        return self._poll_period
 
     def _start(self, func: Callable[..., Coroutine[Any, Any, None]], *args: object) -> None:
         assert self._task_group is not None
         self._task_group.start_soon(func, *args)
-
-    async def _watch_linger(self, lane: _Lane) -> None:
-        """Write the output a sink holds once its linger is over, if no batch did it first.
-
-        One task per sink and linger period, started when the lane goes idle with output
-        held: cheaper than a timeout on every idle wait of the lane.
-        """
-        sink = lane.sink
-        try:
-            while not lane.done.is_set():
-                deadline = sink.linger_deadline()
-                if deadline is None:
-                    return
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    await anyio.sleep(delay)
-                    continue
-                async with sink.io_lock():
-                    try:
-                        await sink.write_held()
-                    except Exception:
-                        sink.report_error("writing held output")
-        finally:
-            lane.watching = False
-
-    async def _deliver(self, lane: _Lane) -> int:
-        """Hand the waiting records to the sink, as one batch; return how many."""
-        sink = lane.sink
-        backlog = lane.backlog
-        count = len(backlog)
-        if count <= sink.max_batch_size:  # the common case: take everything, in C
-            batch = list(backlog)
-            backlog.clear()
-        else:
-            count = sink.max_batch_size
-            pop = backlog.popleft
-            batch = [pop() for _ in range(count)]
-        lane.in_flight = count
-        batch = await self._records(lane, batch)
-        if sink.level or sink.filters:
-            accepted = sink.accept_batch(batch)
-        else:
-            accepted = batch
-        errors_before, late_before = sink.error_count, sink.late_failures
-        if accepted:
-            lock = lane.lock
-            try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
-                lock.acquire_nowait()
-            except anyio.WouldBlock:
-                await lock.acquire()
-            try:
-                await sink.emit_batch(accepted)
-            except Exception:
-                sink.report_batch_failure(accepted)
-            finally:
-                lock.release()
-        # failures of earlier batches that surfaced meanwhile are not this batch's
-        late = sink.late_failures - late_before
-        failed = min(sink.error_count - errors_before - late, len(accepted))
-        lane.emitted += len(accepted) - failed
-        lane.filtered += count - len(accepted)
-        lane.in_flight = 0
-        lane.settled += count
-        lane.progress.fire()
-        return count
-
-    async def _records(
-        self, lane: _Lane, items: list[logging.LogRecord]
-    ) -> list[logging.LogRecord]:
-        """The lane's intake items as records, carrying their contexts if the sink reads them.
-
-        A large batch is made in slices, taking turns with other tasks in between.
-        """
-        if not (_usage.bound or lane.sink.needs_context()):
-            # nothing this sink runs reads context variables: the records as they are
-            records, lane.context = unpair(items, lane.context)
-            return records
-        if len(items) <= _WRAP_SLICE:
-            records, lane.context = wrap_pairs(items, lane.context)
-        else:
-            records = []
-            clock = time.perf_counter
-            turn_ends = clock() + _TURN
-            for start in range(0, len(items), _WRAP_SLICE):
-                if clock() > turn_ends:
-                    await anyio.lowlevel.checkpoint()
-                    turn_ends = clock() + _TURN
-                part, lane.context = wrap_pairs(items[start : start + _WRAP_SLICE], lane.context)
-                records += part
-        if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
-            apply_bound_fields(records)
-        return records
-
-    async def _finish_sink(self, sink: AsyncHandler) -> None:
-        async with sink.io_lock():
-            try:
-                await sink.flush()
-            except Exception:
-                sink.report_error("flush() while the queue was closing")
-            try:
-                await sink.close()
-            except Exception:
-                sink.report_error("close() while the queue was closing")
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -783,7 +406,7 @@ class LogQueue:
             raise QueueClosedError(
                 f"this LogQueue is {self._state.value}; a queue runs once: make a new one"
             )
-        self._loop_thread = self._fast_thread = threading.get_ident()
+        self._loop_thread = self._fast_thread = self._drops.loop_thread = threading.get_ident()
         self._schedule = threadsafe_scheduler()
         self._schedule_later = threadsafe_timer()
         task_group = anyio.create_task_group()
@@ -791,8 +414,16 @@ class LogQueue:
         self._task_group = task_group
         self._state = _State.OPEN
         try:
+            feed = LaneFeed(
+                intake=self._intake,
+                fan_out=self._drain_intake,
+                idle=self._lane_idle,
+                sleeping=self._lane_sleeping,
+                spawn=task_group.start_soon,
+                sharing=self._sharing,
+            )
             for lane in self._lanes:
-                await task_group.start(self._run_lane, lane)
+                await task_group.start(lane.run, feed)
             if self._intake:  # records put before the start
                 self._rouse()
         except BaseException:
@@ -832,7 +463,7 @@ class LogQueue:
             self._state = _State.CLOSED
             left = self._intake_leftovers(DropReason.CLOSED)
             if left:
-                _warn_stderr(
+                warn_stderr(
                     f"loopsink: {left} log records were never delivered: the queue was closed "
                     f"before it ran.\n"
                 )
@@ -849,14 +480,7 @@ class LogQueue:
             unfinished = [lane for lane in self._lanes if not lane.done.is_set()]
             lost = self._intake_leftovers(DropReason.DEADLINE)
             for lane in unfinished:
-                lost_here = lane.pending
-                lane.backlog.clear()
-                if lost_here:
-                    lane.dropped[DropReason.DEADLINE] = (
-                        lane.dropped.get(DropReason.DEADLINE, 0) + lost_here
-                    )
-                if lane.scope is not None:
-                    lane.scope.cancel()
+                lane.abandon()
             for lane in unfinished:
                 await lane.done.wait()
             if unfinished:
@@ -866,7 +490,7 @@ class LogQueue:
                 with anyio.move_on_after(grace):
                     async with anyio.create_task_group() as closing:
                         for lane in unfinished:
-                            closing.start_soon(_close_late, lane.sink)
+                            closing.start_soon(lane.close_late)
             if lost or unfinished:
                 self._report_deadline(lost, unfinished, timeout)
         self._state = _State.CLOSED
@@ -878,13 +502,13 @@ class LogQueue:
             self._count_drop(reason, left)
         return left
 
-    def _report_deadline(self, intake_lost: int, lanes: list[_Lane], timeout: float | None) -> None:
+    def _report_deadline(self, intake_lost: int, lanes: list[Lane], timeout: float | None) -> None:
         details = [f"{intake_lost} still in the intake"] if intake_lost else []
         details.extend(
             f"{lane.dropped.get(DropReason.DEADLINE, 0)} pending for {lane.sink.describe()}"
             for lane in lanes
         )
-        _warn_stderr(
+        warn_stderr(
             f"loopsink: LogQueue.aclose(timeout={timeout}) ran out of time; records lost: "
             f"{'; '.join(details)}. Give aclose() a longer timeout or find the slow sink in "
             f"queue.stats.\n"
@@ -903,20 +527,7 @@ class LogQueue:
             await self._progress.wait()
         async with anyio.create_task_group() as task_group:
             for lane in self._lanes:
-                task_group.start_soon(self._flush_lane, lane, lane.received)
-
-    async def _flush_lane(self, lane: _Lane, target: int) -> None:
-        if lane.settled < target:
-            lane.wake.fire()  # a worker between two looks at its backlog looks now
-        while lane.settled < target and not lane.done.is_set():
-            await lane.progress.wait()
-        if lane.done.is_set():
-            return
-        async with lane.sink.io_lock():
-            try:
-                await lane.sink.flush()
-            except Exception:
-                lane.sink.report_error("flush()")
+                task_group.start_soon(lane.flush_to, lane.received)
 
     def _require_open(self, what: str) -> None:
         if self._state is _State.UNOPENED:
@@ -958,7 +569,7 @@ class LogQueue:
     @property
     def stats(self) -> QueueStats:
         """A consistent snapshot of the counters (take it on the loop thread)."""
-        drops = self._drop_counts()
+        drops = self._drops.counts()
         waiting = len(self._intake)
         return QueueStats(
             enqueued=self._drained + waiting + drops.get(DropReason.EVICTED, 0),
@@ -984,17 +595,3 @@ class LogQueue:
                 source=self,
                 stacklevel=1,
             )
-
-
-async def _close_late(sink: AsyncHandler) -> None:
-    try:
-        await sink.close()
-    except Exception:
-        sink.report_error("close() after the close deadline")
-
-
-def _warn_stderr(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-    except (OSError, ValueError, AttributeError):
-        pass

@@ -3,8 +3,12 @@
 The ``sinks`` option of a configured bridge (see :mod:`loopsink._config`) is a list, or a
 mapping from sink name to entry; an entry reads like a dictConfig handler entry (``class``
 or ``()``, ``level``, ``formatter``, ``filters``, ``.``, and the sink's own constructor
-options). Everything here runs once, at configuration time, and every problem raises a
+options). Building runs once, at configuration time, and every problem raises a
 ``ValueError`` whose message says which key was wrong, the value, and the fix.
+
+The sinks built here outlive one queue: when a configured bridge's queue closes (the app's
+loop ended), the bridge runs its next queue over the same sinks. :func:`reopen_appending`
+is what such a sink needs before the next queue opens it again.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from ._handler import AsyncHandler
 
-__all__ = ["build_sinks", "did_you_mean", "handler_label"]
+__all__ = ["build_sinks", "did_you_mean", "handler_label", "reopen_appending"]
 
 #: Keys of a sink entry that are not constructor arguments (as in a dictConfig handler).
 _SINK_META_KEYS = ("class", "()", "level", "formatter", "filters", "name", ".")
@@ -57,6 +61,19 @@ def build_sinks(spec: Any, *, where: str = "") -> tuple[AsyncHandler, ...]:
         _build_sink(entry, path=path, name=name, where=where, configurator=configurator)
         for path, name, entry in items
     )
+
+
+def reopen_appending(sinks: Sequence[AsyncHandler]) -> None:
+    """Make file sinks declared with ``mode="w"`` reopen their file with ``"a"`` from now on.
+
+    Called for each new queue over a configuration's sinks. The file was truncated when the
+    first queue opened it; the next queue reopens it after the previous one closed it, and
+    must append, or it would erase what the previous queue wrote. A file sink is one with a
+    ``baseFilename`` and a ``mode``, as the stdlib's ``FileHandler`` and its subclasses have.
+    """
+    for sink in sinks:
+        if getattr(sink, "mode", None) == "w" and hasattr(sink, "baseFilename"):
+            sink.mode = "a"  # type: ignore[attr-defined]
 
 
 def _build_sink(

@@ -1,0 +1,417 @@
+"""A lane: one sink's backlog and the worker task that drives the sink from it.
+
+The queue (:mod:`loopsink._queue`) owns the intake, the overflow policy, waking the
+workers and the orchestration of ``flush``/``aclose``; a :class:`Lane` owns what happens
+between a sink's backlog and the sink: batches handed to ``emit_batch``, turns taken with
+other tasks, polling after small batches, the watch over output the sink holds for a
+linger, and the sink's final flush and close. It reads the sink only through
+:class:`~loopsink.AsyncHandler`'s public contract.
+
+What a lane needs of its queue while it runs is handed to :meth:`Lane.run` as a
+:class:`LaneFeed`: the intake to look at, the fan-out that empties it into every lane, and
+the queue's say on whether an idle lane may sleep. Nothing here keeps a reference to the
+queue once the worker has ended.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ._compat import Wakeup
+from ._context import apply_bound_fields
+from ._context import usage as _usage
+from ._handler import AsyncHandler
+from ._record import QueuedRecord, last_context, unpair, wrap_pairs
+from ._sharedtexts import FormatSharing
+from ._stats import DropReason, SinkStats
+from ._tuning import TRICKLE as _TRICKLE
+from ._tuning import TURN as _TURN
+from ._tuning import WRAP_SLICE as _WRAP_SLICE
+
+__all__ = ["AGAIN", "END", "SLEEP", "Lane", "LaneFeed", "Signal"]
+
+#: What :attr:`LaneFeed.idle` tells an idle lane: stop, look at its backlog again, or sleep.
+END = 0
+AGAIN = 1
+SLEEP = 2
+
+
+class Signal:
+    """A re-armable event: ``fire`` wakes every current waiter; later waits wait anew."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def fire(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+
+class LaneFeed:
+    """What a running lane needs of the queue that feeds it (given to :meth:`Lane.run`)."""
+
+    __slots__ = ("fan_out", "idle", "intake", "sharing", "sleeping", "spawn")
+
+    def __init__(
+        self,
+        *,
+        intake: deque[Any],
+        fan_out: Callable[[], None],
+        idle: Callable[[Lane, bool], int],
+        sleeping: Callable[[Lane], float],
+        spawn: Callable[..., object],
+        sharing: FormatSharing | None,
+    ) -> None:
+        #: the queue's intake: a lane that finds records in it fans them out (``fan_out``)
+        self.intake = intake
+        #: move what waits in the intake to every lane
+        self.fan_out = fan_out
+        #: called with the lane and whether it polls, once its backlog is empty: ``END``
+        #: (the queue is closing and nothing is left), ``AGAIN`` (records came meanwhile)
+        #: or ``SLEEP``; the queue sets ``lane.idle`` and how soon ``put`` wakes the lanes
+        self.idle = idle
+        #: called with the lane just before it sleeps; returns how long a polling lane waits
+        self.sleeping = sleeping
+        #: starts a task in the queue's task group (the linger watch)
+        self.spawn = spawn
+        #: the texts formatted once for the sinks that share a formatter, or None
+        self.sharing = sharing
+
+
+class Lane:
+    """One sink's backlog, worker and counters. Touched only on the loop's thread."""
+
+    __slots__ = (
+        "backlog",
+        "capacity",
+        "context",
+        "cut_context",
+        "done",
+        "dropped",
+        "emitted",
+        "filtered",
+        "high_water",
+        "idle",
+        "in_flight",
+        "late_base",
+        "lock",
+        "progress",
+        "received",
+        "scope",
+        "settled",
+        "sink",
+        "wake",
+        "watching",
+    )
+
+    def __init__(self, sink: AsyncHandler, capacity: int) -> None:
+        self.sink = sink
+        self.capacity = capacity
+        #: intake items as put (records, QueuedRecords and (record, context) pairs): the
+        #: lane makes them records when it delivers them (_records)
+        self.backlog: deque[Any] = deque()
+        #: the context of the last pair the lane has seen: a record alone shares it
+        self.context: contextvars.Context | None = None
+        #: the context of the last pair among records cut from the end of an offer: the
+        #: next record alone that reaches the lane has it (see offer)
+        self.cut_context: contextvars.Context | None = None
+        self.in_flight = 0
+        self.received = 0  # records offered to this lane (dropped ones included)
+        self.settled = 0  # records done with: emitted, failed, filtered or dropped here
+        self.emitted = 0
+        self.filtered = 0
+        self.high_water = 0
+        self.dropped: dict[str, int] = {}
+        self.idle = False
+        self.wake = Wakeup()  # the lane's own worker is its one waiter
+        self.progress = Signal()
+        self.done = anyio.Event()
+        self.scope: anyio.CancelScope | None = None
+        self.late_base = sink.late_failures  # what the sink had lost before this queue
+        self.watching = False  # a linger watch runs for this lane
+        self.lock: anyio.Lock = None  # type: ignore[assignment] # the sink's, set on the loop
+
+    # -- taking records: the queue's fan-out ------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return len(self.backlog) + self.in_flight
+
+    def room(self) -> int:
+        return self.capacity - len(self.backlog)
+
+    def offer(self, records: list[Any], policy: str) -> None:
+        """Take ``records`` (intake items) as far as there is room."""
+        backlog = self.backlog
+        self.received += len(records)
+        space = self.capacity - len(backlog)
+        if self.cut_context is not None:
+            records = self._after_cut(records)
+        if len(records) <= space or policy == "block":
+            backlog.extend(records)
+        elif policy == "drop_oldest":
+            backlog.extend(records)
+            excess = len(backlog) - self.capacity
+            for _ in range(excess):
+                backlog.popleft()
+            self._drop(DropReason.EVICTED, excess)
+        else:
+            kept = max(space, 0)
+            backlog.extend(records[:kept])
+            self._drop(DropReason.FULL, len(records) - kept)
+            # a pair among the records cut gives its context to the next record alone
+            self.cut_context = last_context(records[kept:], self.cut_context)
+        pending = self.pending
+        if pending > self.high_water:
+            self.high_water = pending
+        if self.idle:
+            self.idle = False
+            self.wake.fire()
+
+    def offer_own(self, record: logging.LogRecord) -> None:
+        """Take a record of loopsink's own (the drop summary): past the bound, never dropped."""
+        self.received += 1
+        self.backlog.append(record)
+        if self.idle:
+            self.idle = False
+            self.wake.fire()
+
+    def _after_cut(self, records: list[Any]) -> list[Any]:
+        """``records``, the first record alone among them paired with ``cut_context``."""
+        for index, item in enumerate(records):
+            if type(item) is tuple:  # a pair: it sets the context itself (if it has one)
+                if item[1] is not None:
+                    break
+                continue
+            if not isinstance(item, QueuedRecord):  # alone: it had the context cut
+                pair = (item, self.cut_context)
+                records = [*records[:index], pair, *records[index + 1 :]]
+                break
+        else:
+            return records  # none yet: the next offer's
+        self.cut_context = None
+        return records
+
+    def _drop(self, reason: str, count: int) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+        self.settled += count
+        self.progress.fire()
+
+    def snapshot(self) -> SinkStats:
+        return SinkStats(
+            name=self.sink.describe(),
+            emitted=self.emitted - (self.sink.late_failures - self.late_base),
+            errors=self.sink.error_count,
+            pending=self.pending,
+            high_water=self.high_water,
+            dropped=dict(self.dropped),
+            last_error=self.sink.last_error,
+        )
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    async def run(self, feed: LaneFeed, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """The lane's worker: deliver the backlog until the queue closes, then close the sink."""
+        # Shielded so that cancelling the body of ``async with queue`` still drains; the
+        # queue's aclose() cancels this scope (abandon) when its deadline passes.
+        with anyio.CancelScope(shield=True) as scope:
+            self.scope = scope
+            task_status.started()
+            sink = self.sink
+            self.lock = sink.io_lock()  # the lane runs on one loop: look its lock up once
+            sink.linger_watched = True
+            sink.format_sharing = feed.sharing
+            intake, fan_out, idle, sleeping = feed.intake, feed.fan_out, feed.idle, feed.sleeping
+            backlog = self.backlog
+            clock = time.perf_counter
+            turn_ends = clock() + _TURN
+            poll = False
+            try:
+                while True:
+                    if intake:
+                        fan_out()
+                    if backlog:
+                        # records that trickle in, a few per pass of the loop, are
+                        # gathered for a moment; larger batches are taken as they come
+                        poll = await self._deliver() < _TRICKLE
+                        # A sink that returns without suspending (one that holds its
+                        # output) and records that keep coming (other threads, or a sink
+                        # that logs) would keep this loop going and starve every other
+                        # task: take turns with them.
+                        if clock() > turn_ends:
+                            await anyio.lowlevel.checkpoint()
+                            turn_ends = clock() + _TURN
+                        continue
+                    verdict = idle(self, poll)
+                    if verdict == END:
+                        break
+                    if verdict == AGAIN:
+                        continue
+                    if not self.watching and sink.linger_deadline() is not None:
+                        self.watching = True
+                        feed.spawn(self._watch_linger)
+                    period = sleeping(self)
+                    if poll:  # flush() and aclose() wake the lane before the next look
+                        poll = False
+                        with anyio.move_on_after(period):
+                            await self.wake.wait()
+                        self.idle = False
+                    else:
+                        await self.wake.wait()
+                    turn_ends = clock() + _TURN
+                await self._finish_sink()
+            finally:
+                sink.linger_watched = False
+                sink.format_sharing = None
+                self.done.set()
+
+    async def _watch_linger(self) -> None:
+        """Write the output a sink holds once its linger is over, if no batch did it first.
+
+        One task per sink and linger period, started when the lane goes idle with output
+        held: cheaper than a timeout on every idle wait of the lane.
+        """
+        sink = self.sink
+        try:
+            while not self.done.is_set():
+                deadline = sink.linger_deadline()
+                if deadline is None:
+                    return
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    await anyio.sleep(delay)
+                    continue
+                async with sink.io_lock():
+                    try:
+                        await sink.write_held()
+                    except Exception:
+                        sink.report_error("writing held output")
+        finally:
+            self.watching = False
+
+    async def _deliver(self) -> int:
+        """Hand the waiting records to the sink, as one batch; return how many."""
+        sink = self.sink
+        backlog = self.backlog
+        count = len(backlog)
+        if count <= sink.max_batch_size:  # the common case: take everything, in C
+            batch = list(backlog)
+            backlog.clear()
+        else:
+            count = sink.max_batch_size
+            pop = backlog.popleft
+            batch = [pop() for _ in range(count)]
+        self.in_flight = count
+        batch = await self._records(batch)
+        if sink.level or sink.filters:
+            accepted = sink.accept_batch(batch)
+        else:
+            accepted = batch
+        errors_before, late_before = sink.error_count, sink.late_failures
+        if accepted:
+            lock = self.lock
+            try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
+                lock.acquire_nowait()
+            except anyio.WouldBlock:
+                await lock.acquire()
+            try:
+                await sink.emit_batch(accepted)
+            except Exception:
+                sink.report_batch_failure(accepted)
+            finally:
+                lock.release()
+        # failures of earlier batches that surfaced meanwhile are not this batch's
+        late = sink.late_failures - late_before
+        failed = min(sink.error_count - errors_before - late, len(accepted))
+        self.emitted += len(accepted) - failed
+        self.filtered += count - len(accepted)
+        self.in_flight = 0
+        self.settled += count
+        self.progress.fire()
+        return count
+
+    async def _records(self, items: list[logging.LogRecord]) -> list[logging.LogRecord]:
+        """The lane's intake items as records, carrying their contexts if the sink reads them.
+
+        A large batch is made in slices, taking turns with other tasks in between.
+        """
+        if not (_usage.bound or self.sink.needs_context()):
+            # nothing this sink runs reads context variables: the records as they are
+            records, self.context = unpair(items, self.context)
+            return records
+        if len(items) <= _WRAP_SLICE:
+            records, self.context = wrap_pairs(items, self.context)
+        else:
+            records = []
+            clock = time.perf_counter
+            turn_ends = clock() + _TURN
+            for start in range(0, len(items), _WRAP_SLICE):
+                if clock() > turn_ends:
+                    await anyio.lowlevel.checkpoint()
+                    turn_ends = clock() + _TURN
+                part, self.context = wrap_pairs(items[start : start + _WRAP_SLICE], self.context)
+                records += part
+        if _usage.bound:  # someone called loopsink.bind(): fields may ride with the records
+            apply_bound_fields(records)
+        return records
+
+    async def _finish_sink(self) -> None:
+        sink = self.sink
+        async with sink.io_lock():
+            try:
+                await sink.flush()
+            except Exception:
+                sink.report_error("flush() while the queue was closing")
+            try:
+                await sink.close()
+            except Exception:
+                sink.report_error("close() while the queue was closing")
+
+    # -- flush and close: the queue's orchestration -----------------------------------------
+
+    async def flush_to(self, target: int) -> None:
+        """Wait until ``target`` records offered here are settled, then flush the sink."""
+        if self.settled < target:
+            self.wake.fire()  # a worker between two looks at its backlog looks now
+        while self.settled < target and not self.done.is_set():
+            await self.progress.wait()
+        if self.done.is_set():
+            return
+        async with self.sink.io_lock():
+            try:
+                await self.sink.flush()
+            except Exception:
+                self.sink.report_error("flush()")
+
+    def abandon(self) -> None:
+        """The close deadline passed: count what is pending as lost and stop the worker."""
+        lost = self.pending
+        self.backlog.clear()
+        if lost:
+            self.dropped[DropReason.DEADLINE] = self.dropped.get(DropReason.DEADLINE, 0) + lost
+        if self.scope is not None:
+            self.scope.cancel()
+
+    async def close_late(self) -> None:
+        """Close the sink of an abandoned lane (its worker never reached its close)."""
+        try:
+            await self.sink.close()
+        except Exception:
+            self.sink.report_error("close() after the close deadline")
