@@ -470,3 +470,28 @@ def test_make_record_equals_make_log_record() -> None:
     partial = make_record({"msg": "only a message", "levelno": 20, "levelname": "INFO"})
     assert partial.getMessage() == "only a message"
     assert partial.lineno == 0  # what makeLogRecord fills in
+
+
+class StuckAfterWriting(loopsink.AsyncHandler):
+    """Its output is out (``written`` is set), then its batch never ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = anyio.Event()
+
+    async def emit_batch(self, records: object) -> None:
+        self.written.set()
+        await anyio.sleep_forever()
+
+
+async def test_records_handed_to_a_sink_that_is_cut_off_at_shutdown_are_counted() -> None:
+    """The count went up only once every handler returned: ``loopsink listen`` stopped
+    by Ctrl-C while a sink's batch was ending reported one record fewer than it printed."""
+    sink = StuckAfterWriting()
+    async with LogReceiver(sink) as receiver:
+        host, port = await receiver.listen_tcp()
+        async with await anyio.connect_tcp(host, port) as client:
+            await client.send(good_frame("printed"))
+            with anyio.fail_after(10):
+                await sink.written.wait()
+    assert receiver.stats.records == 1

@@ -491,6 +491,13 @@ class LogReceiver:
         return self._decode_limiter
 
     async def _dispatch(self, records: Sequence[logging.LogRecord]) -> None:
+        try:
+            await self._hand_on(records)
+        finally:  # cut off at shutdown, they were handed on all the same
+            self._records += len(records)
+            self._notify()
+
+    async def _hand_on(self, records: Sequence[logging.LogRecord]) -> None:
         for handler in self.handlers:
             if isinstance(handler, AsyncHandler):
                 try:  # a filter of the user's may raise: that must not end the connection
@@ -510,8 +517,6 @@ class LogReceiver:
                     await run_blocking(_handle_all, handler, records)
                 except Exception:  # not the handler's own errors: it reports those itself
                     traceback.print_exc()
-        self._records += len(records)
-        self._notify()
 
     # -- counters ---------------------------------------------------------------------------
 
