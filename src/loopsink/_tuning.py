@@ -26,7 +26,7 @@ from __future__ import annotations
 
 __all__: list[str] = []
 
-# -- the queue's lanes (_queue.LogQueue) ----------------------------------------------------
+# -- the queue and its lanes (_queue.LogQueue, _lane.Lane) ----------------------------------
 
 #: How long a sink's worker may run batch after batch before it lets other tasks run.
 #: Trades the loop's lag against task switches per record.
