@@ -7,7 +7,10 @@ format is reported by each sink.
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 import loopsink
 from loopsink import _sharedtexts
 from loopsink._record import own_record, wrap
+from servers.http import HTTPServer
 
 pytestmark = pytest.mark.anyio
 
@@ -283,3 +287,44 @@ def test_a_kept_text_is_never_another_records(monkeypatch: pytest.MonkeyPatch) -
     own = own_record("t", logging.INFO, "own %s", ("x",))
     assert group.format([own], many, False) == ["own x"]
     assert group.format([own], lambda records: ["again"], False) == ["again"]
+
+
+async def test_a_services_file_syslog_and_http_sinks_format_each_record_once(
+    tmp_path: Path,
+) -> None:
+    """The syslog sink formatted every record again through ``format``, and the HTTP sink's
+    JSON bodies did too: with a file sink beside them, each record was formatted three
+    times on the loop."""
+    logger = _logger("service")
+    formatter = Counting(PLAIN)
+    datagrams: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, HTTPServer() as server:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(10)
+
+        def receive(count: int) -> None:
+            while len(datagrams) < count:
+                datagrams.append(udp.recv(65536))
+
+        sinks: list[loopsink.AsyncHandler] = [
+            loopsink.FileHandler(tmp_path / "app.log"),
+            loopsink.SysLogHandler(udp.getsockname()),
+            loopsink.HTTPHandler(server.host, "/bulk", "POST", body="ndjson"),
+        ]
+        for sink in sinks:
+            sink.setFormatter(formatter)
+        receiver = threading.Thread(target=receive, args=(510,))
+        receiver.start()
+        async with loopsink.install(*sinks, logger=logger) as queue:
+            await _log(logger, 0, 10)  # every sink has joined the sharing after its first batch
+            await queue.flush()
+            formatter.calls = 0
+            await _log(logger, 10, 500)
+            await queue.flush()
+            assert formatter.calls == 500
+        receiver.join(10)
+        bodies = [line for r in server.delivered() for line in r.body.splitlines()]
+    texts = [f"INFO t.shared.service hello {i}" for i in range(510)]
+    assert (tmp_path / "app.log").read_text() == "".join(t + "\n" for t in texts)
+    assert sorted(datagrams) == sorted(f"<14>{t}\x00".encode() for t in texts)  # UDP: any order
+    assert [json.loads(line)["message"] for line in bodies] == [f"hello {i}" for i in range(510)]

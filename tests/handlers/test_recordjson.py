@@ -139,6 +139,16 @@ def test_a_logger_name_equal_to_a_kept_int_is_encoded_whole() -> None:
     assert '"name":true' in encode(second)
 
 
+def test_messages_formatted_by_the_caller_share_their_call_sites_pieces() -> None:
+    """An f-string message differs in every record: as part of the kept key it made every
+    record encode its pieces again, and filled the bound with one set per record."""
+    encode = RecordJSON()
+    for number in range(100):
+        record = formatted(make(msg=f"user {number} logged in", args=()))
+        assert encode(record) == dumps(record.__dict__)
+    assert len(encode._pieces) == 1
+
+
 def test_the_kept_pieces_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_recordjson, "PIECES_BOUND", 3)
     encode = RecordJSON()

@@ -6,7 +6,7 @@ sink costs per record, and it runs on the event loop. Most of that text is the s
 every record of one call site: the keys, the logger's name, the level, the path, the
 function, the thread and process. :class:`RecordJSON` encodes those once per distinct set
 of values and keeps the pieces, so a record costs only what changes from one call to the
-next: the arguments, the three times and the message. Its text is the one
+next: the message as logged and as merged, the arguments and the three times. Its text is the one
 :func:`dumps` gives for ``record.__dict__``, byte for byte; a record it does not recognise
 (an exception, a value of an unusual type, attributes deleted or reordered) is encoded
 with :func:`dumps` as a whole.
@@ -57,8 +57,9 @@ _float_text: Callable[[float], str] = float.__repr__
 #: fields come between.
 _PLAIN_KEYS: tuple[str, ...] = tuple(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 _PLAIN_SIZE = len(_PLAIN_KEYS)
-#: What changes from one record of a call site to the next, in the order of _PLAIN_KEYS.
-_CHANGING = ("args", "created", "msecs", "relativeCreated")
+#: What changes from one record of a call site to the next, in the order of _PLAIN_KEYS;
+#: the message too, as a message formatted by the caller (an f-string) differs every time.
+_CHANGING = ("msg", "args", "created", "msecs", "relativeCreated")
 #: Attributes that hold a value only for records with an exception or a stack: such
 #: records are encoded as a whole.
 _EMPTY_AS_A_RULE = ("exc_info", "exc_text", "stack_info")
@@ -140,6 +141,7 @@ class RecordJSON:
             pieces = self._pieces.get(stable)
         except TypeError:  # an unhashable value where a plain record has a string
             return dumps(attributes)
+        msg = attributes["msg"]
         if pieces is None:
             if not _only_text_beside_numbers(stable):
                 return dumps(attributes)
@@ -167,13 +169,15 @@ class RecordJSON:
             end = "}"
         return (
             pieces[0]
-            + dumps(attributes["args"])
+            + (_quote(msg) if type(msg) is str else dumps(msg))
             + pieces[1]
-            + _float_text(created)
+            + dumps(attributes["args"])
             + pieces[2]
-            + _float_text(msecs)
+            + _float_text(created)
             + pieces[3]
-            + _float_text(relative)
+            + _float_text(msecs)
             + pieces[4]
+            + _float_text(relative)
+            + pieces[5]
             + end
         )

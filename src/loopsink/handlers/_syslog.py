@@ -55,6 +55,7 @@ from ._syslogformat import (
     frame_message,
     header_field,
     stdlib_encoder,
+    stdlib_framer,
 )
 from ._syslogtransport import (
     Connection,
@@ -520,18 +521,43 @@ class SysLogHandler(AsyncHandler):
 
         return encode
 
+    def _text_framer(self) -> Callable[[logging.LogRecord, str], bytes] | None:
+        """For the stdlib's message format (what :meth:`_batch_encoder` would make of
+        ``self.format``): the framer of formatted texts, so that a batch is formatted with
+        :meth:`format_many`; ``None`` otherwise."""
+        cls = type(self)
+        if (
+            cls.encode is not SysLogHandler.encode
+            or self.uses_rfc5424
+            or cls.mapPriority is not SysLogHandler.mapPriority
+            or cls.encodePriority is not SysLogHandler.encodePriority
+        ):
+            return None
+        return stdlib_framer(self._prio, self.ident, self.effective_framing(), nul=self.append_nul)
+
     async def _encode_batch(
         self, records: Sequence[logging.LogRecord]
     ) -> tuple[list[bytes], list[logging.LogRecord]]:
         frames: list[bytes] = []
         done: list[logging.LogRecord] = []
         self._prio_cache = {}  # per batch: priority_map or facility may change between batches
+        frame = self._text_framer()
         encode = self._batch_encoder() or self.encode
         add_frame, add_done = frames.append, done.append
         for start in range(0, len(records), FORMAT_SLICE):
             if start:
                 await anyio.lowlevel.checkpoint()
-            for record in records[start : start + FORMAT_SLICE]:
+            chunk = records[start : start + FORMAT_SLICE]
+            if frame is not None:
+                try:  # most chunks never raise
+                    texts = self.format_many(chunk)
+                    frames.extend(map(frame, chunk, texts))
+                except Exception:
+                    del frames[len(done) :]  # again one by one, to find the records that raise
+                else:
+                    done.extend(chunk)
+                    continue
+            for record in chunk:
                 try:
                     add_frame(encode(record))
                 except Exception:

@@ -34,6 +34,7 @@ __all__ = [
     "header_field",
     "program_name",
     "stdlib_encoder",
+    "stdlib_framer",
 ]
 
 Framing = Literal["lf", "octet", "stdlib"]
@@ -270,6 +271,39 @@ def frame_message(message: str, framing: Framing | None, *, nul: bool) -> bytes:
     return message.encode("utf-8")
 
 
+def stdlib_framer(
+    prio: Callable[[str], str],
+    ident: str,
+    framing: Framing | None,
+    *,
+    nul: bool,
+) -> Callable[[logging.LogRecord, str], bytes] | None:
+    """A per-batch framer of stdlib-format messages: ``frame(record, text)`` gives the bytes
+    of :func:`frame_message` for ``prio(levelname) + ident + text``, where ``text`` is the
+    record's formatted text (formatted for a whole batch at once, and shared with other
+    sinks that format alike).
+
+    ``None`` for octet counting, which has no shortcut. ``ident`` holds no line feed (it is
+    checked when set), so escaping the formatted text alone equals escaping the message.
+    """
+    if framing == "lf":
+
+        def frame_lf(record: logging.LogRecord, text: str) -> bytes:
+            if "\n" in text:
+                text = text.rstrip("\n").replace("\n", LF_ESCAPE)
+            return (prio(record.levelname) + ident + text + "\n").encode("utf-8")
+
+        return frame_lf
+    if framing == "octet":
+        return None
+    tail = "\000" if nul else ""
+
+    def frame(record: logging.LogRecord, text: str) -> bytes:
+        return (prio(record.levelname) + ident + text + tail).encode("utf-8")
+
+    return frame
+
+
 def stdlib_encoder(
     prio: Callable[[str], str],
     fmt: Callable[[logging.LogRecord], str],
@@ -278,26 +312,12 @@ def stdlib_encoder(
     *,
     nul: bool,
 ) -> Callable[[logging.LogRecord], bytes] | None:
-    """A per-batch encoder of stdlib-format messages: the bytes of :func:`frame_message`
-    for ``prio(levelname) + ident + fmt(record)``, with the lookups bound once per batch.
-
-    ``None`` for octet counting, which has no shortcut. ``ident`` holds no line feed (it is
-    checked when set), so escaping the formatted text alone equals escaping the message.
-    """
-    if framing == "lf":
-
-        def encode_lf(record: logging.LogRecord) -> bytes:
-            text = fmt(record)
-            if "\n" in text:
-                text = text.rstrip("\n").replace("\n", LF_ESCAPE)
-            return (prio(record.levelname) + ident + text + "\n").encode("utf-8")
-
-        return encode_lf
-    if framing == "octet":
+    """:func:`stdlib_framer` for one record at a time, formatting it with ``fmt``."""
+    frame = stdlib_framer(prio, ident, framing, nul=nul)
+    if frame is None:
         return None
-    tail = "\000" if nul else ""
 
     def encode(record: logging.LogRecord) -> bytes:
-        return (prio(record.levelname) + ident + fmt(record) + tail).encode("utf-8")
+        return frame(record, fmt(record))
 
     return encode
