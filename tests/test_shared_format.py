@@ -297,23 +297,27 @@ async def test_a_services_file_syslog_and_http_sinks_format_each_record_once(
     times on the loop."""
     logger = _logger("service")
     formatter = Counting(PLAIN)
-    datagrams: list[bytes] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, HTTPServer() as server:
-        udp.bind(("127.0.0.1", 0))
-        udp.settimeout(10)
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as listener, HTTPServer() as server:
+        listener.settimeout(10)
 
-        def receive(count: int) -> None:
-            while len(datagrams) < count:
-                datagrams.append(udp.recv(65536))
+        def receive() -> None:  # until the sink closes its connection
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                while data := conn.recv(65536):
+                    received.extend(data)
 
         sinks: list[loopsink.AsyncHandler] = [
             loopsink.FileHandler(tmp_path / "app.log"),
-            loopsink.SysLogHandler(udp.getsockname()),
+            loopsink.SysLogHandler(
+                listener.getsockname(), socktype=socket.SOCK_STREAM, framing="lf"
+            ),
             loopsink.HTTPHandler(server.host, "/bulk", "POST", body="ndjson"),
         ]
         for sink in sinks:
             sink.setFormatter(formatter)
-        receiver = threading.Thread(target=receive, args=(510,))
+        receiver = threading.Thread(target=receive)
         receiver.start()
         async with loopsink.install(*sinks, logger=logger) as queue:
             await _log(logger, 0, 10)  # every sink has joined the sharing after its first batch
@@ -322,9 +326,69 @@ async def test_a_services_file_syslog_and_http_sinks_format_each_record_once(
             await _log(logger, 10, 500)
             await queue.flush()
             assert formatter.calls == 500
-        receiver.join(10)
+        await anyio.to_thread.run_sync(receiver.join, 10)
         bodies = [line for r in server.delivered() for line in r.body.splitlines()]
     texts = [f"INFO t.shared.service hello {i}" for i in range(510)]
     assert (tmp_path / "app.log").read_text() == "".join(t + "\n" for t in texts)
-    assert sorted(datagrams) == sorted(f"<14>{t}\x00".encode() for t in texts)  # UDP: any order
+    assert received.decode() == "".join(f"<14>{t}\n" for t in texts)
     assert [json.loads(line)["message"] for line in bodies] == [f"hello {i}" for i in range(510)]
+
+
+def _many(records: Sequence[logging.LogRecord]) -> list[str]:
+    return [record.getMessage() for record in records]
+
+
+def _record(msg: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("t", level, __file__, 1, msg, None, None)
+
+
+def _members(*levels: int) -> list[loopsink.AsyncHandler]:
+    members: list[loopsink.AsyncHandler] = []
+    for level in levels:
+        member = loopsink.NullHandler()
+        member.setLevel(level)
+        members.append(member)
+    return members
+
+
+def test_a_text_every_other_member_took_is_not_kept() -> None:
+    """Texts stayed until the bound pushed them out: a group of sinks that kept pace with
+    each other held the last texts and records of every one of them."""
+    group = _sharedtexts.SharedTexts()
+    group.members = _members(logging.INFO, logging.INFO, logging.INFO)
+    records = [_record(f"m{i}") for i in range(100)]
+    assert group.format(records, _many, False) == [f"m{i}" for i in range(100)]
+    assert len(group) == 100
+    assert group.format(records, lambda records: ["not again"], False)[0] == "m0"
+    assert len(group) == 100  # the third member has not taken them yet
+    assert group.format(records[:60], lambda records: ["not again"], False)[0] == "m0"
+    assert len(group) == 40
+    assert group.format(records[60:], lambda records: ["not again"], False)[-1] == "m99"
+    assert len(group) == 0
+
+
+def test_a_text_no_other_member_will_take_by_its_level_is_not_kept() -> None:
+    group = _sharedtexts.SharedTexts()
+    group.members = _members(logging.DEBUG, logging.WARNING)
+    info, warning = _record("i"), _record("w", logging.WARNING)
+    assert group.format([info, warning], _many, False) == ["i", "w"]
+    assert len(group) == 1  # the WARNING member will take the warning, never the info
+
+
+def test_a_text_kept_again_under_a_reused_id_outlives_the_old_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text taken by all leaves its id in the order of keeping; the bound pushing that
+    old entry out must not take away a later text kept under the same id."""
+    monkeypatch.setattr(_sharedtexts, "SHARED_TEXTS_BOUND", 3)
+    group = _sharedtexts.SharedTexts()
+    group.members = _members(logging.INFO, logging.INFO)
+    same = _record("first")
+    group.format([same], _many, False)
+    group.format([same], _many, False)  # taken by the other member: gone
+    assert len(group) == 0
+    same.msg = "second"  # another record at the same id, as far as the group can tell
+    group.format([same], _many, False)
+    for i in range(2):  # pushes the old entry of that id out of the order, not the new one
+        group.format([_record(f"x{i}")], _many, False)
+    assert group.format([same], lambda records: ["formatted again"], False) == ["second"]

@@ -78,14 +78,15 @@ def sharing_key(formatter: logging.Formatter) -> object:
 class SharedTexts:
     """The texts one group of sinks (one formatter) keeps for each other, by record.
 
-    A text is kept, with the object it was found by pinned, until :data:`SHARED_TEXTS_BOUND`
+    A text is kept, with the object it was found by pinned, until every other member that
+    will get the record (by its level) has taken it, or until :data:`SHARED_TEXTS_BOUND`
     newer ones push it out (oldest first): the group never holds more, whatever its sinks
-    drop, skip or never get to, and a text is never taken away from under a slower sink
-    that may still want it. Kept by id: ints and strings, no object for the garbage
-    collector to track per record.
+    drop or never get to, and what a slower sink will want waits for it as long as it lags
+    less than that. Kept by id: ints and strings, no object for the garbage collector to
+    track per record.
     """
 
-    __slots__ = ("members", "order", "pins", "texts")
+    __slots__ = ("kept", "kept_at", "members", "order", "order_stamps", "pins", "texts", "wanted")
 
     def __init__(self) -> None:
         #: the sinks that format with this group's formatter (they joined in format_lines)
@@ -94,8 +95,15 @@ class SharedTexts:
         #: that the id is its own as long as the text is kept)
         self.texts: dict[int, str] = {}
         self.pins: dict[int, object] = {}
-        #: the ids in the order kept (each once: the ids of the texts kept, no other)
+        #: by the same id: how many other members will still take the text
+        self.wanted: dict[int, int] = {}
+        #: the ids in the order kept, and when (a text taken by every member leaves its id
+        #: behind, until the bound pushes it out: the stamp tells it from a later text kept
+        #: under the same id, once another record has that id)
         self.order: deque[int] = deque()
+        self.order_stamps: deque[int] = deque()
+        self.kept_at: dict[int, int] = {}
+        self.kept = 0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -103,7 +111,10 @@ class SharedTexts:
     def clear(self) -> None:
         self.texts.clear()
         self.pins.clear()
+        self.wanted.clear()
         self.order.clear()
+        self.order_stamps.clear()
+        self.kept_at.clear()
 
     def format(
         self,
@@ -116,17 +127,23 @@ class SharedTexts:
 
         Raises what ``many`` raises (the caller then formats the records one at a time).
         """
-        get = self.texts.get
-        found: list[Any] = [
-            get(
-                id(record)
-                if type(record) is _LogRecord
-                else id(record.__dict__)
-                if type(record) is _Queued
-                else 0  # a record of a type of its own: never shared
-            )
+        texts, pins, wanted, kept_at = self.texts, self.pins, self.wanted, self.kept_at
+        keys = [
+            id(record)
+            if type(record) is _LogRecord
+            else id(record.__dict__)
+            if type(record) is _Queued
+            else 0  # a record of a type of its own: never shared
             for record in records
         ]
+        found: list[Any] = list(map(texts.get, keys))
+        for key, text in zip(keys, found, strict=True):
+            if text is not None:  # taken: once every member has, the text goes
+                left = wanted.get(key, 1) - 1
+                if left > 0:
+                    wanted[key] = left
+                elif key in texts:
+                    del texts[key], pins[key], wanted[key], kept_at[key]
         if None not in found:
             return found
         where = [index for index, text in enumerate(found) if text is None]
@@ -136,9 +153,17 @@ class SharedTexts:
             for index, text in zip(where, made, strict=True):
                 found[index] = text
             return found
-        texts, pins, order = self.texts, self.pins, self.order
+        order, stamps = self.order, self.order_stamps
+        members = self.members
+        takers: dict[int, int] = {}  # by level: how many other members will take such a record
         for index, record, text in zip(where, missing, made, strict=True):
             found[index] = text
+            levelno = record.levelno
+            others = takers.get(levelno)
+            if others is None:
+                others = takers[levelno] = sum(m.level <= levelno for m in members) - 1
+            if others <= 0:
+                continue
             kind = type(record)
             if kind is _LogRecord:
                 pin: object = record
@@ -150,12 +175,17 @@ class SharedTexts:
             if key not in texts:  # (the same record twice in a batch: kept once)
                 texts[key] = text
                 pins[key] = pin
+                wanted[key] = others
+                self.kept += 1
+                kept_at[key] = self.kept
                 order.append(key)
+                stamps.append(self.kept)
         if len(order) > SHARED_TEXTS_BOUND:
-            pop = order.popleft
+            pop, pop_stamp = order.popleft, stamps.popleft
             for _ in range(len(order) - SHARED_TEXTS_BOUND):
-                oldest = pop()
-                del texts[oldest], pins[oldest]
+                oldest, stamp = pop(), pop_stamp()
+                if kept_at.get(oldest) == stamp:  # still that text: not taken by all yet
+                    del texts[oldest], pins[oldest], wanted[oldest], kept_at[oldest]
         return found
 
 
