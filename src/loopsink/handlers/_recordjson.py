@@ -6,8 +6,8 @@ sink costs per record, and it runs on the event loop. Most of that text is the s
 every record of one call site: the keys, the logger's name, the level, the path, the
 function, the thread and process. :class:`RecordJSON` encodes those once per distinct set
 of values and keeps the pieces, so a record costs only what changes from one call to the
-next: the message as logged and as merged, the arguments and the three times. Its text is the one
-:func:`dumps` gives for ``record.__dict__``, byte for byte; a record it does not recognise
+next: the message as logged and as merged, the arguments and the three times. Its text is
+the one :func:`dumps` gives for ``record.__dict__``, byte for byte; a record it does not recognise
 (an exception, a value of an unusual type, attributes deleted or reordered) is encoded
 with :func:`dumps` as a whole.
 """
