@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 import anyio
@@ -79,6 +80,49 @@ async def test_one_record_per_pass_of_the_loop_is_still_batched() -> None:
     assert [r.args for r in sink.records] == [(i,) for i in range(1000)]
     # woken by every put, it would take about one batch per record
     assert sink.batches <= 500, sink.batches
+
+
+async def test_a_record_logged_on_the_loop_after_half_a_look_is_delivered_in_that_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a small batch the worker looks again POLL later. A record the loop's own thread
+    logs once half of that has passed wakes it at once, in the same pass of the loop, so
+    that its own look rarely comes due: every timer that wakes the loop apart from the
+    application's makes the loop's next wait start late (epoll waits in whole ms)."""
+    import loopsink._queue
+    from loopsink._tuning import POLL
+
+    skew = [0.0]  # the queue's clock runs ahead by this much; the loop's does not
+    clock = lambda: time.monotonic() + skew[0]  # noqa: E731
+    monkeypatch.setattr(loopsink._queue, "monotonic", clock, raising=False)
+    sink = CapturingSink()
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(0))
+        await sink.wait_for(lambda records: len(records) == 1)
+        # the worker is waiting for its next look, a whole POLL away on the loop's clock;
+        # for the queue more than half of it has passed when the application logs again
+        skew[0] = POLL * 0.6
+        queue.put(make_record(1))
+        for _ in range(5):
+            await anyio.lowlevel.checkpoint()
+            if len(sink.records) == 2:
+                break
+        assert len(sink.records) == 2  # the put woke the worker, not its own look
+
+
+async def test_a_record_logged_soon_after_a_look_waits_for_the_next_one() -> None:
+    """The other half: a record logged less than half a look after the last one does not
+    wake the worker, which then takes it with what follows, at its own look."""
+    sink = CapturingSink()
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(0))
+        await sink.wait_for(lambda records: len(records) == 1)
+        await anyio.lowlevel.checkpoint()
+        queue.put(make_record(1))
+        queue.put(make_record(2))
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 3)
+    assert sink.batches == 2
 
 
 async def test_flush_delivers_a_record_put_between_two_looks() -> None:
@@ -563,3 +607,45 @@ def test_records_dropped_as_closed_are_counted_on_stderr_at_exit() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "loopsink: 5 log records were dropped because they were logged after" in done.stderr
+
+
+async def test_held_output_is_written_while_the_worker_stays_busy() -> None:
+    """A sink that holds its output its own way (linger_deadline/write_held) and whose
+    batches never say that output is due: records that keep coming keep the worker from
+    going idle, and it still writes the held output once its linger is over, at the end of
+    a turn."""
+
+    class Holding(CapturingSink):
+        queue: LogQueue | None = None
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.held: list[logging.LogRecord] = []
+            self.since: float | None = None
+            self.writes: list[int] = []
+            self.stop = False
+
+        async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+            if not self.held:
+                self.since = time.monotonic()
+            self.held += records
+            if not self.stop and self.queue is not None:  # the worker never runs dry
+                self.queue.put(make_record(0))
+
+        def linger_deadline(self) -> float | None:
+            return None if self.since is None else self.since + 0.005
+
+        async def write_held(self) -> None:
+            self.writes.append(len(self.held))
+            self.records += self.held
+            self.held, self.since = [], None
+
+    sink = Holding()
+    async with LogQueue(sink) as queue:
+        sink.queue = queue
+        queue.put(make_record(0))
+        with anyio.fail_after(5):
+            while len(sink.writes) < 3:  # other tasks run: the worker takes turns
+                await anyio.lowlevel.checkpoint()
+        sink.stop = True
+    assert all(count > 0 for count in sink.writes)

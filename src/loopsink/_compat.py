@@ -130,6 +130,11 @@ def threadsafe_timer() -> ThreadsafeTimer:
     raise RuntimeError(f"loopsink runs on asyncio or trio, not on {backend!r}")
 
 
+def _resolve(future: Any) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Wakeup:
     """Wakes the one task waiting on it: cheaper than an ``anyio.Event`` made per wait.
 
@@ -146,20 +151,35 @@ class Wakeup:
         self._waiter: Any = None  # an asyncio Future or a trio Task
         self._trio: bool | None = None
 
-    async def wait(self) -> None:
+    async def wait(self, at_most: float | None = None) -> None:
+        """Wait until :meth:`fire`, or for ``at_most`` seconds if that is given.
+
+        A bare timer on the waiter, rather than a cancel scope around the wait: a worker
+        that polls waits this way on every pass of the loop.
+        """
         if self._trio is None:
             self._trio = current_backend() == "trio"
         if self._trio:
-            await self._wait_trio()
+            if at_most is None:
+                await self._wait_trio()
+            else:
+                import trio
+
+                with trio.move_on_after(at_most):
+                    await self._wait_trio()
             return
         import asyncio
 
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._waiter = future
+        timer = None if at_most is None else loop.call_later(at_most, _resolve, future)
         try:
             await future
         finally:
             self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     async def _wait_trio(self) -> None:
         import trio

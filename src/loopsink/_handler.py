@@ -487,8 +487,9 @@ class AsyncHandler(logging.Filterer):
     def linger_deadline(self) -> float | None:
         """When the output this sink holds must be written (``time.monotonic()``); ``None``: none.
 
-        A queue worker asks when it goes idle and calls :meth:`write_held` once that time
-        has come (and again if more is held by then). The default answers for what
+        A queue worker asks when it goes idle, and at the end of each turn while batches
+        keep coming, and calls :meth:`write_held` once that time has come (and again if
+        more is held by then). The default answers for what
         :meth:`write_behind` holds; a sink that holds output its own way overrides this
         and :meth:`write_held` together.
         """

@@ -3,8 +3,8 @@
 The queue (:mod:`loopsink._queue`) owns the intake, the overflow policy, waking the
 workers and the orchestration of ``flush``/``aclose``; a :class:`Lane` owns what happens
 between a sink's backlog and the sink: batches handed to ``emit_batch``, turns taken with
-other tasks, polling after small batches, the watch over output the sink holds for a
-linger, and the sink's final flush and close. It reads the sink only through
+other tasks, polling after small batches, writing the output a sink holds once its linger
+is over, and the sink's final flush and close. It reads the sink only through
 :class:`~loopsink.AsyncHandler`'s public contract.
 
 What a lane needs of its queue while it runs is handed to :meth:`Lane.run` as a
@@ -20,6 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 import anyio
@@ -67,7 +68,7 @@ class Signal:
 class LaneFeed:
     """What a running lane needs of the queue that feeds it (given to :meth:`Lane.run`)."""
 
-    __slots__ = ("fan_out", "idle", "intake", "sharing", "sleeping", "spawn")
+    __slots__ = ("fan_out", "idle", "intake", "sharing", "sleeping")
 
     def __init__(
         self,
@@ -76,7 +77,6 @@ class LaneFeed:
         fan_out: Callable[[], None],
         idle: Callable[[Lane, bool], int],
         sleeping: Callable[[Lane], float],
-        spawn: Callable[..., object],
         sharing: FormatSharing | None,
     ) -> None:
         #: the queue's intake: a lane that finds records in it fans them out (``fan_out``)
@@ -89,8 +89,6 @@ class LaneFeed:
         self.idle = idle
         #: called with the lane just before it sleeps; returns how long a polling lane waits
         self.sleeping = sleeping
-        #: starts a task in the queue's task group (the linger watch)
-        self.spawn = spawn
         #: the texts formatted once for the sinks that share a formatter, or None
         self.sharing = sharing
 
@@ -118,7 +116,6 @@ class Lane:
         "settled",
         "sink",
         "wake",
-        "watching",
     )
 
     def __init__(self, sink: AsyncHandler, capacity: int) -> None:
@@ -145,7 +142,6 @@ class Lane:
         self.done = anyio.Event()
         self.scope: anyio.CancelScope | None = None
         self.late_base = sink.late_failures  # what the sink had lost before this queue
-        self.watching = False  # a linger watch runs for this lane
         self.lock: anyio.Lock = None  # type: ignore[assignment] # the sink's, set on the loop
 
     # -- taking records: the queue's fan-out ------------------------------------------------
@@ -256,6 +252,11 @@ class Lane:
                         # that logs) would keep this loop going and starve every other
                         # task: take turns with them.
                         if clock() > turn_ends:
+                            # a sink whose batches never say their output is due still
+                            # gets it written once its linger is over
+                            due = sink.linger_deadline()
+                            if due is not None and due <= monotonic():
+                                await self._write_held()
                             await anyio.lowlevel.checkpoint()
                             turn_ends = clock() + _TURN
                         continue
@@ -264,17 +265,30 @@ class Lane:
                         break
                     if verdict == AGAIN:
                         continue
-                    if not self.watching and sink.linger_deadline() is not None:
-                        self.watching = True
-                        feed.spawn(self._watch_linger)
-                    period = sleeping(self)
-                    if poll:  # flush() and aclose() wake the lane before the next look
-                        poll = False
-                        with anyio.move_on_after(period):
-                            await self.wake.wait()
-                        self.idle = False
-                    else:
-                        await self.wake.wait()
+                    period: float | None = sleeping(self)
+                    # Output the sink holds is written once its linger is over, here, if
+                    # no batch did it first: a timeout on this wait, not a timer of its
+                    # own, so the loop wakes no more often than the lane looks anyway.
+                    held_until = sink.linger_deadline()
+                    if held_until is not None:
+                        left = held_until - monotonic()
+                        if left <= 0:
+                            self.idle = False
+                            await self._write_held()
+                            due = sink.linger_deadline()
+                            if due is not None and due <= monotonic():
+                                # a sink whose write_held() leaves its output due: take
+                                # turns rather than hold the loop
+                                await anyio.lowlevel.checkpoint()
+                            continue
+                        if not poll or period is None or left < period:
+                            period = left
+                    elif not poll:
+                        period = None
+                    # flush() and aclose() wake the lane before the next look
+                    poll = False
+                    await self.wake.wait(period)
+                    self.idle = False
                     turn_ends = clock() + _TURN
                 await self._finish_sink()
             finally:
@@ -282,29 +296,20 @@ class Lane:
                 sink.format_sharing = None
                 self.done.set()
 
-    async def _watch_linger(self) -> None:
-        """Write the output a sink holds once its linger is over, if no batch did it first.
-
-        One task per sink and linger period, started when the lane goes idle with output
-        held: cheaper than a timeout on every idle wait of the lane.
-        """
+    async def _write_held(self) -> None:
+        """Start writing the output the sink holds: its linger is over."""
         sink = self.sink
+        lock = self.lock
+        try:  # uncontended, as it nearly always is: no checkpoint
+            lock.acquire_nowait()
+        except anyio.WouldBlock:
+            await lock.acquire()
         try:
-            while not self.done.is_set():
-                deadline = sink.linger_deadline()
-                if deadline is None:
-                    return
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    await anyio.sleep(delay)
-                    continue
-                async with sink.io_lock():
-                    try:
-                        await sink.write_held()
-                    except Exception:
-                        sink.report_error("writing held output")
+            await sink.write_held()
+        except Exception:
+            sink.report_error("writing held output")
         finally:
-            self.watching = False
+            lock.release()
 
     async def _deliver(self) -> int:
         """Hand the waiting records to the sink, as one batch; return how many."""

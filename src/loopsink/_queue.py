@@ -29,6 +29,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Coroutine
 from itertools import repeat
+from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -173,6 +174,9 @@ class LogQueue:
         #: _NEVER once a wake-up is on its way. One comparison on the hot path.
         self._wake_at = _NEVER
         self._half = capacity // 2
+        #: until when a put() from the loop's thread leaves polling workers to their own
+        #: look (see _lane_idle)
+        self._early_until = 0.0
         self._progress = Signal()  # fired whenever records leave the intake
         self._intake_closed = False  # closing, and the intake is empty for good
         self._drained = 0  # records moved out of the intake
@@ -288,6 +292,10 @@ class LogQueue:
 
     def _wake_workers(self) -> None:
         if self._on_loop_thread():
+            if monotonic() < self._early_until and len(self._intake) <= self._half:
+                # the workers looked a moment ago and look again soon by themselves
+                self._wake_at = self._half
+                return
             self._poll_period = _POLL
             self._rouse()
             return
@@ -377,9 +385,18 @@ class LogQueue:
             self._close_intake()
             return AGAIN
         lane.idle = True
-        # After a batch more records will come: look again in a moment, and let put() wake
-        # the lane only if the intake fills up meanwhile.
-        wake_at = self._half if poll else 0
+        # After a batch more records will come: look again in a moment. Records the loop's
+        # own thread logs wake the lanes as soon as half that moment has passed, in the
+        # pass of the loop that logged them, so that a lane's own look rarely comes due:
+        # every timer that wakes the loop apart from the application's own makes the
+        # loop's next wait start late, and epoll rounds waits up to whole milliseconds.
+        # Records from other threads wake it only if the intake fills up meanwhile.
+        if poll and self._poll_period == _POLL:
+            wake_at = 0
+            self._early_until = monotonic() + _POLL / 2
+        else:
+            wake_at = self._half if poll else 0
+            self._early_until = 0.0
         if wake_at < self._wake_at:
             self._wake_at = wake_at
         if lane.backlog or (self._intake and not self._blocked()):
@@ -419,7 +436,6 @@ class LogQueue:
                 fan_out=self._drain_intake,
                 idle=self._lane_idle,
                 sleeping=self._lane_sleeping,
-                spawn=task_group.start_soon,
                 sharing=self._sharing,
             )
             for lane in self._lanes:

@@ -5,8 +5,8 @@ A sink that writes to a blocking stream formats each batch on the loop and hands
 written by a :class:`~loopsink._writer.LentWriter` once it has waited :data:`LINGER`
 seconds or grown to :data:`PUSH_CHARS` characters, whichever comes first, so that a busy
 application pays for one trip to the writer thread per few milliseconds, not one per
-batch. The queue's worker writes what is left when no more records come (see
-``LogQueue``'s linger watch), and ``flush``/``close`` write everything at once.
+batch. The queue's worker writes what is left once the linger is over and no batch did
+(:meth:`~loopsink.AsyncHandler.write_held`), and ``flush``/``close`` write everything at once.
 
 Records whose text is held are counted as emitted; a write that fails later is reported
 with :meth:`~loopsink.AsyncHandler.report_late_failure`, which takes them back out.
