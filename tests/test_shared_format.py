@@ -392,3 +392,39 @@ def test_a_text_kept_again_under_a_reused_id_outlives_the_old_entry(
     for i in range(2):  # pushes the old entry of that id out of the order, not the new one
         group.format([_record(f"x{i}")], _many, False)
     assert group.format([same], lambda records: ["formatted again"], False) == ["second"]
+
+
+def test_a_lagging_member_still_takes_batches_the_others_took_whole() -> None:
+    """Members that get the same batch take it whole; one that lags a batch behind finds
+    the texts record by record, and nothing is formatted twice or left behind."""
+    group = _sharedtexts.SharedTexts()
+    group.members = _members(logging.INFO, logging.INFO, logging.INFO)
+    first = [_record(f"a{i}") for i in range(10)]
+    second = [_record(f"b{i}") for i in range(10)]
+    made: list[int] = []
+
+    def counted(records: Sequence[logging.LogRecord]) -> list[str]:
+        made.append(len(records))
+        return _many(records)
+
+    assert group.format(first, counted, False) == _many(first)  # member 1 makes it
+    assert group.format(first, counted, False) == _many(first)  # member 2 takes it whole
+    assert group.format(second, counted, False) == _many(second)  # member 1, next batch
+    assert group.format(first, counted, False) == _many(first)  # member 3, a batch behind
+    assert group.format(second[:4], counted, False) == _many(second[:4])  # member 2, a part
+    assert group.format(second[4:], counted, False) == _many(second[4:])
+    assert group.format(second, counted, False) == _many(second)  # member 3 catches up
+    assert made == [10, 10]
+    assert len(group) == 0
+
+
+def test_a_batch_kept_whole_keeps_its_records_ids_their_own() -> None:
+    """A batch waiting for the other members pins its records: another record cannot
+    come at the same id and take its text."""
+    group = _sharedtexts.SharedTexts()
+    group.members = _members(logging.INFO, logging.INFO)
+    for i in range(500):
+        batch = [_record(f"m{i}"), wrap(_record(f"q{i}"), None)]
+        assert group.format(batch, _many, False) == [f"m{i}", f"q{i}"]
+        del batch  # nobody takes it: the group alone keeps the records alive
+    assert len(group) <= _sharedtexts.SHARED_TEXTS_BOUND

@@ -24,6 +24,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._context import run_each_in_context
@@ -37,6 +38,7 @@ __all__ = ["SHARED_TEXTS_BOUND", "FormatSharing", "SharedTexts", "sharing_key"]
 
 
 _LogRecord = logging.LogRecord
+_levelno = attrgetter("levelno")
 _Queued = QueuedRecord
 _STYLES = (logging.PercentStyle, logging.StrFormatStyle, logging.StringTemplateStyle)
 _CONVERTERS = (time.localtime, time.gmtime)
@@ -86,7 +88,20 @@ class SharedTexts:
     track per record.
     """
 
-    __slots__ = ("kept", "kept_at", "members", "order", "order_stamps", "pins", "texts", "wanted")
+    __slots__ = (
+        "batch_keys",
+        "batch_left",
+        "batch_pins",
+        "batch_texts",
+        "kept",
+        "kept_at",
+        "members",
+        "order",
+        "order_stamps",
+        "pins",
+        "texts",
+        "wanted",
+    )
 
     def __init__(self) -> None:
         #: the sinks that format with this group's formatter (they joined in format_lines)
@@ -104,11 +119,20 @@ class SharedTexts:
         self.order_stamps: deque[int] = deque()
         self.kept_at: dict[int, int] = {}
         self.kept = 0
+        #: The last batch a member formatted whole, kept whole: the other members of a
+        #: queue get the same batches in the same pass as a rule, and take it by one
+        #: comparison of its keys instead of a lookup per record. Its keys (None: no batch
+        #: kept), texts, records (pinned) and how many other members will still take it.
+        self.batch_keys: list[int] | None = None
+        self.batch_texts: list[str] = []
+        self.batch_pins: list[logging.LogRecord] = []
+        self.batch_left = 0
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.texts) + (len(self.batch_texts) if self.batch_keys is not None else 0)
 
     def clear(self) -> None:
+        self._drop_batch()
         self.texts.clear()
         self.pins.clear()
         self.wanted.clear()
@@ -136,6 +160,14 @@ class SharedTexts:
             else 0  # a record of a type of its own: never shared
             for record in records
         ]
+        if self.batch_keys is not None:
+            if keys == self.batch_keys:  # the batch another member made, whole
+                whole = self.batch_texts[:]
+                self.batch_left -= 1
+                if self.batch_left <= 0:
+                    self._drop_batch()
+                return whole
+            self._spill_batch()  # another batch: its texts wait per record
         found: list[Any] = list(map(texts.get, keys))
         for key, text in zip(keys, found, strict=True):
             if text is not None:  # taken: once every member has, the text goes
@@ -153,6 +185,30 @@ class SharedTexts:
             for index, text in zip(where, made, strict=True):
                 found[index] = text
             return found
+        members = self.members
+        if (
+            len(where) == len(records)
+            and len(records) + len(self.texts) <= SHARED_TEXTS_BOUND
+            and 0 not in keys
+        ):
+            # a batch no member has formatted yet: kept whole if every other member will
+            # take every record of it (no member's level above any record's)
+            if max(m.level for m in members) <= min(map(_levelno, records)):
+                self.batch_keys, self.batch_texts = keys, made[:]
+                self.batch_pins, self.batch_left = list(records), len(members) - 1
+                return made
+        self._keep(where, missing, made, found)
+        return found
+
+    def _keep(
+        self,
+        where: list[int],
+        missing: Sequence[logging.LogRecord],
+        made: list[str],
+        found: list[Any],
+    ) -> None:
+        """Keep the texts ``made`` for ``missing`` (at ``where`` in ``found``) per record."""
+        texts, pins, wanted, kept_at = self.texts, self.pins, self.wanted, self.kept_at
         order, stamps = self.order, self.order_stamps
         members = self.members
         takers: dict[int, int] = {}  # by level: how many other members will take such a record
@@ -186,7 +242,25 @@ class SharedTexts:
                 oldest, stamp = pop(), pop_stamp()
                 if kept_at.get(oldest) == stamp:  # still that text: not taken by all yet
                     del texts[oldest], pins[oldest], wanted[oldest], kept_at[oldest]
-        return found
+
+    def _spill_batch(self) -> None:
+        """The batch kept whole meets another one: keep its texts per record instead, for
+        the members that have yet to take them in batches of their own."""
+        records, made, left = self.batch_pins, self.batch_texts, self.batch_left
+        self._drop_batch()
+        if left <= 0 or len(self.members) < 2:
+            return
+        found: list[Any] = [None] * len(records)
+        self._keep(list(range(len(records))), records, made, found)
+        if left < len(self.members) - 1:  # some members took the batch already
+            wanted = self.wanted
+            for record in records:
+                key = id(record) if type(record) is _LogRecord else id(record.__dict__)
+                if key in wanted:
+                    wanted[key] = min(wanted[key], left)
+
+    def _drop_batch(self) -> None:
+        self.batch_keys, self.batch_texts, self.batch_pins, self.batch_left = None, [], [], 0
 
 
 class FormatSharing:
