@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -121,3 +121,43 @@ def test_a_lone_record_arrives_without_a_flush(backend: str, logger: logging.Log
 def test_the_gathering_time_is_short() -> None:
     """A bound on how late a record from another thread may reach its sink."""
     assert 0 < _queue._GATHER <= 0.1
+
+
+def _text(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
+
+
+def test_held_output_written_meanwhile_does_not_end_the_gathering(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """A file sink holds its text for a few milliseconds; the worker writes it with the
+    timeout of its wait for the next look. That wake-up must leave the look where it was:
+    a record logged after it waits for the look, without waking the queue's loop."""
+    monkeypatch.setattr(_queue, "_GATHER", 1.0)
+    path = f"{tmp_path}/gather.log"
+    runner = loopsink.start_in_thread(
+        loopsink.FileHandler(path), logger=logger, backend=backend, timeout=DEADLINE
+    )
+    try:
+        queue = runner.queue
+        arm = queue._schedule_later
+        assert arm is not None
+        wakes: list[float] = []
+
+        def counting(delay: float, callback: Callable[[], object]) -> object:
+            wakes.append(delay)
+            return arm(delay, callback)
+
+        queue._schedule_later = counting
+        logger.info("first")  # wakes the worker a second later; then held, then written
+        deadline = time.monotonic() + DEADLINE
+        while "first" not in _text(path):
+            assert time.monotonic() < deadline, "the held text was never written"
+            threading.Event().wait(0.001)
+        logger.info("second")  # the worker's next look is still most of a second away
+        assert wakes == [1.0], "a record after the held text was written woke the loop"
+        runner.flush(DEADLINE)
+        assert _text(path).splitlines() == ["first", "second"]
+    finally:
+        runner.close(DEADLINE)

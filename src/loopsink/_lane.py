@@ -239,6 +239,7 @@ class Lane:
             clock = time.perf_counter
             turn_ends = clock() + _TURN
             poll = False
+            poll_ends: float | None = None  # when the look after a small batch is due
             try:
                 while True:
                     if intake:
@@ -247,6 +248,7 @@ class Lane:
                         # records that trickle in, a few per pass of the loop, are
                         # gathered for a moment; larger batches are taken as they come
                         poll = await self._deliver() < _TRICKLE
+                        poll_ends = None
                         # A sink that returns without suspending (one that holds its
                         # output) and records that keep coming (other threads, or a sink
                         # that logs) would keep this loop going and starve every other
@@ -265,7 +267,14 @@ class Lane:
                         break
                     if verdict == AGAIN:
                         continue
-                    period: float | None = sleeping(self)
+                    look_every = sleeping(self)
+                    period: float | None = None
+                    if poll:
+                        if poll_ends is None:
+                            poll_ends = monotonic() + look_every
+                        period = max(0.0, poll_ends - monotonic())
+                    else:
+                        poll_ends = None
                     # Output the sink holds is written once its linger is over, here, if
                     # no batch did it first: a timeout on this wait, not a timer of its
                     # own, so the loop wakes no more often than the lane looks anyway.
@@ -281,14 +290,14 @@ class Lane:
                                 # turns rather than hold the loop
                                 await anyio.lowlevel.checkpoint()
                             continue
-                        if not poll or period is None or left < period:
+                        if period is None or left < period:
                             period = left
-                    elif not poll:
-                        period = None
                     # flush() and aclose() wake the lane before the next look
-                    poll = False
                     await self.wake.wait(period)
                     self.idle = False
+                    # woken for held output, or by a flush, before the look was due: the
+                    # lane still polls (records may still wait for that look)
+                    poll = poll_ends is not None and monotonic() < poll_ends
                     turn_ends = clock() + _TURN
                 await self._finish_sink()
             finally:
