@@ -383,12 +383,14 @@ class Executor:
         """The thread running the jobs, once one was handed over (``None`` before)."""
         return self._thread
 
-    def submit(self, func: Callable[..., T], *args: Any) -> Job[T]:
+    def submit(self, func: Callable[..., T], *args: Any, lend: bool = True) -> Job[T]:
         """Hand ``func(*args)`` over, to run after the jobs handed over before it.
 
         If the thread was idle, the calling thread lends it the GIL for at most
         :attr:`lend` seconds, so a quick job is usually :attr:`Job.done` on return; a job
-        queued behind another is not waited for at all.
+        queued behind another is not waited for at all. ``lend=False`` lends nothing to
+        this job: one that is expected to wait (a blocking ``get`` on a queue), for which a
+        lend would only hold the loop up.
         """
         job: Job[T] = Job(func, args, self.look_every, self.look_lend)
         started = self._ensure_thread()
@@ -400,7 +402,7 @@ class Executor:
         shared = self._shared
         shared.jobs.append(job)
         shared.signal()
-        if idle and self.lend > 0:
+        if idle and self.lend > 0 and lend:
             job._lend(self.lend)
         if not job._finished and self.look_every is None:
             self._lend_while_out()
@@ -418,15 +420,15 @@ class Executor:
         self._lender = loop
         spawn_detached(_lender(weakref.ref(self), loop), name=f"{self.name} lender")
 
-    async def run(self, func: Callable[..., T], *args: Any) -> T:
+    async def run(self, func: Callable[..., T], *args: Any, lend: bool = True) -> T:
         """Run ``func(*args)`` on the thread, after the jobs before it; return its result.
 
         Raises what the call raised. Safe for several tasks at once: each gets its own
         job's outcome, in the order they handed their jobs over. A cancelled caller waits
         for its call to end before the cancellation goes on, as with
-        ``anyio.to_thread.run_sync``.
+        ``anyio.to_thread.run_sync``. ``lend``: as for :meth:`submit`.
         """
-        return await self.submit(func, *args)._outcome_uncancelled()
+        return await self.submit(func, *args, lend=lend)._outcome_uncancelled()
 
     async def drain(self) -> None:
         """Wait until every job handed over so far has finished (their outcomes aside)."""

@@ -590,3 +590,30 @@ async def test_a_manager_queue_proxy_is_used_from_worker_threads() -> None:
         assert sink.messages == [f"record {i}" for i in range(20)]
     finally:
         await anyio.to_thread.run_sync(manager.shutdown)
+
+
+async def test_a_listener_waiting_on_a_thread_queue_lends_the_loop_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The listener's thread waits on the queue (a blocking get) for its next burst. The
+    loop lent the GIL to that wait at every burst, up to 0.5 ms with nothing to run while
+    the queue was empty: with records trickling in, more than half of the loop's time."""
+    from loopsink._executor import Job
+
+    lent: list[str] = []
+    lend = Job._lend
+
+    def recording(job: Job[Any], seconds: float) -> bool:
+        lent.append(getattr(job._func, "__name__", "?"))
+        return lend(job, seconds)
+
+    monkeypatch.setattr(Job, "_lend", recording)
+    q: queue.Queue[Any] = queue.Queue()
+    target = ListHandler()
+    handler = logging.handlers.QueueHandler(q)
+    async with QueueListener(q, target):
+        for i in range(20):
+            handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "m%d", (i,), None))
+            await anyio.sleep(0.001)  # records trickle in: the listener waits in between
+    assert [r.getMessage() for r in target.records] == [f"m{i}" for i in range(20)]
+    assert "_take_burst" not in lent  # the handler's own calls may still be lent to

@@ -343,7 +343,8 @@ class QueueListener:
         if not block:  # a multiprocessing queue or a proxy reads a pipe: not on the loop
             return await executor_of(self).run(q.get, False)
         while True:
-            items = await executor_of(self).run(_take_burst, q, self._sentinel, 0, 1)
+            # waits on the queue: no lend, which would hold the loop up while it is empty
+            items = await executor_of(self).run(_take_burst, q, self._sentinel, 0, 1, lend=False)
             if items:
                 return items[0]
 
@@ -528,7 +529,10 @@ class QueueListener:
         if kind is _Kind.NOWAIT:
             while True:
                 owed, self._owed = self._owed, 0
-                items = await executor_of(self).run(_take_burst, q, sentinel, owed, LISTENER_BURST)
+                # waits on the queue: no lend, which would hold the loop up while it is empty
+                items = await executor_of(self).run(
+                    _take_burst, q, sentinel, owed, LISTENER_BURST, lend=False
+                )
                 if items:
                     return items
         await self._settle_task_done()
