@@ -62,6 +62,19 @@ async def _log(logger: logging.Logger, start: int, count: int) -> None:
             await anyio.lowlevel.checkpoint()
 
 
+async def _log_after_joining(
+    logger: logging.Logger, queue: loopsink.LogQueue, formatter: Counting, count: int
+) -> None:
+    """Log 10 records (after its first batch every sink has joined the sharing), then
+    ``count`` more, and check that the formatter ran once for each of those."""
+    await _log(logger, 0, 10)
+    await queue.flush()
+    formatter.calls = 0
+    await _log(logger, 10, count)
+    await queue.flush()
+    assert formatter.calls == count
+
+
 def _lines(name: str, start: int, count: int, fmt: str = "INFO t.shared.{name} hello {i}") -> str:
     return "".join(fmt.format(name=name, i=i) + "\n" for i in range(start, start + count))
 
@@ -101,12 +114,7 @@ async def test_the_formatter_runs_once_per_record(tmp_path: Path) -> None:
     formatter = Counting(PLAIN)
     sinks = _sinks(tmp_path, 3, formatter)
     async with loopsink.install(*sinks, logger=logger) as queue:
-        await _log(logger, 0, 10)  # every sink has joined the sharing after its first batch
-        await queue.flush()
-        formatter.calls = 0
-        await _log(logger, 10, 1000)
-        await queue.flush()
-        assert formatter.calls == 1000
+        await _log_after_joining(logger, queue, formatter, 1000)
     for i in range(3):
         assert (tmp_path / f"{i}.log").read_text() == _lines("once", 0, 1010)
 
@@ -320,12 +328,7 @@ async def test_a_services_file_syslog_and_http_sinks_format_each_record_once(
         receiver = threading.Thread(target=receive)
         receiver.start()
         async with loopsink.install(*sinks, logger=logger) as queue:
-            await _log(logger, 0, 10)  # every sink has joined the sharing after its first batch
-            await queue.flush()
-            formatter.calls = 0
-            await _log(logger, 10, 500)
-            await queue.flush()
-            assert formatter.calls == 500
+            await _log_after_joining(logger, queue, formatter, 500)
         await anyio.to_thread.run_sync(receiver.join, 10)
         bodies = [line for r in server.delivered() for line in r.body.splitlines()]
     texts = [f"INFO t.shared.service hello {i}" for i in range(510)]

@@ -256,8 +256,7 @@ class Lane:
                         if clock() > turn_ends:
                             # a sink whose batches never say their output is due still
                             # gets it written once its linger is over
-                            due = sink.linger_deadline()
-                            if due is not None and due <= monotonic():
+                            if self._held_output_due():
                                 await self._write_held()
                             await anyio.lowlevel.checkpoint()
                             turn_ends = clock() + _TURN
@@ -284,8 +283,7 @@ class Lane:
                         if left <= 0:
                             self.idle = False
                             await self._write_held()
-                            due = sink.linger_deadline()
-                            if due is not None and due <= monotonic():
+                            if self._held_output_due():
                                 # a sink whose write_held() leaves its output due: take
                                 # turns rather than hold the loop
                                 await anyio.lowlevel.checkpoint()
@@ -304,6 +302,11 @@ class Lane:
                 sink.linger_watched = False
                 sink.format_sharing = None
                 self.done.set()
+
+    def _held_output_due(self) -> bool:
+        """Whether the sink holds output whose linger is over."""
+        due = self.sink.linger_deadline()
+        return due is not None and due <= monotonic()
 
     async def _write_held(self) -> None:
         """Start writing the output the sink holds: its linger is over."""

@@ -246,16 +246,16 @@ class SharedTexts:
     def _spill_batch(self) -> None:
         """The batch kept whole meets another one: keep its texts per record instead, for
         the members that have yet to take them in batches of their own."""
-        records, made, left = self.batch_pins, self.batch_texts, self.batch_left
+        keys, records, made = self.batch_keys, self.batch_pins, self.batch_texts
+        left = self.batch_left
         self._drop_batch()
-        if left <= 0 or len(self.members) < 2:
+        if keys is None or left <= 0 or len(self.members) < 2:
             return
         found: list[Any] = [None] * len(records)
         self._keep(list(range(len(records))), records, made, found)
         if left < len(self.members) - 1:  # some members took the batch already
             wanted = self.wanted
-            for record in records:
-                key = id(record) if type(record) is _LogRecord else id(record.__dict__)
+            for key in keys:
                 if key in wanted:
                     wanted[key] = min(wanted[key], left)
 
