@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 import loopsink
-from loopsink import _queue
+from loopsink import _lane, _queue
 
 DEADLINE = 10.0
 
@@ -161,3 +161,37 @@ def test_held_output_written_meanwhile_does_not_end_the_gathering(
         assert _text(path).splitlines() == ["first", "second"]
     finally:
         runner.close(DEADLINE)
+
+
+def test_held_output_is_written_at_the_look_not_with_a_wake_of_its_own(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """A lane fed by other threads looks once per gathering. The text a file sink holds
+    after that look would be due a few milliseconds later, long before the next look: the
+    lane writes it at once. Before, it woke the loop for it, and that wake-up took the
+    records logged meanwhile, so the queue's loop ran once per linger, not per gathering."""
+    waits: list[float | None] = []
+
+    class CountingWakeup(_lane.Wakeup):
+        async def wait(self, at_most: float | None = None) -> None:
+            waits.append(at_most)
+            await super().wait(at_most)
+
+    monkeypatch.setattr(_lane, "Wakeup", CountingWakeup)
+    monkeypatch.setattr(_queue, "_GATHER", 0.2)
+    path = f"{tmp_path}/gather.log"
+    runner = loopsink.start_in_thread(
+        loopsink.FileHandler(path), logger=logger, backend=backend, timeout=DEADLINE
+    )
+    try:
+        for i in range(3):
+            logger.info("request %d", i)
+            deadline = time.monotonic() + DEADLINE
+            while f"request {i}" not in _text(path):
+                assert time.monotonic() < deadline, "the held text was never written"
+                threading.Event().wait(0.001)
+        short = [at_most for at_most in waits if at_most is not None and at_most < 0.1]
+        assert short == [], "the lane woke for held output between two looks"
+    finally:
+        runner.close(DEADLINE)
+    assert _text(path).splitlines() == ["request 0", "request 1", "request 2"]

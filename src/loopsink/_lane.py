@@ -280,7 +280,11 @@ class Lane:
                     held_until = sink.linger_deadline()
                     if held_until is not None:
                         left = held_until - monotonic()
-                        if left <= 0:
+                        # Held output whose linger ends before the lane's next look is
+                        # written now: few records could join it before then, and a wake of
+                        # its own would cost a pass of the loop (one every linger, for a lane
+                        # that looks once per gathering of other threads' records).
+                        if left < (look_every if period is None else period):
                             self.idle = False
                             await self._write_held()
                             if self._held_output_due():
