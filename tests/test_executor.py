@@ -492,6 +492,25 @@ async def test_a_loop_that_never_idles_does_not_starve_a_looking_executors_threa
     assert steps >= 50, steps
 
 
+async def test_a_looking_executor_lends_nothing_while_the_loop_idles() -> None:
+    """The lend at each look is for a loop that never idles. A loop that waited for events
+    since the last look let go of the GIL meanwhile, so a lend then only held it up: before,
+    every look did, a tenth of a millisecond or more once per millisecond while a request
+    was out."""
+    from loopsink._tuning import HTTP_LEND, HTTP_LOOK_EVERY, HTTP_LOOK_LEND
+
+    executor = Executor(
+        "test", lend=HTTP_LEND, look_every=HTTP_LOOK_EVERY, look_lend=HTTP_LOOK_LEND
+    )
+    release = threading.Event()
+    threading.Timer(0.05, release.set).start()
+    with blocked_time() as blocked:
+        with anyio.fail_after(DEADLINE):
+            assert await executor.run(release.wait, DEADLINE) is True
+    executor.stop()
+    assert "_lend" not in blocked.calls, blocked.calls
+
+
 #: How long the load of the tests below lasts at most: far longer than any of their waits.
 LOAD = 4.0
 #: How long a job woken from its thread may take under that load: generous for what it does

@@ -133,10 +133,16 @@ class Job(Generic[T]):
         look = self._look
         if look is not None:  # an executor that looks on a timer (see Executor)
             lend = self._look_lend
+            watch = _IdleWatch() if lend else None
             while not self._finished:
                 await anyio.sleep(look)
-                if lend and not self._finished:
-                    self._lend(lend)
+                if watch is not None and not self._finished:
+                    # a loop that waited for events since the last look let go of the
+                    # GIL meanwhile: the thread had its chance, a lend would only hold
+                    # the loop up
+                    if not watch.idled():
+                        self._lend(lend)
+                    watch.mark()
             return
         event = self._event
         if event is None:  # the first waiter: every later one waits on the same event
@@ -335,11 +341,12 @@ class Executor:
             millisecond, while a timer armed when the loop is awake anyway keeps in step
             (``docs/performance.md``).
         look_lend: with ``look_every``, how long the loop's thread lends the GIL at each
-            look that finds the job still running (``0``: never). On a loop that never
-            idles the thread could otherwise wait a long time for the GIL once its call
-            is back from the network: CPython hands the GIL to a waiting thread after its
-            switch interval only if the holder has not released and taken it again
-            meanwhile, and a busy event loop does that at every pass (its ``select``).
+            look that finds the job still running and the loop never idle since the last
+            look (``0``: never). On a loop that never idles the thread could otherwise
+            wait a long time for the GIL once its call is back from the network: CPython
+            hands the GIL to a waiting thread after its switch interval only if the holder
+            has not released and taken it again meanwhile, and a busy event loop does that
+            at every pass (its ``select``).
     """
 
     def __init__(

@@ -109,10 +109,10 @@ WAKE_LEND_BUSY = 0.5
 #: batched NDJSON, steady 10 records/ms: lag p99" (and the other loopsink rows there).
 HTTP_LEND = 0.0
 HTTP_LOOK_EVERY = 0.001
-#: At each look that finds a request still running, the loop's thread lends the GIL for at
-#: most this long: on a loop that never idles, the sink's thread, back from the network,
-#: would otherwise wait up to seconds for the GIL (the loop releases and retakes it at every
-#: pass, which defeats CPython's switch interval). Trades at most this much of the loop per
+#: At each look that finds a request still running and the loop never idle since the last
+#: look, the loop's thread lends the GIL for at most this long: on such a loop the sink's
+#: thread, back from the network, would otherwise wait up to seconds for the GIL (the loop
+#: releases and retakes it at every pass, which defeats CPython's switch interval). Trades at most this much of the loop per
 #: look against the sink keeping up with a busy service.
 #: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
 #: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the
