@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -333,6 +334,58 @@ async def test_sink_level_and_filters_apply() -> None:
         queue.put(logging.LogRecord("t", logging.ERROR, __file__, 1, "secret", None, None))
         await queue.flush()
     assert [r.args for r in sink.records] == [(2,)]
+
+
+async def test_records_below_a_sinks_level_never_take_its_room() -> None:
+    """A slow ERROR-only sink (a mail sink, say) beside a flood of INFO records: the records
+    it would never send filled its backlog, and the errors that came next were dropped."""
+    gate, fast = GateSink(), CapturingSink()
+    gate.setLevel(logging.ERROR)
+    async with LogQueue(gate, fast, capacity=10) as queue:
+        queue.put(make_record(0, logging.ERROR))
+        with anyio.fail_after(5):
+            await gate.entered.wait()  # the gate now holds record 0 in flight
+        for i in range(1, 61):
+            level = logging.ERROR if i % 10 == 0 else logging.INFO
+            queue.put(make_record(i, level))
+            with anyio.fail_after(5):  # each record reaches the fast sink while the gate holds
+                await fast.wait_for(lambda records, n=i: any(r.args == (n,) for r in records))
+        assert queue.stats.sinks[0].dropped == {}
+        assert queue.stats.sinks[0].pending == 7  # six errors waiting, one in flight
+        gate.release.set()
+        await queue.flush()
+    assert [r.args for r in gate.records] == [(i,) for i in range(0, 61, 10)]
+    assert len(fast.records) == 61
+
+
+async def test_a_record_below_a_sinks_level_hands_on_its_context() -> None:
+    """On the loop's thread a record whose context is that of the record before it is queued
+    alone and shares that context; when the one before is below a sink's level, the sink
+    still runs the next one's filters in the right context."""
+    request = contextvars.ContextVar("request", default="-")
+    sink = CapturingSink(level=logging.ERROR)
+    seen: list[str] = []
+
+    def remember(record: logging.LogRecord) -> bool:
+        seen.append(request.get())
+        return True
+
+    sink.addFilter(remember)
+    logger = logging.getLogger("test_queue.level_context")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+    async def handle(name: str) -> None:
+        request.set(name)
+        logger.info("below the sink's level")
+        logger.error("request %s", name)
+
+    async with loopsink.install(sink, logger=logger):
+        for name in ("a", "b", "c"):
+            async with anyio.create_task_group() as tg:  # each task in a context of its own
+                tg.start_soon(handle, name)
+    assert [r.getMessage() for r in sink.records] == ["request a", "request b", "request c"]
+    assert seen == ["a", "b", "c"]
 
 
 async def test_close_flushes_and_closes_every_sink() -> None:

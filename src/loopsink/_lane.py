@@ -160,6 +160,11 @@ class Lane:
         space = self.capacity - len(backlog)
         if self.cut_context is not None:
             records = self._after_cut(records)
+        level = self.sink.level
+        if level:
+            records = self._at_level(records, level)
+            if not records:  # nothing for this sink: no need to wake its worker
+                return
         if len(records) <= space or policy == "block":
             backlog.extend(records)
         elif policy == "drop_oldest":
@@ -180,6 +185,40 @@ class Lane:
         if self.idle:
             self.idle = False
             self.wake.fire()
+
+    def _at_level(self, records: list[Any], level: int) -> list[Any]:
+        """``records`` without those below the sink's level, counted as filtered here.
+
+        They would only take room in the backlog (a slow ERROR-only sink would drop errors
+        behind a flood of INFO records) and wake the worker for nothing. A record alone
+        shares the context of the last pair before it: one that follows a pair left out
+        is paired with that pair's context, or the next offer's is (``cut_context``).
+        """
+        kept: list[Any] = []
+        carried: contextvars.Context | None = None  # set by a pair left out
+        for item in records:
+            paired = type(item) is tuple
+            record = item[0] if paired else item
+            if record.levelno < level:
+                if paired and item[1] is not None:
+                    carried = item[1]
+                continue
+            if carried is not None:
+                if paired:
+                    if item[1] is not None:  # it sets the context itself
+                        carried = None
+                elif not isinstance(item, QueuedRecord):
+                    item = (item, carried)
+                    carried = None
+            kept.append(item)
+        left_out = len(records) - len(kept)
+        if left_out:
+            if carried is not None:
+                self.cut_context = carried
+            self.filtered += left_out
+            self.settled += left_out
+            self.progress.fire()
+        return kept
 
     def offer_own(self, record: logging.LogRecord) -> None:
         """Take a record of loopsink's own (the drop summary): past the bound, never dropped."""
