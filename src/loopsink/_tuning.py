@@ -112,8 +112,8 @@ HTTP_LOOK_EVERY = 0.001
 #: At each look that finds a request still running and the loop never idle since the last
 #: look, the loop's thread lends the GIL for at most this long: on such a loop the sink's
 #: thread, back from the network, would otherwise wait up to seconds for the GIL (the loop
-#: releases and retakes it at every pass, which defeats CPython's switch interval). Trades at most this much of the loop per
-#: look against the sink keeping up with a busy service.
+#: releases and retakes it at every pass, which defeats CPython's switch interval). Trades
+#: at most this much of the loop per look against the sink keeping up with a busy service.
 #: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
 #: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the
 #: collector) and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
