@@ -800,6 +800,35 @@ async def test_a_request_nobody_waited_for_that_fails_counts_its_records_as_erro
     assert capsys.readouterr().err.count("--- Logging error ---") == 3  # one a request
 
 
+async def test_a_late_failure_is_reported_on_the_loops_thread(
+    server: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The queue reads a sink's error and late-failure counters before and after each batch,
+    on the loop's thread. The request's thread reported its failure itself, in steps, so
+    a read could fall between them and count a batch as both failed and emitted (the
+    test above then saw ``emitted == -2`` now and then)."""
+    server.default = Answer(status=400)
+    reported_on: list[int] = []
+
+    class Recording(HTTPHandler):
+        def report_late_failure(
+            self, exc: BaseException, first: logging.LogRecord, count: int
+        ) -> None:
+            reported_on.append(threading.get_ident())
+            super().report_late_failure(exc, first, count)
+
+    sink = Recording(server.host, "/bulk", "POST", body="ndjson", batch_size=5)
+    async with loopsink.LogQueue(sink) as queue:
+        for record in records(12):
+            queue.put(record)
+        await queue.flush()
+        stats = queue.stats.sinks[0]
+    assert (stats.emitted, stats.errors) == (0, 12)
+    assert reported_on
+    assert set(reported_on) == {threading.get_ident()}
+    assert capsys.readouterr().err.count("--- Logging error ---") == 3  # one a request
+
+
 async def test_a_sink_called_directly_has_sent_its_batch_when_emit_batch_returns(
     server: HTTPServer,
 ) -> None:

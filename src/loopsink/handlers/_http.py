@@ -80,6 +80,9 @@ BodyFormat = Literal["form", "json", "ndjson"]
 #: instead, so a server answering without end costs this much memory and no more.
 _SUCCESS_LIMIT = 4 * 1024 * 1024
 
+#: A failure of a request nobody waited for: the error, the first record, how many records.
+_LateFailure = tuple[BaseException, logging.LogRecord, int]
+
 #: Headers that frame a request or manage its connection: the transport's alone. One more
 #: Content-Length or Host from the user cuts bodies or smuggles requests past the server.
 _TRANSPORT_HEADERS = frozenset(
@@ -357,7 +360,7 @@ class HTTPHandler(AsyncHandler):
         )
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         #: the request handed over last while a queue drives the sink (see emit_batch)
-        self._in_flight: Job[None] | None = None
+        self._in_flight: Job[list[_LateFailure]] | None = None
         self._retried = 0
         self._requests = 0
 
@@ -515,9 +518,11 @@ class HTTPHandler(AsyncHandler):
 
     async def _wait_in_flight(self) -> None:
         while (job := self._in_flight) is not None:
-            await job.wait()  # it reports its own failure: it never raises
-            if self._in_flight is job:
+            failures = await job.wait()  # it returns its failures: it never raises
+            if self._in_flight is job:  # whoever takes the job off reports them, once
                 self._in_flight = None
+                for exc, first, count in failures:
+                    self.report_late_failure(exc, first, count)
 
     def describe(self) -> str:
         """The sink's name, or where it sends: two HTTP sinks stay apart in ``queue.stats``."""
@@ -764,12 +769,22 @@ class HTTPHandler(AsyncHandler):
         except Exception:
             self.report_batch_failure(records)
 
-    def _send_chunk_late(self, pieces: list[bytes], records: list[logging.LogRecord]) -> None:
-        """A request nobody waits for: the queue counted its records as emitted."""
+    def _send_chunk_late(
+        self, pieces: list[bytes], records: list[logging.LogRecord]
+    ) -> list[_LateFailure]:
+        """A request nobody waits for: the queue counted its records as emitted.
+
+        Its failures are returned, not reported here: :meth:`_wait_in_flight` reports them
+        on the loop's thread, where the queue reads the sink's counters between batches.
+        Reported from this thread, they could land between the queue's two reads and count
+        a batch's records as both failed and emitted.
+        """
+        failures: list[_LateFailure] = []
         try:
-            self._send_batch(pieces, records, late=True)
+            self._send_batch(pieces, records, late=failures)
         except Exception as exc:
-            self.report_late_failure(exc, records[0], len(records))
+            failures.append((exc, records[0], len(records)))
+        return failures
 
     def _compress(self, pieces: Sequence[bytes]) -> list[bytes]:
         compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip container
@@ -783,7 +798,11 @@ class HTTPHandler(AsyncHandler):
         return [piece for piece in out if piece]
 
     def _send_batch(
-        self, pieces: list[bytes], records: list[logging.LogRecord], *, late: bool = False
+        self,
+        pieces: list[bytes],
+        records: list[logging.LogRecord],
+        *,
+        late: list[_LateFailure] | None = None,
     ) -> None:
         encoder = self._encoder
         assert encoder is not None
@@ -795,8 +814,8 @@ class HTTPHandler(AsyncHandler):
         headers.append(("Content-Length", str(sum(map(len, pieces)))))
         response = self._request(self.url, pieces, headers)
         for record, reason in encoder.rejected(response.status_code, response.content, records):
-            if late:
-                self.report_late_failure(HTTPDeliveryError(reason), record, 1)
+            if late is not None:
+                late.append((HTTPDeliveryError(reason), record, 1))
             else:
                 self._report_rejected(record, reason)
 
