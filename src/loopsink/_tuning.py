@@ -235,6 +235,11 @@ RECEIVE_SIZE = 16_384
 #: test_drop_newest_counts_exactly_and_summarises_once, tests/test_writer.py
 #: test_the_drop_summary_arrives_while_records_keep_flowing.
 SUMMARY_QUIET_PERIOD = 0.05
+#: While an HTTP request that nobody waits for is out, the sink's queue worker looks at it
+#: this often, so that its failure is reported soon even if no batch or flush follows (one
+#: wake of the loop per period while requests are out). Test:
+#: tests/handlers/test_http.py test_a_late_failure_is_reported_without_a_flush_or_a_later_batch.
+LATE_FAILURE_LOOK = 0.05
 #: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
 #: missed (it should not be). Test: tests/test_queue.py
 #: test_block_makes_foreign_threads_wait_and_loses_nothing.

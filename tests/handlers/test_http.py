@@ -829,6 +829,24 @@ async def test_a_late_failure_is_reported_on_the_loops_thread(
     assert capsys.readouterr().err.count("--- Logging error ---") == 3  # one a request
 
 
+async def test_a_late_failure_is_reported_without_a_flush_or_a_later_batch(
+    server: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The failure of the last request before a quiet spell is reported soon, by the queue's
+    worker looking at the request while it is out, not only at the next batch or flush."""
+    server.default = Answer(status=400)
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson")
+    async with loopsink.LogQueue(sink) as queue:
+        for record in records(3):
+            queue.put(record)
+        with anyio.fail_after(5):
+            while sink.late_failures < 3:
+                await anyio.sleep(0.01)
+        stats = queue.stats.sinks[0]
+        assert (stats.emitted, stats.errors) == (0, 3)
+    assert capsys.readouterr().err.count("--- Logging error ---") == 1
+
+
 async def test_a_sink_called_directly_has_sent_its_batch_when_emit_batch_returns(
     server: HTTPServer,
 ) -> None:

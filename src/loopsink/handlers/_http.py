@@ -41,6 +41,7 @@ from .._tuning import (
     HTTP_LOOK_EVERY,
     HTTP_LOOK_LEND,
     HTTP_PIECE,
+    LATE_FAILURE_LOOK,
 )
 from .._version import __version__
 from .._writer import let_the_loop_in
@@ -515,6 +516,28 @@ class HTTPHandler(AsyncHandler):
         """Wait for the request on its way, if any (see :meth:`emit_batch`)."""
         await super().flush()
         await self._wait_in_flight()
+
+    def linger_deadline(self) -> float | None:
+        """While a request nobody waits for is out: when the queue's worker should look at it.
+
+        Its failure is reported once it is taken off (:meth:`_wait_in_flight`), which the
+        next batch, :meth:`flush` and :meth:`close` do. Before a quiet spell none of them
+        may come for a long time, so the worker looks now and then meanwhile, and at once
+        when the request is over (:meth:`write_held`).
+        """
+        job = self._in_flight
+        if job is None or not self.linger_watched:
+            return super().linger_deadline()
+        if job.done:
+            return 0.0
+        return time.monotonic() + LATE_FAILURE_LOOK
+
+    async def write_held(self) -> None:
+        """Take off a request that is over and report its failures (see :meth:`linger_deadline`)."""
+        job = self._in_flight
+        if job is not None and job.done:
+            await self._wait_in_flight()
+        await super().write_held()
 
     async def _wait_in_flight(self) -> None:
         while (job := self._in_flight) is not None:
