@@ -787,26 +787,10 @@ async def test_the_next_batch_is_encoded_while_a_request_is_on_its_way(
 async def test_a_request_nobody_waited_for_that_fails_counts_its_records_as_errors(
     server: HTTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.default = Answer(status=400)
-    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_size=5)
-    async with loopsink.LogQueue(sink) as queue:
-        for record in records(12):
-            queue.put(record)
-        await queue.flush()
-        stats = queue.stats.sinks[0]
-    assert len(server.received) == 3
-    assert (stats.emitted, stats.errors) == (0, 12)
-    assert sink.late_failures == 12
-    assert capsys.readouterr().err.count("--- Logging error ---") == 3  # one a request
-
-
-async def test_a_late_failure_is_reported_on_the_loops_thread(
-    server: HTTPServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The queue reads a sink's error and late-failure counters before and after each batch,
-    on the loop's thread. The request's thread reported its failure itself, in steps, so
-    a read could fall between them and count a batch as both failed and emitted (the
-    test above then saw ``emitted == -2`` now and then)."""
+    """The failure is reported on the loop's thread. The queue reads a sink's error and
+    late-failure counters before and after each batch, there; the request's thread reported
+    its failure itself, in steps, so a read could fall between them and count a batch as
+    both failed and emitted (``emitted == -2`` now and then)."""
     server.default = Answer(status=400)
     reported_on: list[int] = []
 
@@ -823,7 +807,9 @@ async def test_a_late_failure_is_reported_on_the_loops_thread(
             queue.put(record)
         await queue.flush()
         stats = queue.stats.sinks[0]
+    assert len(server.received) == 3
     assert (stats.emitted, stats.errors) == (0, 12)
+    assert sink.late_failures == 12
     assert reported_on
     assert set(reported_on) == {threading.get_ident()}
     assert capsys.readouterr().err.count("--- Logging error ---") == 3  # one a request
