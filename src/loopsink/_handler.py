@@ -520,6 +520,8 @@ class AsyncHandler(logging.Filterer):
         For sinks that hand a batch to a writer thread and return before it is written: the
         queue counted the batch as emitted, so it is taken back out of ``emitted`` and
         counted under ``errors``, and the traceback printed once, as for a failed batch.
+        Call it on the event loop's thread: the queue reads both counters there around each
+        batch, and a report from another thread could fall between the two reads.
         """
         self._late_failures += count
         try:
