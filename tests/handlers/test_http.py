@@ -821,13 +821,21 @@ async def test_a_late_failure_is_reported_without_a_flush_or_a_later_batch(
     """The failure of the last request before a quiet spell is reported soon, by the queue's
     worker looking at the request while it is out, not only at the next batch or flush."""
     server.default = Answer(status=400)
-    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson")
+    reported = anyio.Event()
+
+    class Signalling(HTTPHandler):
+        def report_late_failure(
+            self, exc: BaseException, first: logging.LogRecord, count: int
+        ) -> None:
+            super().report_late_failure(exc, first, count)
+            reported.set()  # on the loop's thread (see the test above)
+
+    sink = Signalling(server.host, "/bulk", "POST", body="ndjson")
     async with loopsink.LogQueue(sink) as queue:
         for record in records(3):
             queue.put(record)
         with anyio.fail_after(5):
-            while sink.late_failures < 3:
-                await anyio.sleep(0.01)
+            await reported.wait()
         stats = queue.stats.sinks[0]
         assert (stats.emitted, stats.errors) == (0, 3)
     assert capsys.readouterr().err.count("--- Logging error ---") == 1
