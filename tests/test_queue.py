@@ -187,6 +187,21 @@ async def test_drop_newest_counts_exactly_and_summarises_once() -> None:
     assert summaries[0].getMessage().startswith("15 records dropped: queue full")
 
 
+async def test_the_drop_summary_honours_each_sinks_level() -> None:
+    """The summary (a WARNING of loopsink's own) reaches the sinks whose level lets it in,
+    and no other."""
+    every, errors = CapturingSink(), CapturingSink(level=logging.ERROR)
+    queue = LogQueue(every, errors, capacity=10, overflow="drop_newest")
+    async with queue:
+        for i in range(25):  # no yield: the intake fills
+            queue.put(make_record(i, logging.ERROR))
+        with anyio.fail_after(5):  # the summary comes once drops have stopped for a moment
+            await every.wait_for(lambda records: any(r.name == "loopsink" for r in records))
+        await queue.flush()
+    assert [r.args for r in errors.records] == [(i,) for i in range(10)]
+    assert queue.stats.sinks[1].pending == 0
+
+
 async def test_drop_oldest_keeps_the_newest_records() -> None:
     sink = CapturingSink()
     async with LogQueue(sink, capacity=10, overflow="drop_oldest") as queue:

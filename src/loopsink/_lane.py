@@ -211,18 +211,24 @@ class Lane:
                     item = (item, carried)
                     carried = None
             kept.append(item)
-        left_out = len(records) - len(kept)
-        if left_out:
+        if len(kept) < len(records):
             if carried is not None:
                 self.cut_context = carried
-            self.filtered += left_out
-            self.settled += left_out
-            self.progress.fire()
+            self._left_out(len(records) - len(kept))
         return kept
+
+    def _left_out(self, count: int) -> None:
+        """``count`` records offered were below the sink's level: done with, as filtered."""
+        self.filtered += count
+        self.settled += count
+        self.progress.fire()
 
     def offer_own(self, record: logging.LogRecord) -> None:
         """Take a record of loopsink's own (the drop summary): past the bound, never dropped."""
         self.received += 1
+        if record.levelno < self.sink.level:
+            self._left_out(1)
+            return
         self.backlog.append(record)
         if self.idle:
             self.idle = False
@@ -319,10 +325,11 @@ class Lane:
                     held_until = sink.linger_deadline()
                     if held_until is not None:
                         left = held_until - monotonic()
-                        # Held output whose linger ends before the lane's next look is
-                        # written now: few records could join it before then, and a wake of
-                        # its own would cost a pass of the loop (one every linger, for a lane
-                        # that looks once per gathering of other threads' records).
+                        # Held output whose linger ends before the lane's next look (or,
+                        # not polling, within one look period) is written now: few records
+                        # could join it before then, and a wake of its own would cost a pass
+                        # of the loop (one every linger, for a lane that looks once per
+                        # gathering of other threads' records).
                         if left < (look_every if period is None else period):
                             self.idle = False
                             await self._write_held()
@@ -380,7 +387,7 @@ class Lane:
             batch = [pop() for _ in range(count)]
         self.in_flight = count
         batch = await self._records(batch)
-        if sink.level or sink.filters:
+        if sink.filters:  # the level was applied when the lane was offered the records
             accepted = sink.accept_batch(batch)
         else:
             accepted = batch
