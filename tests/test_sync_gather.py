@@ -195,3 +195,60 @@ def test_held_output_is_written_at_the_look_not_with_a_wake_of_its_own(
     finally:
         runner.close(DEADLINE)
     assert _text(path).splitlines() == ["request 0", "request 1", "request 2"]
+
+
+class StallingSink(loopsink.AsyncHandler):
+    """Writes through the public write-behind contract; its first write stalls until
+    ``release`` is set (a disk that stops answering). Counts the queue's write_held calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.stalled = threading.Event()
+        self.spinning = threading.Event()
+        self.held_calls = 0
+        self.written: list[str] = []
+
+    async def emit(self, record: logging.LogRecord) -> None:
+        await self.emit_batch([record])
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        text, written = await self.format_lines(records, "\n")
+        if written:
+            await self.write_behind(text, written)
+
+    def write_blocking(self, data: object) -> None:
+        if not self.stalled.is_set():
+            self.stalled.set()
+            self.release.wait(DEADLINE)
+        self.written.append(str(data))
+
+    async def write_held(self) -> None:
+        self.held_calls += 1
+        if self.held_calls >= 1_000:
+            self.spinning.set()
+        await super().write_held()
+
+
+def test_a_stalled_write_does_not_make_the_lane_spin(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a write outlives its lend, the sink still holds its output and says to look
+    one linger later. A lane fed by other threads looks once per gathering, so it wrote the
+    output ahead of its linger, found it still held, and asked again at once: it spun,
+    holding the GIL, until the write ended (thousands of write_held calls a stall)."""
+    monkeypatch.setattr(_queue, "_GATHER", 0.2)
+    sink = StallingSink()
+    runner = loopsink.start_in_thread(sink, logger=logger, backend=backend, timeout=DEADLINE)
+    try:
+        logger.info("first")
+        assert sink.stalled.wait(DEADLINE), "the first write never started"
+        logger.info("second")  # held while the first write stalls
+        # A lane that looks once per linger asks about a hundred times in half a second.
+        assert not sink.spinning.wait(0.5), f"{sink.held_calls} write_held calls in a stall"
+        sink.release.set()
+        runner.flush(DEADLINE)
+        assert "".join(sink.written).splitlines() == ["first", "second"]
+    finally:
+        sink.release.set()
+        runner.close(DEADLINE)

@@ -285,6 +285,9 @@ class Lane:
             turn_ends = clock() + _TURN
             poll = False
             poll_ends: float | None = None  # when the look after a small batch is due
+            # held output was just written ahead of its linger; if the sink still holds
+            # it (its last write still runs), wait for the deadline it gives instead
+            wrote_early = False
             try:
                 while True:
                     if intake:
@@ -294,6 +297,7 @@ class Lane:
                         # gathered for a moment; larger batches are taken as they come
                         poll = await self._deliver() < _TRICKLE
                         poll_ends = None
+                        wrote_early = False
                         # A sink that returns without suspending (one that holds its
                         # output) and records that keep coming (other threads, or a sink
                         # that logs) would keep this loop going and starve every other
@@ -329,20 +333,24 @@ class Lane:
                         # not polling, within one look period) is written now: few records
                         # could join it before then, and a wake of its own would cost a pass
                         # of the loop (one every linger, for a lane that looks once per
-                        # gathering of other threads' records).
-                        if left < (look_every if period is None else period):
+                        # gathering of other threads' records). Once per wait: a sink
+                        # whose last write still runs cannot write it yet, and asking it
+                        # again at once would spin until that write ends.
+                        if left < (look_every if period is None else period) and not wrote_early:
                             self.idle = False
                             await self._write_held()
+                            wrote_early = True
                             if self._held_output_due():
                                 # a sink whose write_held() leaves its output due: take
                                 # turns rather than hold the loop
                                 await anyio.lowlevel.checkpoint()
                             continue
                         if period is None or left < period:
-                            period = left
+                            period = max(left, 0.0)
                     # flush() and aclose() wake the lane before the next look
                     await self.wake.wait(period)
                     self.idle = False
+                    wrote_early = False
                     # woken for held output, or by a flush, before the look was due: the
                     # lane still polls (records may still wait for that look)
                     poll = poll_ends is not None and monotonic() < poll_ends

@@ -841,6 +841,44 @@ async def test_a_late_failure_is_reported_without_a_flush_or_a_later_batch(
     assert capsys.readouterr().err.count("--- Logging error ---") == 1
 
 
+def test_a_queue_fed_by_other_threads_waits_for_a_request_without_spinning(
+    server: HTTPServer,
+) -> None:
+    """A queue fed by other threads looks once per gathering (50 ms), and a request that is
+    out asked to be looked at 50 ms later: "sooner than the next look", so the lane asked
+    the sink at once, and again, for as long as the request was out: 100,000 calls and
+    nine tenths of a core in 0.4 s, holding the GIL the sink's thread needed."""
+    gate = server.gate = threading.Event()
+    looks = 0
+    spinning = threading.Event()
+
+    class Counting(HTTPHandler):
+        async def write_held(self) -> None:
+            nonlocal looks
+            looks += 1
+            if looks >= 1_000:
+                spinning.set()
+            await super().write_held()
+
+    logger = logging.getLogger("test_http.spin")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    sink = Counting(server.host, "/bulk", "POST", body="ndjson")
+    runner = loopsink.start_in_thread(sink, logger=logger, timeout=10)
+    try:
+        logger.info("held at the gate")
+        server.wait_arrived(1)
+        # Looking once per 50 ms, the lane asks about ten times in half a second.
+        assert not spinning.wait(0.5), f"{looks} write_held calls while one request was out"
+        gate.set()
+        runner.flush(10)
+        assert len(server.delivered()) == 1
+    finally:
+        gate.set()
+        runner.close(10)
+        logger.handlers.clear()
+
+
 async def test_a_sink_called_directly_has_sent_its_batch_when_emit_batch_returns(
     server: HTTPServer,
 ) -> None:
