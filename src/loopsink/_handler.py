@@ -489,9 +489,11 @@ class AsyncHandler(logging.Filterer):
 
         A queue worker asks when it goes idle, and at the end of each turn while batches
         keep coming, and calls :meth:`write_held` once that time has come (and again if
-        more is held by then). The default answers for what
-        :meth:`write_behind` holds; a sink that holds output its own way overrides this
-        and :meth:`write_held` together.
+        more is held by then), or once a little before it when the worker's own next look
+        would come later; if the output is still held after that call (the last write
+        still runs), the worker waits for the deadline given here. The default answers for
+        what :meth:`write_behind` holds; a sink that holds output its own way overrides
+        this and :meth:`write_held` together.
         """
         return self._io.deadline() if self._io is not None else None
 
