@@ -147,6 +147,64 @@ def test_a_child_never_writes_what_the_parents_file_object_held(tmp_path: Path) 
     assert sorted(lines) == ["child", "parent-after", "parent-before", "parent-buffered"]
 
 
+STALLED = """
+import fcntl, logging, os, sys, termios, threading, time
+import loopsink
+fifo = sys.argv[1]
+os.mkfifo(fifo)
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # reads nothing until the fork is over
+sink = loopsink.FileHandler(fifo)
+handle = loopsink.start_in_thread(sink, level=logging.INFO)
+logging.getLogger().setLevel(logging.INFO)
+log = logging.getLogger("app")
+capacity = fcntl.fcntl(reader, 1032)  # F_GETPIPE_SZ
+line = "x" * 200
+for i in range(capacity // 100):  # twice what the pipe holds
+    log.info("parent %d %s", i, line)
+
+def queued():
+    return int.from_bytes(fcntl.ioctl(reader, termios.FIONREAD, bytes(4)), "little")
+
+deadline = time.monotonic() + 20
+while queued() < capacity:  # the pipe is full: the sink's thread is blocked in its write
+    assert time.monotonic() < deadline, "the pipe never filled"
+    threading.Event().wait(0.01)
+pid = os.fork()  # the sink's thread holds the file object's lock, mid-write
+if pid == 0:
+    log.info("child")
+    logging.shutdown()
+    os._exit(0)
+drained = []
+
+def drain():
+    os.set_blocking(reader, True)
+    while chunk := os.read(reader, 65536):
+        drained.append(chunk)
+
+drainer = threading.Thread(target=drain, daemon=True)
+drainer.start()
+deadline = time.monotonic() + 20
+while os.waitpid(pid, os.WNOHANG) == (0, 0):
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        sys.exit("the child hung")
+    threading.Event().wait(0.01)
+handle.close(20)
+drainer.join(20)
+lines = b"".join(drained).decode().splitlines()
+assert lines.count("child") == 1, lines[-3:]
+assert len(lines) == capacity // 100 + 1, len(lines)
+"""
+
+
+def test_a_child_forked_while_the_sink_writes_does_not_hang(tmp_path: Path) -> None:
+    """Once, now and then under load: the sink's thread was inside a write (a slow disk, a
+    full pipe) when the process forked, holding the file object's lock; the child flushed
+    its copy of the file object to let go of it, waited for that lock, and hung forever."""
+    done = run_python(STALLED, str(tmp_path / "fifo"))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 # -- gunicorn --preload, sync workers ------------------------------------------------------------
 
 APP = (

@@ -31,6 +31,7 @@ __all__ = [
     "Renewable",
     "abandon",
     "at_child_exit",
+    "keep_inherited",
     "register",
     "release_inherited",
     "report",
@@ -75,6 +76,17 @@ def release_inherited(fileno: int | None, *holders: object) -> None:
         pass
     finally:
         os.close(null)
+
+
+def keep_inherited(*holders: object) -> None:
+    """In a forked child: keep objects copied from the parent alive for good, never used.
+
+    A file object that the parent's writer thread was using when the process forked has its
+    lock held in the child by a thread that did not come along: flushing or closing it would
+    wait forever, and so would its finalizer. The child lets go of its descriptor itself
+    (see ``FileHandler._after_fork``) and keeps the object here, untouched.
+    """
+    _INHERITED.extend(holders)
 
 
 def register(item: Renewable) -> None:

@@ -7,6 +7,7 @@ import logging
 import os
 from typing import IO, Any
 
+from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS
 from ._fileops import close_quietly
 from ._stream import StreamHandler, _Kind
@@ -98,10 +99,12 @@ class FileHandler(StreamHandler):
 
         The parent's writer thread may have been between a write and its flush when the
         process forked; the child's copy of the file object then holds text that only the
-        parent may write, and would write it again on its next flush or at exit. So the
-        child points that copy's descriptor at the null device (whatever it flushes goes
-        nowhere) and writes through a duplicate of the descriptor, which shares the
-        parent's open file (its offset and append mode), as a stdlib handler's child does.
+        parent may write, and would write it again on its next flush or at exit; and if
+        the thread was inside a write, the copy's lock stays held in the child. So the
+        child points that copy's descriptor at the null device, keeps the copy for good
+        without flushing or closing it, and writes through a duplicate of the descriptor,
+        which shares the parent's open file (its offset and append mode), as a stdlib
+        handler's child does.
         Only system calls here: nothing that imports may run in an at-fork hook.
         """
         super()._after_fork()
@@ -120,7 +123,10 @@ class FileHandler(StreamHandler):
             os.close(null)
         self._inherited_fd = kept
         self.stream = None  # opened again from ``kept`` by the first write (see _open)
-        close_quietly(stream)
+        # Never flushed nor closed here: the parent's writer thread may have been inside a
+        # write when the process forked, and the lock it held on the file object stays
+        # held in the child, where a flush would wait for it forever.
+        _fork.keep_inherited(stream)
 
     def _write_to(self, stream: IO[Any], text: str) -> None:
         """Write ``text`` to ``stream`` and flush (blocking).
