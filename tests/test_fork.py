@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -197,6 +198,7 @@ assert len(lines) == capacity // 100 + 1, len(lines)
 """
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="F_GETPIPE_SZ and FIONREAD: Linux")
 def test_a_child_forked_while_the_sink_writes_does_not_hang(tmp_path: Path) -> None:
     """Once, now and then under load: the sink's thread was inside a write (a slow disk, a
     full pipe) when the process forked, holding the file object's lock; the child flushed
