@@ -31,7 +31,6 @@ __all__ = [
     "Renewable",
     "abandon",
     "at_child_exit",
-    "keep_inherited",
     "register",
     "release_inherited",
     "report",
@@ -54,14 +53,16 @@ _INHERITED: list[object] = []
 
 
 def release_inherited(fileno: int | None, *holders: object) -> None:
-    """In a forked child: let go of a connection the parent made, sending nothing on it.
+    """In a forked child: let go of a connection or file the parent used, touching nothing.
 
     The child's copy of the descriptor is pointed at ``/dev/null`` (``dup2``): the parent's
     connection is no longer held open by the child (it ends when the parent closes it, not
     when the last child exits), nothing is sent (no ``shutdown``, no TLS close_notify), and
     a later ``close()`` of that number by whatever still holds it closes only the null
     device, never a descriptor reused meanwhile. ``holders`` (the stream, the transport)
-    are kept, unused, for good.
+    are kept, unused, for good: a file object the parent's writer thread was inside when
+    the process forked has its lock held here by a thread that did not come along, and
+    flushing or closing it (its finalizer too) would wait for that lock forever.
     """
     _INHERITED.extend(holders)
     if fileno is None or fileno < 0:
@@ -76,17 +77,6 @@ def release_inherited(fileno: int | None, *holders: object) -> None:
         pass
     finally:
         os.close(null)
-
-
-def keep_inherited(*holders: object) -> None:
-    """In a forked child: keep objects copied from the parent alive for good, never used.
-
-    A file object that the parent's writer thread was using when the process forked has its
-    lock held in the child by a thread that did not come along: flushing or closing it would
-    wait forever, and so would its finalizer. The child lets go of its descriptor itself
-    (see ``FileHandler._after_fork``) and keeps the object here, untouched.
-    """
-    _INHERITED.extend(holders)
 
 
 def register(item: Renewable) -> None:

@@ -116,17 +116,12 @@ class FileHandler(StreamHandler):
             kept = os.dup(old)
         except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
             return  # a closed or descriptor-less stream: nothing the child could flush
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, old)
-        finally:
-            os.close(null)
         self._inherited_fd = kept
         self.stream = None  # opened again from ``kept`` by the first write (see _open)
         # Never flushed nor closed here: the parent's writer thread may have been inside a
         # write when the process forked, and the lock it held on the file object stays
         # held in the child, where a flush would wait for it forever.
-        _fork.keep_inherited(stream)
+        _fork.release_inherited(old, stream)
 
     def _write_to(self, stream: IO[Any], text: str) -> None:
         """Write ``text`` to ``stream`` and flush (blocking).
