@@ -200,6 +200,23 @@ ENCODE_SLICE = 0.0001
 #: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
 #: HTTPHandler, batched NDJSON, steady 10 records/ms: lag max".
 ENCODE_SLICE_MAX = 0.001
+#: A batch whose first record was logged longer ago than this is late: the sink is losing
+#: the race against a loop that never idles (see ENCODE_SLICE_LATE_MAX). Above what a batch
+#: waits while the sink keeps up (a request out to a slow collector), far below what fills
+#: a queue's capacity at a service's rate (10,000 records at 10 records/ms: 1 s).
+#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the collector)
+#: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink HTTPHandler, batched
+#: NDJSON, steady 10 records/ms: lag max" (a sink that keeps up never counts as late).
+ENCODE_LATE = 0.25
+#: The longest encoding slice of a late batch (see ENCODE_LATE): the loop's lag while the
+#: sink catches up against records dropped. At ENCODE_SLICE_MAX the HTTP sink's share of
+#: a saturated aiohttp service's loop stayed below what the service logged.
+#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the
+#: collector) and "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: p99".
+ENCODE_SLICE_LATE_MAX = 0.003
 #: Records encoded in one call of the body's ``encode_batch``, between two looks at the
 #: clock: the fixed cost of a call (finding the formatter, its shared texts) against how far
 #: a slice can overrun.

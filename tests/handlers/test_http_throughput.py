@@ -250,3 +250,96 @@ def test_a_gathered_write_sends_every_piece_in_order_across_partial_sends() -> N
         writer.close()
         reader.close()
     assert bytes(received) == expected
+
+
+#: A loop whose passes are long: each busy step alone outlasts the longest slice of a sink
+#: that keeps up (ENCODE_SLICE_MAX), and a pause of the sink's lets it run twice.
+LONG_STEP = 0.003
+#: CPU time the body below spends on each record, so that the share of the loop the sink
+#: needs is known whatever the machine: at LATE_RATE, with the app's own logging, about a
+#: quarter: more than its slices of ENCODE_SLICE_MAX get against LONG_STEP (about a sixth),
+#: less than a late sink's slices get (about a third).
+ENCODE_COST = 0.00004
+LATE_RATE = 5_500
+LATE_SECONDS = 3.0
+
+
+class _CostlyBody(loopsink.HTTPBody):
+    """NDJSON lines that take ENCODE_COST of CPU each, as a richer body would."""
+
+    content_type = "application/x-ndjson"
+    framing = ("", "\n", "\n")
+
+    def encode_record(self, handler: loopsink.HTTPHandler, record: logging.LogRecord) -> str:
+        until = time.thread_time() + ENCODE_COST
+        while time.thread_time() < until:
+            pass
+        args = record.args
+        return json.dumps({"n": args[0] if isinstance(args, tuple) and args else None})
+
+
+async def test_a_late_sink_takes_longer_turns_on_a_loop_that_never_idles(
+    collector: tuple[str, Path],
+) -> None:
+    """Against a loop whose every pass outlasts its longest slice, the sink got a fixed
+    share of the loop: below what the app logged, it fell behind until the queue, full,
+    dropped its records (a busy aiohttp service lost a fifth of them at its collector).
+    A sink whose records are late now takes longer turns until it has caught up."""
+    host, bodies = collector
+    logger = logging.getLogger("test.http.late")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    sink = loopsink.HTTPHandler(host, "/bulk", "POST", body=_CostlyBody())
+    sent = 0
+    # a smaller queue than the default, so that falling behind shows within the run
+    async with loopsink.install(sink, logger=logger, capacity=2500) as log_queue:
+        logger.info("ready %d", -1)
+        with anyio.fail_after(10):
+            await log_queue.flush()
+        stop = anyio.Event()
+
+        async def busy() -> None:
+            while not stop.is_set():
+                until = time.thread_time() + LONG_STEP
+                while time.thread_time() < until:
+                    pass
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(busy)
+            start = time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < LATE_SECONDS:
+                while sent < int(elapsed * LATE_RATE):
+                    logger.info("request %d done", sent)
+                    sent += 1
+                await anyio.sleep(0.001)
+            stop.set()
+        with anyio.fail_after(60):
+            await log_queue.flush()
+    stats = log_queue.stats
+    assert stats.dropped_total == 0, stats
+    assert sink.error_count == 0
+    numbers = [json.loads(line)["n"] for line in bodies.read_bytes().splitlines()[1:]]
+    assert numbers == list(range(sent))
+
+
+@pytest.mark.parametrize(
+    ("created", "late"),
+    [
+        (-1.0, True),  # logged a second ago
+        (0.0, False),  # just now
+        ("yesterday", False),  # a record made by hand may carry anything
+        (None, False),
+        (float("nan"), False),
+    ],
+)
+def test_only_a_batch_whose_first_record_is_old_counts_as_late(created: object, late: bool) -> None:
+    from loopsink.handlers._http import _late
+
+    record = logging.makeLogRecord({"msg": "m"})
+    if isinstance(created, float) and created == created:
+        record.created = time.time() + created
+    else:
+        record.created = created  # type: ignore[assignment]
+    assert _late([record, logging.makeLogRecord({"msg": "fresh"})]) is late
+    assert _late([]) is False

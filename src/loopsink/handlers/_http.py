@@ -35,7 +35,9 @@ from .._executor import Executor, Job
 from .._handler import CONTEXT_FREE_FORMATTERS, AsyncHandler
 from .._tuning import (
     ENCODE_CHECK_EVERY,
+    ENCODE_LATE,
     ENCODE_SLICE,
+    ENCODE_SLICE_LATE_MAX,
     ENCODE_SLICE_MAX,
     HTTP_LEND,
     HTTP_LOOK_EVERY,
@@ -654,7 +656,7 @@ class HTTPHandler(AsyncHandler):
         self, records: Sequence[logging.LogRecord]
     ) -> list[tuple[logging.LogRecord, str, bytes | None]]:
         forms = []
-        slicer = _Slicer()
+        slicer = _Slicer(records)
         for record in records:
             try:
                 forms.append((record, *self._form(record)))
@@ -688,7 +690,7 @@ class HTTPHandler(AsyncHandler):
         parts: list[str] = [framing[0]] if framing is not None else []
         size = 0
         done: list[logging.LogRecord] = []
-        slicer = _Slicer()
+        slicer = _Slicer(records)
         contexts = self._needs_context()
         for start in range(0, len(records), ENCODE_CHECK_EVERY):
             chunk = records[start : start + ENCODE_CHECK_EVERY]
@@ -923,12 +925,19 @@ class _Slicer:
     longer than that (CPU time of the loop's thread), the next slice is as long as they
     ran, up to ``ENCODE_SLICE_MAX``, so the sink takes turns evenly with a busy service
     instead of falling behind it.
+
+    A sink whose records are already late (the first of the batch logged more than
+    ``ENCODE_LATE`` ago) is losing the race against a loop that is never idle: at the
+    short cap its share of the loop can stay below what the service logs, and the queue
+    ends up dropping its records. Such a batch takes turns up to ``ENCODE_SLICE_LATE_MAX``:
+    a longer wait for the other tasks until the sink has caught up, rather than records lost.
     """
 
-    __slots__ = ("deadline",)
+    __slots__ = ("deadline", "longest")
 
-    def __init__(self) -> None:
+    def __init__(self, records: Sequence[logging.LogRecord]) -> None:
         self.deadline = time.perf_counter() + ENCODE_SLICE
+        self.longest = ENCODE_SLICE_LATE_MAX if _late(records) else ENCODE_SLICE_MAX
 
     def due(self) -> bool:
         """Whether this slice is over."""
@@ -943,7 +952,15 @@ class _Slicer:
         await anyio.lowlevel.checkpoint()
         await anyio.lowlevel.checkpoint()
         ran = time.thread_time() - ran
-        self.deadline = time.perf_counter() + min(max(ENCODE_SLICE, ran), ENCODE_SLICE_MAX)
+        self.deadline = time.perf_counter() + min(max(ENCODE_SLICE, ran), self.longest)
+
+
+def _late(records: Sequence[logging.LogRecord]) -> bool:
+    """Whether the first of ``records`` was logged more than ``ENCODE_LATE`` ago."""
+    created = getattr(records[0], "created", None) if records else None
+    if type(created) is not float and type(created) is not int:
+        return False  # a record made by hand may carry anything
+    return time.time() - created > ENCODE_LATE
 
 
 #: The built-in bodies: they read the record and the handler's formatter, never a context
