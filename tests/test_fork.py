@@ -207,6 +207,63 @@ def test_a_child_forked_while_the_sink_writes_does_not_hang(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+MID_WRITE = """
+import logging, os, sys, threading, time
+import loopsink
+
+out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+inside = threading.Event()
+
+
+class SlowStream:
+    # A stream with a lock of its own around each write, as a BufferedWriter has.
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def write(self, text):
+        with self.lock:
+            inside.set()
+            time.sleep(0.1)  # a slow device, the lock held meanwhile
+            os.write(out, text.encode())
+
+    def flush(self):
+        with self.lock:
+            pass
+
+
+handle = loopsink.start_in_thread(loopsink.StreamHandler(SlowStream()), level=logging.INFO)
+logging.getLogger().setLevel(logging.INFO)
+log = logging.getLogger("app")
+log.info("parent-before")
+assert inside.wait(20), "the sink never wrote"
+pid = os.fork()  # the sink's thread is inside a write, the stream's lock held
+if pid == 0:
+    log.info("child")
+    logging.shutdown()
+    os._exit(0)
+deadline = time.monotonic() + 30
+while os.waitpid(pid, os.WNOHANG) == (0, 0):
+    if time.monotonic() > deadline:
+        os.kill(pid, 9)
+        sys.exit("the child hung")
+    threading.Event().wait(0.01)
+log.info("parent-after")
+handle.close(20)
+"""
+
+
+def test_a_child_forked_mid_write_can_write_to_the_same_stream(tmp_path: Path) -> None:
+    """A StreamHandler's thread was inside a write to the stream (``sys.stderr``, say) when
+    the process forked: the child's copy of the stream had its lock held by a thread that
+    did not come along, the child's own records waited for it, and at exit the child gave up
+    on them. A fork now waits for the write in progress."""
+    out = tmp_path / "out.log"
+    done = run_python(MID_WRITE, str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = out.read_text().splitlines()
+    assert sorted(lines) == ["child", "parent-after", "parent-before"], done.stderr[-3000:]
+
+
 # -- gunicorn --preload, sync workers ------------------------------------------------------------
 
 APP = (

@@ -49,7 +49,14 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from ._compat import current_loop_token, spawn_detached, threadsafe_scheduler
-from ._tuning import LEND, WAKE_LEND, WAKE_LEND_BUSY, WAKE_LEND_EVERY, WAKE_LEND_EVERY_MAX
+from ._tuning import (
+    FORK_WAIT,
+    LEND,
+    WAKE_LEND,
+    WAKE_LEND_BUSY,
+    WAKE_LEND_EVERY,
+    WAKE_LEND_EVERY_MAX,
+)
 
 try:
     from time import clock_gettime, pthread_getcpuclockid
@@ -87,6 +94,7 @@ class Job(Generic[T]):
         args: tuple[Any, ...],
         look_every: float | None = None,
         look_lend: float = 0.0,
+        fork_wait: bool = True,
     ) -> None:
         self._func: Callable[..., T] | None = func
         self._args: tuple[Any, ...] = args
@@ -205,12 +213,13 @@ class _Shared:
     """What the thread and the executor share; the thread holds no reference to the
     executor, so an abandoned executor is collected and its thread told to stop."""
 
-    __slots__ = ("go", "jobs")
+    __slots__ = ("go", "jobs", "running")
 
     def __init__(self) -> None:
         self.jobs: deque[Job[Any] | None] = deque()
         self.go = threading.Lock()  # unlocked while jobs may be waiting
         self.go.acquire()
+        self.running = threading.Lock()  # held while a job runs (see _before_fork)
 
     def signal(self) -> None:
         try:
@@ -221,14 +230,15 @@ class _Shared:
 
 def _serve(shared: _Shared) -> None:
     """The thread's body: run jobs in order as they come, until told to stop."""
-    jobs = shared.jobs
+    jobs, running = shared.jobs, shared.running
     while True:
         shared.go.acquire()
         while jobs:
             job = jobs.popleft()
             if job is None:
                 return
-            job._run()
+            with running:
+                job._run()
 
 
 def _voluntary_switches_counter() -> Callable[[], int] | None:
@@ -340,6 +350,10 @@ class Executor:
             from outside the loop can make the loop's next timer late by up to a
             millisecond, while a timer armed when the loop is awake anyway keeps in step
             (``docs/performance.md``).
+        fork_wait: whether a fork waits (up to ``FORK_WAIT`` seconds, for all executors
+            together) for the job this thread is running, so that the child finds the
+            objects the job used (a stream and its lock) as no thread holds them. ``False``
+            for jobs whose objects a child never uses again (a connection it replaces).
         look_lend: with ``look_every``, how long the loop's thread lends the GIL at each
             look that finds the job still running and the loop never idle since the last
             look (``0``: never). On a loop that never idles the thread could otherwise
@@ -356,6 +370,7 @@ class Executor:
         lend: float = LEND,
         look_every: float | None = None,
         look_lend: float = 0.0,
+        fork_wait: bool = True,
     ) -> None:
         if lend < 0:
             raise ValueError(f"Executor lend must be 0 or more seconds, got {lend!r}")
@@ -371,6 +386,7 @@ class Executor:
                 f"Executor look_lend must be 0, or more with look_every, got {look_lend!r}"
             )
         self.look_lend = look_lend
+        self.fork_wait = fork_wait
         self._shared = _Shared()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -478,6 +494,8 @@ class Executor:
         except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
             return False
         self._thread, self._pid = thread, os.getpid()
+        if self.fork_wait:
+            _FORK_WAITS.add(self)
         # Not at exit: weakref's exit hook runs before logging.shutdown(), which may still
         # need this thread to write the last records.
         weakref.finalize(self, _stop, self._shared).atexit = False
@@ -488,6 +506,42 @@ class Executor:
 
 
 _EXECUTORS: weakref.WeakKeyDictionary[object, Executor] = weakref.WeakKeyDictionary()
+
+#: Executors whose thread a fork waits for (see ``fork_wait``), and the locks of the jobs
+#: that a fork in progress holds back.
+_FORK_WAITS: weakref.WeakSet[Executor] = weakref.WeakSet()
+_HELD_FOR_FORK: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    """Let each I/O thread finish the job it is running, and start none until the fork is over.
+
+    A job that writes holds its stream's lock (a ``BufferedWriter``'s, say) while it runs;
+    forked meanwhile, the child has that lock held by a thread it does not have, and its
+    own first write to the stream (a ``StreamHandler`` on ``sys.stderr``) waits forever.
+    The wait is bounded: a job stalled longer than ``FORK_WAIT`` (a full pipe) is left
+    running, and the file sinks' children never touch the parent's file object.
+    """
+    deadline = monotonic() + FORK_WAIT
+    me, pid = threading.get_ident(), os.getpid()
+    for executor in list(_FORK_WAITS):
+        thread = executor._thread
+        if thread is None or executor._pid != pid or thread.ident == me:
+            continue  # no thread, a parent's, or a job of this thread forks
+        running = executor._shared.running
+        if running.acquire(timeout=max(0.0, deadline - monotonic())):
+            _HELD_FOR_FORK.append(running)
+
+
+def _after_fork() -> None:
+    while _HELD_FOR_FORK:
+        _HELD_FOR_FORK.pop().release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork
+    )
 
 
 def executor_of(sink: object, *, lend: float = LEND) -> Executor:

@@ -271,3 +271,10 @@ LISTENER_POLL = 0.2
 #: The most items a QueueListener takes from its queue (and hands to each handler) at once.
 #: Test: tests/handlers/test_queuehandler.py test_listener_async_with_and_stop_drains_everything.
 LISTENER_BURST = 1024
+#: How long a fork waits, at most, for the sinks' I/O threads to finish the job each is
+#: running (a write the parent's thread was inside holds its stream's lock, and a child
+#: would find that lock held by a thread it does not have: a child writing to the same
+#: stream hung). A write stalled longer (a full pipe) is left to the child's own guard.
+#: Tests: tests/test_fork.py test_a_child_forked_mid_write_can_write_to_the_same_stream and
+#: test_a_child_forked_while_the_sink_writes_does_not_hang.
+FORK_WAIT = 0.5

@@ -360,6 +360,7 @@ class HTTPHandler(AsyncHandler):
             lend=HTTP_LEND,
             look_every=HTTP_LOOK_EVERY,
             look_lend=HTTP_LOOK_LEND,
+            fork_wait=False,  # a child connects on its own (see _after_fork)
         )
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         #: the request handed over last while a queue drives the sink (see emit_batch)
