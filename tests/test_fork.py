@@ -264,6 +264,44 @@ def test_a_child_forked_mid_write_can_write_to_the_same_stream(tmp_path: Path) -
     assert sorted(lines) == ["child", "parent-after", "parent-before"], done.stderr[-3000:]
 
 
+LISTENING = """
+import logging, os, queue, threading, time
+import anyio
+import loopsink
+
+
+async def main():
+    listener = loopsink.QueueListener(queue.Queue(), logging.NullHandler())
+    await listener.start()
+    deadline = time.monotonic() + 10
+    while not any(t.name == "loopsink-QueueListener" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the listener never waited on its queue"
+        await anyio.sleep(0.01)
+    took = 0.0
+    for _ in range(5):
+        start = time.perf_counter()
+        pid = os.fork()  # the listener's thread waits on the empty queue meanwhile
+        if pid == 0:
+            os._exit(0)
+        took += time.perf_counter() - start
+        os.waitpid(pid, 0)
+        await anyio.sleep(0.02)  # the listener's task hands its next wait to the thread
+    await listener.stop()
+    assert took < 0.25, f"five forks took {took:.3f} s"
+
+
+anyio.run(main)
+"""
+
+
+def test_a_fork_does_not_wait_for_a_listener_waiting_on_its_queue() -> None:
+    """A fork waits for the write an I/O thread is in; not for a QueueListener's thread
+    waiting on an empty queue (each wait lasts up to LISTENER_POLL, 0.2 s: five forks
+    would take most of a second)."""
+    done = run_python(LISTENING)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 # -- gunicorn --preload, sync workers ------------------------------------------------------------
 
 APP = (

@@ -80,6 +80,7 @@ class Job(Generic[T]):
         "_done",
         "_event",
         "_finished",
+        "_fork_wait",
         "_func",
         "_look",
         "_look_lend",
@@ -98,6 +99,7 @@ class Job(Generic[T]):
     ) -> None:
         self._func: Callable[..., T] | None = func
         self._args: tuple[Any, ...] = args
+        self._fork_wait = fork_wait  # a fork waits for it while it runs (see _before_fork)
         self._done = threading.Lock()  # held until the job has run: what a lend waits on
         self._done.acquire()
         self._finished = False
@@ -237,7 +239,10 @@ def _serve(shared: _Shared) -> None:
             job = jobs.popleft()
             if job is None:
                 return
-            with running:
+            if job._fork_wait:
+                with running:
+                    job._run()
+            else:
                 job._run()
 
 
@@ -353,7 +358,8 @@ class Executor:
         fork_wait: whether a fork waits (up to ``FORK_WAIT`` seconds, for all executors
             together) for the job this thread is running, so that the child finds the
             objects the job used (a stream and its lock) as no thread holds them. ``False``
-            for jobs whose objects a child never uses again (a connection it replaces).
+            for jobs whose objects a child never uses again (a connection it replaces);
+            :meth:`submit` can say otherwise for one job.
         look_lend: with ``look_every``, how long the loop's thread lends the GIL at each
             look that finds the job still running and the loop never idle since the last
             look (``0``: never). On a loop that never idles the thread could otherwise
@@ -406,16 +412,25 @@ class Executor:
         """The thread running the jobs, once one was handed over (``None`` before)."""
         return self._thread
 
-    def submit(self, func: Callable[..., T], *args: Any, lend: bool = True) -> Job[T]:
+    def submit(
+        self,
+        func: Callable[..., T],
+        *args: Any,
+        lend: bool = True,
+        fork_wait: bool | None = None,
+    ) -> Job[T]:
         """Hand ``func(*args)`` over, to run after the jobs handed over before it.
 
         If the thread was idle, the calling thread lends it the GIL for at most
         :attr:`lend` seconds, so a quick job is usually :attr:`Job.done` on return; a job
         queued behind another is not waited for at all. ``lend=False`` lends nothing to
         this job: one that is expected to wait (a blocking ``get`` on a queue), for which a
-        lend would only hold the loop up.
+        lend would only hold the loop up. ``fork_wait`` overrides the executor's for this
+        job (``False`` for such a wait: a fork need not wait for it to time out).
         """
-        job: Job[T] = Job(func, args, self.look_every, self.look_lend)
+        if fork_wait is None:
+            fork_wait = self.fork_wait
+        job: Job[T] = Job(func, args, self.look_every, self.look_lend, fork_wait)
         started = self._ensure_thread()
         idle = self.idle
         self._last = job
@@ -443,15 +458,22 @@ class Executor:
         self._lender = loop
         spawn_detached(_lender(weakref.ref(self), loop), name=f"{self.name} lender")
 
-    async def run(self, func: Callable[..., T], *args: Any, lend: bool = True) -> T:
+    async def run(
+        self,
+        func: Callable[..., T],
+        *args: Any,
+        lend: bool = True,
+        fork_wait: bool | None = None,
+    ) -> T:
         """Run ``func(*args)`` on the thread, after the jobs before it; return its result.
 
         Raises what the call raised. Safe for several tasks at once: each gets its own
         job's outcome, in the order they handed their jobs over. A cancelled caller waits
         for its call to end before the cancellation goes on, as with
-        ``anyio.to_thread.run_sync``. ``lend``: as for :meth:`submit`.
+        ``anyio.to_thread.run_sync``. ``lend`` and ``fork_wait``: as for :meth:`submit`.
         """
-        return await self.submit(func, *args, lend=lend)._outcome_uncancelled()
+        job = self.submit(func, *args, lend=lend, fork_wait=fork_wait)
+        return await job._outcome_uncancelled()
 
     async def drain(self) -> None:
         """Wait until every job handed over so far has finished (their outcomes aside)."""
@@ -494,8 +516,7 @@ class Executor:
         except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
             return False
         self._thread, self._pid = thread, os.getpid()
-        if self.fork_wait:
-            _FORK_WAITS.add(self)
+        _FORK_WAITS.add(self)
         # Not at exit: weakref's exit hook runs before logging.shutdown(), which may still
         # need this thread to write the last records.
         weakref.finalize(self, _stop, self._shared).atexit = False
@@ -507,8 +528,8 @@ class Executor:
 
 _EXECUTORS: weakref.WeakKeyDictionary[object, Executor] = weakref.WeakKeyDictionary()
 
-#: Executors whose thread a fork waits for (see ``fork_wait``), and the locks of the jobs
-#: that a fork in progress holds back.
+#: Executors with a thread, whose job a fork may wait for (see ``fork_wait``), and the
+#: locks of the jobs that a fork in progress holds back.
 _FORK_WAITS: weakref.WeakSet[Executor] = weakref.WeakSet()
 _HELD_FOR_FORK: list[threading.Lock] = []
 

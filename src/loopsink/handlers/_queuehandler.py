@@ -344,7 +344,9 @@ class QueueListener:
             return await executor_of(self).run(q.get, False)
         while True:
             # waits on the queue: no lend, which would hold the loop up while it is empty
-            items = await executor_of(self).run(_take_burst, q, self._sentinel, 0, 1, lend=False)
+            items = await executor_of(self).run(
+                _take_burst, q, self._sentinel, 0, 1, lend=False, fork_wait=False
+            )
             if items:
                 return items[0]
 
@@ -529,9 +531,10 @@ class QueueListener:
         if kind is _Kind.NOWAIT:
             while True:
                 owed, self._owed = self._owed, 0
-                # waits on the queue: no lend, which would hold the loop up while it is empty
+                # waits on the queue: no lend, which would hold the loop up while it is
+                # empty, and a fork need not wait for the wait to time out
                 items = await executor_of(self).run(
-                    _take_burst, q, sentinel, owed, LISTENER_BURST, lend=False
+                    _take_burst, q, sentinel, owed, LISTENER_BURST, lend=False, fork_wait=False
                 )
                 if items:
                     return items
