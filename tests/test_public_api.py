@@ -98,6 +98,7 @@ def test_the_sink_contract_is_public_and_documented() -> None:
         "report_error",
         "report_late_failure",
         "late_failures",
+        "unwritten",
         "error_count",
         "last_error",
         "describe",

@@ -639,6 +639,51 @@ async def test_aclose_timeout_counts_the_grace_for_a_hanging_close(
     assert "aclose(timeout=0.5) ran out of time; records lost: 1 pending for HangingSink; " in err
 
 
+class StalledWriteSink(loopsink.AsyncHandler):
+    """Hands its output to write_behind(); its thread's write blocks until the gate opens
+    (a dead NFS mount, a pipe nobody reads)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = threading.Event()
+        self.gate = threading.Event()
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        await self.write_behind("".join(f"{r.getMessage()}\n" for r in records), records)
+
+    def write_blocking(self, data: str) -> None:
+        self.inside.set()
+        self.gate.wait(30)
+
+
+async def test_a_close_that_runs_out_of_time_names_the_output_not_written_yet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Once: records handed to a sink whose write never ended were lost at the close
+    deadline while the report said "records lost: 0 pending"."""
+    sink = StalledWriteSink()
+    queue = LogQueue(sink)
+    try:
+        async with queue:
+            for n in range(3):
+                queue.put(logging.makeLogRecord({"msg": f"first {n}"}))
+            assert await anyio.to_thread.run_sync(sink.inside.wait, 5.0)  # the write stalls
+            for n in range(2):
+                queue.put(logging.makeLogRecord({"msg": f"then {n}"}))  # held behind it
+            with anyio.fail_after(5):
+                while sink.unwritten < 5:
+                    await anyio.sleep(0.005)  # the worker hands them over in its own time
+            assert queue.stats.sinks[0].emitted == 5
+            await queue.aclose(timeout=0.2)
+    finally:
+        sink.gate.set()
+    err = capsys.readouterr().err
+    assert (
+        "aclose(timeout=0.2) ran out of time; records lost: 0 pending for StalledWriteSink "
+        "and 5 handed to it but not written yet." in err
+    ), err
+
+
 async def test_a_record_put_after_close_is_reported_on_stderr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

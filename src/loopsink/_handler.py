@@ -508,6 +508,17 @@ class AsyncHandler(logging.Filterer):
             await self._io.push()
 
     @property
+    def unwritten(self) -> int:
+        """How many records counted as emitted are not written yet: held by
+        :meth:`write_behind` for its linger, or in a write the I/O thread has not finished.
+
+        A queue whose close runs out of time names them beside the records it still had
+        pending (lost if the process exits then). A sink that holds output its own way
+        overrides it.
+        """
+        return 0 if self._io is None else self._io.unwritten
+
+    @property
     def late_failures(self) -> int:
         """How many records counted as emitted were lost later, by a write in the background.
 

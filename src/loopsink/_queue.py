@@ -520,10 +520,17 @@ class LogQueue:
 
     def _report_deadline(self, intake_lost: int, lanes: list[Lane], timeout: float | None) -> None:
         details = [f"{intake_lost} still in the intake"] if intake_lost else []
-        details.extend(
-            f"{lane.dropped.get(DropReason.DEADLINE, 0)} pending for {lane.sink.describe()}"
-            for lane in lanes
-        )
+        for lane in lanes:
+            detail = (
+                f"{lane.dropped.get(DropReason.DEADLINE, 0)} pending for {lane.sink.describe()}"
+            )
+            try:
+                unwritten = lane.sink.unwritten
+            except Exception:  # a sink's own override: the report goes out anyway
+                unwritten = 0
+            if unwritten:
+                detail += f" and {unwritten} handed to it but not written yet"
+            details.append(detail)
         warn_stderr(
             f"loopsink: LogQueue.aclose(timeout={timeout}) ran out of time; records lost: "
             f"{'; '.join(details)}. Give aclose() a longer timeout or find the slow sink in "

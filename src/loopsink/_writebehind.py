@@ -58,6 +58,14 @@ class WriteBehind:
     def held(self) -> bool:
         return bool(self._texts)
 
+    @property
+    def unwritten(self) -> int:
+        """Records whose text is held, or in a write the thread has not finished."""
+        running = self._running
+        if running is not None and self._writer.busy:
+            return self._count + running[1]
+        return self._count
+
     def deadline(self) -> float | None:
         """When held text must be written (``time.monotonic``), or ``None`` if nothing waits.
 
