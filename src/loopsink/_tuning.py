@@ -172,6 +172,26 @@ FORMAT_SLICE = 128
 #: (wrk): loopsink file + SysLogHandler UDP + HTTPHandler NDJSON: requests/s".
 SHARED_TEXTS_BOUND = 8192
 
+# -- turns of a late sink (_turns.Turns: the HTTP and socket sinks' encoding) ---------------
+
+#: A batch whose first record was logged longer ago than this is late: the sink is losing
+#: the race against a loop that never idles (see LATE_SLICE_MAX). Above what a batch
+#: waits while the sink keeps up (a request out to a slow collector), far below what fills
+#: a queue's capacity at a service's rate (10,000 records at 10 records/ms: 1 s).
+#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the collector)
+#: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink HTTPHandler, batched
+#: NDJSON, steady 10 records/ms: lag max" (a sink that keeps up never counts as late).
+LATE_AFTER = 0.25
+#: The longest slice of a late batch (see LATE_AFTER): the loop's lag while the sink catches
+#: up against records dropped. At ENCODE_SLICE_MAX the HTTP sink's share of a saturated
+#: aiohttp service's loop stayed below what the service logged.
+#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the
+#: collector) and "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
+#: SysLogHandler UDP + HTTPHandler NDJSON: p99".
+LATE_SLICE_MAX = 0.003
+
 # -- the socket sink (handlers._socket) -----------------------------------------------------
 
 #: How long the sink serialises (pickles, signs) on the loop before it yields: a waiting
@@ -180,6 +200,12 @@ SHARED_TEXTS_BOUND = 8192
 #: back, backlog being sent: p99" and "SocketHandler to a receiver on loopback: loopsink
 #: SocketHandler → loopsink receiver".
 SERIALIZE_SLICE = 0.0001
+#: The longest serialising slice, after other tasks ran longer than SERIALIZE_SLICE: a
+#: fixed 0.1 ms slice against a busy service's passes of milliseconds fell behind and
+#: dropped records. Guards: "SocketHandler to a receiver on loopback: loopsink
+#: SocketHandler → loopsink receiver" and "SocketHandler: event-loop lag while the
+#: receiver is down: loopsink, receiver back, backlog being sent: p99".
+SERIALIZE_SLICE_MAX = 0.001
 #: A batch larger than this yields once before it is serialised, so the queue's own work
 #: on a big batch and the first slice are not one step.
 #: Guards: "SocketHandler: event-loop lag while the receiver is down: loopsink, receiver
@@ -200,23 +226,6 @@ ENCODE_SLICE = 0.0001
 #: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink
 #: HTTPHandler, batched NDJSON, steady 10 records/ms: lag max".
 ENCODE_SLICE_MAX = 0.001
-#: A batch whose first record was logged longer ago than this is late: the sink is losing
-#: the race against a loop that never idles (see ENCODE_SLICE_LATE_MAX). Above what a batch
-#: waits while the sink keeps up (a request out to a slow collector), far below what fills
-#: a queue's capacity at a service's rate (10,000 records at 10 records/ms: 1 s).
-#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
-#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the collector)
-#: and "HTTP: event-loop lag while shipping to a 20 ms server: loopsink HTTPHandler, batched
-#: NDJSON, steady 10 records/ms: lag max" (a sink that keeps up never counts as late).
-ENCODE_LATE = 0.25
-#: The longest encoding slice of a late batch (see ENCODE_LATE): the loop's lag while the
-#: sink catches up against records dropped. At ENCODE_SLICE_MAX the HTTP sink's share of
-#: a saturated aiohttp service's loop stayed below what the service logged.
-#: Guards: "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
-#: SysLogHandler UDP + HTTPHandler NDJSON: requests/s" (nothing may be lost at the
-#: collector) and "An aiohttp service with file, syslog and HTTP sinks (wrk): loopsink file +
-#: SysLogHandler UDP + HTTPHandler NDJSON: p99".
-ENCODE_SLICE_LATE_MAX = 0.003
 #: Records encoded in one call of the body's ``encode_batch``, between two looks at the
 #: clock: the fixed cost of a call (finding the formatter, its shared texts) against how far
 #: a slice can overrun.

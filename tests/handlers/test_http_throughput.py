@@ -321,25 +321,3 @@ async def test_a_late_sink_takes_longer_turns_on_a_loop_that_never_idles(
     assert sink.error_count == 0
     numbers = [json.loads(line)["n"] for line in bodies.read_bytes().splitlines()[1:]]
     assert numbers == list(range(sent))
-
-
-@pytest.mark.parametrize(
-    ("created", "late"),
-    [
-        (-1.0, True),  # logged a second ago
-        (0.0, False),  # just now
-        ("yesterday", False),  # a record made by hand may carry anything
-        (None, False),
-        (float("nan"), False),
-    ],
-)
-def test_only_a_batch_whose_first_record_is_old_counts_as_late(created: object, late: bool) -> None:
-    from loopsink.handlers._http import _late
-
-    record = logging.makeLogRecord({"msg": "m"})
-    if isinstance(created, float) and created == created:
-        record.created = time.time() + created
-    else:
-        record.created = created  # type: ignore[assignment]
-    assert _late([record, logging.makeLogRecord({"msg": "fresh"})]) is late
-    assert _late([]) is False

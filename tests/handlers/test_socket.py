@@ -16,6 +16,7 @@ import socket
 import ssl
 import struct
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 import pytest
 import trustme
@@ -661,3 +663,84 @@ async def test_records_a_resetting_receiver_never_read_are_sent_again_and_counte
     assert messages == [*(f"unread {i}" for i in range(5)), "after the restart"]
     assert sink.resent == 5
     assert sink.error_count == 0
+
+
+# -- a loop that never idles ---------------------------------------------------------------
+
+#: Each busy step of the application outlasts the sink's longest slice on a quiet loop.
+BUSY_STEP = 0.003
+#: CPU time makePickle spends per record below, so that the share of the loop the sink
+#: needs is known whatever the machine: at BUSY_RATE about a sixth, more than fixed 0.1 ms
+#: slices get against BUSY_STEP (about a tenth), less than even turns give (about a third).
+PICKLE_COST = 0.00004
+BUSY_RATE = 4_000
+BUSY_SECONDS = 2.0
+
+
+class _CostlySocketHandler(SocketHandler):
+    def makePickle(self, record: logging.LogRecord) -> bytes:
+        until = time.thread_time() + PICKLE_COST
+        while time.thread_time() < until:
+            pass
+        return super().makePickle(record)
+
+
+async def test_a_socket_sink_keeps_up_with_a_loop_that_never_idles() -> None:
+    """The sink serialised in fixed 0.1 ms slices: against a service whose passes of the
+    loop last milliseconds it got a tenth of the loop, fell behind, and the queue dropped
+    its records. Its slices now last as long as the other tasks ran (up to a cap)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    received = bytearray()
+
+    def read() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(1 << 20):
+                received.extend(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    logger = logging.getLogger("test.socket.busy")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    sink = _CostlySocketHandler("127.0.0.1", port)
+    sent = 0
+    try:
+        # a smaller queue than the default, so that falling behind shows within the run
+        async with loopsink.install(sink, logger=logger, capacity=2500) as log_queue:
+            stop = anyio.Event()
+
+            async def busy() -> None:
+                while not stop.is_set():
+                    until = time.thread_time() + BUSY_STEP
+                    while time.thread_time() < until:
+                        pass
+                    await anyio.lowlevel.checkpoint()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(busy)
+                start = time.perf_counter()
+                while (elapsed := time.perf_counter() - start) < BUSY_SECONDS:
+                    while sent < int(elapsed * BUSY_RATE):
+                        logger.info("record %d", sent)
+                        sent += 1
+                    await anyio.sleep(0.001)
+                stop.set()
+            with anyio.fail_after(30):
+                await log_queue.flush()
+        reader.join(10)  # the queue closed the sink: the reader sees the end
+    finally:
+        listener.close()
+    assert not reader.is_alive()
+    assert log_queue.stats.dropped_total == 0, log_queue.stats
+    numbers = []
+    at = 0
+    while at < len(received):
+        (size,) = struct.unpack(">L", received[at : at + 4])
+        message = pickle.loads(received[at + 4 : at + 4 + size])[
+            "msg"
+        ]  # merged, as the stdlib does
+        numbers.append(int(message.split()[1]))
+        at += 4 + size
+    assert numbers == list(range(sent))

@@ -37,7 +37,8 @@ import anyio.lowlevel
 from .. import _fork
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
-from .._tuning import SERIALIZE_SLICE, SERIALIZE_YIELD_FIRST
+from .._tuning import SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
+from .._turns import Turns
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
 
 __all__ = ["DatagramHandler", "SocketHandler"]
@@ -207,21 +208,20 @@ class SocketHandler(AsyncHandler):
     async def make_frames(
         self, records: Sequence[logging.LogRecord]
     ) -> tuple[list[bytes], list[logging.LogRecord]]:
-        """Serialise a batch on the loop, yielding every fraction of a millisecond.
+        """Serialise a batch on the loop, in slices that take turns with the other tasks
+        (see :class:`~loopsink._turns.Turns`).
 
         A record whose ``makePickle`` raises goes to :meth:`handleError` and is left out.
         """
         frames: list[bytes] = []
         done: list[logging.LogRecord] = []
         make = self.makePickle
-        clock = time.perf_counter
         if len(records) > SERIALIZE_YIELD_FIRST:
             await anyio.lowlevel.checkpoint()
-        deadline = clock() + SERIALIZE_SLICE
+        turns = Turns(records, SERIALIZE_SLICE, SERIALIZE_SLICE_MAX)
         for index, record in enumerate(records):
-            if index & 7 == 7 and clock() > deadline:
-                await anyio.lowlevel.checkpoint()
-                deadline = clock() + SERIALIZE_SLICE
+            if index & 7 == 7 and turns.due():
+                await turns.pause()
             try:
                 frames.append(make(record))
             except Exception:
@@ -597,12 +597,10 @@ class DatagramHandler(SocketHandler):
             except Exception:
                 self.report_batch_failure(done)
                 return
-        clock = time.perf_counter
-        deadline = clock() + SERIALIZE_SLICE
+        turns = Turns(done, SERIALIZE_SLICE, SERIALIZE_SLICE_MAX)
         for record, frame in zip(done, frames, strict=True):
-            if clock() > deadline:
-                await anyio.lowlevel.checkpoint()
-                deadline = clock() + SERIALIZE_SLICE
+            if turns.due():
+                await turns.pause()
             try:
                 await self.send(self.fit(record, frame))
             except Exception:
