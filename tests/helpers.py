@@ -9,11 +9,13 @@ import importlib.util
 import logging
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import anyio
+import anyio.lowlevel
 
 from loopsink.testing import CapturingSink
 
@@ -57,3 +59,38 @@ class GateSink(CapturingSink):
         self.entered.set()
         await self.release.wait()
         await super().emit_batch(records)
+
+
+def spin(seconds: float) -> None:
+    """Keep this thread busy for ``seconds`` of its own CPU time, as a handler's work does:
+    a machine that shares its cores with other work stretches it in wall time only."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+async def log_beside_a_busy_task(
+    logger: logging.Logger, rate: int, seconds: float, step: float
+) -> int:
+    """Log ``record N`` at ``rate`` records a second for ``seconds`` (paced by the loop,
+    1 ms at a time) while another task keeps the loop busy for ``step`` of CPU time between
+    each two of its awaits: a service under load, whose loop never idles. Returns how many
+    records were logged."""
+    stop = anyio.Event()
+
+    async def busy() -> None:
+        while not stop.is_set():
+            spin(step)
+            await anyio.lowlevel.checkpoint()
+
+    sent = 0
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(busy)
+        start = time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            while sent < int(elapsed * rate):
+                logger.info("record %d", sent)
+                sent += 1
+            await anyio.sleep(0.001)
+        stop.set()
+    return sent

@@ -148,7 +148,21 @@ def test_a_child_never_writes_what_the_parents_file_object_held(tmp_path: Path) 
     assert sorted(lines) == ["child", "parent-after", "parent-before", "parent-buffered"]
 
 
-STALLED = """
+#: For the scripts below: wait for a forked child to exit, or kill it and fail.
+WAIT_FOR_CHILD = """
+import os, sys, threading, time
+
+
+def wait_for_child(pid, seconds):
+    deadline = time.monotonic() + seconds
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            sys.exit("the child hung")
+        threading.Event().wait(0.01)
+"""
+
+STALLED = WAIT_FOR_CHILD + """
 import fcntl, logging, os, sys, termios, threading, time
 import loopsink
 fifo = sys.argv[1]
@@ -184,12 +198,7 @@ def drain():
 
 drainer = threading.Thread(target=drain, daemon=True)
 drainer.start()
-deadline = time.monotonic() + 20
-while os.waitpid(pid, os.WNOHANG) == (0, 0):
-    if time.monotonic() > deadline:
-        os.kill(pid, 9)
-        sys.exit("the child hung")
-    threading.Event().wait(0.01)
+wait_for_child(pid, 20)
 handle.close(20)
 drainer.join(20)
 lines = b"".join(drained).decode().splitlines()
@@ -207,7 +216,7 @@ def test_a_child_forked_while_the_sink_writes_does_not_hang(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-MID_WRITE = """
+MID_WRITE = WAIT_FOR_CHILD + """
 import logging, os, sys, threading, time
 import loopsink
 
@@ -241,12 +250,7 @@ if pid == 0:
     log.info("child")
     logging.shutdown()
     os._exit(0)
-deadline = time.monotonic() + 30
-while os.waitpid(pid, os.WNOHANG) == (0, 0):
-    if time.monotonic() > deadline:
-        os.kill(pid, 9)
-        sys.exit("the child hung")
-    threading.Event().wait(0.01)
+wait_for_child(pid, 30)
 log.info("parent-after")
 handle.close(20)
 """

@@ -24,6 +24,7 @@ import anyio.lowlevel
 import pytest
 
 import loopsink
+from helpers import log_beside_a_busy_task, spin
 
 pytestmark = pytest.mark.anyio
 
@@ -61,11 +62,7 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 async def _busy(stop: anyio.Event) -> None:
     while not stop.is_set():
-        # CPU time, as a handler's work is: a machine that shares its cores with other
-        # work stretches it in wall time, and the sink's share with it
-        until = time.thread_time() + BUSY_STEP
-        while time.thread_time() < until:
-            pass
+        spin(BUSY_STEP)
         await anyio.lowlevel.checkpoint()
 
 
@@ -271,9 +268,7 @@ class _CostlyBody(loopsink.HTTPBody):
     framing = ("", "\n", "\n")
 
     def encode_record(self, handler: loopsink.HTTPHandler, record: logging.LogRecord) -> str:
-        until = time.thread_time() + ENCODE_COST
-        while time.thread_time() < until:
-            pass
+        spin(ENCODE_COST)
         args = record.args
         return json.dumps({"n": args[0] if isinstance(args, tuple) and args else None})
 
@@ -290,30 +285,12 @@ async def test_a_late_sink_takes_longer_turns_on_a_loop_that_never_idles(
     logger.setLevel(logging.INFO)
     logger.propagate = False
     sink = loopsink.HTTPHandler(host, "/bulk", "POST", body=_CostlyBody())
-    sent = 0
     # a smaller queue than the default, so that falling behind shows within the run
     async with loopsink.install(sink, logger=logger, capacity=2500) as log_queue:
         logger.info("ready %d", -1)
         with anyio.fail_after(10):
             await log_queue.flush()
-        stop = anyio.Event()
-
-        async def busy() -> None:
-            while not stop.is_set():
-                until = time.thread_time() + LONG_STEP
-                while time.thread_time() < until:
-                    pass
-                await anyio.lowlevel.checkpoint()
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(busy)
-            start = time.perf_counter()
-            while (elapsed := time.perf_counter() - start) < LATE_SECONDS:
-                while sent < int(elapsed * LATE_RATE):
-                    logger.info("request %d done", sent)
-                    sent += 1
-                await anyio.sleep(0.001)
-            stop.set()
+        sent = await log_beside_a_busy_task(logger, LATE_RATE, LATE_SECONDS, LONG_STEP)
         with anyio.fail_after(60):
             await log_queue.flush()
     stats = log_queue.stats

@@ -30,6 +30,7 @@ import pytest
 import trustme
 
 import loopsink
+from helpers import log_beside_a_busy_task, spin
 from loopsink import DatagramHandler, SocketHandler
 from loopsink.receiver import LogReceiver, RejectReason
 from loopsink.testing import CapturingSink
@@ -679,9 +680,7 @@ BUSY_SECONDS = 2.0
 
 class _CostlySocketHandler(SocketHandler):
     def makePickle(self, record: logging.LogRecord) -> bytes:
-        until = time.thread_time() + PICKLE_COST
-        while time.thread_time() < until:
-            pass
+        spin(PICKLE_COST)
         return super().makePickle(record)
 
 
@@ -705,28 +704,10 @@ async def test_a_socket_sink_keeps_up_with_a_loop_that_never_idles() -> None:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     sink = _CostlySocketHandler("127.0.0.1", port)
-    sent = 0
     try:
         # a smaller queue than the default, so that falling behind shows within the run
         async with loopsink.install(sink, logger=logger, capacity=2500) as log_queue:
-            stop = anyio.Event()
-
-            async def busy() -> None:
-                while not stop.is_set():
-                    until = time.thread_time() + BUSY_STEP
-                    while time.thread_time() < until:
-                        pass
-                    await anyio.lowlevel.checkpoint()
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(busy)
-                start = time.perf_counter()
-                while (elapsed := time.perf_counter() - start) < BUSY_SECONDS:
-                    while sent < int(elapsed * BUSY_RATE):
-                        logger.info("record %d", sent)
-                        sent += 1
-                    await anyio.sleep(0.001)
-                stop.set()
+            sent = await log_beside_a_busy_task(logger, BUSY_RATE, BUSY_SECONDS, BUSY_STEP)
             with anyio.fail_after(30):
                 await log_queue.flush()
         reader.join(10)  # the queue closed the sink: the reader sees the end
