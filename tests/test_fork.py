@@ -162,7 +162,9 @@ def wait_for_child(pid, seconds):
         threading.Event().wait(0.01)
 """
 
-STALLED = WAIT_FOR_CHILD + """
+STALLED = (
+    WAIT_FOR_CHILD
+    + """
 import fcntl, logging, os, sys, termios, threading, time
 import loopsink
 fifo = sys.argv[1]
@@ -205,6 +207,7 @@ lines = b"".join(drained).decode().splitlines()
 assert lines.count("child") == 1, lines[-3:]
 assert len(lines) == capacity // 100 + 1, len(lines)
 """
+)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="F_GETPIPE_SZ and FIONREAD: Linux")
@@ -216,7 +219,9 @@ def test_a_child_forked_while_the_sink_writes_does_not_hang(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-MID_WRITE = WAIT_FOR_CHILD + """
+MID_WRITE = (
+    WAIT_FOR_CHILD
+    + """
 import logging, os, sys, threading, time
 import loopsink
 
@@ -254,6 +259,7 @@ wait_for_child(pid, 30)
 log.info("parent-after")
 handle.close(20)
 """
+)
 
 
 def test_a_child_forked_mid_write_can_write_to_the_same_stream(tmp_path: Path) -> None:
