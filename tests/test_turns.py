@@ -8,6 +8,7 @@ import time
 import anyio
 import pytest
 
+from helpers import spin
 from loopsink._tuning import LATE_SLICE_MAX
 from loopsink._turns import Turns, late
 
@@ -42,16 +43,16 @@ async def test_a_slice_lasts_as_long_as_the_other_tasks_ran_up_to_its_cap() -> N
     """Measured in the loop thread's CPU time: a task that spins 5 ms between two slices
     makes the next one last the cap (1 ms here, or LATE_SLICE_MAX for a late batch)."""
 
-    async def spin() -> None:
-        until = time.thread_time() + 0.005
-        while time.thread_time() < until:
-            pass
+    async def busy() -> None:
+        spin(0.005)
 
     for first, cap in ((record(0.0), 0.001), (record(10.0), LATE_SLICE_MAX)):
+        before = time.perf_counter()
         turns = Turns([first], 0.0001, 0.001, checkpoints=2)  # trio: the spin runs in one
-        assert not turns.due()  # the first slice: the shortest
+        after = time.perf_counter()
+        assert before + 0.0001 <= turns.deadline <= after + 0.0001  # the first: the shortest
         async with anyio.create_task_group() as tg:
-            tg.start_soon(spin)
+            tg.start_soon(busy)
             await turns.pause()
             left = turns.deadline - time.perf_counter()
         assert cap / 2 < left <= cap, (cap, left)

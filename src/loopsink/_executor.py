@@ -516,7 +516,7 @@ class Executor:
         except RuntimeError:  # "can't create new thread at interpreter shutdown" (3.12+)
             return False
         self._thread, self._pid = thread, os.getpid()
-        _FORK_WAITS.add(self)
+        _STARTED.add(self)
         # Not at exit: weakref's exit hook runs before logging.shutdown(), which may still
         # need this thread to write the last records.
         weakref.finalize(self, _stop, self._shared).atexit = False
@@ -528,9 +528,9 @@ class Executor:
 
 _EXECUTORS: weakref.WeakKeyDictionary[object, Executor] = weakref.WeakKeyDictionary()
 
-#: Executors with a thread, whose job a fork may wait for (see ``fork_wait``), and the
-#: locks of the jobs that a fork in progress holds back.
-_FORK_WAITS: weakref.WeakSet[Executor] = weakref.WeakSet()
+#: Executors that started a thread (a fork may wait for its job: see ``fork_wait``), and
+#: the locks of the jobs that a fork in progress holds back.
+_STARTED: weakref.WeakSet[Executor] = weakref.WeakSet()
 _HELD_FOR_FORK: list[threading.Lock] = []
 
 
@@ -545,7 +545,7 @@ def _before_fork() -> None:
     """
     deadline = monotonic() + FORK_WAIT
     me, pid = threading.get_ident(), os.getpid()
-    for executor in list(_FORK_WAITS):
+    for executor in list(_STARTED):
         thread = executor._thread
         if thread is None or executor._pid != pid or thread.ident == me:
             continue  # no thread, a parent's, or a job of this thread forks

@@ -27,7 +27,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import anyio.lowlevel
 
 from .._context import in_context, run_each_in_context
 from .._exceptions import require
