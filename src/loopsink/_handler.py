@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
-import anyio.lowlevel
 
 from ._compat import current_loop_token
 from ._context import in_context, run_each_in_context
@@ -25,7 +23,7 @@ from ._executor import executor_of
 from ._fastformat import BatchFormat, batch_format, one_by_one
 from ._record import OwnRecord, keep_context, plain_text
 from ._sharedtexts import FormatSharing, SharedTexts, sharing_key
-from ._tuning import FORMAT_CHECK_EVERY, FORMAT_SLICE_MAX, FORMAT_SLICE_SECONDS
+from ._turns import formatting
 from ._writebehind import WriteBehind
 
 if TYPE_CHECKING:
@@ -34,10 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncHandler"]
 
 P = TypeVar("P")
-
-# FORMAT_SLICE_SECONDS, FORMAT_SLICE_MAX and FORMAT_CHECK_EVERY (how format_lines slices a
-# batch): see _tuning, which says what each trades and which bench row guards it.
-
 
 #: Sink classes whose per-record work is their filters and formatter and nothing a user
 #: can override (exact classes: a subclass may add per-record code of its own).
@@ -674,8 +668,8 @@ class AsyncHandler(logging.Filterer):
         """Format a batch into one string, each record followed by ``terminator``.
 
         Returns the text and the records that formatted; a record whose formatting raises
-        goes to :meth:`handleError` and is left out. Yields to the event loop once it has
-        formatted for :data:`FORMAT_SLICE_SECONDS`, so a large batch never stalls other tasks.
+        goes to :meth:`handleError` and is left out. A large batch is formatted in slices that
+        take turns with the other tasks (``loopsink._turns``), so it never stalls them.
         """
         texts: list[str] = []
         failed: set[int] = set()
@@ -683,18 +677,12 @@ class AsyncHandler(logging.Filterer):
         in_contexts = self.needs_context()
         sharing = self._sharing
         shared = None if sharing is None else self._shared_texts(sharing, key)
-        clock = time.perf_counter
-        deadline = clock() + FORMAT_SLICE_SECONDS
-        for start in range(0, len(records), FORMAT_CHECK_EVERY):
-            if start and clock() > deadline:
-                paused = clock()
-                await anyio.lowlevel.checkpoint()
-                # Take turns evenly: as long as the other tasks just ran (0.2 ms at least,
-                # 1 ms at most). A fixed 0.2 ms slice against an application that runs
-                # 0.6 ms between awaits could never catch up with its backlog.
-                now = clock()
-                deadline = now + min(max(FORMAT_SLICE_SECONDS, now - paused), FORMAT_SLICE_MAX)
-            chunk = records[start : start + FORMAT_CHECK_EVERY]
+        turns = formatting(records)
+        start = 0
+        while start < len(records):
+            if start and turns.due():
+                await turns.pause()
+            chunk = records[start : start + turns.per_look]
             before = len(texts)
             try:  # most chunks never raise
                 texts.extend(self._format_chunk(chunk, fmt, shared, in_contexts))
@@ -709,6 +697,7 @@ class AsyncHandler(logging.Filterer):
                             continue
                         self.handleError(record)
                         failed.add(index)
+            start += len(chunk)
         if not texts:
             return "", []
         text = terminator.join(texts) + terminator

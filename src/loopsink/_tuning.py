@@ -137,13 +137,14 @@ PUSH_CHARS = 256 * 1024
 #: yields".
 MAX_HELD_CHARS = 8 * 1024 * 1024
 
-# -- formatting on the loop (_handler.AsyncHandler.format_lines and count-sliced sinks) -----
+# -- formatting on the loop (_turns.formatting: format_lines and every sink that formats) ---
 
 #: How long a sink formats on the loop before it yields: the loop's lag against the
 #: checkpoints per batch (too short, and a sink falls behind an app with long passes).
 #: Guards: "A FastAPI service under uvicorn (wrk): loopsink via the lifespan
-#: helper: p99" and "End-to-end to a file: loopsink
-#: FileHandler, BASIC_FORMAT, yield every 10".
+#: helper: p99", "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10",
+#: "RotatingFileHandler, rollover every 1 MB: loopsink RotatingFileHandler (install
+#: + bridge)" and "SysLogHandler over TCP: loopsink SysLogHandler (TCP, install + bridge)".
 FORMAT_SLICE_SECONDS = 0.0002
 #: The longest slice: after other tasks ran longer than FORMAT_SLICE_SECONDS, formatting
 #: runs about as long as they did, up to this, so a busy app cannot leave its sinks behind.
@@ -152,15 +153,9 @@ FORMAT_SLICE_SECONDS = 0.0002
 #: helper: p99".
 FORMAT_SLICE_MAX = 0.001
 #: Records formatted between two looks at the clock: fewer clock reads against a slice's
-#: overrun.
+#: overrun (a formatter that costs much a record overruns by up to this many records).
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT".
 FORMAT_CHECK_EVERY = 64
-#: Sinks that slice by count (syslog, rotating, SMTP, QueueHandler) yield after this many
-#: records: a few microseconds each keeps a step short.
-#: Guards: "RotatingFileHandler, rollover every 1 MB: loopsink RotatingFileHandler (install
-#: + bridge)" and "SysLogHandler over TCP: loopsink SysLogHandler (TCP, install + bridge)".
-#: (The SMTP rows send one record per batch: they do not reach a slice.)
-FORMAT_SLICE = 128
 
 #: The most texts one group of sinks that share a formatter keeps for its slower members
 #: (_sharedtexts.SharedTexts; a text goes as soon as every member took it, so this bounds

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
 from .._compat import run_blocking, spawn_detached
 from .._executor import executor_of
 from .._handler import AsyncHandler
-from .._tuning import FORMAT_SLICE, LISTENER_BURST, LISTENER_POLL
+from .._tuning import LISTENER_BURST, LISTENER_POLL
+from .._turns import formatting
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -196,9 +196,10 @@ class QueueHandler(AsyncHandler):
         if self._kind is _Kind.THREAD and type(self).enqueue is QueueHandler.enqueue:
             await self._emit_batch_in_thread(records)
             return
-        for index, record in enumerate(records):
-            if index and not index % FORMAT_SLICE:
-                await anyio.lowlevel.checkpoint()
+        turns = formatting(records)
+        for record in records:
+            if turns.due():
+                await turns.pause()
             try:
                 await self.enqueue(self.prepare(record))
             except Exception:

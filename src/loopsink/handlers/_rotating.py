@@ -33,7 +33,7 @@ import anyio
 from .._context import in_context, run_each_in_context
 from .._handler import FORMATTER_ONLY_SINKS
 from .._record import OwnRecord, plain_text
-from .._tuning import FORMAT_SLICE
+from .._turns import formatting
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
@@ -226,7 +226,7 @@ class BaseRotatingHandler(FileHandler):
     async def _format_each(
         self, records: Sequence[logging.LogRecord]
     ) -> tuple[list[str], list[logging.LogRecord]]:
-        """Format each record (with terminator) on the loop, yielding every 128 records.
+        """Format each record (with terminator) on the loop, in turns with the other tasks.
 
         A record whose formatting raises goes to handleError and is left out.
         """
@@ -237,15 +237,17 @@ class BaseRotatingHandler(FileHandler):
         in_contexts = self.needs_context()
         term = self.terminator
         add = texts.append
-        for begin in range(0, len(records), FORMAT_SLICE):
-            if begin:
-                await anyio.lowlevel.checkpoint()
-            chunk = records[begin : begin + FORMAT_SLICE]
-            try:
+        turns = formatting(records)
+        begin = 0
+        while begin < len(records):
+            if begin and turns.due():
+                await turns.pause()
+            chunk = records[begin : begin + turns.per_look]
+            begin += len(chunk)
+            try:  # most chunks never raise
                 made = run_each_in_context(chunk, many) if in_contexts else many(chunk)
                 texts.extend([text + term for text in made])
-            except Exception:
-                del texts[begin:]
+            except Exception:  # again one by one, to find the records that raise
                 for record in chunk:
                     try:
                         add(in_context(record, fmt, record) + term)

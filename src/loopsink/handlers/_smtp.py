@@ -30,13 +30,12 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
-import anyio.lowlevel
 
 from .._compat import current_backend, spawn_detached
 from .._exceptions import require
 from .._executor import executor_of
 from .._handler import AsyncHandler
-from .._tuning import FORMAT_SLICE
+from .._turns import formatting
 
 if TYPE_CHECKING:
     import smtplib
@@ -307,9 +306,10 @@ class SMTPHandler(AsyncHandler):
     # -- the digest ---------------------------------------------------------------------------
 
     async def _add_to_digest(self, records: Sequence[logging.LogRecord]) -> None:
-        for index, record in enumerate(records):
-            if index and index % FORMAT_SLICE == 0:
-                await anyio.lowlevel.checkpoint()
+        turns = formatting(records)
+        for record in records:
+            if turns.due():
+                await turns.pause()
             if len(self._pending) >= self.digest_max_records:
                 self._pending_omitted += 1
                 continue

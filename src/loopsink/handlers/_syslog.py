@@ -35,12 +35,11 @@ from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
 from .. import _fork
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
-from .._tuning import FORMAT_SLICE
+from .._turns import formatting
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
 from ._syslogformat import (
     FORMATS,
@@ -544,10 +543,13 @@ class SysLogHandler(AsyncHandler):
         frame = self._text_framer()
         encode = self._batch_encoder() or self.encode
         add_frame, add_done = frames.append, done.append
-        for start in range(0, len(records), FORMAT_SLICE):
-            if start:
-                await anyio.lowlevel.checkpoint()
-            chunk = records[start : start + FORMAT_SLICE]
+        turns = formatting(records)
+        start = 0
+        while start < len(records):
+            if start and turns.due():
+                await turns.pause()
+            chunk = records[start : start + turns.per_look]
+            start += len(chunk)
             if frame is not None:
                 try:  # most chunks never raise
                     texts = self.format_many(chunk)
