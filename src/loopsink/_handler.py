@@ -23,7 +23,7 @@ from ._executor import executor_of
 from ._fastformat import BatchFormat, batch_format, one_by_one
 from ._record import OwnRecord, keep_context, plain_text
 from ._sharedtexts import FormatSharing, SharedTexts, sharing_key
-from ._turns import formatting
+from ._turns import formatting_steps
 from ._writebehind import WriteBehind
 
 if TYPE_CHECKING:
@@ -677,12 +677,7 @@ class AsyncHandler(logging.Filterer):
         in_contexts = self.needs_context()
         sharing = self._sharing
         shared = None if sharing is None else self._shared_texts(sharing, key)
-        turns = formatting(records)
-        start = 0
-        while start < len(records):
-            if start and turns.due():
-                await turns.pause()
-            chunk = records[start : start + turns.per_look]
+        async for start, chunk in formatting_steps(records):
             before = len(texts)
             try:  # most chunks never raise
                 texts.extend(self._format_chunk(chunk, fmt, shared, in_contexts))
@@ -697,7 +692,6 @@ class AsyncHandler(logging.Filterer):
                             continue
                         self.handleError(record)
                         failed.add(index)
-            start += len(chunk)
         if not texts:
             return "", []
         text = terminator.join(texts) + terminator

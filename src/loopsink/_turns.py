@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import anyio.lowlevel
 
@@ -34,7 +34,7 @@ from ._tuning import (
     LATE_SLICE_MAX,
 )
 
-__all__ = ["Turns", "formatting", "late"]
+__all__ = ["Turns", "formatting", "formatting_steps", "late"]
 
 
 class Turns:
@@ -107,3 +107,18 @@ def late(records: Sequence[logging.LogRecord]) -> bool:
 def formatting(records: Sequence[logging.LogRecord]) -> Turns:
     """The turns of formatting ``records`` into texts on the loop (one rule for every sink)."""
     return Turns(records, FORMAT_SLICE_SECONDS, FORMAT_SLICE_MAX, per_look=FORMAT_CHECK_EVERY)
+
+
+async def formatting_steps(
+    records: Sequence[logging.LogRecord],
+) -> AsyncIterator[tuple[int, Sequence[logging.LogRecord]]]:
+    """``records`` in steps to format, as ``(index of the first, step)``, taking turns with
+    the other tasks between steps (see :func:`formatting`)."""
+    turns = formatting(records)
+    start = 0
+    while start < len(records):
+        if start and turns.due():
+            await turns.pause()
+        step = records[start : start + turns.per_look]
+        yield start, step
+        start += len(step)

@@ -33,7 +33,7 @@ import anyio
 from .._context import in_context, run_each_in_context
 from .._handler import FORMATTER_ONLY_SINKS
 from .._record import OwnRecord, plain_text
-from .._turns import formatting
+from .._turns import formatting_steps
 from ._file import FileHandler
 from ._fileops import (
     InterprocessLock,
@@ -237,13 +237,7 @@ class BaseRotatingHandler(FileHandler):
         in_contexts = self.needs_context()
         term = self.terminator
         add = texts.append
-        turns = formatting(records)
-        begin = 0
-        while begin < len(records):
-            if begin and turns.due():
-                await turns.pause()
-            chunk = records[begin : begin + turns.per_look]
-            begin += len(chunk)
+        async for _, chunk in formatting_steps(records):
             try:  # most chunks never raise
                 made = run_each_in_context(chunk, many) if in_contexts else many(chunk)
                 texts.extend([text + term for text in made])

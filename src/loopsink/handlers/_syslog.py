@@ -39,7 +39,7 @@ import anyio.abc
 from .. import _fork
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
-from .._turns import formatting
+from .._turns import formatting_steps
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
 from ._syslogformat import (
     FORMATS,
@@ -543,13 +543,7 @@ class SysLogHandler(AsyncHandler):
         frame = self._text_framer()
         encode = self._batch_encoder() or self.encode
         add_frame, add_done = frames.append, done.append
-        turns = formatting(records)
-        start = 0
-        while start < len(records):
-            if start and turns.due():
-                await turns.pause()
-            chunk = records[start : start + turns.per_look]
-            start += len(chunk)
+        async for _, chunk in formatting_steps(records):
             if frame is not None:
                 try:  # most chunks never raise
                     texts = self.format_many(chunk)
