@@ -684,6 +684,54 @@ async def test_a_close_that_runs_out_of_time_names_the_output_not_written_yet(
     ), err
 
 
+class StallingStream:
+    """A blocking stream whose write waits until the gate opens (a pipe nobody reads)."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.gate = threading.Event()
+        self.written: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.inside.set()
+        self.gate.wait(30)
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_a_built_in_stream_sink_names_its_output_not_written_yet_at_the_close(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A StreamHandler holds its text and writes it on its own thread, as write_behind()
+    does, but reported 0 unwritten: a close that ran out of time while its write stalled
+    said "0 pending" of the records it lost."""
+    stream = StallingStream()
+    sink = loopsink.StreamHandler(stream)
+    queue = LogQueue(sink)
+    try:
+        async with queue:
+            for n in range(3):
+                queue.put(logging.makeLogRecord({"msg": f"first {n}"}))
+            assert await anyio.to_thread.run_sync(stream.inside.wait, 5.0)  # the write stalls
+            for n in range(2):
+                queue.put(logging.makeLogRecord({"msg": f"then {n}"}))  # held behind it
+            with anyio.fail_after(5):
+                while queue.stats.sinks[0].emitted < 5:
+                    await anyio.sleep(0.005)  # the worker hands them over in its own time
+            assert sink.unwritten == 5
+            await queue.aclose(timeout=0.2)
+    finally:
+        stream.gate.set()
+    err = capsys.readouterr().err
+    assert (
+        "aclose(timeout=0.2) ran out of time; records lost: 0 pending for StreamHandler" in err
+    ), err
+    assert "and 5 handed to it but not written yet." in err, err
+
+
 async def test_a_record_put_after_close_is_reported_on_stderr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -132,6 +132,12 @@ class StreamHandler(AsyncHandler):
         """Start writing the held text (see :meth:`AsyncHandler.write_held`)."""
         await self._output.push()
 
+    @property
+    def unwritten(self) -> int:
+        """Records held, or in a write the thread has not finished (see
+        :attr:`AsyncHandler.unwritten`): this sink holds its text its own way."""
+        return self._output.unwritten + super().unwritten
+
     async def _write(self, text: str) -> None:
         stream, kind = self.stream, self._kind
         if kind is _Kind.SYNC:
