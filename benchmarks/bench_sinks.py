@@ -2,7 +2,8 @@
 
 The app logs 10 records every millisecond while a probe measures the loop's lag, into 1, 2,
 4 and 8 file sinks that use the same format (records formatted once, the text shared by
-the sinks, #17). Floor: the same load into a stdlib NullHandler.
+the sinks, #17), and into 4 rotating file sinks (written behind, as file sinks are). Floor:
+the same load into a stdlib NullHandler.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from bench_core import FORMAT, _log_steadily
 import loopsink
 
 COUNTS = (1, 2, 4, 8)
+#: A typical service's rotating files, under the same load (each written behind, #17).
+ROTATING = 4
 
 
 async def _floor(seconds: float) -> tuple[float, float, int]:
@@ -32,11 +35,17 @@ async def _floor(seconds: float) -> tuple[float, float, int]:
     return report.p99_ms, report.max_ms, sent
 
 
-async def _many(count: int, seconds: float) -> tuple[float, float, int]:
-    """Lag p99, lag max and records logged with ``count`` file sinks; every line verified."""
+async def _many(count: int, seconds: float, *, rotating: bool = False) -> tuple[float, float, int]:
+    """Lag p99, lag max and records logged with ``count`` file sinks (or rotating file
+    sinks, too large a limit to roll over in the run); every line verified."""
     with tempfile.TemporaryDirectory() as folder:
         paths = [os.path.join(folder, f"{i}.log") for i in range(count)]
-        sinks = [loopsink.FileHandler(path) for path in paths]
+        sinks: list[loopsink.AsyncHandler] = [
+            loopsink.RotatingFileHandler(path, maxBytes=1 << 30, backupCount=2)
+            if rotating
+            else loopsink.FileHandler(path)
+            for path in paths
+        ]
         formatter = logging.Formatter(FORMAT)
         for sink in sinks:
             sink.setFormatter(formatter)
@@ -67,9 +76,11 @@ def run(quick: bool) -> list[Section]:
     async def main() -> dict[str, tuple[float, float, int]]:
         best: dict[str, tuple[float, float, int]] = {}
         for _ in range(runs):  # interleaved: a hiccup spoils one run, not one row
-            for name, measure in [("floor", _floor(seconds))] + [
-                (str(n), _many(n, seconds)) for n in COUNTS
-            ]:
+            for name, measure in (
+                [("floor", _floor(seconds))]
+                + [(str(n), _many(n, seconds)) for n in COUNTS]
+                + [(f"{ROTATING} rotating", _many(ROTATING, seconds, rotating=True))]
+            ):
                 p99, worst, sent = await measure
                 old = best.get(name, (p99, worst, sent))
                 best[name] = (min(old[0], p99), min(old[1], worst), max(old[2], sent))
@@ -81,7 +92,8 @@ def run(quick: bool) -> list[Section]:
         notes=(
             "The app logs 10 records every millisecond for 1 s, a probe sleeps 1 ms in a loop, "
             "into N file sinks with the same format (each record formatted once, the text "
-            "shared); every file verified line by line and equal to the others. Floor: the same "
+            f"shared), then into {ROTATING} RotatingFileHandlers that do not roll over in the run; "
+            "every file verified line by line and equal to the others. Floor: the same "
             f"load into a stdlib NullHandler. Lowest lag and most records of {runs} interleaved "
             "runs. Ratio: records the app got to log, against one sink."
         ),
@@ -104,4 +116,15 @@ def run(quick: bool) -> list[Section]:
         if count == 4:
             logged.target, logged.met = ">= 0.9x", sent / one >= 0.9
         section.rows.append(logged)
+    p99, worst, sent = best[f"{ROTATING} rotating"]
+    section.rows += [
+        Row(f"{ROTATING} rotating file sinks: lag p99", p99, "ms"),
+        Row(f"{ROTATING} rotating file sinks: lag max", worst, "ms"),
+        Row(
+            f"{ROTATING} rotating file sinks: records logged in 1 s",
+            sent,
+            "records",
+            sent / one,
+        ),
+    ]
     return [section]

@@ -196,12 +196,17 @@ async def test_mode_w_as_the_stdlib(tmp_path: Path, mode: str, max_bytes: int) -
     assert snapshot_dir(str(ours)) == snapshot_dir(str(std))
 
 
-async def test_end_to_end_through_install_matches_the_stdlib(tmp_path: Path) -> None:
+@pytest.mark.parametrize("delay", [False, True])
+async def test_end_to_end_through_install_matches_the_stdlib(tmp_path: Path, delay: bool) -> None:
+    """Under a queue the text is written behind, held across batches; every rollover
+    still cuts where the stdlib's does (with ``delay``, the file the held text opens)."""
     std, ours = _dirs(tmp_path)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    reference = logging.handlers.RotatingFileHandler(std / "app.log", maxBytes=4000, backupCount=9)
+    reference = logging.handlers.RotatingFileHandler(
+        std / "app.log", maxBytes=4000, backupCount=9, delay=delay
+    )
     reference.setFormatter(fmt)
-    sink = RotatingFileHandler(ours / "app.log", maxBytes=4000, backupCount=9)
+    sink = RotatingFileHandler(ours / "app.log", maxBytes=4000, backupCount=9, delay=delay)
     sink.setFormatter(fmt)
     logger = logging.getLogger("test.rotating.e2e")
     logger.propagate = False
@@ -212,11 +217,54 @@ async def test_end_to_end_through_install_matches_the_stdlib(tmp_path: Path) -> 
             logger.info("request %d took %.1f ms %s", i, i / 7, "z" * (i % 60))
             if i % 300 == 0:
                 await anyio.lowlevel.checkpoint()
+            elif i % 7 == 0:
+                await anyio.sleep(0)  # small batches too, held together for a linger
     reference.close()
     assert queue.stats.dropped_total == 0
     expected = snapshot_dir(str(std))
     assert len(expected) == 10
     assert snapshot_dir(str(ours)) == expected
+
+
+class CountingRotating(RotatingFileHandler):
+    """Counts the writes its thread makes (each batch's, or each joined text's)."""
+
+    writes = 0
+
+    def _write_to(self, stream: Any, text: str) -> None:
+        self.writes += 1
+        super()._write_to(stream, text)
+
+
+class CountingTimedRotating(loopsink.TimedRotatingFileHandler):
+    writes = 0
+
+    def _write_to(self, stream: Any, text: str) -> None:
+        self.writes += 1
+        super()._write_to(stream, text)
+
+
+@pytest.mark.parametrize("kind", ["size", "time"])
+async def test_under_a_queue_batches_within_a_linger_share_one_write(
+    tmp_path: Path, kind: str
+) -> None:
+    """As a queue's worker drives it (linger_watched), a rotating sink holds its text and
+    writes it behind, joined, as the file sink does: it waited for a write of every batch,
+    a hand-over (and a lend of the loop's thread) per batch."""
+    path = tmp_path / "app.log"
+    sink: CountingRotating | CountingTimedRotating
+    if kind == "size":
+        sink = CountingRotating(path, maxBytes=1_000_000, backupCount=2)
+    else:
+        sink = CountingTimedRotating(path, when="midnight", backupCount=2)
+    sink.linger_watched = True  # as a queue's worker sets it
+    for batch in range(10):
+        await sink.emit_batch([make_record(batch * 5 + i, 10) for i in range(5)])
+    await sink.flush()
+    sink.linger_watched = False
+    await sink.close()
+    assert path.read_text().splitlines() == [f"rec {i} " + "x" * 10 for i in range(50)]
+    assert sink.writes <= 5, sink.writes  # one, unless the machine stalled past a linger
 
 
 async def test_not_a_regular_file_is_never_rotated(tmp_path: Path) -> None:
@@ -411,6 +459,38 @@ async def test_disk_full_is_reported_counted_and_recovered_from() -> None:
         assert [line for line in lines if line.startswith("rec 1")][-10:] == [
             f"rec {i} " + "x" * 20 for i in range(100, 110)
         ]
+
+
+async def test_a_write_behind_that_fails_makes_the_sink_read_the_size_again() -> None:
+    """Under a queue a write that fails on the sink's thread (a full disk) is found later,
+    and the failed text is cut off the file again. The sink then reads the file's size
+    anew: planning on with the size it had counted, failed text included, it rolled the
+    file over when it held half of what the rule allows."""
+    with tmpfs("64k") as folder:
+        filler = os.path.join(folder, "filler")
+        sink = RotatingFileHandler(os.path.join(folder, "app.log"), maxBytes=4000, backupCount=5)
+        sink.setFormatter(logging.Formatter("%(message)s"))
+        logger = logging.getLogger("test.rotating.behind_full")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        fill_disk(filler)
+        logging.raiseExceptions = False  # counted, not printed
+        async with loopsink.install(sink, logger=logger, capacity=1000) as queue:
+            for i in range(10):  # 2,140 bytes: no rollover while the disk is full
+                logger.info("lost %03d %s", i, "x" * 204)
+            await queue.flush()
+            assert sink.error_count >= 1
+            os.remove(filler)
+            for i in range(30):
+                logger.info("kept %03d %s", i, "y" * 204)
+        assert queue.stats.sinks[0].emitted == 30
+        line = len("kept 000 " + "y" * 204 + "\n")
+        # the stdlib's rule from an empty file: roll before the line that would reach maxBytes
+        fits = next(n for n in range(1, 30) if n * line + line >= 4000)
+        first = Path(folder, "app.log.1").read_text().splitlines()
+        assert [text[:8] for text in first] == [f"kept {i:03d}" for i in range(fits)]
+        rest = Path(folder, "app.log").read_text().splitlines()
+        assert [text[:8] for text in rest] == [f"kept {i:03d}" for i in range(fits, 30)]
 
 
 WORKER = textwrap.dedent(

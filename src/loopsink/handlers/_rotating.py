@@ -260,7 +260,14 @@ class BaseRotatingHandler(FileHandler):
     async def _write_records(
         self, records: Sequence[logging.LogRecord], texts: list[str], *, raising: bool
     ) -> None:
-        """Write records in order, rolling over before each one the stdlib would roll for."""
+        """Write records in order, rolling over before each one the stdlib would roll for.
+
+        Under a queue (and with no other process writing the file) the text is held and
+        written behind, as the file sink's is, with the size the plan tracked; a write
+        that fails later makes the sink read the size again (:meth:`report_late_failure`).
+        Otherwise each piece is written before the next is planned, and the size read back.
+        """
+        behind = not raising and self.linger_watched and self._process_lock is None
         async with self._interprocess():
             count = len(records)
             start = 0
@@ -272,15 +279,21 @@ class BaseRotatingHandler(FileHandler):
                 if cut > start:
                     if chunk is None:
                         chunk = "".join(texts[start:cut])
-                    try:
-                        self._size = await self._output.run(self._write_blocking_tracked, chunk)
-                    except Exception:
-                        self._size = None
-                        if raising:
-                            raise
-                        self.report_batch_failure(records[start:cut])
+                    if behind and self._size is not None:
+                        if self._output.hold(chunk, cut - start, records[start]):
+                            await self._output.push()
+                    else:
+                        try:
+                            self._size = await self._output.run(self._write_blocking_tracked, chunk)
+                        except Exception:
+                            self._size = None
+                            if raising:
+                                raise
+                            self.report_batch_failure(records[start:cut])
                 if cut >= count:
                     break
+                # what is held goes to the file being rotated, whatever doRollover does
+                await self._output.drain()
                 self._rollover_time = self._record_time(records[cut])
                 try:
                     await self.doRollover()
@@ -386,8 +399,15 @@ class BaseRotatingHandler(FileHandler):
         close_quietly(stream)
 
     async def _close_stream(self) -> None:
+        await self._output.drain()  # held text first: the thread may open a delayed file
         if self.stream is not None:
             await self._output.run(self._close_blocking)
+
+    def report_late_failure(self, exc: BaseException, first: logging.LogRecord, count: int) -> None:
+        """A write behind failed: the size the sink planned with is not the file's any more,
+        so it is read again before the next batch is planned."""
+        self._size = None
+        super().report_late_failure(exc, first, count)
 
     # -- several processes, one file --------------------------------------------------------
 
@@ -546,7 +566,8 @@ class RotatingFileHandler(BaseRotatingHandler):
             return super()._plan(records, texts, start, forced)
         count = len(texts)
         if not self._regular or self.maxBytes <= 0 or self.backupCount <= 0:
-            return count, None  # no rollover: the size is re-read after the write
+            self._size = None  # no rollover: not tracked here, read again after the write
+            return count, None
         limit = self.maxBytes
         # The stdlib measures "%s\n" % message; texts end with the terminator instead.
         extra = 1 - len(self.terminator)
