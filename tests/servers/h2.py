@@ -19,6 +19,8 @@ import trustme
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from servers.loops import close_leftover_transports
+
 
 @dataclass
 class H2Request:
@@ -88,6 +90,7 @@ class H2Server:
             self._stop = asyncio.Event()
             ready.set()
             loop.run_until_complete(serve(self._app, config, shutdown_trigger=self._stop.wait))
+            close_leftover_transports(loop)
             loop.close()
 
         self._thread = threading.Thread(target=run, daemon=True, name="h2-server")

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from servers.loops import close_leftover_transports
+
 
 @dataclass
 class Received:
@@ -107,6 +109,7 @@ class HTTPServer:
             loop.run_forever()
         finally:
             loop.run_until_complete(self._runner.cleanup())
+            close_leftover_transports(loop)
             loop.close()
 
     def _call(self, coro: object) -> None:
