@@ -24,9 +24,11 @@ import socketserver
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 import anyio.from_thread
@@ -199,27 +201,22 @@ class _HungPeer:
 
 class _CliReceiver:
     """``python -m loopsink listen`` in a subprocess: a log server in another process, as in
-    production, so its work does not share the app's GIL. A thread counts the lines it prints.
+    production, so its work does not share the app's GIL. It prints into a file, counted
+    only once the measurement is over: a thread of this process reading its output as it
+    came took the GIL from the loop whenever the loop let go of it in a system call, and
+    the loop then waited up to the interpreter's switch interval to get it back.
     """
 
     def __init__(self, port: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "loopsink", "listen", "--tcp", f"127.0.0.1:{port}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines = 0
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._count, daemon=True)
-        self._reader.start()
-
-    def _count(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            with self._changed:
-                self.lines += 1
-                self._changed.notify_all()
+        self._folder = tempfile.TemporaryDirectory()
+        self._path = Path(self._folder.name) / "printed.log"
+        with self._path.open("ab") as output:  # appends: this side only ever reads it
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "loopsink", "listen", "--tcp", f"127.0.0.1:{port}"],
+                stdout=output,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
 
     def wait_ready(self) -> None:
         assert self.proc.stderr is not None
@@ -227,18 +224,25 @@ class _CliReceiver:
         if "listening on" not in line:
             raise AssertionError(f"the listener did not start: {line!r}")
 
+    def lines(self) -> int:
+        with self._path.open("rb") as printed:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: printed.read(1 << 20), b""))
+
     def wait_lines(self, count: int, timeout: float = 30.0) -> int:
-        with self._changed:
-            self._changed.wait_for(lambda: self.lines >= count, timeout)
-            return self.lines
+        """Poll the printed lines (after the measurement) until ``count`` or the deadline."""
+        deadline = time.monotonic() + timeout
+        printed = self.lines()
+        while printed < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            printed = self.lines()
+        return printed
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=30)
-        self._reader.join(30)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self._folder.cleanup()
 
 
 async def _lag_sections(seconds: float) -> tuple[dict[str, LagReport], dict[str, str]]:
