@@ -36,6 +36,7 @@ from .._exceptions import require
 from .._executor import executor_of
 from .._handler import AsyncHandler
 from .._turns import formatting
+from .._writer import let_the_loop_in
 
 if TYPE_CHECKING:
     import smtplib
@@ -238,12 +239,21 @@ class SMTPHandler(AsyncHandler):
     # -- building mails ----------------------------------------------------------------------
 
     def _message(self, subject: str, body: str, when: datetime.datetime) -> EmailMessage:
+        # Runs on the sink's I/O thread. Each header the email package parses, and the
+        # body it wraps, is pure Python that holds the GIL; between them the loop's thread,
+        # if it waits for the GIL (a lend that ran out, a pass of the loop), takes it, and
+        # waits for one step rather than for the whole mail.
         message = EmailMessage()
-        message["From"] = self.fromaddr
-        message["To"] = ",".join(self.toaddrs)
-        message["Subject"] = _one_line(subject)
-        message["Date"] = when
+        for name, value in (
+            ("From", self.fromaddr),
+            ("To", ",".join(self.toaddrs)),
+            ("Subject", _one_line(subject)),
+            ("Date", when),
+        ):
+            message[name] = value
+            let_the_loop_in()
         message.set_content(body)
+        let_the_loop_in()
         return message
 
     def _record_message(self, record: logging.LogRecord) -> EmailMessage:
@@ -644,6 +654,7 @@ def _render(build: _Build, eight_bit: bool) -> tuple[str, list[str], bytes, bool
     if sender is None or not recipients:
         raise ValueError(f"the mail has no sender or no recipient: {sender!r}, {recipients!r}")
     utf8 = not (sender + "".join(recipients)).isascii()
+    let_the_loop_in()  # between reading the envelope and serialising (see _message)
     data = flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
     return sender, recipients, data, utf8
 
