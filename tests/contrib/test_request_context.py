@@ -88,40 +88,36 @@ async def uvicorn_serving(app: Any) -> AsyncIterator[str]:
         sock.close()
 
 
+#: load() keeps CLIENTS * PER_CLIENT requests in flight: one httpx pool scans all its
+#: connections for every waiting request, and with one pool of 64 that scan, not the
+#: server, took most of the run; clients of 8 connections each cost it little.
+CLIENTS = 8
+PER_CLIENT = 8
+
+
 async def load(
     base: str,
     count: int,
     request: Callable[[httpx.AsyncClient, int], Awaitable[None]],
-    concurrency: int = 64,
 ) -> None:
-    """``count`` requests, ``concurrency`` at a time, each made by ``request(client, n)``.
-
-    The requests are spread over clients of PER_CLIENT connections each: one httpx pool
-    scans all its connections for every waiting request, and at 64 of each that scan, not
-    the server, took most of the run.
-    """
-    clients = max(1, concurrency // PER_CLIENT)
+    """``count`` requests, CLIENTS * PER_CLIENT at a time, each made by ``request(client, n)``."""
     limits = httpx.Limits(max_connections=PER_CLIENT, max_keepalive_connections=PER_CLIENT)
     async with AsyncExitStack() as stack:
         pool = [
             await stack.enter_async_context(
                 httpx.AsyncClient(base_url=base, timeout=30, limits=limits)
             )
-            for _ in range(clients)
+            for _ in range(CLIENTS)
         ]
         slots = [anyio.Semaphore(PER_CLIENT) for _ in pool]
 
         async def one(n: int) -> None:
-            async with slots[n % clients]:
-                await request(pool[n % clients], n)
+            async with slots[n % CLIENTS]:
+                await request(pool[n % CLIENTS], n)
 
         async with anyio.create_task_group() as tg:
             for n in range(count):
                 tg.start_soon(one, n)
-
-
-#: Connections of each client in load().
-PER_CLIENT = 8
 
 
 def parsed(lines: list[str]) -> dict[str, list[str]]:

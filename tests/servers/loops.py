@@ -20,11 +20,11 @@ def close_leftover_transports(loop: asyncio.AbstractEventLoop) -> None:
     loop run once so that their connection_lost callbacks run before it closes."""
     # Selector loops keep their transports, weakly, by file descriptor: the only registry
     # of a loop's sockets that asyncio has (a private attribute; test code only).
+    # abort() also ends one that was closing but still had data to write, and does nothing
+    # to one already lost.
     transports = getattr(loop, "_transports", None)
     if not transports:
         return
-    leftovers = [t for t in list(transports.values()) if not t.is_closing()]
-    for transport in leftovers:
+    for transport in list(transports.values()):
         transport.abort()
-    if leftovers:
-        loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(asyncio.sleep(0))
