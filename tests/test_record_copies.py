@@ -8,6 +8,7 @@ loop runs. Mutable ``extra=`` values must read as they were at the call.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.config
 import threading
@@ -179,6 +180,50 @@ async def test_other_handlers_see_the_callers_record_untouched() -> None:
     assert record.msg == "items %s"
     assert record.args == ([1],)
     assert not hasattr(record, "_loopsink_context")
+
+
+async def test_a_record_from_another_thread_is_kept_apart_from_the_callers_later_handlers() -> None:
+    """From a thread other than the loop's even a record whose message cannot change is
+    queued as a copy of its attributes: the caller's later handlers go on with the
+    original while the loop formats the copy, and what they set never shows in a sink."""
+
+    class Rewrite(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            record.msg = "rewritten by a later handler"
+            record.args = None
+            record.user = "changed"
+
+    sink = CapturingSink()
+    sink.setFormatter(logging.Formatter("%(message)s (%(user)s)"))
+    logger = app_logger()
+    async with loopsink.install(sink, logger=logger) as queue:
+        logger.addHandler(Rewrite())  # after the bridge: it runs on the record next
+
+        def from_a_thread() -> None:
+            logger.info("request %d by %s", 7, "ann", extra={"user": "ann"})
+
+        await anyio.to_thread.run_sync(from_a_thread)
+        await queue.flush()
+    assert sink.lines == ["request 7 by ann (ann)"]
+
+
+async def test_a_bad_format_string_from_another_thread_is_reported_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its text is made by the sink, which reports the error; the other records go on."""
+    out = io.StringIO()
+    logger = app_logger()
+    async with loopsink.install(loopsink.StreamHandler(out), logger=logger):
+
+        def from_a_thread() -> None:
+            logger.info("%d items", "not a number")
+            logger.info("fine %d", 1)
+
+        await anyio.to_thread.run_sync(from_a_thread)
+    assert out.getvalue() == "fine 1\n"
+    err = capsys.readouterr().err
+    assert err.count("--- Logging error ---") == 1
+    assert "%d format: a real number is required, not str" in err
 
 
 def test_a_copy_keeps_the_message_merged_at_the_call_for_the_sinks() -> None:

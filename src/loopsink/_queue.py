@@ -49,6 +49,7 @@ from ._record import (
     IMMUTABLE,
     PLAIN_SIZE,
     QueuedRecord,
+    copied,
     extras_fixed,
     snapshot,
     wrap,
@@ -216,17 +217,19 @@ class LogQueue:
         """Queue ``record`` as a log call has just made it, with the call's context.
 
         What a bridge calls for every record (:class:`LoggingBridge` does): the record is
-        queued as it was at the call. On the loop's thread, a record that cannot change
-        afterwards (a ``str`` message, arguments and ``extra=`` values of immutable types,
-        no exception) goes in as it is, with ``context`` beside it; any other is queued as
-        a :func:`snapshot` copy, so the caller's other handlers see it untouched. Raises
-        what formatting the message raises (a format string that does not match its
-        arguments): the bridge reports it through its ``handleError``.
+        queued as it was at the call. A record that cannot change afterwards (a ``str``
+        message, arguments and ``extra=`` values of immutable types, no exception) goes in
+        as it is on the loop's thread, with ``context`` beside it, and as a copy of its
+        attributes from any other thread (the caller's other handlers may still be at work
+        on it there); any other is queued as a :func:`snapshot` copy, so the caller's other
+        handlers see it untouched. Raises what formatting the message raises on that last
+        path (a format string that does not match its arguments): the bridge reports it
+        through its ``handleError``; on the others the sink reports it when it formats.
 
         Returns ``False`` if the record was dropped, as :meth:`put` does.
         """
-        # The hot path of every log call on the loop's thread: put()'s checks, inlined.
-        if _get_ident() == self._fast_thread and type(record.msg) is str and not record.exc_info:
+        # The hot path of every log call: put()'s checks, inlined for the loop's thread.
+        if type(record.msg) is str and not record.exc_info:
             # whether every argument is of a type whose value cannot change after the call,
             # unrolled for the common counts: this check is a good part of the call's cost
             args = record.args
@@ -242,6 +245,8 @@ class LogQueue:
                 immutable = IMMUTABLE.issuperset(map(type, args))
             state = record.__dict__
             if immutable and (len(state) <= PLAIN_SIZE or extras_fixed(state)):
+                if _get_ident() != self._fast_thread:
+                    return self.put(copied(record, context))
                 # The record goes in with its context as a pair, or alone when its context
                 # equals the one of the previous pair (the same task, no ContextVar set in
                 # between: equal contexts compare in O(1)); the lane that delivers it makes

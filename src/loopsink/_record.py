@@ -18,7 +18,7 @@ from contextvars import Context
 from itertools import islice
 from typing import Any
 
-__all__ = ["QueuedRecord", "snapshot", "wrap"]
+__all__ = ["QueuedRecord", "copied", "snapshot", "wrap"]
 
 _LogRecord = logging.LogRecord
 _new = object.__new__
@@ -127,6 +127,22 @@ def wrap(record: logging.LogRecord, context: Context | None) -> QueuedRecord:
     """
     queued = _new(QueuedRecord)
     queued.__dict__ = record.__dict__
+    queued._loopsink_context = context
+    queued._loopsink_message = None
+    return queued
+
+
+def copied(record: logging.LogRecord, context: Context | None) -> QueuedRecord:
+    """A :class:`QueuedRecord` over a copy of ``record``'s attribute dict, carrying ``context``.
+
+    For a record from a thread other than the loop's whose message, arguments and extra
+    values cannot change after the call: the loop formats it while the caller's other
+    handlers may still be at work on the record (a stdlib formatter sets ``message`` and
+    ``asctime`` on it), so the two must not share one dict. Nothing can change the text,
+    so unlike :func:`snapshot` nothing is merged or rendered at the call.
+    """
+    queued = _new(QueuedRecord)
+    queued.__dict__ = record.__dict__.copy()
     queued._loopsink_context = context
     queued._loopsink_message = None
     return queued
