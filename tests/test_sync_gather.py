@@ -118,6 +118,42 @@ def test_a_lone_record_arrives_without_a_flush(backend: str, logger: logging.Log
         runner.close(DEADLINE)
 
 
+def test_records_that_keep_coming_from_another_thread_never_wake_the_loop_again(
+    backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the lane has delivered another thread's records it keeps looking, once per
+    gathering, for as long as each look finds records: the producer never has to wake the
+    queue's loop again. Before, a batch too large to count as a trickle (a busy worker's
+    gathering) left the lane asleep, and the next record woke the loop once more: two
+    wake-ups of the queue's thread per gathering instead of one."""
+    monkeypatch.setattr(_queue, "_GATHER", 0.3)
+    per_round, rounds = 2 * _lane._TRICKLE, 3  # larger than a trickle
+    sink = BatchSink()
+    runner = loopsink.start_in_thread(sink, logger=logger, backend=backend, timeout=DEADLINE)
+    try:
+        queue = runner.queue
+        arm = queue._schedule_later
+        assert arm is not None
+        wakes: list[float] = []
+
+        def counting(delay: float, callback: Callable[[], object]) -> object:
+            wakes.append(delay)
+            return arm(delay, callback)
+
+        queue._schedule_later = counting
+        for round_ in range(rounds):
+            for i in range(per_round):
+                logger.info("round %d record %d", round_, i)
+            deadline = time.monotonic() + DEADLINE
+            while sum(sink.batches) < per_round * (round_ + 1):
+                assert time.monotonic() < deadline, sink.batches
+                threading.Event().wait(0.001)
+        assert sink.batches == [per_round] * rounds
+        assert wakes == [0.3], "a record logged while the lane kept looking woke the loop"
+    finally:
+        runner.close(DEADLINE)
+
+
 def test_the_gathering_time_is_short() -> None:
     """A bound on how late a record from another thread may reach its sink."""
     assert 0 < _queue._GATHER <= 0.1

@@ -68,7 +68,7 @@ class Signal:
 class LaneFeed:
     """What a running lane needs of the queue that feeds it (given to :meth:`Lane.run`)."""
 
-    __slots__ = ("fan_out", "idle", "intake", "sharing", "sleeping")
+    __slots__ = ("fan_out", "gathering", "idle", "intake", "sharing", "sleeping")
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class LaneFeed:
         fan_out: Callable[[], None],
         idle: Callable[[Lane, bool], int],
         sleeping: Callable[[Lane], float],
+        gathering: Callable[[], bool],
         sharing: FormatSharing | None,
     ) -> None:
         #: the queue's intake: a lane that finds records in it fans them out (``fan_out``)
@@ -89,6 +90,10 @@ class LaneFeed:
         self.idle = idle
         #: called with the lane just before it sleeps; returns how long a polling lane waits
         self.sleeping = sleeping
+        #: whether the records come from other threads, gathered over a period: a lane
+        #: that delivered any then keeps looking on that period, whatever the batch's size,
+        #: so that no producer has to wake the loop's thread while records keep coming
+        self.gathering = gathering
         #: the texts formatted once for the sinks that share a formatter, or None
         self.sharing = sharing
 
@@ -280,6 +285,7 @@ class Lane:
             sink.linger_watched = True
             sink.format_sharing = feed.sharing
             intake, fan_out, idle, sleeping = feed.intake, feed.fan_out, feed.idle, feed.sleeping
+            gathering = feed.gathering
             backlog = self.backlog
             clock = time.perf_counter
             turn_ends = clock() + _TURN
@@ -294,8 +300,9 @@ class Lane:
                         fan_out()
                     if backlog:
                         # records that trickle in, a few per pass of the loop, are
-                        # gathered for a moment; larger batches are taken as they come
-                        poll = await self._deliver() < _TRICKLE
+                        # gathered for a moment; larger batches are taken as they come,
+                        # except from other threads, which are gathered anyway
+                        poll = await self._deliver() < _TRICKLE or gathering()
                         poll_ends = None
                         wrote_early = False
                         # A sink that returns without suspending (one that holds its

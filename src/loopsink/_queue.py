@@ -409,6 +409,10 @@ class LogQueue:
             return AGAIN
         return SLEEP
 
+    def _gathering(self) -> bool:
+        """Whether another thread's records woke the lanes last: they look on SYNC_GATHER."""
+        return self._poll_period == _GATHER
+
     def _lane_sleeping(self, lane: Lane) -> float:
         """``lane`` is about to sleep: start the drop summary if one is due; the poll period."""
         drops = self._drops
@@ -441,6 +445,7 @@ class LogQueue:
                 fan_out=self._drain_intake,
                 idle=self._lane_idle,
                 sleeping=self._lane_sleeping,
+                gathering=self._gathering,
                 sharing=self._sharing,
             )
             for lane in self._lanes:
