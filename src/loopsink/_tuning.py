@@ -59,10 +59,13 @@ WRAP_SLICE = 256
 #: Records from other threads wake the queue's worker this long after the first of them,
 #: and a worker fed by other threads polls this often (instead of POLL): the records of
 #: every request in the window share one pass of the loop, for this much more latency.
-#: flush(), close() and an intake half full still wake the worker at once.
+#: flush(), close() and an intake half full still wake the worker at once. Each gathering
+#: costs the queue's thread a wake-up and a hand-over to the sink's thread whatever it
+#: holds, which on a virtual machine outweighs formatting a few dozen records.
 #: Guards: "Sync thread, 2 records per request between network waits: process CPU:
-#: loopsink start_in_thread + FileHandler" (bench_sync.py).
-SYNC_GATHER = 0.05
+#: loopsink start_in_thread + FileHandler" (bench_sync.py), and the gunicorn sync workers'
+#: requests/s against the stdlib's (bench_gunicorn.py).
+SYNC_GATHER = 0.1
 
 # -- the I/O thread of a sink (_executor.Executor) ------------------------------------------
 
