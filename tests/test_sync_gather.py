@@ -54,6 +54,21 @@ def logger() -> Iterator[logging.Logger]:
     log.handlers.clear()
 
 
+def wakes_armed_by_other_threads(queue: loopsink.LogQueue) -> list[float]:
+    """The delays of the wake-ups that records from other threads arm on ``queue`` from now
+    on (the list grows as they are armed)."""
+    arm = queue._schedule_later
+    assert arm is not None
+    wakes: list[float] = []
+
+    def counting(delay: float, callback: Callable[[], object]) -> object:
+        wakes.append(delay)
+        return arm(delay, callback)
+
+    queue._schedule_later = counting
+    return wakes
+
+
 def test_the_records_of_many_requests_share_one_pass(
     backend: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,16 +147,7 @@ def test_records_that_keep_coming_from_another_thread_never_wake_the_loop_again(
     sink = BatchSink()
     runner = loopsink.start_in_thread(sink, logger=logger, backend=backend, timeout=DEADLINE)
     try:
-        queue = runner.queue
-        arm = queue._schedule_later
-        assert arm is not None
-        wakes: list[float] = []
-
-        def counting(delay: float, callback: Callable[[], object]) -> object:
-            wakes.append(delay)
-            return arm(delay, callback)
-
-        queue._schedule_later = counting
+        wakes = wakes_armed_by_other_threads(runner.queue)
         for round_ in range(rounds):
             for i in range(per_round):
                 logger.info("round %d record %d", round_, i)
@@ -177,16 +183,7 @@ def test_held_output_written_meanwhile_does_not_end_the_gathering(
         loopsink.FileHandler(path), logger=logger, backend=backend, timeout=DEADLINE
     )
     try:
-        queue = runner.queue
-        arm = queue._schedule_later
-        assert arm is not None
-        wakes: list[float] = []
-
-        def counting(delay: float, callback: Callable[[], object]) -> object:
-            wakes.append(delay)
-            return arm(delay, callback)
-
-        queue._schedule_later = counting
+        wakes = wakes_armed_by_other_threads(runner.queue)
         logger.info("first")  # wakes the worker a second later; then held, then written
         deadline = time.monotonic() + DEADLINE
         while "first" not in _text(path):
