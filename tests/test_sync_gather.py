@@ -13,11 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+import anyio
+import anyio.to_thread
 import pytest
 
 import loopsink
 from loopsink import _lane, _queue
 from loopsink._executor import executor_of
+from loopsink.testing import CapturingSink
 
 DEADLINE = 10.0
 
@@ -159,6 +162,34 @@ def test_records_that_keep_coming_from_another_thread_never_wake_the_loop_again(
         assert wakes == [0.3], "a record logged while the lane kept looking woke the loop"
     finally:
         runner.close(DEADLINE)
+
+
+async def test_a_record_from_another_thread_does_not_hold_back_the_loops_own(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record from another thread starts a gathering; the records the loop's own thread
+    logs meanwhile still wake the queue's worker at once, as they do without it. Before,
+    one record from a worker thread (``run_in_threadpool``, ``to_thread``) made them wait
+    for the gathering to end."""
+    monkeypatch.setattr(_queue, "_GATHER", 60.0)  # far beyond the deadline below
+    sink = CapturingSink()
+    async with loopsink.install(sink, logger=logger):
+        await anyio.to_thread.run_sync(logger.info, "from a thread")
+        for i in range(3):
+            logger.info("from the loop %d", i)
+        await sink.wait_for(lambda records: len(records) == 4, timeout=DEADLINE)
+        # and again while the worker keeps looking on the gathering's period
+        await anyio.to_thread.run_sync(logger.info, "from a thread again")
+        logger.info("from the loop again")
+        await sink.wait_for(lambda records: len(records) == 6, timeout=DEADLINE)
+    assert sink.messages == [
+        "from a thread",
+        "from the loop 0",
+        "from the loop 1",
+        "from the loop 2",
+        "from a thread again",
+        "from the loop again",
+    ]
 
 
 def test_the_gathering_time_is_short() -> None:

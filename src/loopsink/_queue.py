@@ -170,10 +170,14 @@ class LogQueue:
         self._poll_period = _POLL
         self._task_group: anyio.abc.TaskGroup | None = None
         # fan-out state
-        #: put() wakes a worker once the intake holds more than this many records: 0 while
-        #: a worker sleeps, half the capacity while one is between two looks (polling),
-        #: _NEVER once a wake-up is on its way. One comparison on the hot path.
+        #: put() on the loop's thread wakes a worker once the intake holds more than this
+        #: many records: 0 while a worker sleeps or looks on the gathering's period, half
+        #: the capacity just after a look (the next one is a moment away), _NEVER once a
+        #: wake-up is on its way. One comparison on the hot path.
         self._wake_at = _NEVER
+        #: the same for put() from other threads: half the capacity while a gathering is
+        #: under way (a wake-up is armed, or the workers look on its period anyway)
+        self._thread_wake_at = _NEVER
         self._half = capacity // 2
         #: until when a put() from the loop's thread leaves polling workers to their own
         #: look (see _lane_idle)
@@ -208,9 +212,13 @@ class LogQueue:
             intake.append(record)
         else:  # a record of the caller's own, with no context (see _fast_context)
             intake.append((record, None))  # type: ignore[arg-type]
-        if len(intake) > self._wake_at:
-            self._wake_at = _NEVER
-            self._wake_workers()
+        if _get_ident() == self._loop_thread:
+            if len(intake) > self._wake_at:
+                self._wake_at = _NEVER
+                self._wake_workers()
+        elif len(intake) > self._thread_wake_at:
+            self._thread_wake_at = _NEVER
+            self._wake_from_thread()
         return True
 
     def put_call(self, record: logging.LogRecord, context: contextvars.Context | None) -> bool:
@@ -296,14 +304,18 @@ class LogQueue:
         return threading.get_ident() == self._loop_thread
 
     def _wake_workers(self) -> None:
-        if self._on_loop_thread():
-            if monotonic() < self._early_until and len(self._intake) <= self._half:
-                # the workers looked a moment ago and look again soon by themselves
-                self._wake_at = self._half
-                return
-            self._poll_period = _POLL
-            self._rouse()
+        """Records the loop's own thread put are waiting: wake a worker, unless one looked a
+        moment ago and looks again soon by itself. A gathering for other threads' records
+        under way or not, these go out at once: the workers poll on POLL again."""
+        if monotonic() < self._early_until and len(self._intake) <= self._half:
+            # the workers looked a moment ago and look again soon by themselves
+            self._wake_at = self._half
             return
+        self._poll_period = _POLL
+        self._rouse()
+
+    def _wake_from_thread(self) -> None:
+        """Records from another thread are waiting: wake a worker a gathering later."""
         schedule, later = self._schedule, self._schedule_later
         if schedule is None or later is None:
             return
@@ -314,9 +326,9 @@ class LogQueue:
                 # The first record after the workers went idle: wake them a moment later,
                 # so the records of the requests in between share that pass. An intake
                 # that reaches half the capacity meanwhile wakes them at once (put() calls
-                # this again past _wake_at), as flush() and aclose() do themselves.
+                # this again past _thread_wake_at), as flush() and aclose() do themselves.
                 self._poll_period = _GATHER
-                self._wake_at = self._half
+                self._thread_wake_at = self._half
                 later(_GATHER, self._rouse)
         except RuntimeError:  # the loop has stopped; aclose() accounts for the records
             pass
@@ -395,15 +407,19 @@ class LogQueue:
         # pass of the loop that logged them, so that a lane's own look rarely comes due:
         # every timer that wakes the loop apart from the application's own makes the
         # loop's next wait start late, and epoll rounds waits up to whole milliseconds.
-        # Records from other threads wake it only if the intake fills up meanwhile.
+        # A lane that looks on the gathering's period (records from other threads) is
+        # woken by them only if the intake fills up meanwhile; by the loop's own at once.
         if poll and self._poll_period == _POLL:
-            wake_at = 0
+            wake_at = thread_wake_at = 0
             self._early_until = monotonic() + _POLL / 2
         else:
-            wake_at = self._half if poll else 0
+            wake_at = 0
+            thread_wake_at = self._half if poll else 0
             self._early_until = 0.0
         if wake_at < self._wake_at:
             self._wake_at = wake_at
+        if thread_wake_at < self._thread_wake_at:
+            self._thread_wake_at = thread_wake_at
         if lane.backlog or (self._intake and not self._blocked()):
             lane.idle = False
             return AGAIN
