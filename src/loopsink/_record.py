@@ -229,11 +229,8 @@ def snapshot(record: logging.LogRecord, context: Context | None = None) -> Queue
     *copy*, like the stdlib's ``QueueHandler.prepare`` since bpo-35726, because other
     handlers of the same logger must see the record exactly as the caller made it.
     """
-    copy = _new(QueuedRecord)
-    state = record.__dict__.copy()
-    copy.__dict__ = state
-    copy._loopsink_context = context
-    copy._loopsink_message = None
+    copy = copied(record, context)
+    state = copy.__dict__
     msg, args = record.msg, record.args
     if args:
         message = record.getMessage()
