@@ -15,6 +15,7 @@ import pytest
 import loopsink
 from helpers import GateSink
 from loopsink import DropReason, LogQueue
+from loopsink._tuning import TRICKLE
 from loopsink.testing import CapturingSink
 
 
@@ -90,12 +91,14 @@ async def test_a_record_logged_on_the_loop_after_half_a_look_is_delivered_in_tha
     logs once half of that has passed wakes it at once, in the same pass of the loop, so
     that its own look rarely comes due: every timer that wakes the loop apart from the
     application's makes the loop's next wait start late (epoll waits in whole ms)."""
+    import loopsink._lane
     import loopsink._queue
     from loopsink._tuning import POLL
 
-    skew = [0.0]  # the queue's clock runs ahead by this much; the loop's does not
+    skew = [0.0]  # the clock of the queue and its lanes runs ahead by this much; the loop's not
     clock = lambda: time.monotonic() + skew[0]  # noqa: E731
     monkeypatch.setattr(loopsink._queue, "monotonic", clock, raising=False)
+    monkeypatch.setattr(loopsink._lane, "monotonic", clock, raising=False)
     sink = CapturingSink()
     async with LogQueue(sink) as queue:
         queue.put(make_record(0))
@@ -109,6 +112,57 @@ async def test_a_record_logged_on_the_loop_after_half_a_look_is_delivered_in_tha
             if len(sink.records) == 2:
                 break
         assert len(sink.records) == 2  # the put woke the worker, not its own look
+
+
+async def test_records_logged_while_a_sink_waits_on_a_small_batch_wait_for_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sink that waits on its batch (a network send) finds the records logged meanwhile
+    when it is done. After a small batch these few wait for more, as those logged after it
+    do, instead of going out at once: else such a sink gets a batch, and makes a send, per
+    pass of the loop. flush() takes them at once."""
+    import loopsink._lane
+
+    now = time.monotonic()
+    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now, raising=False)  # no time passes
+    sink = GateSink()
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(0))
+        with anyio.fail_after(5):
+            await sink.entered.wait()  # the sink has record 0 and waits
+        for i in (1, 2, 3):  # logged while it waits, a pass of the loop apart
+            queue.put(make_record(i))
+            await anyio.lowlevel.checkpoint()
+        sink.release.set()
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 1)
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        queue.put(make_record(4))
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        assert [r.args for r in sink.records] == [(0,)]  # 1-3 wait with what comes next
+        await queue.flush()
+        assert [r.args for r in sink.records] == [(i,) for i in range(5)]
+        assert sink.batches == 2
+
+
+async def test_records_logged_while_a_sink_waits_go_out_once_there_are_enough() -> None:
+    """The wait after a small batch ends as soon as TRICKLE records wait (or half the lane's
+    capacity, whichever is fewer): it never makes the backlog overflow."""
+    sink = GateSink()
+    async with LogQueue(sink, capacity=16) as queue:
+        queue.put(make_record(0))
+        with anyio.fail_after(5):
+            await sink.entered.wait()
+        for i in range(1, 9):  # half the capacity
+            queue.put(make_record(i))
+        sink.release.set()
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 9)
+        stats = queue.stats
+    assert sink.batches == 2
+    assert stats.dropped_total == 0
 
 
 async def test_a_record_logged_soon_after_a_look_waits_for_the_next_one() -> None:
@@ -574,8 +628,9 @@ def test_a_forgotten_empty_queue_is_quiet() -> None:
 
 
 async def test_a_worker_kept_busy_still_takes_turns_with_other_tasks() -> None:
-    """Every batch brings another record (a sink that logs, or threads that keep logging):
-    the worker must still let the rest of the program run, not loop until it runs dry."""
+    """Every batch brings more records (a sink that logs, or threads that keep logging):
+    the worker must still let the rest of the program run, not loop until it runs dry.
+    TRICKLE of them, so that the worker takes them at once instead of waiting for more."""
     watchdog_fired = threading.Event()
 
     class Echo(CapturingSink):
@@ -585,7 +640,8 @@ async def test_a_worker_kept_busy_still_takes_turns_with_other_tasks() -> None:
         async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
             await super().emit_batch(records)
             if not self.stop and self.queue is not None:
-                self.queue.put(make_record(len(self.records)))
+                for _ in range(TRICKLE):
+                    self.queue.put(make_record(len(self.records)))
 
     sink = Echo()
 

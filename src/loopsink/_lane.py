@@ -34,6 +34,7 @@ from ._handler import AsyncHandler
 from ._record import QueuedRecord, last_context, unpair, wrap_pairs
 from ._sharedtexts import FormatSharing
 from ._stats import DropReason, SinkStats
+from ._tuning import POLL as _POLL
 from ._tuning import TRICKLE as _TRICKLE
 from ._tuning import TURN as _TURN
 from ._tuning import WRAP_SLICE as _WRAP_SLICE
@@ -111,6 +112,8 @@ class Lane:
         "emitted",
         "filtered",
         "high_water",
+        "hold_limit",
+        "hold_until",
         "idle",
         "in_flight",
         "late_base",
@@ -142,6 +145,10 @@ class Lane:
         self.high_water = 0
         self.dropped: dict[str, int] = {}
         self.idle = False
+        #: after a small batch, records that came while the sink had it wait until then,
+        #: unless hold_limit of them do (see holds()); flush() and the close set it to 0
+        self.hold_until = 0.0
+        self.hold_limit = min(_TRICKLE, capacity // 2)
         self.wake = Wakeup()  # the lane's own worker is its one waiter
         self.progress = Signal()
         self.done = anyio.Event()
@@ -157,6 +164,17 @@ class Lane:
 
     def room(self) -> int:
         return self.capacity - len(self.backlog)
+
+    def holds(self) -> bool:
+        """Whether the few records in the backlog wait for more before they are delivered.
+
+        A sink that waits on its batch (a network send) finds the records logged meanwhile
+        when it is done: a few, after a small batch. They wait like those that come later
+        (see POLL), or such a sink would get a batch, and make a send, per pass of the loop.
+        Never so many that the backlog could overflow meanwhile.
+        """
+        backlog = self.backlog
+        return bool(backlog) and len(backlog) < self.hold_limit and monotonic() < self.hold_until
 
     def offer(self, records: list[Any], policy: str) -> None:
         """Take ``records`` (intake items) as far as there is room."""
@@ -298,11 +316,19 @@ class Lane:
                 while True:
                     if intake:
                         fan_out()
-                    if backlog:
+                    holding = self.holds()
+                    if backlog and not holding:
                         # records that trickle in, a few per pass of the loop, are
                         # gathered for a moment; larger batches are taken as they come,
                         # except from other threads, which are gathered anyway
-                        poll = await self._deliver() < _TRICKLE or gathering()
+                        count = await self._deliver()
+                        if gathering():  # the gathering's period holds them back already
+                            poll = True
+                        elif count < _TRICKLE:
+                            poll = True
+                            self.hold_until = monotonic() + _POLL / 2
+                        else:
+                            poll = False
                         poll_ends = None
                         wrote_early = False
                         # A sink that returns without suspending (one that holds its
@@ -330,6 +356,9 @@ class Lane:
                         period = max(0.0, poll_ends - monotonic())
                     else:
                         poll_ends = None
+                    if holding:
+                        left = max(0.0, self.hold_until - monotonic())
+                        period = left if period is None else min(period, left)
                     # Output the sink holds is written once its linger is over, here, if
                     # no batch did it first: a timeout on this wait, not a timer of its
                     # own, so the loop wakes no more often than the lane looks anyway.
@@ -471,6 +500,7 @@ class Lane:
     async def flush_to(self, target: int) -> None:
         """Wait until ``target`` records offered here are settled, then flush the sink."""
         if self.settled < target:
+            self.hold_until = 0.0
             self.wake.fire()  # a worker between two looks at its backlog looks now
         while self.settled < target and not self.done.is_set():
             await self.progress.wait()

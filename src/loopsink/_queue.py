@@ -344,6 +344,7 @@ class LogQueue:
     def _rouse_all(self) -> None:
         for lane in self._lanes:
             lane.idle = False
+            lane.hold_until = 0.0
             lane.wake.fire()
 
     # -- the fan-out: loop thread -------------------------------------------------------------
@@ -395,7 +396,11 @@ class LogQueue:
     # -- the lanes' view of the queue: loop thread -------------------------------------------
 
     def _lane_idle(self, lane: Lane, poll: bool) -> int:
-        """``lane`` found its backlog empty: whether it ends, looks again or may sleep."""
+        """``lane`` found its backlog empty, or holds a few records for a moment (see
+        ``Lane.hold_until``): whether it ends, looks again or may sleep."""
+        if lane.backlog and self._state is not _State.OPEN:  # closing: nothing waits
+            lane.hold_until = 0.0
+            return AGAIN
         if self._intake_closed:
             return END
         if self._state is not _State.OPEN and not self._intake:
@@ -420,7 +425,7 @@ class LogQueue:
             self._wake_at = wake_at
         if thread_wake_at < self._thread_wake_at:
             self._thread_wake_at = thread_wake_at
-        if lane.backlog or (self._intake and not self._blocked()):
+        if (lane.backlog and not lane.holds()) or (self._intake and not self._blocked()):
             lane.idle = False
             return AGAIN
         return SLEEP
