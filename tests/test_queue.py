@@ -147,6 +147,25 @@ async def test_records_logged_while_a_sink_waits_on_a_small_batch_wait_for_more(
         assert sink.batches == 2
 
 
+async def test_a_sink_that_takes_a_record_at_a_time_gets_the_next_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch cut short by the sink's max_batch_size is not a small batch: the records
+    behind it were waiting before it went out, so they go next, without a wait."""
+    import loopsink._lane
+
+    now = time.monotonic()
+    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now, raising=False)  # no time passes
+    sink = CapturingSink()
+    sink.max_batch_size = 1
+    async with LogQueue(sink) as queue:
+        for i in range(5):
+            queue.put(make_record(i))
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 5)
+    assert sink.batches == 5
+
+
 async def test_records_logged_while_a_sink_waits_go_out_once_there_are_enough() -> None:
     """The wait after a small batch ends as soon as TRICKLE records wait (or half the lane's
     capacity, whichever is fewer): it never makes the backlog overflow."""

@@ -321,9 +321,12 @@ class Lane:
                         # records that trickle in, a few per pass of the loop, are
                         # gathered for a moment; larger batches are taken as they come,
                         # except from other threads, which are gathered anyway
+                        waiting = len(backlog)
                         count = await self._deliver()
                         if gathering():  # the gathering's period holds them back already
                             poll = True
+                        elif count < waiting:  # cut by max_batch_size: the rest goes next
+                            poll = False
                         elif count < _TRICKLE:
                             poll = True
                             self.hold_until = monotonic() + _POLL / 2
