@@ -366,6 +366,60 @@ async def test_ndjson_batches(server: HTTPServer) -> None:
     assert queue.stats.sinks[0].emitted == 100
 
 
+class TaggingFormatter(logging.Formatter):
+    """A formatter of the user's that leaves an attribute of its own on the record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.tagged = "yes"
+        return super().format(record)
+
+
+def _an_exception() -> logging.LogRecord:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        info = sys.exc_info()
+        return logging.LogRecord("app", logging.ERROR, __file__, 7, "failed %d", (3,), info)
+
+
+@pytest.mark.parametrize(
+    "formatter",
+    [
+        None,
+        logging.Formatter("%(levelname)s %(message)s"),
+        logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M"),
+        TaggingFormatter(),
+    ],
+    ids=["default", "stdlib", "stdlib-with-time", "subclass"],
+)
+async def test_an_ndjson_line_is_the_dict_the_stdlibs_formatting_leaves(
+    server: HTTPServer, formatter: logging.Formatter | None
+) -> None:
+    """Each NDJSON line is the record's dict after the sink's formatter ran on it, as the
+    stdlib's handlers format: the merged message, the time text when the format shows it,
+    the exception's text, and whatever a formatter of the user's sets."""
+    sent = [*records(3), _an_exception()]
+    expected = []
+    for record in sent:
+        copy = logging.makeLogRecord(dict(record.__dict__))
+        (formatter or logging.Formatter()).format(copy)
+        attributes = dict(copy.__dict__, exc_info=None if copy.exc_info is None else "x")
+        expected.append(attributes)
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson")
+    sink.setFormatter(formatter)  # type: ignore[arg-type]
+    async with loopsink.LogQueue(sink) as queue:
+        for record in sent:
+            queue.put(record)
+        await queue.flush()
+    lines = [json.loads(line) for r in server.delivered() for line in r.body.splitlines()]
+    assert len(lines) == len(sent)
+    for line, attributes in zip(lines, expected, strict=True):
+        assert set(line) == set(attributes)
+        for key in ("message", "asctime", "exc_text", "tagged"):
+            assert line.get(key) == attributes.get(key), key
+    assert "boom" in lines[-1]["exc_text"]
+
+
 async def test_json_array_gzip_and_extra_headers(server: HTTPServer) -> None:
     sink = HTTPHandler(
         server.host, "/bulk", "POST", body="json", gzip=True, headers={"X-Api-Key": "k1"}

@@ -144,11 +144,29 @@ class _MappedJSON(HTTPBody):
     def encode_batch(self, handler: HTTPHandler, records: Sequence[logging.LogRecord]) -> list[str]:
         if type(self).encode_record is not _MappedJSON.encode_record:  # a subclass's own
             return super().encode_batch(handler, records)
-        texts = handler.format_many(records)
         if isinstance(handler.formatter, JSONFormatter):
-            return texts
+            return handler.format_many(records)
+        if not _leaves_only_the_message(handler.formatter):
+            handler.format_many(records)  # for what formatting leaves on the records
+        else:
+            # The stdlib's own Formatter leaves the merged message on a record (and the
+            # exception's text, and the time's when its format shows it): that, not the
+            # formatted line, is what the dict carries, so only that is worked out.
+            for record in records:
+                if record.exc_info:
+                    handler.format(record)
+                else:
+                    record.message = record.getMessage()
         encode = self._encode_mapped
         return [encode(handler, record) for record in records]
+
+
+def _leaves_only_the_message(formatter: logging.Formatter | None) -> bool:
+    """Whether formatting a record without an exception only sets its ``message``: the
+    stdlib's own ``Formatter`` (or none, the default) whose format shows no time."""
+    if formatter is None:
+        return True
+    return type(formatter) is logging.Formatter and not formatter.usesTime()
 
 
 class JSONArrayBody(_MappedJSON):

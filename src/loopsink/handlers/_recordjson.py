@@ -167,17 +167,19 @@ class RecordJSON:
             end = "," + dumps({key: attributes[key] for key in tail})[1:]
         else:
             end = "}"
-        return (
-            pieces[0]
-            + (_quote(msg) if type(msg) is str else dumps(msg))
-            + pieces[1]
-            + dumps(attributes["args"])
-            + pieces[2]
-            + _float_text(created)
-            + pieces[3]
-            + _float_text(msecs)
-            + pieces[4]
-            + _float_text(relative)
-            + pieces[5]
-            + end
+        return "".join(  # one string built, where a chain of + builds eleven on the way
+            (
+                pieces[0],
+                _quote(msg) if type(msg) is str else dumps(msg),
+                pieces[1],
+                dumps(attributes["args"]),
+                pieces[2],
+                _float_text(created),
+                pieces[3],
+                _float_text(msecs),
+                pieces[4],
+                _float_text(relative),
+                pieces[5],
+                end,
+            )
         )
