@@ -496,7 +496,12 @@ async def test_a_looking_executor_lends_nothing_while_the_loop_idles() -> None:
     """The lend at each look is for a loop that never idles. A loop that waited for events
     since the last look let go of the GIL meanwhile, so a lend then only held it up: before,
     every look did, a tenth of a millisecond or more once per millisecond while a request
-    was out."""
+    was out (25 to 30 lends here).
+
+    A look period in which the OS kept the loop's thread off its core from before its wait
+    until after its timer was due has no wait of the thread to show (it then polls without
+    blocking), so that look lends once, as for a busy loop: a loaded CI machine did so once
+    in this test. At most two such looks are allowed, of 25 to 30."""
     from loopsink._tuning import HTTP_LEND, HTTP_LOOK_EVERY, HTTP_LOOK_LEND
 
     executor = Executor(
@@ -508,7 +513,7 @@ async def test_a_looking_executor_lends_nothing_while_the_loop_idles() -> None:
         with anyio.fail_after(DEADLINE):
             assert await executor.run(release.wait, DEADLINE) is True
     executor.stop()
-    assert "_lend" not in blocked.calls, blocked.calls
+    assert blocked.calls.get("_lend", 0) <= 2, blocked.calls
 
 
 #: How long the load of the tests below lasts at most: far longer than any of their waits.
