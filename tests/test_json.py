@@ -332,6 +332,10 @@ def test_a_batch_is_formatted_as_each_record_alone(options: dict[str, Any]) -> N
         same_second,
         later,
         make_record(msg="%(a)s", args=({"a": "mapping"},)),
+        # another level and logger, then the first pair again; an extra key met before
+        make_record(levelname="INFO", levelno=logging.INFO, name="app.web", user="cy"),
+        make_record(name="app.web"),
+        make_record(user=None, attempt=2),
     ]
     with loopsink.bind(request_id="r", user="bound loses to extra"):
         expected = [formatter.format(record) for record in records]

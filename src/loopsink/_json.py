@@ -299,27 +299,28 @@ class JSONFormatter(logging.Formatter):
 
         A sink formats records by the batch: the common record (no ``fmt``, no exception,
         no stack) is written here with what ``format`` looks up per record looked up once
-        per batch; any other goes through ``format``. The fields bound with
-        :func:`loopsink.bind` are looked up once too, as the sink calls this for records
-        that share one log call context.
+        per batch, and the text that repeats from record to record (the time to the
+        millisecond, the level and logger keys for each pair of level and logger, each
+        extra key) made once; any other record goes through ``format``. The fields bound
+        with :func:`loopsink.bind` are looked up once too, as the sink calls this for
+        records that share one log call context.
         """
         if self._use_fmt:
             return list(map(self.format, records))
         quote = _quote
         value_text = self._value_text
-        strftime, gmtime = _strftime, _gmtime
-        time_key, level_key = self._time_key, self._level_key
-        logger_key, message_key = self._logger_key, self._message_key
-        static_text = self._static_text
+        time_key, message_key = self._time_key, self._message_key
+        static_text = self._static_text and "," + self._static_text
         extras = self.extras
         taken = self._taken
         fields = bound_fields() if extras else None
-        # the four standard keys kept, as nearly always: one f-string writes them
-        standard = None not in (time_key, level_key, logger_key, message_key)
         texts: list[str] = []
         add_text = texts.append
         moment: tuple[int, int] | None = None  # (second, millisecond) of time_text
         time_text = ""
+        # the text from the time's end to the message's start, by (levelname, name)
+        middles: dict[tuple[str, str], str] = {}
+        key_texts: dict[str, str] = {}  # ',"key":' by extra key
         for record in records:
             if record.exc_info or record.exc_text or record.stack_info:
                 add_text(self.format(record))
@@ -330,51 +331,55 @@ class JSONFormatter(logging.Formatter):
                 second, milli = int(record.created), int(record.msecs)
                 if (second, milli) != moment:
                     if second != self._second:
-                        self._second_text = strftime("%Y-%m-%dT%H:%M:%S", gmtime(second))
+                        self._second_text = _strftime("%Y-%m-%dT%H:%M:%S", _gmtime(second))
                         self._second = second
-                    time_text = f'"{self._second_text}.{milli:03d}Z"'
+                    time_text = f'{time_key}"{self._second_text}.{milli:03d}Z"'
                     moment = (second, milli)
-            if standard:
-                text = (
-                    f"{{{time_key}{time_text},{level_key}{quote(record.levelname)},"
-                    f"{logger_key}{quote(record.name)},{message_key}{quote(message)}"
-                )
-                parts: list[str] = [text]
-            else:
-                parts = ["{"]
-                if time_key is not None:
-                    parts.append(time_key + time_text)
-                if level_key is not None:
-                    parts.append(level_key + quote(record.levelname))
-                if logger_key is not None:
-                    parts.append(logger_key + quote(record.name))
-                if message_key is not None:
-                    parts.append(message_key + quote(message))
-            add = parts.append
-            if static_text:
-                add(static_text)
+            levelname, name = record.levelname, record.name
+            middle = middles.get((levelname, name))
+            if middle is None:
+                middle = middles[levelname, name] = self._middle_text(levelname, name)
+            tail = static_text
             if extras:
                 state = record.__dict__
                 seen: set[str] | None = None
                 if len(state) > PLAIN_SIZE:
-                    seen = set()
+                    if fields:
+                        seen = set()
                     for key in islice(state, PLAIN_SIZE, None):
                         if key not in taken and key[:1] != "_":
-                            seen.add(key)
+                            key_text = key_texts.get(key)
+                            if key_text is None:
+                                key_text = key_texts[key] = f",{quote(key)}:"
+                            if seen is not None:
+                                seen.add(key)
                             value = state[key]
-                            add(
-                                f"{quote(key)}:"
+                            tail += (
+                                f"{key_text}"
                                 f"{quote(value) if type(value) is str else value_text(value)}"
                             )
                 if fields:
                     for key, value in fields.items():
                         if key not in taken and (seen is None or key not in seen):
-                            add(f"{quote(key)}:{value_text(value)}")
-            if standard:
-                add_text(",".join(parts) + "}")
+                            tail += f",{quote(key)}:{value_text(value)}"
+            if message_key is None:
+                head = time_text + middle
             else:
-                add_text(parts[0] + ",".join(parts[1:]) + "}")
+                head = f"{time_text}{middle}{quote(message)}"
+            add_text(f"{{{head}{tail}}}" if head else f"{{{tail[1:]}}}")
         return texts
+
+    def _middle_text(self, levelname: str, name: str) -> str:
+        """What follows the time in a record's object, up to its message's value."""
+        pieces = []
+        if self._level_key is not None:
+            pieces.append(self._level_key + _quote(levelname))
+        if self._logger_key is not None:
+            pieces.append(self._logger_key + _quote(name))
+        if self._message_key is not None:
+            pieces.append(self._message_key)
+        text = ",".join(pieces)
+        return "," + text if text and self._time_key is not None else text
 
     def _value_text(self, value: object) -> str:
         if type(value) is str:
