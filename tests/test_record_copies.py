@@ -162,6 +162,30 @@ async def test_mutable_extra_values_are_read_as_they_were_at_the_call() -> None:
     assert sink.lines == ["q {'table': 'orders'} ['a'] 1", "t {'table': 'users'} [] 2"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "expected"), [(dict, "{'k': 'v'}"), (list, "['k']"), (set, "{'k'}")]
+)
+async def test_a_single_mutable_extra_value_is_read_as_it_was_at_the_call(
+    kind: type, expected: str
+) -> None:
+    """One extra field is checked from the record's end (the common case's fast path):
+    a mutable one alone is copied as surely as one among several."""
+    value = {"k": "v"} if kind is dict else kind(["k"])
+    sink = CapturingSink()
+    sink.setFormatter(logging.Formatter("%(message)s %(query)s"))
+    logger = app_logger()
+    async with loopsink.install(sink, logger=logger):
+        logger.info("q", extra={"query": value})
+        if isinstance(value, dict):
+            value["k"] = "MUTATED"
+        elif isinstance(value, list):
+            value.append("MUTATED")
+        else:
+            value.add("MUTATED")
+        logger.info("r", extra={"query": "fixed"})
+    assert sink.lines == [f"q {expected}", "r fixed"]
+
+
 async def test_other_handlers_see_the_callers_record_untouched() -> None:
     seen: list[logging.LogRecord] = []
 

@@ -27,6 +27,7 @@ _default_formatter = logging.Formatter()
 
 #: Argument and extra value types whose value cannot change after the log call.
 IMMUTABLE = frozenset({int, float, str, bool, bytes, type(None), complex})
+_is_immutable_type = IMMUTABLE.__contains__
 #: Built-in containers copied (shallowly) at the call, so that later changes do not show.
 _COPIED: dict[type, Any] = {dict: dict.copy, list: list.copy, set: set.copy, bytearray: bytes}
 
@@ -212,10 +213,17 @@ def safe_value(value: object) -> object:
 
 
 def extras_fixed(state: dict[str, Any]) -> bool:
-    """Whether every attribute added after the standard ones is of an immutable type."""
-    if len(state) <= PLAIN_SIZE:
+    """Whether every attribute added after the standard ones is of an immutable type.
+
+    Called for every log call with ``extra=``: one extra field, the common case, is read
+    from the dict's end without walking past the standard attributes.
+    """
+    added = len(state) - PLAIN_SIZE
+    if added <= 0:
         return True
-    return all(type(value) in IMMUTABLE for value in islice(state.values(), PLAIN_SIZE, None))
+    if added == 1:
+        return type(next(reversed(state.values()))) in IMMUTABLE
+    return all(map(_is_immutable_type, map(type, islice(state.values(), PLAIN_SIZE, None))))
 
 
 def snapshot(record: logging.LogRecord, context: Context | None = None) -> QueuedRecord:
