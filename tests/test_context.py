@@ -238,6 +238,61 @@ async def test_a_built_in_sink_with_a_formatter_subclass_still_enters_the_contex
     assert custom_out.getvalue() == "r-7|hello\n"
 
 
+def network_sinks() -> list[loopsink.AsyncHandler]:
+    return [
+        loopsink.SysLogHandler(("127.0.0.1", 514)),
+        loopsink.SocketHandler("127.0.0.1", 9020),
+        loopsink.DatagramHandler("127.0.0.1", 9021),
+    ]
+
+
+def test_built_in_network_sinks_skip_the_context_unless_something_can_read_it() -> None:
+    """The syslog, socket and datagram sinks run their formatter and a fixed encoding per
+    record: with the stdlib's Formatter (or none) and no filter, records go to them without
+    a context to carry. A filter, a formatter subclass or a sink subclass (which may add
+    per-record code of its own) brings the context back."""
+    plain = network_sinks()
+    assert [sink.needs_context() for sink in plain] == [False] * 3
+    for sink in plain:
+        sink.setFormatter(logging.Formatter("%(message)s"))
+    assert [sink.needs_context() for sink in plain] == [False] * 3
+
+    filtered = network_sinks()
+    for sink in filtered:
+        sink.addFilter(lambda record: True)
+    formatted = network_sinks()
+    for sink in formatted:
+        sink.setFormatter(RequestIdFormatter("%(message)s"))
+
+    class OwnSysLog(loopsink.SysLogHandler):
+        pass
+
+    subclassed = OwnSysLog(("127.0.0.1", 514))
+    assert all(sink.needs_context() for sink in [*filtered, *formatted, subclassed])
+
+
+async def test_a_syslog_sink_with_a_context_reading_formatter_formats_in_the_callers_context() -> (
+    None
+):
+    """The other side of the skip above: records reach a syslog sink whose formatter reads a
+    ContextVar with the context of their call, over a real UDP socket."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(10)
+        reading = loopsink.SysLogHandler(receiver.getsockname())
+        reading.setFormatter(RequestIdFormatter("%(message)s"))
+        plain = loopsink.SysLogHandler(receiver.getsockname())
+        plain.setFormatter(logging.Formatter("plain %(message)s"))
+        logger = app_logger("ctx.syslog")
+        async with loopsink.install(reading, plain, logger=logger):
+            request_id.set("r-9")
+            logger.info("hello")
+        got = sorted(receiver.recv(2048) for _ in range(2))
+    assert got == [b"<14>plain hello\x00", b"<14>r-9|hello\x00"]
+
+
 async def test_a_record_alone_after_records_cut_from_a_full_sink_keeps_its_context() -> None:
     """A sink whose backlog is full drops the end of what the intake hands it. When a
     context change was among the records dropped, the next record queued alone (same

@@ -35,7 +35,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from .. import _fork
-from .._handler import AsyncHandler
+from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
 from .._platform import require_unix_sockets
 from .._tuning import SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
 from .._turns import Turns
@@ -646,3 +646,7 @@ def _note(text: str) -> None:
             sys.stderr.write(text)
         except (OSError, ValueError):
             pass
+
+
+# Per record they run their formatter and their own fixed encoding, which reads no context.
+FORMATTER_ONLY_SINKS.update({SocketHandler, DatagramHandler})

@@ -37,7 +37,7 @@ import anyio
 import anyio.abc
 
 from .. import _fork
-from .._handler import AsyncHandler
+from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
 from .._platform import require_unix_sockets
 from .._turns import formatting_steps
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
@@ -779,3 +779,7 @@ class SysLogHandler(AsyncHandler):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address!r} ({logging.getLevelName(self.level)})>"
+
+
+# Per record it runs its formatter and its own fixed framing, which reads no context.
+FORMATTER_ONLY_SINKS.update({SysLogHandler})
