@@ -178,8 +178,8 @@ def test_only_the_plain_sink_skips_the_records_contexts() -> None:
     json_formatted = loopsink.HTTPHandler("h", "/", "POST", body="ndjson")
     json_formatted.setFormatter(loopsink.JSONFormatter())
     plain.append(json_formatted)
-    assert [sink._needs_context() for sink in plain] == [False] * len(plain)
-    assert all(sink._needs_context() for sink in _sinks("h").values())
+    assert [sink.needs_context() for sink in plain] == [False] * len(plain)
+    assert all(sink.needs_context() for sink in _sinks("h").values())
 
 
 async def test_what_reads_a_context_variable_still_sees_the_log_calls_context(

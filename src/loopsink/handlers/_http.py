@@ -421,14 +421,14 @@ class HTTPHandler(AsyncHandler):
         send a subset or another shape (also the item of ``"json"``/``"ndjson"`` bodies)."""
         return record.__dict__
 
-    def _needs_context(self) -> bool:
+    def needs_context(self) -> bool:
         """Whether the records' own contexts must be entered to encode them.
 
         Not for this exact class with a built-in body, no filter and a context-free
         formatter: nothing then reads a context variable, so the queue hands the records
-        over as they are and the encoder calls nothing around each one. A subclass (its
-        ``mapLogRecord`` may read one), a body of the user's, a filter or another formatter
-        keeps the contexts.
+        over without their contexts and the encoder calls nothing around each one. A
+        subclass (its ``mapLogRecord`` may read one), a body of the user's, a filter or
+        another formatter keeps the contexts.
         """
         if type(self) is not HTTPHandler or self.filters:
             return True
@@ -690,7 +690,7 @@ class HTTPHandler(AsyncHandler):
         size = 0
         done: list[logging.LogRecord] = []
         slicer = _turns(records)
-        contexts = self._needs_context()
+        contexts = self.needs_context()
         for start in range(0, len(records), ENCODE_CHECK_EVERY):
             chunk = records[start : start + ENCODE_CHECK_EVERY]
             encoded, texts = self._encode_chunk(encoder, chunk, contexts)
