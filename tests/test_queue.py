@@ -6,7 +6,7 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -164,6 +164,91 @@ async def test_a_sink_that_takes_a_record_at_a_time_gets_the_next_at_once(
         with anyio.fail_after(5):
             await sink.wait_for(lambda records: len(records) == 5)
     assert sink.batches == 5
+
+
+class LingeringSink(CapturingSink):
+    """Holds the output of its batches for a while, as a sink that writes behind does
+    (the public contract: ``linger_deadline()`` and ``write_held()``)."""
+
+    def __init__(self, clock: Callable[[], float], linger: float) -> None:
+        super().__init__()
+        self.clock, self.linger = clock, linger
+        self.held_until: float | None = None
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        await super().emit_batch(records)
+        if self.held_until is None:
+            self.held_until = self.clock() + self.linger
+
+    def linger_deadline(self) -> float | None:
+        return self.held_until
+
+    async def write_held(self) -> None:
+        self.held_until = None
+
+
+async def test_records_for_a_sink_that_holds_its_output_wait_until_it_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a small batch, records for a sink that holds that batch's output for a linger
+    wait until the output is due, not only for the short wait after the batch: delivered
+    earlier, they would only wait in the sink's held output, and every sink of the queue
+    would cost the loop a pass of its worker for every few records. They go out once the
+    output is due, in one batch, and flush() takes them at once."""
+    import loopsink._lane
+    from loopsink._tuning import LINGER, POLL
+
+    now = [time.monotonic()]
+    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now[0], raising=False)
+    sink = LingeringSink(lambda: now[0], LINGER * 0.8)
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(0))
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 1)
+        assert sink.linger_deadline() is not None
+        now[0] += POLL  # past the short wait after the batch; the output is held still
+        for i in (1, 2, 3):
+            queue.put(make_record(i))
+            for _ in range(50):
+                await anyio.lowlevel.checkpoint()
+        assert [r.args for r in sink.records] == [(0,)]
+        now[0] += LINGER  # the held output is due: the records go with it
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 4)
+        assert sink.batches == 2
+        now[0] += POLL  # nothing held now (written when due): the next record goes at once
+        queue.put(make_record(4))
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 5)
+        now[0] += POLL  # its output is held: the next one waits
+        queue.put(make_record(5))
+        for _ in range(50):
+            await anyio.lowlevel.checkpoint()
+        assert len(sink.records) == 5
+        await queue.flush()  # takes what waits at once
+        assert [r.args for r in sink.records] == [(i,) for i in range(6)]
+
+
+async def test_a_sink_whose_held_output_is_due_later_than_a_linger_gets_records_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No record waits longer than a linger for a sink's held output: a sink whose
+    ``linger_deadline()`` lies further ahead (the HTTP sink's next look at a request in
+    flight) gets what is logged after the short wait as it comes."""
+    import loopsink._lane
+    from loopsink._tuning import LINGER, POLL
+
+    now = [time.monotonic()]
+    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now[0], raising=False)
+    sink = LingeringSink(lambda: now[0], LINGER * 4)
+    async with LogQueue(sink) as queue:
+        queue.put(make_record(0))
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 1)
+        now[0] += POLL
+        queue.put(make_record(1))
+        with anyio.fail_after(5):
+            await sink.wait_for(lambda records: len(records) == 2)
 
 
 async def test_records_logged_while_a_sink_waits_go_out_once_there_are_enough() -> None:

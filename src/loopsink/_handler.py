@@ -485,9 +485,11 @@ class AsyncHandler(logging.Filterer):
         keep coming, and calls :meth:`write_held` once that time has come (and again if
         more is held by then), or once a little before it when the worker's own next look
         would come later; if the output is still held after that call (the last write
-        still runs), the worker waits for the deadline given here. The default answers for
-        what :meth:`write_behind` holds; a sink that holds output its own way overrides
-        this and :meth:`write_held` together.
+        still runs), the worker waits for the deadline given here. While a deadline at
+        most a linger away is given, a few records logged after a small batch wait for it
+        and come in the batch just before :meth:`write_held` (they would only wait in the
+        held output). The default answers for what :meth:`write_behind` holds; a sink that
+        holds output its own way overrides this and :meth:`write_held` together.
         """
         return self._io.deadline() if self._io is not None else None
 

@@ -34,6 +34,7 @@ from ._handler import AsyncHandler
 from ._record import QueuedRecord, last_context, unpair, wrap_pairs
 from ._sharedtexts import FormatSharing
 from ._stats import DropReason, SinkStats
+from ._tuning import LINGER as _LINGER
 from ._tuning import POLL as _POLL
 from ._tuning import TRICKLE as _TRICKLE
 from ._tuning import TURN as _TURN
@@ -171,10 +172,28 @@ class Lane:
         A sink that waits on its batch (a network send) finds the records logged meanwhile
         when it is done: a few, after a small batch. They wait like those that come later
         (see POLL), or such a sink would get a batch, and make a send, per pass of the loop.
-        Never so many that the backlog could overflow meanwhile.
+        After such a hold, a sink that holds the output of its last batch for a linger
+        (a file sink writes behind) has records wait until that output is due: delivered
+        earlier, they would only wait in its held output, and each sink of a queue would
+        cost the loop a pass of its worker for every few records. Never so many records
+        that the backlog could overflow meanwhile; ``flush()`` and the close end any hold
+        (``hold_until`` = 0).
         """
         backlog = self.backlog
-        return bool(backlog) and len(backlog) < self.hold_limit and monotonic() < self.hold_until
+        if not backlog or len(backlog) >= self.hold_limit or not self.hold_until:
+            return False
+        now = monotonic()
+        if now < self.hold_until:
+            return True
+        held = self.sink.linger_deadline()
+        return held is not None and now < held <= now + _LINGER
+
+    def hold_ends(self) -> float:
+        """When the hold that :meth:`holds` reports ends (``time.monotonic``)."""
+        held = self.sink.linger_deadline()
+        if held is None or held > monotonic() + _LINGER:
+            return self.hold_until
+        return max(self.hold_until, held)
 
     def offer(self, records: list[Any], policy: str) -> None:
         """Take ``records`` (intake items) as far as there is room."""
@@ -205,7 +224,7 @@ class Lane:
         pending = self.pending
         if pending > self.high_water:
             self.high_water = pending
-        if self.idle:
+        if self.idle and not self.holds():
             self.idle = False
             self.wake.fire()
 
@@ -325,13 +344,16 @@ class Lane:
                         count = await self._deliver()
                         if gathering():  # the gathering's period holds them back already
                             poll = True
+                            self.hold_until = 0.0
                         elif count < waiting:  # cut by max_batch_size: the rest goes next
                             poll = False
+                            self.hold_until = 0.0
                         elif count < _TRICKLE:
                             poll = True
                             self.hold_until = monotonic() + _POLL / 2
                         else:
                             poll = False
+                            self.hold_until = 0.0
                         poll_ends = None
                         wrote_early = False
                         # A sink that returns without suspending (one that holds its
@@ -353,21 +375,23 @@ class Lane:
                         continue
                     look_every = sleeping(self)
                     period: float | None = None
+                    now = monotonic()
                     if poll:
                         if poll_ends is None:
-                            poll_ends = monotonic() + look_every
-                        period = max(0.0, poll_ends - monotonic())
+                            poll_ends = now + look_every
+                        period = max(0.0, poll_ends - now)
                     else:
                         poll_ends = None
                     if holding:
-                        left = max(0.0, self.hold_until - monotonic())
-                        period = left if period is None else min(period, left)
+                        # the records held go out when the hold ends (or once there are
+                        # enough of them: offer() wakes the lane then), not at the poll
+                        period = max(0.0, self.hold_ends() - now)
                     # Output the sink holds is written once its linger is over, here, if
                     # no batch did it first: a timeout on this wait, not a timer of its
                     # own, so the loop wakes no more often than the lane looks anyway.
                     held_until = sink.linger_deadline()
                     if held_until is not None:
-                        left = held_until - monotonic()
+                        left = held_until - now
                         # Held output whose linger ends before the lane's next look (or,
                         # not polling, within one look period) is written now: few records
                         # could join it before then, and a wake of its own would cost a pass
