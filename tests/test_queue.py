@@ -187,6 +187,23 @@ class LingeringSink(CapturingSink):
         self.held_until = None
 
 
+def lingering_sink(
+    monkeypatch: pytest.MonkeyPatch, linger: float
+) -> tuple[list[float], LingeringSink]:
+    """A LingeringSink and the lanes' clock, which moves only when the test moves it."""
+    import loopsink._lane
+
+    now = [time.monotonic()]
+    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now[0], raising=False)
+    return now, LingeringSink(lambda: now[0], linger)
+
+
+async def put_and_wait(queue: LogQueue, sink: CapturingSink, index: int) -> None:
+    queue.put(make_record(index))
+    with anyio.fail_after(5):
+        await sink.wait_for(lambda records: len(records) == index + 1)
+
+
 async def test_records_for_a_sink_that_holds_its_output_wait_until_it_is_due(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -195,16 +212,11 @@ async def test_records_for_a_sink_that_holds_its_output_wait_until_it_is_due(
     earlier, they would only wait in the sink's held output, and every sink of the queue
     would cost the loop a pass of its worker for every few records. They go out once the
     output is due, in one batch, and flush() takes them at once."""
-    import loopsink._lane
     from loopsink._tuning import LINGER, POLL
 
-    now = [time.monotonic()]
-    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now[0], raising=False)
-    sink = LingeringSink(lambda: now[0], LINGER * 0.8)
+    now, sink = lingering_sink(monkeypatch, LINGER * 0.8)
     async with LogQueue(sink) as queue:
-        queue.put(make_record(0))
-        with anyio.fail_after(5):
-            await sink.wait_for(lambda records: len(records) == 1)
+        await put_and_wait(queue, sink, 0)
         assert sink.linger_deadline() is not None
         now[0] += POLL  # past the short wait after the batch; the output is held still
         for i in (1, 2, 3):
@@ -217,9 +229,7 @@ async def test_records_for_a_sink_that_holds_its_output_wait_until_it_is_due(
             await sink.wait_for(lambda records: len(records) == 4)
         assert sink.batches == 2
         now[0] += POLL  # nothing held now (written when due): the next record goes at once
-        queue.put(make_record(4))
-        with anyio.fail_after(5):
-            await sink.wait_for(lambda records: len(records) == 5)
+        await put_and_wait(queue, sink, 4)
         now[0] += POLL  # its output is held: the next one waits
         queue.put(make_record(5))
         for _ in range(50):
@@ -235,20 +245,13 @@ async def test_a_sink_whose_held_output_is_due_later_than_a_linger_gets_records_
     """No record waits longer than a linger for a sink's held output: a sink whose
     ``linger_deadline()`` lies further ahead (the HTTP sink's next look at a request in
     flight) gets what is logged after the short wait as it comes."""
-    import loopsink._lane
     from loopsink._tuning import LINGER, POLL
 
-    now = [time.monotonic()]
-    monkeypatch.setattr(loopsink._lane, "monotonic", lambda: now[0], raising=False)
-    sink = LingeringSink(lambda: now[0], LINGER * 4)
+    now, sink = lingering_sink(monkeypatch, LINGER * 4)
     async with LogQueue(sink) as queue:
-        queue.put(make_record(0))
-        with anyio.fail_after(5):
-            await sink.wait_for(lambda records: len(records) == 1)
+        await put_and_wait(queue, sink, 0)
         now[0] += POLL
-        queue.put(make_record(1))
-        with anyio.fail_after(5):
-            await sink.wait_for(lambda records: len(records) == 2)
+        await put_and_wait(queue, sink, 1)
 
 
 async def test_records_logged_while_a_sink_waits_go_out_once_there_are_enough() -> None:
