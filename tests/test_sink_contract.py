@@ -24,6 +24,7 @@ import pytest
 
 import loopsink
 from helpers import load_example
+from loopsink.testing import CapturingSink
 
 pytestmark = pytest.mark.anyio
 
@@ -347,3 +348,50 @@ async def test_the_queue_drives_sinks_through_public_methods_only(tmp_path: Path
     for sink in sinks:
         assert object.__getattribute__(sink, "spied") == set(), type(sink).__name__
     assert _read(str(tmp_path / "a.log")).count("\n") == 2002
+
+
+class _DeadlineRaises(CapturingSink):
+    def linger_deadline(self) -> float | None:
+        raise RuntimeError("deadline boom")
+
+
+class _NeedsContextRaises(CapturingSink):
+    def needs_context(self) -> bool:
+        raise RuntimeError("context boom")
+
+
+# The queue this guards against used to spin for ever, deaf to signals: the thread method
+# ends the run rather than hang it.
+@pytest.mark.timeout(30, method="thread")
+async def test_a_sink_hook_that_raises_is_reported_once_and_stops_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``linger_deadline()`` and ``needs_context()`` are the queue's to call. One that raises
+    is that sink's bug: it is reported once, and every sink of the queue, that one included,
+    still gets every record (the exception used to end the whole queue, every sink with it)."""
+    import loopsink._context
+
+    # as in a process where loopsink.bind() was never called: the lanes then ask each sink
+    monkeypatch.setattr(loopsink._context.usage, "bound", False)
+    good, bad_deadline, bad_context = CapturingSink(), _DeadlineRaises(), _NeedsContextRaises()
+    with anyio.fail_after(10):
+        async with loopsink.LogQueue(good, bad_deadline, bad_context) as queue:
+            for i in range(5):
+                record = logging.LogRecord(
+                    "contract", logging.INFO, __file__, 1, "r %d", (i,), None
+                )
+                queue.put(record)
+                await good.wait_for(lambda records, i=i: len(records) == i + 1)
+            for sink in (bad_deadline, bad_context):
+                await sink.wait_for(lambda records: len(records) == 5)
+    for sink in (good, bad_deadline, bad_context):
+        assert sink.messages == [f"r {i}" for i in range(5)], sink.describe()
+    assert good.error_count == 0
+    assert bad_deadline.error_count == 1
+    assert bad_deadline.last_error == "RuntimeError('deadline boom')"
+    assert bad_context.error_count == 1
+    assert bad_context.last_error == "RuntimeError('context boom')"
+    err = capsys.readouterr().err
+    assert err.count("deadline boom") == 2  # once reported: the source line and the last line
+    assert "linger_deadline() raised; the queue goes on" in err
+    assert "needs_context() raised; the queue goes on" in err

@@ -115,6 +115,7 @@ class Lane:
         "high_water",
         "hold_limit",
         "hold_until",
+        "hook_failed",
         "idle",
         "in_flight",
         "late_base",
@@ -146,6 +147,8 @@ class Lane:
         self.high_water = 0
         self.dropped: dict[str, int] = {}
         self.idle = False
+        #: the sink's hooks that raised, reported once each (see held_deadline)
+        self.hook_failed: set[str] = set()
         #: after a small batch, records that came while the sink had it wait until then,
         #: unless hold_limit of them do (see holds()); flush() and the close set it to 0
         self.hold_until = 0.0
@@ -185,12 +188,38 @@ class Lane:
         now = monotonic()
         if now < self.hold_until:
             return True
-        held = self.sink.linger_deadline()
+        held = self.held_deadline()
         return held is not None and now < held <= now + _LINGER
+
+    def held_deadline(self) -> float | None:
+        """The sink's ``linger_deadline()``; ``None`` if it raises.
+
+        A sink's hook that raises must not stop its lane, nor, through the fan-out, every
+        other sink of the queue: the failure is reported once, and the sink's held output
+        is then left to its next batch, ``flush()`` and ``close()``.
+        """
+        try:
+            return self.sink.linger_deadline()
+        except Exception:
+            self._report_hook("linger_deadline()", "held output waits for its next batch")
+            return None
+
+    def sink_needs_context(self) -> bool:
+        """The sink's ``needs_context()``; ``True`` (the safe answer) if it raises."""
+        try:
+            return self.sink.needs_context()
+        except Exception:
+            self._report_hook("needs_context()", "records keep their contexts")
+            return True
+
+    def _report_hook(self, hook: str, instead: str) -> None:
+        if hook not in self.hook_failed:
+            self.hook_failed.add(hook)
+            self.sink.report_error(f"{hook} raised; the queue goes on as if it had not: {instead}")
 
     def hold_ends(self) -> float:
         """When the hold that :meth:`holds` reports ends (``time.monotonic``)."""
-        held = self.sink.linger_deadline()
+        held = self.held_deadline()
         if held is None or held > monotonic() + _LINGER:
             return self.hold_until
         return max(self.hold_until, held)
@@ -389,7 +418,7 @@ class Lane:
                     # Output the sink holds is written once its linger is over, here, if
                     # no batch did it first: a timeout on this wait, not a timer of its
                     # own, so the loop wakes no more often than the lane looks anyway.
-                    held_until = sink.linger_deadline()
+                    held_until = self.held_deadline()
                     if held_until is not None:
                         left = held_until - now
                         # Held output whose linger ends before the lane's next look (or,
@@ -426,7 +455,7 @@ class Lane:
 
     def _held_output_due(self) -> bool:
         """Whether the sink holds output whose linger is over."""
-        due = self.sink.linger_deadline()
+        due = self.held_deadline()
         return due is not None and due <= monotonic()
 
     async def _write_held(self) -> None:
@@ -490,7 +519,7 @@ class Lane:
 
         A large batch is made in slices, taking turns with other tasks in between.
         """
-        if not (_usage.bound or self.sink.needs_context()):
+        if not (_usage.bound or self.sink_needs_context()):
             # nothing this sink runs reads context variables: the records as they are
             records, self.context = unpair(items, self.context)
             return records
