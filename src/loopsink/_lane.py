@@ -188,8 +188,8 @@ class Lane:
         now = monotonic()
         if now < self.hold_until:
             return True
-        held = self.held_deadline()
-        return held is not None and now < held <= now + _LINGER
+        held = self._held_within_linger(now)
+        return held is not None and now < held
 
     def held_deadline(self) -> float | None:
         """The sink's ``linger_deadline()``; ``None`` if it raises.
@@ -215,14 +215,18 @@ class Lane:
     def _report_hook(self, hook: str, instead: str) -> None:
         if hook not in self.hook_failed:
             self.hook_failed.add(hook)
-            self.sink.report_error(f"{hook} raised; the queue goes on as if it had not: {instead}")
+            self.sink.report_error(f"{hook} raised; the queue goes on without it: {instead}")
 
     def hold_ends(self) -> float:
         """When the hold that :meth:`holds` reports ends (``time.monotonic``)."""
+        held = self._held_within_linger(monotonic())
+        return self.hold_until if held is None else max(self.hold_until, held)
+
+    def _held_within_linger(self, now: float) -> float | None:
+        """When the sink's held output is due, if that is at most a linger from ``now``:
+        records wait for nothing further off (the HTTP sink's next look, say)."""
         held = self.held_deadline()
-        if held is None or held > monotonic() + _LINGER:
-            return self.hold_until
-        return max(self.hold_until, held)
+        return held if held is not None and held <= now + _LINGER else None
 
     def offer(self, records: list[Any], policy: str) -> None:
         """Take ``records`` (intake items) as far as there is room."""
