@@ -9,6 +9,8 @@ line by line afterwards; ``/stats`` says how many requests were served and lines
 How it logs is chosen by ``BENCH_AIOHTTP_MODE``:
 
 * ``none``: no logging, no access log (the baseline);
+* ``null``: every record made (the app's and the access log's), then dropped by the
+  stdlib ``NullHandler``: what logging costs before any handler writes anything;
 * ``stdlib``: the stdlib ``FileHandler`` on the root logger, as ``logging.basicConfig``
   would set it up;
 * ``loopsink``: loopsink's ``FileHandler`` through ``contrib.aiohttp.cleanup_ctx``;
@@ -45,6 +47,8 @@ def make_app() -> tuple[web.Application, bool]:
     app = web.Application()
     if mode == "none":
         log.disabled = True
+    elif mode == "null":
+        root.addHandler(logging.NullHandler())
     elif mode == "stdlib":
         handler = logging.FileHandler(log_file)
         handler.setFormatter(formatter)
