@@ -126,12 +126,13 @@ HTTP_LOOK_LEND = 0.0001
 # -- write-behind (_writebehind.WriteBehind) ------------------------------------------------
 
 #: How long formatted text may wait before it is written: one hand-over to the I/O thread
-#: serves every batch of that window, for this much more latency to the file. A lane also
+#: (two thread wake-ups) serves every batch of that window, for this much more latency to
+#: the file and this much more text that a hard kill of the process loses. A lane also
 #: holds a few records at most this long for a sink's held output (Lane.holds).
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" (and
 #: the section's other rows), and "Many sinks with one format: 4 file sinks: records logged
 #: in 1 s".
-LINGER = 0.005
+LINGER = 0.02
 #: How much text is written at once without waiting for LINGER: larger writes, fewer
 #: hand-overs, against a longer job on the I/O thread.
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT".

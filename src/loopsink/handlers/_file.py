@@ -33,7 +33,7 @@ class FileHandler(StreamHandler):
     The file is opened at construction (so a wrong path fails at once, with the OS's
     error) unless ``delay`` is true, in which case it is opened by the first write. Each
     batch of records is formatted on the loop; the text is written behind by the sink's own
-    thread, one ``write`` and one ``flush`` for up to 5 ms of batches (see
+    thread, one ``write`` and one ``flush`` for up to 20 ms of batches (see
     :class:`StreamHandler`).
 
     Args:

@@ -54,7 +54,7 @@ class StreamHandler(AsyncHandler):
 
     ``stream`` defaults to ``sys.stderr``. A blocking stream (a file object, ``sys.stderr``)
     is written by a thread of the sink's own, so the event loop never waits on it for more
-    than half a millisecond. Under a queue, formatted text is held for up to 5 ms and
+    than half a millisecond. Under a queue, formatted text is held for up to 20 ms and
     written in one ``write`` and one ``flush``; :meth:`flush` writes it at once and waits
     for it. An async stream (an aiofiles file, an asyncio ``StreamWriter``, an anyio byte
     or text stream) is awaited.
