@@ -188,8 +188,10 @@ class Lane:
         now = monotonic()
         if now < self.hold_until:
             return True
-        held = self._held_within_linger(now)
-        return held is not None and now < held
+        # records wait for held output due within a linger, for nothing further off (the
+        # HTTP sink's next look at a request, say)
+        held = self.held_deadline()
+        return held is not None and now < held <= now + _LINGER
 
     def held_deadline(self) -> float | None:
         """The sink's ``linger_deadline()``; ``None`` if it raises.
@@ -216,17 +218,6 @@ class Lane:
         if hook not in self.hook_failed:
             self.hook_failed.add(hook)
             self.sink.report_error(f"{hook} raised; the queue goes on without it: {instead}")
-
-    def hold_ends(self) -> float:
-        """When the hold that :meth:`holds` reports ends (``time.monotonic``)."""
-        held = self._held_within_linger(monotonic())
-        return self.hold_until if held is None else max(self.hold_until, held)
-
-    def _held_within_linger(self, now: float) -> float | None:
-        """When the sink's held output is due, if that is at most a linger from ``now``:
-        records wait for nothing further off (the HTTP sink's next look, say)."""
-        held = self.held_deadline()
-        return held if held is not None and held <= now + _LINGER else None
 
     def offer(self, records: list[Any], policy: str) -> None:
         """Take ``records`` (intake items) as far as there is room."""
@@ -415,14 +406,17 @@ class Lane:
                         period = max(0.0, poll_ends - now)
                     else:
                         poll_ends = None
+                    held_until = self.held_deadline()  # asked once per wait
                     if holding:
                         # the records held go out when the hold ends (or once there are
                         # enough of them: offer() wakes the lane then), not at the poll
-                        period = max(0.0, self.hold_ends() - now)
+                        ends = self.hold_until
+                        if held_until is not None and held_until <= now + _LINGER:
+                            ends = max(ends, held_until)
+                        period = max(0.0, ends - now)
                     # Output the sink holds is written once its linger is over, here, if
                     # no batch did it first: a timeout on this wait, not a timer of its
                     # own, so the loop wakes no more often than the lane looks anyway.
-                    held_until = self.held_deadline()
                     if held_until is not None:
                         left = held_until - now
                         # Held output whose linger ends before the lane's next look (or,
