@@ -26,11 +26,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from loopsink._tuning import PASSED_SHAPES_BOUND
 from loopsink.receiver import (
     FrameError,
     LogReceiver,
     RejectReason,
     StreamDecoder,
+    _frames,
+    _pickscan,
     _server,
     decode_datagram,
     decode_payload,
@@ -157,6 +160,93 @@ def test_deeply_nested_tuple_key_is_refused_in_a_child_process(depth: int) -> No
 
 
 # -- 2. sizes a frame states are bounded by the frame -----------------------------------------
+
+
+def _full_walk_passes(payload: bytes) -> bool:
+    try:
+        _pickscan._walk(payload, 0, len(payload), 32, 4096, 16_384, 262_144)
+    except (_pickscan.PickleRejected, IndexError, struct.error):
+        return False
+    return True
+
+
+_SCALAR_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**63),
+    st.floats(allow_nan=True),
+    st.text(max_size=300),
+    st.binary(max_size=20),
+)
+
+
+@settings(max_examples=300, database=None, deadline=2000)
+@given(
+    st.dictionaries(st.text(max_size=12), _SCALAR_VALUES, max_size=30),
+    st.integers(1, 5),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3),
+    st.integers(0, 400),
+)
+@example({"msg": "x", "n": 1}, 1, [(3, 0x72)], 0)  # the dict's own BINPUT as LONG_BINPUT
+@example({"msg": "x", "n": 1}, 1, [(2, 0xFF)], 0)  # a BINPUT index above a small frame
+@example({"msg": "x", "n": 1}, 1, [], 18)  # cut inside a string
+def test_the_flat_walk_passes_only_what_the_full_walk_passes(
+    fields: dict[str, object], protocol: int, flips: list[tuple[int, int]], cut: int
+) -> None:
+    """The receiver's short walk for flat record dicts may only skip work, never a check."""
+    data = bytearray(pickle.dumps(fields, protocol))
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    payload = bytes(data[: cut or None])
+    if _pickscan._flat_dict(payload, 0, len(payload), 4096):
+        assert _full_walk_passes(payload)
+
+
+@pytest.mark.parametrize("protocol", [1, 2, 3, 4, 5])
+def test_what_socket_handlers_send_takes_the_flat_walk(protocol: int) -> None:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "m %s", ("a",), None)
+    fields = logging.handlers.SocketHandler("h", 1).makePickle(record)
+    data = pickle.loads(fields[4:])
+    data.update(flag=True, big=2**70, ratio=0.5, text="é" * 300, empty=None)
+    if protocol >= 3:  # before 3, bytes are pickled as a call of _codecs.encode
+        data["blob"] = b"x"
+    for payload in (fields[4:], pickle.dumps(data, protocol)):
+        assert _pickscan._flat_dict(payload, 0, len(payload), 4096)
+        assert _full_walk_passes(payload)
+        assert decode_payload(payload) == pickle.loads(payload)
+    # the same dict with a container among its values takes the full walk
+    nested = pickle.dumps({**data, "tags": ("a", "b")}, protocol)
+    assert not _pickscan._flat_dict(nested, 0, len(nested), 4096)
+    assert decode_payload(nested)["tags"] == ("a", "b")
+
+
+def test_a_record_of_a_known_shape_still_has_its_values_checked() -> None:
+    good = pickle.loads(good_payload())
+    assert decode_payload(pickle.dumps(good, 1)) == good  # its shape is known now
+    for field, value, message in [
+        ("levelno", 2**40, r"'levelno' is out of range"),
+        ("created", float("nan"), r"'created' is out of range"),
+        ("lineno", "7", r"'lineno' is a str, expected int"),
+        ("args", "x", r"'args' must be None"),
+    ]:
+        with pytest.raises(FrameError, match=message) as info:
+            decode_payload(pickle.dumps({**good, field: value}, 1))
+        assert info.value.reason == RejectReason.INVALID
+
+
+def test_shapes_remembered_by_the_receiver_are_bounded() -> None:
+    for i in range(1_000):
+        decode_payload(pickle.dumps({"msg": "x", f"k{i}": i}, 1))
+    assert 0 < len(_frames._PASSED_SHAPES) <= PASSED_SHAPES_BOUND
+    long_key = {"msg": "x", "k" * 5_000: 1}
+    assert decode_payload(pickle.dumps(long_key, 1)) == long_key
+    assert not any(
+        len(key) == 5_000
+        for shape in _frames._PASSED_SHAPES
+        for key in shape[: len(shape) // 2]  # a shape: the keys, then the values' types
+    )
 
 
 def test_memo_index_bomb_allocates_nothing() -> None:

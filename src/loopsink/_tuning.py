@@ -254,6 +254,17 @@ RECEIVE_DATAGRAM_BURST = 32
 #: Guards: "SocketHandler to a receiver on loopback: loopsink SocketHandler → loopsink
 #: receiver".
 RECEIVE_SIZE = 16_384
+#: Shapes of record dicts (keys, then values' types) the receiver remembers as checked
+#: (receiver._frames.validate_record_dict): a dict of a known shape skips the per-key
+#: checks. Senders send a few shapes; one that varies them only empties the set.
+#: Guards: "SocketHandler to a receiver on loopback: loopsink SocketHandler → loopsink
+#: receiver". Test: tests/test_receiver_hostile.py
+#: test_shapes_remembered_by_the_receiver_are_bounded.
+PASSED_SHAPES_BOUND = 256
+#: A shape whose keys hold more characters than this is never kept: the remembered shapes
+#: keep at most about half a megabyte of a sender's keys alive. Test:
+#: tests/test_receiver_hostile.py test_shapes_remembered_by_the_receiver_are_bounded.
+PASSED_SHAPE_KEY_CHARS = 2048
 
 # -- timing constants that are no speed trade-off (no bench row; the tests named pin them) --
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import LoopsinkError
+from .._tuning import PASSED_SHAPE_KEY_CHARS, PASSED_SHAPES_BOUND
 from ._pickscan import PickleRejected, scan_pickle
 
 __all__ = [
@@ -244,6 +245,12 @@ _RANGES: tuple[tuple[str, float, float], ...] = (
 )
 
 
+#: Shapes of record dicts that passed :func:`_check_fields` with scalar values only: their
+#: keys, then their values' types. A sender sends records of a few shapes (one per set of
+#: ``extra=`` keys), and a dict of a known shape passes those checks again without them.
+_PASSED_SHAPES: set[tuple[Any, ...]] = set()
+
+
 def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     """Check that ``data`` is a plausible record dict; return it, or raise FrameError.
 
@@ -252,6 +259,34 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
     """
     if type(data) is not dict:
         raise FrameError(RejectReason.INVALID, f"frame holds a {type(data).__name__}, not a dict")
+    shape = (*data, *map(type, data.values()))
+    if shape not in _PASSED_SHAPES:
+        _check_fields(data, size)
+        if _SCALARS.issuperset(shape[len(data) :]) and (
+            sum(map(len, data)) <= PASSED_SHAPE_KEY_CHARS
+        ):
+            if len(_PASSED_SHAPES) >= PASSED_SHAPES_BOUND:
+                _PASSED_SHAPES.clear()
+            _PASSED_SHAPES.add(shape)
+    for name, low, high in _RANGES:
+        value = data.get(name)
+        if value is not None and not low <= value <= high:  # also refuses NaN
+            raise FrameError(
+                RejectReason.INVALID,
+                f"record field {name!r} is out of range [{low}, {high}]: {_quote(value)}",
+            )
+    if data.get("args") is not None:
+        # Senders merge the message first (the stdlib does); merging here would let a tiny
+        # frame such as "%*d" with a huge width allocate gigabytes.
+        raise FrameError(
+            RejectReason.INVALID, "record field 'args' must be None (unmerged message)"
+        )
+    return data
+
+
+def _check_fields(data: dict[Any, Any], size: int) -> None:
+    """Every key a str that shadows no LogRecord attribute, every known field of its type,
+    every value plain, within a budget of values that grows with the frame's ``size``."""
     budget = [min(max(64, size), MAX_VALUES)]
     fields, scalars = _FIELD_EXACT, _SCALARS
     for key, value in data.items():
@@ -272,20 +307,6 @@ def validate_record_dict(data: object, size: int) -> dict[str, Any]:
             )
         if kind not in scalars:
             _check_value(value, budget, 0)
-    for name, low, high in _RANGES:
-        value = data.get(name)
-        if value is not None and not low <= value <= high:  # also refuses NaN
-            raise FrameError(
-                RejectReason.INVALID,
-                f"record field {name!r} is out of range [{low}, {high}]: {_quote(value)}",
-            )
-    if data.get("args") is not None:
-        # Senders merge the message first (the stdlib does); merging here would let a tiny
-        # frame such as "%*d" with a huge width allocate gigabytes.
-        raise FrameError(
-            RejectReason.INVALID, "record field 'args' must be None (unmerged message)"
-        )
-    return data
 
 
 def _check_digest(payload: bytes, hmac_key: bytes) -> bytes:
