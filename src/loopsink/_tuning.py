@@ -129,9 +129,12 @@ HTTP_LOOK_LEND = 0.0001
 #: (two thread wake-ups) serves every batch of that window, for this much more latency to
 #: the file and this much more text that a hard kill of the process loses. A lane also
 #: holds a few records at most this long for a sink's held output (Lane.holds).
+#: The socket sink holds its frames as long (handlers._socket: one send per linger where
+#: records trickle in).
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" (and
-#: the section's other rows), and "Many sinks with one format: 4 file sinks: records logged
-#: in 1 s".
+#: the section's other rows), "Many sinks with one format: 4 file sinks: records logged
+#: in 1 s", and "CPU per record: each sink to a loopback receiver: SocketHandler: records
+#: per CPU-second".
 LINGER = 0.02
 #: How much text is written at once without waiting for LINGER: larger writes, fewer
 #: hand-overs, against a longer job on the I/O thread.

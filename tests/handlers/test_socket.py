@@ -18,7 +18,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,6 +252,99 @@ async def test_a_batch_goes_out_in_one_write_of_at_most_max_write_size(
     with anyio.fail_after(10):
         got = [(await stdlib_tcp.get()).getMessage() for _ in range(1050)]
     assert got == [f"n={i}" for i in range(1050)]
+
+
+class _SendCounting(SocketHandler):
+    """Counts sends, and what each delivered batch left held (read as the batch returns)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.sends = 0
+        self.after_batch: list[tuple[int, int, int]] = []  # (records, unwritten, sends)
+
+    async def send(self, s: bytes) -> None:
+        self.sends += 1
+        await super().send(s)
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        await super().emit_batch(records)
+        self.after_batch.append((len(records), self.unwritten, self.sends))
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(10):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+def _quiet_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+async def test_under_a_queue_frames_are_held_for_a_linger_and_flush_sends_them(
+    stdlib_tcp: StdlibReceiver,
+) -> None:
+    """A trickle of records must not cost a send (a wake-up of the receiver) per batch."""
+    handler = _SendCounting(stdlib_tcp.host, stdlib_tcp.port)
+    logger = _quiet_logger("socket.linger")
+    async with loopsink.install(handler, logger=logger) as queue:
+        logger.info("first")
+        await _until(lambda: len(handler.after_batch) == 1)
+        assert handler.after_batch == [(1, 1, 0)]  # held, counted as emitted, not sent
+        assert handler.linger_deadline() is not None
+        logger.info("second")
+        await _until(lambda: queue.stats.sinks[0].emitted == 2)
+        await queue.flush()
+        assert handler.unwritten == 0
+        with anyio.fail_after(10):
+            got = [(await stdlib_tcp.get()).getMessage() for _ in range(2)]
+        assert got == ["first", "second"]
+        # both batches went out together, unless a stall of the machine outlasted a linger
+        assert handler.sends < len(handler.after_batch) or handler.after_batch[1][2] == 1
+        sends = handler.sends
+        logger.info("third")  # no flush: the queue sends it when its linger is over
+        with anyio.fail_after(10):
+            assert (await stdlib_tcp.get()).getMessage() == "third"
+        assert handler.sends == sends + 1
+        assert handler.unwritten == 0
+    assert queue.stats.sinks[0].emitted == 3
+    assert queue.stats.sinks[0].errors == 0
+
+
+async def test_a_send_that_fails_after_the_linger_counts_its_records_as_errors(
+    stdlib_tcp: StdlibReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Failing(SocketHandler):
+        async def send(self, s: bytes) -> None:
+            raise RuntimeError("the wire is cut")
+
+    handler = Failing(stdlib_tcp.host, stdlib_tcp.port)
+    logger = _quiet_logger("socket.linger.fail")
+    async with loopsink.install(handler, logger=logger) as queue:
+        for i in range(3):
+            logger.info("lost %d", i)
+        await queue.flush()
+        stats = queue.stats.sinks[0]
+        assert (stats.emitted, stats.errors) == (0, 3)
+        assert handler.late_failures == 3
+        assert handler.unwritten == 0
+    assert "the wire is cut" in capsys.readouterr().err
+
+
+async def test_called_directly_a_batch_is_sent_before_emit_batch_returns(
+    stdlib_tcp: StdlibReceiver,
+) -> None:
+    handler = _SendCounting(stdlib_tcp.host, stdlib_tcp.port)
+    async with handler:
+        async with handler.io_lock():
+            await handler.emit_batch([make_record("now")])
+        assert handler.after_batch == [(1, 0, 1)]
+        assert handler.linger_deadline() is None
+        with anyio.fail_after(10):
+            assert (await stdlib_tcp.get()).getMessage() == "now"
 
 
 # -- the peer goes away ------------------------------------------------------------------------

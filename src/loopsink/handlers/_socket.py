@@ -37,7 +37,7 @@ import anyio.lowlevel
 from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
 from .._platform import require_unix_sockets
-from .._tuning import SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
+from .._tuning import LINGER, SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
 from .._turns import Turns
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
 
@@ -169,6 +169,12 @@ class SocketHandler(AsyncHandler):
         self._ledger = ResendLedger()
         self._peer_reset = False
         self._records_in_write = 0
+        #: Frames of the batches held for a linger (see emit_batch), with their records; the
+        #: bytes they hold, when the first came, and the records of the send under way.
+        self._held: list[tuple[list[bytes], list[logging.LogRecord]]] = []
+        self._held_bytes = 0
+        self._held_since = 0.0
+        self._sending = 0
 
     # -- framing (sync, overridable) ----------------------------------------------------------
 
@@ -401,19 +407,80 @@ class SocketHandler(AsyncHandler):
     # -- the sink ---------------------------------------------------------------------------
 
     async def emit(self, record: logging.LogRecord) -> None:
+        await self._send_held()  # frames held from earlier batches go first
         await self.send(self.makePickle(record))
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        """Serialise the batch (yielding to the loop as it goes) and send it in one write.
+        """Serialise the batch (yielding to the loop as it goes) and send it.
 
-        A batch larger than :attr:`max_write_size` bytes (a backlog being caught up) goes
-        out in several writes of at most that size, split between frames.
+        While a queue drives the sink (:attr:`linger_watched`), the frames are held for a
+        linger, as a file sink holds its text: the batches of that window go out in one
+        write, not one each, which is what a send costs (waking the receiver) when records
+        trickle in. The queue sends them when the linger is over (:meth:`linger_deadline`,
+        :meth:`write_held`), :meth:`flush` and :meth:`close` at once, and a batch that
+        fills a write sends them with it. A send that fails then reports its records with
+        :meth:`report_late_failure`. Called directly, the batch is sent before this returns.
+
+        A send larger than :attr:`max_write_size` bytes (a backlog being caught up) goes out
+        in several writes of at most that size, split between frames.
         """
         frames, done = await self.make_frames(records)
         if not frames:
             return
+        if not self.linger_watched:
+            await self._send_frames(frames, done)
+            return
+        if not self._held:
+            self._held_since = time.monotonic()
+        self._held.append((frames, done))
+        self._held_bytes += sum(map(len, frames))
+        if self._held_bytes >= self.max_write_size or (
+            time.monotonic() - self._held_since >= LINGER
+        ):
+            await self._send_held()
+
+    def linger_deadline(self) -> float | None:
+        """When the frames held since the first batch of the linger must be sent."""
+        if self._held:
+            return self._held_since + LINGER
+        return super().linger_deadline()
+
+    async def write_held(self) -> None:
+        """Send the frames held for the linger (called by the queue once it is over)."""
+        await self._send_held()
+        await super().write_held()
+
+    async def flush(self) -> None:
+        """Send the frames held for the linger now."""
+        await self._send_held()
+        await super().flush()
+
+    @property
+    def unwritten(self) -> int:
+        """Records counted as emitted whose frames are held, or in a send not yet done."""
+        held = sum(len(done) for _, done in self._held)
+        return super().unwritten + held + self._sending
+
+    async def _send_held(self) -> None:
+        if not self._held:
+            return
+        held, self._held, self._held_bytes = self._held, [], 0
+        if len(held) == 1:
+            frames, done = held[0]
+        else:
+            frames = [frame for batch, _ in held for frame in batch]
+            done = [record for _, records in held for record in records]
+        await self._send_frames(frames, done, late=True)
+
+    async def _send_frames(
+        self, frames: list[bytes], done: list[logging.LogRecord], *, late: bool = False
+    ) -> None:
+        """Send ``frames`` (of ``done``) in writes of at most :attr:`max_write_size` bytes;
+        report what a failure leaves unsent: as a failed batch, or ``late`` as records the
+        queue already counted as emitted."""
         limit = self.max_write_size
         start = 0
+        self._sending = len(done)
         try:
             while start < len(frames):
                 end, size = start, 0
@@ -422,9 +489,15 @@ class SocketHandler(AsyncHandler):
                     end += 1
                 self._records_in_write = end - start  # for send(): what a resend counts
                 await self.send(b"".join(frames[start:end]))
+                self._sending -= end - start
                 start = end
-        except Exception:
-            self.report_batch_failure(done[start:])
+        except Exception as exc:
+            if late:
+                self.report_late_failure(exc, done[start], len(done) - start)
+            else:
+                self.report_batch_failure(done[start:])
+        finally:
+            self._sending = 0
 
     def _after_fork(self) -> None:
         # The parent's connection is the parent's: the child connects on its own at its
@@ -438,6 +511,7 @@ class SocketHandler(AsyncHandler):
         self._ledger.forget()  # the parent's writes: the parent's to send again
         self._peer_reset = False
         self._records_in_write = 0
+        self._held, self._held_bytes, self._sending = [], 0, 0  # the parent sends those
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Report a failed record; with ``closeOnError`` drop the connection quietly instead.
@@ -462,9 +536,12 @@ class SocketHandler(AsyncHandler):
         super().handleError(record)
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self._drop_connection()
-        await super().close()
+        """Send the frames held for the linger, then close the connection."""
+        try:
+            await self._send_held()
+        finally:
+            await self._drop_connection()
+            await super().close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._where()} ({logging.getLevelName(self.level)})>"
