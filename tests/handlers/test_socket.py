@@ -334,6 +334,29 @@ async def test_a_send_that_fails_after_the_linger_counts_its_records_as_errors(
     assert "the wire is cut" in capsys.readouterr().err
 
 
+async def test_frames_held_when_a_close_runs_out_of_time_are_named_not_lost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Held frames count as emitted: a close that gives up on them must still name them."""
+    with anyio.fail_after(10):
+        placeholder = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        port = placeholder.extra(anyio.abc.SocketAttribute.local_port)
+        await placeholder.aclose()  # a port that refuses connections
+    handler = _SendCounting("127.0.0.1", port)
+    handler.retryStart, handler.retryMax = 0.01, 0.02
+    async with loopsink.LogQueue(handler) as queue:
+        for i in range(3):
+            queue.put(make_record("n=%d", i))
+        await _until(lambda: bool(handler.after_batch) and handler.connect_failures > 0)
+        with anyio.fail_after(10):
+            await queue.aclose(timeout=0.2)
+    assert queue.stats.sinks[0].emitted == 3  # handed over; the report names them
+    assert handler.unwritten == 3
+    err = capsys.readouterr().err
+    assert "ran out of time" in err
+    assert "and 3 handed to it but not written yet" in err
+
+
 async def test_called_directly_a_batch_is_sent_before_emit_batch_returns(
     stdlib_tcp: StdlibReceiver,
 ) -> None:

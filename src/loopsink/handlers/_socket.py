@@ -496,6 +496,15 @@ class SocketHandler(AsyncHandler):
                 self.report_late_failure(exc, done[start], len(done) - start)
             else:
                 self.report_batch_failure(done[start:])
+        except BaseException:
+            if late and start < len(frames):
+                # cancelled (a queue's close out of time): what is unsent is held again, so
+                # close() may still send it and `unwritten` names it meanwhile
+                rest = frames[start:]
+                self._held.insert(0, (rest, done[start:]))
+                self._held_bytes += sum(map(len, rest))
+                self._held_since = time.monotonic()
+            raise
         finally:
             self._sending = 0
 
