@@ -328,7 +328,8 @@ def run(quick: bool) -> list[Section]:
         notes=(
             f"{count:,} records logged on the loop thread (yielding every 1,000) until the "
             "receiver, in its own thread, has decoded the last one. loopsink: bridge → queue → "
-            "SocketHandler (one write per batch) → `loopsink.receiver` (restricted unpickler); "
+            "SocketHandler (frames held up to 20 ms or 64 KiB, then one write) → "
+            "`loopsink.receiver` (restricted unpickler); "
             "stdlib: SocketHandler → `struct` + `pickle.loads` + `makeLogRecord`. "
             f"Best of {rounds}."
         ),
