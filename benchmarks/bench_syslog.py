@@ -4,7 +4,7 @@ The receiver is loopsink's pure-Python ``SyslogReceiver`` in a child process (so
 share the event loop or the GIL with the senders); it counts what arrives. The producer
 calls ``logger.info`` on the loop thread and yields every 1000 records. The stdlib handler
 sends inside the call; loopsink's goes through ``loopsink.install`` (bridge → queue → sink,
-one ``sendto`` per record on UDP, one write per batch on TCP). The clock stops when the
+one ``sendto`` per record on UDP; on TCP one write per 64 KiB or 20 ms). The clock stops when the
 handler is closed (loopsink: ``install`` drained and closed the sink). Over TCP every record
 must then arrive; over UDP the count received is reported (the kernel may drop datagrams
 when the receiver falls behind, for both handlers alike).

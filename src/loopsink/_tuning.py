@@ -129,13 +129,18 @@ HTTP_LOOK_LEND = 0.0001
 #: (two thread wake-ups) serves every batch of that window, for this much more latency to
 #: the file and this much more text that a hard kill of the process loses. A lane also
 #: holds a few records at most this long for a sink's held output (Lane.holds).
-#: The socket sink holds its frames as long (handlers._socket: one send per linger where
-#: records trickle in).
+#: The socket sink and the syslog sink on a stream hold their frames as long (one send per
+#: linger where records trickle in).
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" (and
 #: the section's other rows), "Many sinks with one format: 4 file sinks: records logged
 #: in 1 s", and "CPU per record: each sink to a loopback receiver: SocketHandler: records
 #: per CPU-second".
 LINGER = 0.02
+#: The syslog sink sends the frames it holds for a linger once they reach this many bytes,
+#: as the socket sink does at its max_write_size (the same 64 KiB): larger held writes
+#: left the daemon idle while the loop worked, then busy while it waited.
+#: Guards: "SysLogHandler over TCP: loopsink SysLogHandler (TCP, install + bridge)".
+HELD_FRAMES_BYTES = 64 * 1024
 #: How much text is written at once without waiting for LINGER: larger writes, fewer
 #: hand-overs, against a longer job on the I/O thread.
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT".

@@ -11,16 +11,18 @@ import datetime
 import logging
 import logging.handlers
 import re
+import select
 import socket
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 import pytest
 import trustme
@@ -389,6 +391,111 @@ async def test_a_batch_is_one_write_on_tcp() -> None:
     assert len(sends) == 1
     assert sends[0] == len(got)
     assert got.count(b"\n") == len(records)
+
+
+class _AfterBatch(SysLogHandler):
+    """Records, for each delivered batch, its size and what it left held (read at once)."""
+
+    after_batch: list[tuple[int, int]]
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        await super().emit_batch(records)
+        self.__dict__.setdefault("after_batch", []).append((len(records), self.unwritten))
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(10):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+def _quiet_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+async def _hung_up(handler: SysLogHandler) -> None:
+    """Wait until the sink's socket has seen the server's end of the connection."""
+    sock = handler.socket
+    assert sock is not None
+    with anyio.fail_after(10):
+        while not select.select([sock], [], [], 0)[0]:
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_tcp_under_a_queue_frames_are_held_for_a_linger_and_flush_sends_them() -> None:
+    """A trickle of records must not cost a send (a wake-up of the daemon) per batch."""
+    async with await tcp_capture() as capture:
+        handler = _AfterBatch(port_of(capture.listener), socktype=socket.SOCK_STREAM)
+        logger = _quiet_logger("syslog.linger")
+        async with loopsink.install(handler, logger=logger) as queue:
+            logger.info("first")  # no connection yet: sent as it comes, which opens one
+            await capture.wait_bytes(len(b"<14>first\n"))
+            logger.info("second")
+            await _until(lambda: len(getattr(handler, "after_batch", ())) == 2)
+            assert handler.after_batch == [(1, 0), (1, 1)]  # held, counted as emitted
+            assert handler.linger_deadline() is not None
+            await queue.flush()
+            assert handler.unwritten == 0
+            assert await capture.wait_bytes(len(b"<14>first\n<14>second\n")) == (
+                b"<14>first\n<14>second\n"
+            )
+            logger.info("third")  # no flush: the queue sends it when its linger is over
+            await capture.wait_bytes(len(b"<14>first\n<14>second\n<14>third\n"))
+            assert handler.unwritten == 0
+        assert capture.connections == 1
+    assert queue.stats.sinks[0].emitted == 3
+    assert queue.stats.sinks[0].errors == 0
+
+
+async def test_tcp_frames_whose_send_fails_after_the_linger_count_as_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = _AfterBatch(socktype=socket.SOCK_STREAM, retry_timeout=0.2)
+    handler.retry_start = handler.retry_max = 0.02
+    logger = _quiet_logger("syslog.linger.fail")
+    async with loopsink.install(handler, logger=logger) as queue:
+        async with await tcp_capture() as capture:
+            handler.address = port_of(capture.listener)
+            logger.info("first")
+            await capture.wait_bytes(len(b"<14>first\n"))
+        await _hung_up(handler)  # the daemon is gone, its port refuses
+        logger.info("lost")
+        await _until(lambda: len(getattr(handler, "after_batch", ())) == 2)
+        assert handler.after_batch[1] == (1, 1)
+        with anyio.fail_after(10):
+            await queue.flush()
+        stats = queue.stats.sinks[0]
+        assert (stats.emitted, stats.errors) == (1, 1)
+        assert handler.late_failures == 1
+        assert handler.unwritten == 0
+    assert handler.error_count == 1
+    assert "Logging error" in capsys.readouterr().err  # reported once, with its traceback
+
+
+async def test_tcp_frames_held_when_a_close_runs_out_of_time_are_named_not_lost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = _AfterBatch(socktype=socket.SOCK_STREAM)  # waits 30 s for the daemon
+    handler.retry_start = handler.retry_max = 0.02
+    logger = _quiet_logger("syslog.linger.deadline")
+    async with loopsink.install(handler, logger=logger) as queue:
+        async with await tcp_capture() as capture:
+            handler.address = port_of(capture.listener)
+            logger.info("first")
+            await capture.wait_bytes(len(b"<14>first\n"))
+        await _hung_up(handler)
+        for i in range(3):
+            logger.info("held %d", i)
+        await _until(lambda: handler.unwritten == 3)
+        with anyio.fail_after(10):
+            await queue.aclose(timeout=0.2)
+    assert queue.stats.sinks[0].emitted == 4
+    assert handler.unwritten == 3
+    err = capsys.readouterr().err
+    assert "and 3 handed to it but not written yet" in err
 
 
 async def test_tcp_octet_framing() -> None:

@@ -39,6 +39,7 @@ import anyio.abc
 from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
 from .._platform import require_unix_sockets
+from .._tuning import HELD_FRAMES_BYTES, LINGER
 from .._turns import formatting_steps
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
 from ._syslogformat import (
@@ -407,6 +408,13 @@ class SysLogHandler(AsyncHandler):
         self._ledger = ResendLedger()
         # writes a reset left unread, sent again first on the next connection
         self._resend: list[tuple[bytes, int]] = []
+        #: Frames of the batches held for a linger on a stream connection (see
+        #: emit_batch), with their records; the bytes they hold, when the first came, and
+        #: the records of the send under way.
+        self._held: list[tuple[list[bytes], list[logging.LogRecord]]] = []
+        self._held_bytes = 0
+        self._held_since = 0.0
+        self._sending = 0
 
     # -- the stdlib's pure methods ------------------------------------------------------------
 
@@ -625,6 +633,7 @@ class SysLogHandler(AsyncHandler):
             _fork.release_inherited(sock.fileno(), stream, sock)
         self._ledger.forget()  # the parent's writes: the parent's to send again
         self._resend = []
+        self._held, self._held_bytes, self._sending = [], 0, 0  # the parent sends those
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe
@@ -693,8 +702,8 @@ class SysLogHandler(AsyncHandler):
     # -- the async surface ----------------------------------------------------------------------
 
     async def emit(self, record: logging.LogRecord) -> None:
-        """Send one record; failures go to :meth:`handleError` (nothing is raised)."""
-        await self.emit_batch([record])
+        """Send one record, after any frames held; failures go to :meth:`handleError`."""
+        await self._emit([record], hold=False)
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         """Send a batch: one write on a stream socket, one datagram per record otherwise.
@@ -703,7 +712,17 @@ class SysLogHandler(AsyncHandler):
         :attr:`retry_timeout` seconds and sends what was not sent; only then are the
         remaining records reported to :meth:`handleError`. A record may be sent twice when a
         stream broke in the middle of a write; none is dropped without a report.
+
+        While a queue drives the sink (:attr:`linger_watched`) and a stream connection is
+        open, the frames are held for a linger, as a file sink holds its text, and the
+        batches of that window go out in one write: the queue sends them when the linger is
+        over (:meth:`linger_deadline`, :meth:`write_held`), :meth:`flush` and :meth:`close`
+        at once. Records whose send then fails are reported with
+        :meth:`report_late_failure`. Datagrams are sent as their batch comes.
         """
+        await self._emit(records, hold=self.linger_watched)
+
+    async def _emit(self, records: Sequence[logging.LogRecord], *, hold: bool) -> None:
         if self.socket is None and self.unixsocket and self.socktype is None:
             # the bytes depend on the socket type the stdlib's fallback ends up with
             with contextlib.suppress(OSError):
@@ -711,6 +730,79 @@ class SysLogHandler(AsyncHandler):
         frames, records_ok = await self._encode_batch(records)
         if not frames:
             return
+        if self._held or (hold and self._stream is not None):
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held.append((frames, records_ok))
+            self._held_bytes += sum(map(len, frames))
+            if (
+                not hold
+                or self._held_bytes >= HELD_FRAMES_BYTES
+                or time.monotonic() - self._held_since >= LINGER
+            ):
+                await self._send_held()
+            return
+        await self._deliver(frames, records_ok)
+
+    def linger_deadline(self) -> float | None:
+        """When the frames held since the first batch of the linger must be sent."""
+        if self._held:
+            return self._held_since + LINGER
+        return super().linger_deadline()
+
+    async def write_held(self) -> None:
+        """Send the frames held for the linger (called by the queue once it is over)."""
+        await self._send_held()
+        await super().write_held()
+
+    async def flush(self) -> None:
+        """Send the frames held for the linger now."""
+        await self._send_held()
+        await super().flush()
+
+    @property
+    def unwritten(self) -> int:
+        """Records counted as emitted whose frames are held, or in a send not yet done."""
+        held = sum(len(done) for _, done in self._held)
+        return super().unwritten + held + self._sending
+
+    async def _send_held(self) -> None:
+        if not self._held:
+            return
+        held, self._held, self._held_bytes = self._held, [], 0
+        if len(held) == 1:
+            frames, done = held[0]
+        else:
+            frames = [frame for batch, _ in held for frame in batch]
+            done = [record for _, records in held for record in records]
+        self._sending = len(done)
+        try:
+            await self._deliver(frames, done, late=True)
+        except Exception as exc:  # not a transport failure (those are reported): the same
+            self.report_late_failure(exc, done[0], len(done))
+        except BaseException:
+            # cancelled (a queue's close out of time): held again, so that close() may
+            # still send them and `unwritten` names them meanwhile
+            self._held.insert(0, (frames, done))
+            self._held_bytes += sum(map(len, frames))
+            self._held_since = time.monotonic()
+            raise
+        finally:
+            self._sending = 0
+
+    async def _deliver(
+        self, frames: list[bytes], records_ok: list[logging.LogRecord], *, late: bool = False
+    ) -> None:
+        """Send ``frames`` (of ``records_ok``), reconnecting as :meth:`emit_batch` says;
+        report what fails as a failed batch, or ``late`` as records the queue already
+        counted as emitted."""
+
+        def fail(records: list[logging.LogRecord], exc: BaseException) -> None:
+            if late:
+                self.report_late_failure(exc, records[0], len(records))
+            else:
+                self.report_batch_failure(records)
+
         deadline = time.monotonic() + self.retry_timeout
         delay = 0.0
         announced = False
@@ -724,9 +816,9 @@ class SysLogHandler(AsyncHandler):
                     await self._open()
                 await self._send_frames(frames)
                 return
-            except TLSVerificationError:
+            except TLSVerificationError as exc:
                 await self._drop_socket()
-                self.report_batch_failure(records_ok)
+                fail(records_ok, exc)
                 return
             except (
                 OSError,
@@ -740,7 +832,7 @@ class SysLogHandler(AsyncHandler):
                     # UDP: no connection to repair; this datagram failed (e.g. too large),
                     # the next ones may not.
                     if self.socket is None:  # the lookup or the socket itself failed
-                        self.report_batch_failure(records_ok)
+                        fail(records_ok, exc)
                         return
                     self.handleError(records_ok[0])
                     frames, records_ok = frames[1:], records_ok[1:]
@@ -750,7 +842,7 @@ class SysLogHandler(AsyncHandler):
                     self._resend = lost  # the batch in hand is retried anyway
                 await self._drop_socket()
                 if isinstance(exc, ssl.SSLError) or (delay and time.monotonic() + delay > deadline):
-                    self.report_batch_failure(records_ok)
+                    fail(records_ok, exc)
                     return
                 if delay and not announced:
                     announced = True
@@ -773,9 +865,13 @@ class SysLogHandler(AsyncHandler):
                 pass
 
     async def close(self) -> None:
-        """Close the socket. A record handled after this reopens it, as in the stdlib."""
-        await self._drop_socket()
-        await super().close()
+        """Send the frames held for the linger, then close the socket. A record handled
+        after this reopens it, as in the stdlib."""
+        try:
+            await self._send_held()
+        finally:
+            await self._drop_socket()
+            await super().close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address!r} ({logging.getLevelName(self.level)})>"
