@@ -10,7 +10,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -98,3 +98,18 @@ async def log_beside_a_busy_task(
             await anyio.sleep(0.001)
         stop.set()
     return sent
+
+
+async def until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
+    """Wait, a pass of the loop at a time, until ``condition()`` holds (at most ``deadline``)."""
+    with anyio.fail_after(deadline):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """Logger ``name`` at INFO that does not propagate: only the test's own handler sees it."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger

@@ -18,7 +18,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,7 @@ import pytest
 import trustme
 
 import loopsink
-from helpers import log_beside_a_busy_task, spin
+from helpers import log_beside_a_busy_task, quiet_logger, spin, until
 from loopsink import DatagramHandler, SocketHandler
 from loopsink.receiver import LogReceiver, RejectReason
 from loopsink.testing import CapturingSink
@@ -254,6 +254,15 @@ async def test_a_batch_goes_out_in_one_write_of_at_most_max_write_size(
     assert got == [f"n={i}" for i in range(1050)]
 
 
+async def _refusing_port() -> int:
+    """A loopback port nobody listens on any more: connections to it are refused."""
+    with anyio.fail_after(10):
+        placeholder = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        port: int = placeholder.extra(anyio.abc.SocketAttribute.local_port)
+        await placeholder.aclose()
+    return port
+
+
 class _SendCounting(SocketHandler):
     """Counts sends, and what each delivered batch left held (read as the batch returns)."""
 
@@ -271,32 +280,19 @@ class _SendCounting(SocketHandler):
         self.after_batch.append((len(records), self.unwritten, self.sends))
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    with anyio.fail_after(10):
-        while not condition():
-            await anyio.lowlevel.checkpoint()
-
-
-def _quiet_logger(name: str) -> logging.Logger:
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    return logger
-
-
 async def test_under_a_queue_frames_are_held_for_a_linger_and_flush_sends_them(
     stdlib_tcp: StdlibReceiver,
 ) -> None:
     """A trickle of records must not cost a send (a wake-up of the receiver) per batch."""
     handler = _SendCounting(stdlib_tcp.host, stdlib_tcp.port)
-    logger = _quiet_logger("socket.linger")
+    logger = quiet_logger("socket.linger")
     async with loopsink.install(handler, logger=logger) as queue:
         logger.info("first")
-        await _until(lambda: len(handler.after_batch) == 1)
+        await until(lambda: len(handler.after_batch) == 1)
         assert handler.after_batch == [(1, 1, 0)]  # held, counted as emitted, not sent
         assert handler.linger_deadline() is not None
         logger.info("second")
-        await _until(lambda: queue.stats.sinks[0].emitted == 2)
+        await until(lambda: queue.stats.sinks[0].emitted == 2)
         await queue.flush()
         assert handler.unwritten == 0
         with anyio.fail_after(10):
@@ -322,7 +318,7 @@ async def test_a_send_that_fails_after_the_linger_counts_its_records_as_errors(
             raise RuntimeError("the wire is cut")
 
     handler = Failing(stdlib_tcp.host, stdlib_tcp.port)
-    logger = _quiet_logger("socket.linger.fail")
+    logger = quiet_logger("socket.linger.fail")
     async with loopsink.install(handler, logger=logger) as queue:
         for i in range(3):
             logger.info("lost %d", i)
@@ -338,16 +334,13 @@ async def test_frames_held_when_a_close_runs_out_of_time_are_named_not_lost(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Held frames count as emitted: a close that gives up on them must still name them."""
-    with anyio.fail_after(10):
-        placeholder = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        port = placeholder.extra(anyio.abc.SocketAttribute.local_port)
-        await placeholder.aclose()  # a port that refuses connections
+    port = await _refusing_port()
     handler = _SendCounting("127.0.0.1", port)
     handler.retryStart, handler.retryMax = 0.01, 0.02
     async with loopsink.LogQueue(handler) as queue:
         for i in range(3):
             queue.put(make_record("n=%d", i))
-        await _until(lambda: bool(handler.after_batch) and handler.connect_failures > 0)
+        await until(lambda: bool(handler.after_batch) and handler.connect_failures > 0)
         with anyio.fail_after(10):
             await queue.aclose(timeout=0.2)
     assert queue.stats.sinks[0].emitted == 3  # handed over; the report names them
@@ -411,10 +404,7 @@ async def test_receiver_restart_mid_stream_loses_and_duplicates_nothing() -> Non
 
 
 async def test_records_wait_bounded_and_overflow_is_counted_while_the_peer_is_down() -> None:
-    with anyio.fail_after(10):
-        placeholder = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        port = placeholder.extra(anyio.abc.SocketAttribute.local_port)
-        await placeholder.aclose()  # a port that refuses connections
+    port = await _refusing_port()
     handler = SocketHandler("127.0.0.1", port)
     handler.retryStart, handler.retryMax = 0.01, 0.02
     received = CapturingSink()

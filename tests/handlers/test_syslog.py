@@ -28,6 +28,7 @@ import pytest
 import trustme
 
 import loopsink
+from helpers import quiet_logger, until
 from loopsink import LogQueue, RFC5424Formatter, SysLogHandler
 from loopsink.handlers import _syslog
 from loopsink.receiver._syslog import SyslogReceiver, parse_syslog_frame, split_syslog_stream
@@ -403,19 +404,6 @@ class _AfterBatch(SysLogHandler):
         self.__dict__.setdefault("after_batch", []).append((len(records), self.unwritten))
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    with anyio.fail_after(10):
-        while not condition():
-            await anyio.lowlevel.checkpoint()
-
-
-def _quiet_logger(name: str) -> logging.Logger:
-    logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    return logger
-
-
 async def _hung_up(handler: SysLogHandler) -> None:
     """Wait until the sink's socket has seen the server's end of the connection."""
     sock = handler.socket
@@ -425,16 +413,32 @@ async def _hung_up(handler: SysLogHandler) -> None:
             await anyio.lowlevel.checkpoint()
 
 
+@asynccontextmanager
+async def _daemon_gone_after_first(
+    handler: SysLogHandler,
+) -> AsyncIterator[tuple[LogQueue, logging.Logger]]:
+    """A queue whose sink sent one record to a daemon that is gone since, its port refusing."""
+    handler.retry_start = handler.retry_max = 0.02
+    logger = quiet_logger(f"syslog.gone.{id(handler)}")
+    async with loopsink.install(handler, logger=logger) as queue:
+        async with await tcp_capture() as capture:
+            handler.address = port_of(capture.listener)
+            logger.info("first")
+            await capture.wait_bytes(len(b"<14>first\n"))
+        await _hung_up(handler)
+        yield queue, logger
+
+
 async def test_tcp_under_a_queue_frames_are_held_for_a_linger_and_flush_sends_them() -> None:
     """A trickle of records must not cost a send (a wake-up of the daemon) per batch."""
     async with await tcp_capture() as capture:
         handler = _AfterBatch(port_of(capture.listener), socktype=socket.SOCK_STREAM)
-        logger = _quiet_logger("syslog.linger")
+        logger = quiet_logger("syslog.linger")
         async with loopsink.install(handler, logger=logger) as queue:
             logger.info("first")  # no connection yet: sent as it comes, which opens one
             await capture.wait_bytes(len(b"<14>first\n"))
             logger.info("second")
-            await _until(lambda: len(getattr(handler, "after_batch", ())) == 2)
+            await until(lambda: len(getattr(handler, "after_batch", ())) == 2)
             assert handler.after_batch == [(1, 0), (1, 1)]  # held, counted as emitted
             assert handler.linger_deadline() is not None
             await queue.flush()
@@ -454,16 +458,9 @@ async def test_tcp_frames_whose_send_fails_after_the_linger_count_as_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     handler = _AfterBatch(socktype=socket.SOCK_STREAM, retry_timeout=0.2)
-    handler.retry_start = handler.retry_max = 0.02
-    logger = _quiet_logger("syslog.linger.fail")
-    async with loopsink.install(handler, logger=logger) as queue:
-        async with await tcp_capture() as capture:
-            handler.address = port_of(capture.listener)
-            logger.info("first")
-            await capture.wait_bytes(len(b"<14>first\n"))
-        await _hung_up(handler)  # the daemon is gone, its port refuses
+    async with _daemon_gone_after_first(handler) as (queue, logger):
         logger.info("lost")
-        await _until(lambda: len(getattr(handler, "after_batch", ())) == 2)
+        await until(lambda: len(getattr(handler, "after_batch", ())) == 2)
         assert handler.after_batch[1] == (1, 1)
         with anyio.fail_after(10):
             await queue.flush()
@@ -479,17 +476,10 @@ async def test_tcp_frames_held_when_a_close_runs_out_of_time_are_named_not_lost(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     handler = _AfterBatch(socktype=socket.SOCK_STREAM)  # waits 30 s for the daemon
-    handler.retry_start = handler.retry_max = 0.02
-    logger = _quiet_logger("syslog.linger.deadline")
-    async with loopsink.install(handler, logger=logger) as queue:
-        async with await tcp_capture() as capture:
-            handler.address = port_of(capture.listener)
-            logger.info("first")
-            await capture.wait_bytes(len(b"<14>first\n"))
-        await _hung_up(handler)
+    async with _daemon_gone_after_first(handler) as (queue, logger):
         for i in range(3):
             logger.info("held %d", i)
-        await _until(lambda: handler.unwritten == 3)
+        await until(lambda: handler.unwritten == 3)
         with anyio.fail_after(10):
             await queue.aclose(timeout=0.2)
     assert queue.stats.sinks[0].emitted == 4

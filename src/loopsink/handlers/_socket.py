@@ -35,11 +35,12 @@ import anyio.abc
 import anyio.lowlevel
 
 from .. import _fork
-from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
+from .._handler import FORMATTER_ONLY_SINKS
 from .._platform import require_unix_sockets
-from .._tuning import LINGER, SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
+from .._tuning import SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
 from .._turns import Turns
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
+from ._heldframes import FramesHoldingSink
 
 __all__ = ["DatagramHandler", "SocketHandler"]
 
@@ -62,7 +63,7 @@ _CONNECTION_ERRORS = (
 _prefix = struct.Struct(">L").pack
 
 
-class SocketHandler(AsyncHandler):
+class SocketHandler(FramesHoldingSink):
     """Sends each record as a length-prefixed pickle over TCP, or a unix stream socket.
 
     Keeps the stdlib's constructor, attributes (``host``, ``port``, ``address``, ``sock``,
@@ -169,12 +170,6 @@ class SocketHandler(AsyncHandler):
         self._ledger = ResendLedger()
         self._peer_reset = False
         self._records_in_write = 0
-        #: Frames of the batches held for a linger (see emit_batch), with their records; the
-        #: bytes they hold, when the first came, and the records of the send under way.
-        self._held: list[tuple[list[bytes], list[logging.LogRecord]]] = []
-        self._held_bytes = 0
-        self._held_since = 0.0
-        self._sending = 0
 
     # -- framing (sync, overridable) ----------------------------------------------------------
 
@@ -427,50 +422,16 @@ class SocketHandler(AsyncHandler):
         frames, done = await self.make_frames(records)
         if not frames:
             return
-        if not self.linger_watched:
-            await self._send_frames(frames, done)
-            return
-        if not self._held:
-            self._held_since = time.monotonic()
-        self._held.append((frames, done))
-        self._held_bytes += sum(map(len, frames))
-        if self._held_bytes >= self.max_write_size or (
-            time.monotonic() - self._held_since >= LINGER
-        ):
-            await self._send_held()
-
-    def linger_deadline(self) -> float | None:
-        """When the frames held since the first batch of the linger must be sent."""
-        if self._held:
-            return self._held_since + LINGER
-        return super().linger_deadline()
-
-    async def write_held(self) -> None:
-        """Send the frames held for the linger (called by the queue once it is over)."""
-        await self._send_held()
-        await super().write_held()
-
-    async def flush(self) -> None:
-        """Send the frames held for the linger now."""
-        await self._send_held()
-        await super().flush()
-
-    @property
-    def unwritten(self) -> int:
-        """Records counted as emitted whose frames are held, or in a send not yet done."""
-        held = sum(len(done) for _, done in self._held)
-        return super().unwritten + held + self._sending
-
-    async def _send_held(self) -> None:
-        if not self._held:
-            return
-        held, self._held, self._held_bytes = self._held, [], 0
-        if len(held) == 1:
-            frames, done = held[0]
+        if self.linger_watched:
+            await self._hold(frames, done)
         else:
-            frames = [frame for batch, _ in held for frame in batch]
-            done = [record for _, records in held for record in records]
-        await self._send_frames(frames, done, late=True)
+            await self._send_frames(frames, done)
+
+    def _held_frames_limit(self) -> int:
+        return self.max_write_size  # held frames go once they fill one write
+
+    async def _send_late(self, frames: list[bytes], records: list[logging.LogRecord]) -> None:
+        await self._send_frames(frames, records, late=True)
 
     async def _send_frames(
         self, frames: list[bytes], done: list[logging.LogRecord], *, late: bool = False
@@ -480,7 +441,6 @@ class SocketHandler(AsyncHandler):
         queue already counted as emitted."""
         limit = self.max_write_size
         start = 0
-        self._sending = len(done)
         try:
             while start < len(frames):
                 end, size = start, 0
@@ -489,24 +449,12 @@ class SocketHandler(AsyncHandler):
                     end += 1
                 self._records_in_write = end - start  # for send(): what a resend counts
                 await self.send(b"".join(frames[start:end]))
-                self._sending -= end - start
                 start = end
         except Exception as exc:
             if late:
                 self.report_late_failure(exc, done[start], len(done) - start)
             else:
                 self.report_batch_failure(done[start:])
-        except BaseException:
-            if late and start < len(frames):
-                # cancelled (a queue's close out of time): what is unsent is held again, so
-                # close() may still send it and `unwritten` names it meanwhile
-                rest = frames[start:]
-                self._held.insert(0, (rest, done[start:]))
-                self._held_bytes += sum(map(len, rest))
-                self._held_since = time.monotonic()
-            raise
-        finally:
-            self._sending = 0
 
     def _after_fork(self) -> None:
         # The parent's connection is the parent's: the child connects on its own at its
@@ -520,7 +468,6 @@ class SocketHandler(AsyncHandler):
         self._ledger.forget()  # the parent's writes: the parent's to send again
         self._peer_reset = False
         self._records_in_write = 0
-        self._held, self._held_bytes, self._sending = [], 0, 0  # the parent sends those
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Report a failed record; with ``closeOnError`` drop the connection quietly instead.

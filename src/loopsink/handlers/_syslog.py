@@ -37,11 +37,11 @@ import anyio
 import anyio.abc
 
 from .. import _fork
-from .._handler import FORMATTER_ONLY_SINKS, AsyncHandler
+from .._handler import FORMATTER_ONLY_SINKS
 from .._platform import require_unix_sockets
-from .._tuning import HELD_FRAMES_BYTES, LINGER
 from .._turns import formatting_steps
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
+from ._heldframes import FramesHoldingSink
 from ._syslogformat import (
     FORMATS,
     FRAMINGS,
@@ -129,7 +129,7 @@ class _Checked(Generic[_T]):
         obj.__dict__[self.slot] = self.check(obj, value)
 
 
-class SysLogHandler(AsyncHandler):
+class SysLogHandler(FramesHoldingSink):
     """Sends records to a syslog daemon, as ``logging.handlers.SysLogHandler`` does.
 
     Same constructor, constants, attributes and bytes as the stdlib for UDP and unix
@@ -408,13 +408,6 @@ class SysLogHandler(AsyncHandler):
         self._ledger = ResendLedger()
         # writes a reset left unread, sent again first on the next connection
         self._resend: list[tuple[bytes, int]] = []
-        #: Frames of the batches held for a linger on a stream connection (see
-        #: emit_batch), with their records; the bytes they hold, when the first came, and
-        #: the records of the send under way.
-        self._held: list[tuple[list[bytes], list[logging.LogRecord]]] = []
-        self._held_bytes = 0
-        self._held_since = 0.0
-        self._sending = 0
 
     # -- the stdlib's pure methods ------------------------------------------------------------
 
@@ -633,7 +626,6 @@ class SysLogHandler(AsyncHandler):
             _fork.release_inherited(sock.fileno(), stream, sock)
         self._ledger.forget()  # the parent's writes: the parent's to send again
         self._resend = []
-        self._held, self._held_bytes, self._sending = [], 0, 0  # the parent sends those
 
     async def _drop_socket(self) -> None:
         stream, sock, probe = self._stream, self.socket, self._probe
@@ -730,65 +722,14 @@ class SysLogHandler(AsyncHandler):
         frames, records_ok = await self._encode_batch(records)
         if not frames:
             return
-        if self._held or (hold and self._stream is not None):
-            if not self._held:
-                self._held_since = time.monotonic()
-            self._held.append((frames, records_ok))
-            self._held_bytes += sum(map(len, frames))
-            if (
-                not hold
-                or self._held_bytes >= HELD_FRAMES_BYTES
-                or time.monotonic() - self._held_since >= LINGER
-            ):
-                await self._send_held()
+        if hold and self._stream is not None:
+            await self._hold(frames, records_ok)
             return
+        await self._send_held()  # held frames first, to keep the order
         await self._deliver(frames, records_ok)
 
-    def linger_deadline(self) -> float | None:
-        """When the frames held since the first batch of the linger must be sent."""
-        if self._held:
-            return self._held_since + LINGER
-        return super().linger_deadline()
-
-    async def write_held(self) -> None:
-        """Send the frames held for the linger (called by the queue once it is over)."""
-        await self._send_held()
-        await super().write_held()
-
-    async def flush(self) -> None:
-        """Send the frames held for the linger now."""
-        await self._send_held()
-        await super().flush()
-
-    @property
-    def unwritten(self) -> int:
-        """Records counted as emitted whose frames are held, or in a send not yet done."""
-        held = sum(len(done) for _, done in self._held)
-        return super().unwritten + held + self._sending
-
-    async def _send_held(self) -> None:
-        if not self._held:
-            return
-        held, self._held, self._held_bytes = self._held, [], 0
-        if len(held) == 1:
-            frames, done = held[0]
-        else:
-            frames = [frame for batch, _ in held for frame in batch]
-            done = [record for _, records in held for record in records]
-        self._sending = len(done)
-        try:
-            await self._deliver(frames, done, late=True)
-        except Exception as exc:  # not a transport failure (those are reported): the same
-            self.report_late_failure(exc, done[0], len(done))
-        except BaseException:
-            # cancelled (a queue's close out of time): held again, so that close() may
-            # still send them and `unwritten` names them meanwhile
-            self._held.insert(0, (frames, done))
-            self._held_bytes += sum(map(len, frames))
-            self._held_since = time.monotonic()
-            raise
-        finally:
-            self._sending = 0
+    async def _send_late(self, frames: list[bytes], records: list[logging.LogRecord]) -> None:
+        await self._deliver(frames, records, late=True)
 
     async def _deliver(
         self, frames: list[bytes], records_ok: list[logging.LogRecord], *, late: bool = False

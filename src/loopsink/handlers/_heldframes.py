@@ -1,0 +1,116 @@
+"""The frames a stream sink holds for a linger, as the file sinks hold their text.
+
+Each send on a stream connection costs the sender the wake-up of its peer (on a virtual
+machine tens of microseconds of CPU), so where records trickle in, a few per pass of the
+event loop, a send per batch is most of what such a sink costs the application. Under a
+queue (:attr:`~loopsink.AsyncHandler.linger_watched`) the socket sink and the syslog sink on
+a stream keep the frames of each batch here and send what they hold in one write once
+:data:`~loopsink._tuning.LINGER` is over or enough bytes wait, through the public contract
+of held output (``linger_deadline``, ``write_held``, ``flush``, ``close``, ``unwritten``).
+Frames held count as emitted; a send that fails for good reports them with
+``report_late_failure``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from time import monotonic
+
+from .._handler import AsyncHandler
+from .._tuning import HELD_FRAMES_BYTES, LINGER
+
+__all__ = ["FramesHoldingSink"]
+
+_Batch = tuple[list[bytes], list[logging.LogRecord]]
+
+
+class FramesHoldingSink(AsyncHandler):
+    """A sink whose frames wait here for a linger; a subclass sends them (:meth:`_send_late`).
+
+    A subclass's ``emit_batch`` calls :meth:`_hold` with each batch's frames while it holds
+    (under a queue, on a stream), and sends directly otherwise, after :meth:`_send_held` when
+    frames are still held, so that the order is kept.
+    """
+
+    def __init__(self, level: int | str = logging.NOTSET) -> None:
+        super().__init__(level)
+        self._held: list[_Batch] = []
+        self._held_bytes = 0
+        self._held_since = 0.0
+        #: records of the send of held frames under way
+        self._sending = 0
+
+    async def _send_late(self, frames: list[bytes], records: list[logging.LogRecord]) -> None:
+        """Send held frames; report what fails for good with :meth:`report_late_failure`."""
+        raise NotImplementedError
+
+    def _held_frames_limit(self) -> int:
+        """Held frames are sent once they reach this many bytes, whatever the linger."""
+        return HELD_FRAMES_BYTES
+
+    async def _hold(self, frames: list[bytes], records: Sequence[logging.LogRecord]) -> None:
+        """Keep a batch's frames; send everything held once the linger is over or enough
+        bytes wait."""
+        if not self._held:
+            self._held_since = monotonic()
+        self._held.append((frames, list(records)))
+        self._held_bytes += sum(map(len, frames))
+        if self._held_bytes >= self._held_frames_limit() or (
+            monotonic() - self._held_since >= LINGER
+        ):
+            await self._send_held()
+
+    async def _send_held(self) -> None:
+        """Send every frame held, in one call of :meth:`_send_late`.
+
+        A send cancelled half-way (a queue's close out of time) holds its frames again, so
+        that ``close()`` may still send them and :attr:`unwritten` names them meanwhile
+        (frames already written may then go twice: at least once, as after a reset).
+        """
+        if not self._held:
+            return
+        held, self._held, self._held_bytes = self._held, [], 0
+        if len(held) == 1:
+            frames, records = held[0]
+        else:
+            frames = [frame for batch, _ in held for frame in batch]
+            records = [record for _, batch_records in held for record in batch_records]
+        self._sending = len(records)
+        try:
+            await self._send_late(frames, records)
+        except Exception as exc:  # what the subclass did not report: all of it failed
+            self.report_late_failure(exc, records[0], len(records))
+        except BaseException:
+            self._held.insert(0, (frames, records))
+            self._held_bytes += sum(map(len, frames))
+            self._held_since = monotonic()
+            raise
+        finally:
+            self._sending = 0
+
+    def linger_deadline(self) -> float | None:
+        """When the frames held since the first batch of the linger must be sent."""
+        if self._held:
+            return self._held_since + LINGER
+        return super().linger_deadline()
+
+    async def write_held(self) -> None:
+        """Send the frames held for the linger (called by the queue once it is over)."""
+        await self._send_held()
+        await super().write_held()
+
+    async def flush(self) -> None:
+        """Send the frames held for the linger now."""
+        await self._send_held()
+        await super().flush()
+
+    @property
+    def unwritten(self) -> int:
+        """Records counted as emitted whose frames are held, or in a send not yet done."""
+        held = sum(len(records) for _, records in self._held)
+        return super().unwritten + held + self._sending
+
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        self._held, self._held_bytes, self._sending = [], 0, 0  # the parent sends those
