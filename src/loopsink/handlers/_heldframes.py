@@ -1,8 +1,8 @@
 """The frames a stream sink holds for a linger, as the file sinks hold their text.
 
-Each send on a stream connection costs the sender the wake-up of its peer (on a virtual
-machine tens of microseconds of CPU), so where records trickle in, a few per pass of the
-event loop, a send per batch is most of what such a sink costs the application. Under a
+Each send on a stream connection costs the sender the wake-up of its peer (measured in
+docs/performance.md), so where records trickle in, a few per pass of the event loop, a send
+per batch is most of what such a sink costs the application. Under a
 queue (:attr:`~loopsink.AsyncHandler.linger_watched`) the socket sink and the syslog sink on
 a stream keep the frames of each batch here and send what they hold in one write once
 :data:`~loopsink._tuning.LINGER` is over or enough bytes wait, through the public contract
@@ -26,11 +26,11 @@ _Batch = tuple[list[bytes], list[logging.LogRecord]]
 
 
 class FramesHoldingSink(AsyncHandler):
-    """A sink whose frames wait here for a linger; a subclass sends them (:meth:`_send_late`).
+    """A sink whose frames wait here for a linger; a subclass sends them (:meth:`_deliver`).
 
-    A subclass's ``emit_batch`` calls :meth:`_hold` with each batch's frames while it holds
-    (under a queue, on a stream), and sends directly otherwise, after :meth:`_send_held` when
-    frames are still held, so that the order is kept.
+    A subclass's ``emit_batch`` hands each batch's frames to :meth:`_hand_over`, which holds
+    them (under a queue, on a stream) or sends them at once, after any still held, so that
+    the order is kept.
     """
 
     def __init__(self, level: int | str = logging.NOTSET) -> None:
@@ -41,9 +41,32 @@ class FramesHoldingSink(AsyncHandler):
         #: records of the send of held frames under way
         self._sending = 0
 
-    async def _send_late(self, frames: list[bytes], records: list[logging.LogRecord]) -> None:
-        """Send held frames; report what fails for good with :meth:`report_late_failure`."""
+    async def _deliver(
+        self, frames: list[bytes], records: list[logging.LogRecord], *, late: bool = False
+    ) -> None:
+        """Send ``frames`` (of ``records``); report what fails for good with
+        :meth:`_report_unsent`."""
         raise NotImplementedError
+
+    def _report_unsent(
+        self, exc: BaseException, records: Sequence[logging.LogRecord], *, late: bool
+    ) -> None:
+        """Report records whose send failed for good: as a failed batch, or ``late`` as
+        records the queue already counted as emitted (held frames)."""
+        if late:
+            self.report_late_failure(exc, records[0], len(records))
+        else:
+            self.report_batch_failure(records)
+
+    async def _hand_over(
+        self, frames: list[bytes], records: list[logging.LogRecord], *, hold: bool
+    ) -> None:
+        """Hold a batch's frames, or send them now, after any frames still held."""
+        if hold:
+            await self._hold(frames, records)
+        else:
+            await self._send_held()
+            await self._deliver(frames, records)
 
     def _held_frames_limit(self) -> int:
         """Held frames are sent once they reach this many bytes, whatever the linger."""
@@ -62,7 +85,7 @@ class FramesHoldingSink(AsyncHandler):
             await self._send_held()
 
     async def _send_held(self) -> None:
-        """Send every frame held, in one call of :meth:`_send_late`.
+        """Send every frame held, in one call of :meth:`_deliver`.
 
         A send cancelled half-way (a queue's close out of time) holds its frames again, so
         that ``close()`` may still send them and :attr:`unwritten` names them meanwhile
@@ -78,9 +101,9 @@ class FramesHoldingSink(AsyncHandler):
             records = [record for _, batch_records in held for record in batch_records]
         self._sending = len(records)
         try:
-            await self._send_late(frames, records)
+            await self._deliver(frames, records, late=True)
         except Exception as exc:  # what the subclass did not report: all of it failed
-            self.report_late_failure(exc, records[0], len(records))
+            self._report_unsent(exc, records, late=True)
         except BaseException:
             self._held.insert(0, (frames, records))
             self._held_bytes += sum(map(len, frames))

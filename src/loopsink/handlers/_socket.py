@@ -422,18 +422,12 @@ class SocketHandler(FramesHoldingSink):
         frames, done = await self.make_frames(records)
         if not frames:
             return
-        if self.linger_watched:
-            await self._hold(frames, done)
-        else:
-            await self._send_frames(frames, done)
+        await self._hand_over(frames, done, hold=self.linger_watched)
 
     def _held_frames_limit(self) -> int:
         return self.max_write_size  # held frames go once they fill one write
 
-    async def _send_late(self, frames: list[bytes], records: list[logging.LogRecord]) -> None:
-        await self._send_frames(frames, records, late=True)
-
-    async def _send_frames(
+    async def _deliver(
         self, frames: list[bytes], done: list[logging.LogRecord], *, late: bool = False
     ) -> None:
         """Send ``frames`` (of ``done``) in writes of at most :attr:`max_write_size` bytes;
@@ -451,10 +445,7 @@ class SocketHandler(FramesHoldingSink):
                 await self.send(b"".join(frames[start:end]))
                 start = end
         except Exception as exc:
-            if late:
-                self.report_late_failure(exc, done[start], len(done) - start)
-            else:
-                self.report_batch_failure(done[start:])
+            self._report_unsent(exc, done[start:], late=late)
 
     def _after_fork(self) -> None:
         # The parent's connection is the parent's: the child connects on its own at its

@@ -722,28 +722,14 @@ class SysLogHandler(FramesHoldingSink):
         frames, records_ok = await self._encode_batch(records)
         if not frames:
             return
-        if hold and self._stream is not None:
-            await self._hold(frames, records_ok)
-            return
-        await self._send_held()  # held frames first, to keep the order
-        await self._deliver(frames, records_ok)
-
-    async def _send_late(self, frames: list[bytes], records: list[logging.LogRecord]) -> None:
-        await self._deliver(frames, records, late=True)
+        await self._hand_over(frames, records_ok, hold=hold and self._stream is not None)
 
     async def _deliver(
         self, frames: list[bytes], records_ok: list[logging.LogRecord], *, late: bool = False
     ) -> None:
         """Send ``frames`` (of ``records_ok``), reconnecting as :meth:`emit_batch` says;
-        report what fails as a failed batch, or ``late`` as records the queue already
-        counted as emitted."""
-
-        def fail(records: list[logging.LogRecord], exc: BaseException) -> None:
-            if late:
-                self.report_late_failure(exc, records[0], len(records))
-            else:
-                self.report_batch_failure(records)
-
+        report what fails for good as a failed batch, or ``late`` as records the queue
+        already counted as emitted."""
         deadline = time.monotonic() + self.retry_timeout
         delay = 0.0
         announced = False
@@ -759,7 +745,7 @@ class SysLogHandler(FramesHoldingSink):
                 return
             except TLSVerificationError as exc:
                 await self._drop_socket()
-                fail(records_ok, exc)
+                self._report_unsent(exc, records_ok, late=late)
                 return
             except (
                 OSError,
@@ -773,7 +759,7 @@ class SysLogHandler(FramesHoldingSink):
                     # UDP: no connection to repair; this datagram failed (e.g. too large),
                     # the next ones may not.
                     if self.socket is None:  # the lookup or the socket itself failed
-                        fail(records_ok, exc)
+                        self._report_unsent(exc, records_ok, late=late)
                         return
                     self.handleError(records_ok[0])
                     frames, records_ok = frames[1:], records_ok[1:]
@@ -783,7 +769,7 @@ class SysLogHandler(FramesHoldingSink):
                     self._resend = lost  # the batch in hand is retried anyway
                 await self._drop_socket()
                 if isinstance(exc, ssl.SSLError) or (delay and time.monotonic() + delay > deadline):
-                    fail(records_ok, exc)
+                    self._report_unsent(exc, records_ok, late=late)
                     return
                 if delay and not announced:
                     announced = True
