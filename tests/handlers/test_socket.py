@@ -350,35 +350,25 @@ async def test_frames_held_when_a_close_runs_out_of_time_are_named_not_lost(
     assert "and 3 handed to it but not written yet" in err
 
 
-async def test_a_batch_sent_at_once_goes_after_the_frames_still_held(
+async def test_called_directly_a_batch_is_sent_at_once_after_any_frames_held(
     stdlib_tcp: StdlibReceiver,
 ) -> None:
-    """The order of the records is kept when a sink that held frames is called directly."""
-    handler = _SendCounting(stdlib_tcp.host, stdlib_tcp.port)
-    async with handler:
-        async with handler.io_lock():
-            handler.linger_watched = True  # as a queue sets it while it drives the sink
-            await handler.emit_batch([make_record("held")])
-            assert handler.unwritten == 1
-            handler.linger_watched = False
-            await handler.emit_batch([make_record("direct")])
-            assert handler.unwritten == 0
-        with anyio.fail_after(10):
-            got = [(await stdlib_tcp.get()).getMessage() for _ in range(2)]
-    assert got == ["held", "direct"]
-
-
-async def test_called_directly_a_batch_is_sent_before_emit_batch_returns(
-    stdlib_tcp: StdlibReceiver,
-) -> None:
+    """Without a queue nobody comes back for held frames; and the records keep their order."""
     handler = _SendCounting(stdlib_tcp.host, stdlib_tcp.port)
     async with handler:
         async with handler.io_lock():
             await handler.emit_batch([make_record("now")])
-        assert handler.after_batch == [(1, 0, 1)]
-        assert handler.linger_deadline() is None
+            assert handler.after_batch == [(1, 0, 1)]
+            assert handler.linger_deadline() is None
+            handler.linger_watched = True  # as a queue sets it while it drives the sink
+            await handler.emit_batch([make_record("held")])
+            assert handler.after_batch[-1] == (1, 1, 1)
+            handler.linger_watched = False
+            await handler.emit_batch([make_record("direct")])
+            assert handler.after_batch[-1] == (1, 0, 3)
         with anyio.fail_after(10):
-            assert (await stdlib_tcp.get()).getMessage() == "now"
+            got = [(await stdlib_tcp.get()).getMessage() for _ in range(3)]
+    assert got == ["now", "held", "direct"]
 
 
 # -- the peer goes away ------------------------------------------------------------------------
