@@ -138,7 +138,7 @@ for _op, _size in ((b"N\x88\x89", 1), (b"K", 2), (b"M", 3), (b"J", 5), (b"G", 9)
         _FIXED[_byte] = _size
 # Values with a 4-byte length (BINUNICODE BINBYTES BINSTRING) or a 1-byte one
 # (SHORT_BINUNICODE SHORT_BINBYTES SHORT_BINSTRING LONG1), and a line (INT LONG FLOAT).
-_LENGTH4 = frozenset(b"XBT")
+_LENGTH4 = frozenset(b"XBT")  # X: taken first, on its own
 _LENGTH1 = frozenset(b"\x8cCU\x8a")
 _LINE_VALUES = frozenset(b"ILF")
 
@@ -178,20 +178,41 @@ def _flat_dict(data: bytes, start: int, end: int, max_hashed: int) -> bool:
         pos += 1
         values = 0
         fixed, length4, length1, lines, u32 = _FIXED, _LENGTH4, _LENGTH1, _LINE_VALUES, _u32
+        # A one-byte memo index cannot exceed a frame of 255 bytes or more: only a smaller
+        # frame has its BINPUT indexes checked.
+        small = size < 255
         while pos < end:
             op = data[pos]
-            if op == 0x58 or op in length4:  # nearly every key and value: a memoized str
+            if op == 0x58:  # BINUNICODE and its BINPUT: nearly every key and most values
                 pos += 5 + u32(data, pos + 1)[0]
-                if data[pos] == 0x71:  # BINPUT
-                    if data[pos + 1] > size:
+                op = data[pos]
+                if op == 0x71:  # BINPUT
+                    if small and data[pos + 1] > size:
                         return False
                     pos += 2
-            elif width := fixed[op]:
+                    op = data[pos]
+                values += 1
+                # What follows a key, its value, is taken in the same turn.
+                if op == 0x58:
+                    pos += 5 + u32(data, pos + 1)[0]
+                    if data[pos] == 0x71:  # BINPUT
+                        if small and data[pos + 1] > size:
+                            return False
+                        pos += 2
+                    values += 1
+                    continue
+            if width := fixed[op]:  # None, a bool, an int or a float
                 pos += width
+            elif op in length4:  # BINBYTES, BINSTRING (and their BINPUT)
+                pos += 5 + u32(data, pos + 1)[0]
+                if data[pos] == 0x71:  # BINPUT
+                    if small and data[pos + 1] > size:
+                        return False
+                    pos += 2
             elif op in length1:
                 pos += 2 + data[pos + 1]
             elif op == 0x71:  # BINPUT: not a value
-                if data[pos + 1] > size:
+                if small and data[pos + 1] > size:
                     return False
                 pos += 2
                 continue
