@@ -9,6 +9,7 @@ garbage) is rejected and counted, its connection closed, and other connections c
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import logging.handlers
@@ -20,7 +21,7 @@ import ssl
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -32,7 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import loopsink
+from helpers import Ticker, spin, until
 from loopsink._compat import current_backend
+from loopsink._tuning import RECEIVE_SIZE, TURN
 from loopsink.receiver import (
     FrameError,
     LogReceiver,
@@ -495,3 +498,61 @@ async def test_records_handed_to_a_sink_that_is_cut_off_at_shutdown_are_counted(
             with anyio.fail_after(10):
                 await sink.written.wait()
     assert receiver.stats.records == 1
+
+
+# -- a flood: what one read holds, decoded in steps ----------------------------------------
+
+
+class CostlySink(loopsink.AsyncHandler):
+    """A sink whose every batch costs more than a turn of CPU; notes the ticker's count."""
+
+    def __init__(self, ticker: Ticker) -> None:
+        super().__init__()
+        self.ticker = ticker
+        self.batches: list[tuple[int, int]] = []  # (records, the ticker's count)
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        spin(2 * TURN)
+        self.batches.append((len(records), self.ticker.count))
+
+
+async def test_a_large_read_is_decoded_taking_turns() -> None:
+    """What one read takes under a flood is decoded and handed on a step of RECEIVE_SIZE
+    bytes at a time, and the loop's other tasks run between steps once a turn is over: a
+    read is never one batch that holds the loop for all of it."""
+    frame = good_frame()
+    count = 4 * RECEIVE_SIZE // len(frame) + 1
+    ticker = Ticker()
+    sink = CostlySink(ticker)
+    receiver = LogReceiver(sink)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker.run)
+        assert await receiver._decode_read(StreamDecoder(), frame * count)
+        ticker.stop.set()
+    assert sum(records for records, _ in sink.batches) == count
+    assert len(sink.batches) >= 4
+    # a step completes the frame the one before it began, and those it holds whole
+    assert all((records - 1) * len(frame) <= RECEIVE_SIZE for records, _ in sink.batches)
+    # Trio runs a pass's runnable tasks in random order: two steps, never three, between
+    # two steps of the ticker. (asyncio keeps the order: one.)
+    most = 1 if current_backend() == "asyncio" else 2
+    assert max(collections.Counter(seen for _, seen in sink.batches).values()) <= most
+
+
+async def test_the_receiver_hands_on_only_while_no_one_else_holds_the_sink() -> None:
+    """A sink that a queue writes to as well: the receiver takes its I/O lock without a
+    pass of the loop when it is free, and waits for it when it is not."""
+    sink = CapturingSink()
+    async with LogReceiver(sink) as receiver:
+        host, port = await receiver.listen_tcp()
+        lock = sink.io_lock()
+        await lock.acquire()
+        try:
+            async with await anyio.connect_tcp(host, port) as client:
+                await client.send(good_frame("waited"))
+                await until(lambda: lock.statistics().tasks_waiting == 1)
+            assert sink.records == []
+        finally:
+            lock.release()
+        await receiver.wait_received(1)
+    assert [record.msg for record in sink.records] == ["waited"]

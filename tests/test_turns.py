@@ -15,7 +15,7 @@ import anyio.lowlevel
 import pytest
 
 import loopsink
-from helpers import spin
+from helpers import Ticker, spin
 from loopsink._compat import current_backend
 from loopsink._tuning import FORMAT_CHECK_EVERY, LATE_SLICE_MAX
 from loopsink._turns import Turns, late
@@ -88,20 +88,6 @@ def test_a_step_longer_than_a_slice_makes_the_next_steps_smaller() -> None:
 
 COST = 0.0015  # a formatter's CPU time per record: longer than the longest slice
 BATCH = FORMAT_CHECK_EVERY + 16
-
-
-class Ticker:
-    """A task that counts its own steps: a record formatted at another count than the one
-    before it was formatted after the loop ran other tasks."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.stop = anyio.Event()
-
-    async def run(self) -> None:
-        while not self.stop.is_set():
-            self.count += 1
-            await anyio.lowlevel.checkpoint()
 
 
 class CostlyFormatter(logging.Formatter):

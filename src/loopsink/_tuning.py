@@ -28,8 +28,9 @@ __all__: list[str] = []
 
 # -- the queue and its lanes (_queue.LogQueue, _lane.Lane) ----------------------------------
 
-#: How long a sink's worker may run batch after batch before it lets other tasks run.
-#: Trades the loop's lag against task switches per record.
+#: How long a sink's worker may run batch after batch before it lets other tasks run (and
+#: a receiver decode step after step of one read). Trades the loop's lag against task
+#: switches per record.
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, a burst that never
 #: yields" (fewer switches) and "A FastAPI service under uvicorn (wrk): loopsink via the lifespan
 #: helper: p99" (the loop's lag under a service's load).
@@ -257,10 +258,16 @@ HTTP_PIECE = 16 * 1024
 #: SyslogReceiver, which reads its own way). Test: tests/test_receiver.py
 #: test_datagrams_bad_ones_counted_good_ones_delivered.
 RECEIVE_DATAGRAM_BURST = 32
-#: Bytes read from a stream at a time: about 30 records, about 0.15 ms of decoding, so a
-#: receiver sharing its loop with an application never stalls it for long.
+#: The most bytes one read takes off a stream: what asyncio's transport reads at once.
+#: A read under a flood holds many steps (RECEIVE_SIZE), decoded taking turns (TURN); a
+#: smaller read costs a pass of the loop per read, and with anyio a copy of what is left.
 #: Guards: "SocketHandler to a receiver on loopback: loopsink SocketHandler → loopsink
-#: receiver".
+#: receiver". Test: tests/test_receiver.py test_a_large_read_is_decoded_taking_turns.
+RECEIVE_READ = 262_144
+#: Bytes of frames decoded in one step, and handed on as one batch: about 30 records, a
+#: few tenths of a millisecond of decoding.
+#: Guards: "SocketHandler to a receiver on loopback: loopsink SocketHandler → loopsink
+#: receiver". Test: tests/test_receiver.py test_a_large_read_is_decoded_taking_turns.
 RECEIVE_SIZE = 16_384
 #: Shapes of record dicts (keys, then values' types) the receiver remembers as checked
 #: (receiver._frames.validate_record_dict): a dict of a known shape skips the per-key

@@ -455,7 +455,7 @@ class StreamDecoder:
         """Bytes of an incomplete frame held back."""
         return len(self._buffer)
 
-    def complete(self, data: bytes) -> bool:
+    def complete(self, data: bytes | bytearray | memoryview) -> bool:
         """Whether feeding ``data`` would complete a frame (and so decode something)."""
         held = self._buffer
         head = bytes(held[:4]) if len(held) >= 4 else bytes(held) + bytes(data[: 4 - len(held)])
@@ -464,7 +464,7 @@ class StreamDecoder:
         size: int = _length.unpack(head)[0]
         return len(held) + len(data) >= 4 + size
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
         if self.error is not None:
             return []
         buffer = self._buffer

@@ -9,6 +9,7 @@ import socket
 import ssl
 import stat
 import sys
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 from anyio.streams.tls import TLSStream
 
 from .._compat import run_blocking
 from .._handler import AsyncHandler
 from .._platform import require_unix_sockets
-from .._tuning import RECEIVE_DATAGRAM_BURST, RECEIVE_SIZE
+from .._tuning import RECEIVE_DATAGRAM_BURST, RECEIVE_READ, RECEIVE_SIZE, TURN
 from ._frames import (
     DEFAULT_MAX_FRAME_SIZE,
     DIGEST_SIZE,
@@ -422,7 +424,7 @@ class LogReceiver:
                     if deadline == float("inf"):
                         deadline = anyio.current_time() + self.frame_timeout
                     with anyio.CancelScope(deadline=deadline) as timer:
-                        data = await stream.receive(RECEIVE_SIZE)
+                        data = await stream.receive(RECEIVE_READ)
                     if timer.cancelled_caught:
                         self._reject(
                             RejectReason.TIMEOUT,
@@ -433,7 +435,7 @@ class LogReceiver:
                 else:
                     deadline = float("inf")
                     conn.idle_since = anyio.current_time()
-                    data = await stream.receive(RECEIVE_SIZE)
+                    data = await stream.receive(RECEIVE_READ)
             except anyio.EndOfStream:
                 if decoder.pending:
                     self._reject(RejectReason.TRUNCATED, "connection ended inside a frame")
@@ -442,15 +444,35 @@ class LogReceiver:
                 if decoder.pending:
                     self._reject(RejectReason.TRUNCATED, "connection broke inside a frame")
                 return
-            if len(data) + decoder.pending > _INLINE_DECODE and decoder.complete(data):
-                dicts = await anyio.to_thread.run_sync(decoder.feed, data, limiter=self._limiter())
+            if not await self._decode_read(decoder, data):
+                return
+
+    async def _decode_read(self, decoder: StreamDecoder, data: bytes) -> bool:
+        """Decode one read in steps of ``RECEIVE_SIZE`` bytes, handing each step's records
+        on; ``False`` once a frame was refused (the connection then ends).
+
+        A read takes whatever the connection holds, many steps under a flood: the other
+        tasks of the loop get a turn once ``TURN`` has passed since the last one, not at
+        every step, as a queue's worker does between batches.
+        """
+        view = memoryview(data)
+        clock = time.perf_counter
+        turn_ends = clock() + TURN
+        for start in range(0, len(view), RECEIVE_SIZE):
+            if start and clock() > turn_ends:
+                await anyio.lowlevel.checkpoint()
+                turn_ends = clock() + TURN
+            step = view[start : start + RECEIVE_SIZE]
+            if len(step) + decoder.pending > _INLINE_DECODE and decoder.complete(step):
+                dicts = await anyio.to_thread.run_sync(decoder.feed, step, limiter=self._limiter())
             else:
-                dicts = decoder.feed(data)
+                dicts = decoder.feed(step)
             if dicts:
                 await self._dispatch([make_record(d) for d in dicts])
             if decoder.error is not None:
                 self._reject(decoder.error.reason, str(decoder.error))
-                return
+                return False
+        return True
 
     async def _serve_datagrams(self, sock: socket.socket, bufsize: int) -> None:
         with sock:
@@ -507,11 +529,17 @@ class LogReceiver:
                     continue
                 if not accepted:
                     continue
-                async with handler.io_lock():
-                    try:
-                        await handler.emit_batch(accepted)
-                    except Exception:
-                        handler.report_batch_failure(accepted)
+                lock = handler.io_lock()
+                try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
+                    lock.acquire_nowait()
+                except anyio.WouldBlock:  # a queue's worker is writing to the same sink
+                    await lock.acquire()
+                try:
+                    await handler.emit_batch(accepted)
+                except Exception:
+                    handler.report_batch_failure(accepted)
+                finally:
+                    lock.release()
             else:
                 try:
                     await run_blocking(_handle_all, handler, records)
