@@ -371,34 +371,25 @@ def decode_payload(payload: bytes, *, hmac_key: bytes | None = None) -> dict[str
 
 
 def _decode_frames(
-    blob: bytes, hmac_key: bytes | None
+    blob: bytes, spans: list[tuple[int, int]], hmac_key: bytes | None
 ) -> tuple[list[dict[str, Any]], FrameError | None]:
-    """Decode consecutive complete frames (length prefix + payload) held in ``blob``.
+    """Decode the complete frames held in ``blob``, whose payloads are ``blob[start:stop]``
+    for each ``(start, stop)`` of ``spans`` (found by :meth:`StreamDecoder.feed`).
 
     One unpickler reads them all through one buffered reader: the C unpickler then runs at
     the speed of ``pickle.loads``. After each record the reader must sit exactly at the end of
     that frame, so a pickle that stops early or runs on into the next frame is rejected.
     """
     out: list[dict[str, Any]] = []
-    unpack = _length.unpack_from
-    end = len(blob)
-    pos = 0
     if hmac_key is not None:
-        while pos < end:
-            (size,) = unpack(blob, pos)
-            try:
-                out.append(decode_payload(blob[pos + 4 : pos + 4 + size], hmac_key=hmac_key))
-            except FrameError as exc:
-                return out, exc
-            pos += 4 + size
+        try:
+            for start, stop in spans:
+                out.append(decode_payload(blob[start:stop], hmac_key=hmac_key))
+        except FrameError as exc:
+            return out, exc
         return out, None
     # The pickles, back to back without their prefixes: the unpickler keeps what it
     # prefetched between loads, so nothing else may read from its file.
-    spans: list[tuple[int, int]] = []
-    while pos < end:
-        (size,) = unpack(blob, pos)
-        spans.append((pos + 4, pos + 4 + size))
-        pos += 4 + size
     payloads = b"".join([blob[a:b] for a, b in spans])
     reader = io.BufferedReader(io.BytesIO(payloads), 65_536)
     unpickler = RestrictedUnpickler(reader)
@@ -474,6 +465,7 @@ class StreamDecoder:
         limit = self.max_frame_size + (DIGEST_SIZE if self.hmac_key is not None else 0)
         unpack = _length.unpack_from
         oversized: FrameError | None = None
+        spans: list[tuple[int, int]] = []  # the payloads of the complete frames
         while end - pos >= 4:
             (size,) = unpack(buffer, pos)
             if size > limit:
@@ -484,10 +476,11 @@ class StreamDecoder:
                 break
             if end - pos - 4 < size:
                 break
+            spans.append((pos + 4, pos + 4 + size))
             pos += 4 + size
         out: list[dict[str, Any]] = []
         if pos:
-            out, self.error = _decode_frames(bytes(buffer[:pos]), self.hmac_key)
+            out, self.error = _decode_frames(bytes(buffer[:pos]), spans, self.hmac_key)
         if self.error is None:
             self.error = oversized
         if self.error is not None:
