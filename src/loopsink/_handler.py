@@ -29,7 +29,7 @@ from ._writebehind import WriteBehind
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncHandler"]
+__all__ = ["AsyncHandler", "emit_holding_lock"]
 
 P = TypeVar("P")
 
@@ -711,3 +711,25 @@ def _send_each(send: Callable[[P], object], items: Sequence[P]) -> list[tuple[in
         except Exception as exc:  # noqa: PERF203 - one bad record must not cost the others
             failures.append((index, exc))
     return failures
+
+
+async def emit_holding_lock(
+    sink: AsyncHandler, records: Sequence[logging.LogRecord], lock: anyio.Lock
+) -> None:
+    """``sink.emit_batch(records)`` holding ``lock`` (the sink's :meth:`~AsyncHandler.io_lock`);
+    a failure is reported for every record, never raised.
+
+    The lock is taken without a checkpoint when it is free, as it nearly always is: a
+    checkpoint costs a whole pass of the loop per batch. When a queue's worker or a
+    receiver holds it, this waits for it.
+    """
+    try:
+        lock.acquire_nowait()
+    except anyio.WouldBlock:
+        await lock.acquire()
+    try:
+        await sink.emit_batch(records)
+    except Exception:
+        sink.report_batch_failure(records)
+    finally:
+        lock.release()

@@ -30,7 +30,7 @@ import anyio.lowlevel
 from ._compat import Wakeup
 from ._context import apply_bound_fields
 from ._context import usage as _usage
-from ._handler import AsyncHandler
+from ._handler import AsyncHandler, emit_holding_lock
 from ._record import QueuedRecord, last_context, unpair, wrap_pairs
 from ._sharedtexts import FormatSharing
 from ._stats import DropReason, SinkStats
@@ -491,17 +491,7 @@ class Lane:
             accepted = batch
         errors_before, late_before = sink.error_count, sink.late_failures
         if accepted:
-            lock = self.lock
-            try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
-                lock.acquire_nowait()
-            except anyio.WouldBlock:
-                await lock.acquire()
-            try:
-                await sink.emit_batch(accepted)
-            except Exception:
-                sink.report_batch_failure(accepted)
-            finally:
-                lock.release()
+            await emit_holding_lock(sink, accepted, self.lock)
         # failures of earlier batches that surfaced meanwhile are not this batch's
         late = sink.late_failures - late_before
         failed = min(sink.error_count - errors_before - late, len(accepted))

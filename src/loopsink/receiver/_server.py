@@ -23,7 +23,7 @@ import anyio.to_thread
 from anyio.streams.tls import TLSStream
 
 from .._compat import run_blocking
-from .._handler import AsyncHandler
+from .._handler import AsyncHandler, emit_holding_lock
 from .._platform import require_unix_sockets
 from .._tuning import RECEIVE_DATAGRAM_BURST, RECEIVE_READ, RECEIVE_SIZE, TURN
 from ._frames import (
@@ -529,17 +529,7 @@ class LogReceiver:
                     continue
                 if not accepted:
                     continue
-                lock = handler.io_lock()
-                try:  # uncontended, as it nearly always is: no checkpoint (a whole loop pass)
-                    lock.acquire_nowait()
-                except anyio.WouldBlock:  # a queue's worker is writing to the same sink
-                    await lock.acquire()
-                try:
-                    await handler.emit_batch(accepted)
-                except Exception:
-                    handler.report_batch_failure(accepted)
-                finally:
-                    lock.release()
+                await emit_holding_lock(handler, accepted, handler.io_lock())
             else:
                 try:
                     await run_blocking(_handle_all, handler, records)
