@@ -293,6 +293,11 @@ SUMMARY_QUIET_PERIOD = 0.05
 #: wake of the loop per period while requests are out). Test:
 #: tests/handlers/test_http.py test_a_late_failure_is_reported_without_a_flush_or_a_later_batch.
 LATE_FAILURE_LOOK = 0.05
+#: The HTTP sink sends the records it holds for the next request (see LINGER) when the
+#: queue's worker wakes this much before their wait is over, or later: a timer of the loop
+#: may fire up to its clock's resolution early, and the worker would wake again at once.
+#: Test: tests/handlers/test_http.py test_held_records_go_when_their_wait_is_over.
+HTTP_HELD_EARLY = 0.001
 #: How long a thread blocked by ``overflow="block"`` sleeps between checks if a wake-up is
 #: missed (it should not be). Test: tests/test_queue.py
 #: test_block_makes_foreign_threads_wait_and_loses_nothing.

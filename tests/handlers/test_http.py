@@ -8,9 +8,11 @@ retries, outages) is checked on what the server really received.
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import gzip
 import http.client
+import io
 import json
 import logging
 import logging.handlers
@@ -21,6 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -29,6 +32,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import loopsink
+from helpers import until
 from loopsink import HTTPHandler
 from loopsink.handlers._http import urlencode
 from loopsink.handlers._http_presets import NDJSONBody
@@ -435,7 +439,10 @@ async def test_json_array_gzip_and_extra_headers(server: HTTPServer) -> None:
     assert all(item["levelname"] == "INFO" for item in items)
 
 
-async def test_batch_interval_gathers_a_trickle_into_one_request(server: HTTPServer) -> None:
+async def test_held_records_go_when_their_wait_is_over(server: HTTPServer) -> None:
+    """Under a queue a trickle makes one request per ``batch_interval``: the first record
+    goes at once, the next ones wait for the interval to pass after it, with nobody
+    flushing (the queue's worker wakes for them)."""
     sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_interval=0.5)
     async with loopsink.LogQueue(sink) as queue:
         batch = records(11)
@@ -444,10 +451,84 @@ async def test_batch_interval_gathers_a_trickle_into_one_request(server: HTTPSer
         for record in batch[1:]:  # a trickle: one record every 20 ms, all within the interval
             queue.put(record)
             await anyio.sleep(0.02)
-        await queue.flush()
+        await anyio.to_thread.run_sync(server.wait_for, 2)
     assert [len(r.body.splitlines()) for r in server.delivered()] == [1, 10]
     gap = server.received[1].at - server.received[0].at
     assert gap >= 0.45
+
+
+async def test_flush_sends_held_records_at_once(server: HTTPServer) -> None:
+    """``flush()`` does not wait for a held request's interval (it used to wait it out, as
+    a pause inside ``emit_batch``), and the held records count as not written until then."""
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_interval=3600)
+    async with loopsink.LogQueue(sink) as queue:
+        batch = records(5)
+        queue.put(batch[0])
+        await anyio.to_thread.run_sync(server.wait_for, 1)
+        for record in batch[1:]:
+            queue.put(record)
+        await until(lambda: sink.unwritten == 4)
+        with anyio.fail_after(10):
+            await queue.flush()
+        assert sink.unwritten == 0
+        assert [len(r.body.splitlines()) for r in server.delivered()] == [1, 4]
+        assert queue.stats.sinks[0].emitted == 5
+
+
+@pytest.mark.parametrize("body", ["json", "ndjson", "fluent_bit"])
+async def test_batches_held_apart_make_one_body(server: HTTPServer, body: str) -> None:
+    """Batches the queue delivered one by one, held for one request, are joined into one
+    body of the body's own framing (a JSON array stays one array), never more records
+    than ``batch_size`` in it."""
+    options: dict[str, Any] = {"batch_size": 3, "batch_interval": 3600}
+    if body == "fluent_bit":
+        sink = HTTPHandler.fluent_bit(server.host, "bulk", **options)
+    else:
+        sink = HTTPHandler(server.host, "/bulk", "POST", body=body, **options)  # type: ignore[arg-type]
+    async with loopsink.LogQueue(sink) as queue:
+        batch = records(8)
+        queue.put(batch[0])
+        await anyio.to_thread.run_sync(server.wait_for, 1)
+        for count, record in enumerate(batch[1:], start=2):  # one batch each
+            queue.put(record)
+            await until(lambda count=count: queue.stats.sinks[0].emitted == count)
+        await queue.flush()
+    bodies = [r.body for r in server.delivered()]
+    if body == "ndjson":
+        items = [[json.loads(line) for line in b.splitlines()] for b in bodies]
+        assert all(b.endswith(b"\n") for b in bodies)
+    else:
+        items = [json.loads(b) for b in bodies]
+    assert [len(request) for request in items] == [1, 3, 3, 1]
+    lines = [item.get("lineno", item.get("line")) for request in items for item in request]
+    assert lines == list(range(8))
+
+
+async def test_a_record_that_fails_to_encode_is_its_own_batchs_failure(
+    server: HTTPServer,
+) -> None:
+    """Held records are encoded when the queue hands them over, so a record that cannot be
+    encoded is reported then, against its own batch, and the others go."""
+
+    class Fussy(HTTPHandler):
+        def mapLogRecord(self, record: logging.LogRecord) -> dict[str, Any]:
+            if record.lineno == 2:
+                raise ValueError("record 2 cannot be mapped")
+            return super().mapLogRecord(record)
+
+    sink = Fussy(server.host, "/bulk", "POST", body="ndjson", batch_interval=3600)
+    async with loopsink.LogQueue(sink) as queue:
+        batch = records(4)
+        queue.put(batch[0])
+        await anyio.to_thread.run_sync(server.wait_for, 1)
+        for record in batch[1:]:
+            queue.put(record)
+        with contextlib.redirect_stderr(io.StringIO()):
+            await queue.flush()
+        stats = queue.stats.sinks[0]
+    assert (stats.emitted, stats.errors) == (3, 1)
+    delivered = [json.loads(line) for r in server.delivered() for line in r.body.splitlines()]
+    assert [item["lineno"] for item in delivered] == [0, 1, 3]
 
 
 # -- failures, retries, outages ---------------------------------------------------------------

@@ -36,11 +36,13 @@ from .._tuning import (
     ENCODE_CHECK_EVERY,
     ENCODE_SLICE,
     ENCODE_SLICE_MAX,
+    HTTP_HELD_EARLY,
     HTTP_LEND,
     HTTP_LOOK_EVERY,
     HTTP_LOOK_LEND,
     HTTP_PIECE,
     LATE_FAILURE_LOOK,
+    LINGER,
 )
 from .._turns import Turns
 from .._version import __version__
@@ -216,12 +218,13 @@ class HTTPHandler(AsyncHandler):
             :meth:`mapLogRecord` dicts), ``"ndjson"`` (one dict per line), or an
             :class:`HTTPBody` such as the collector presets build. Batch bodies need POST.
         batch_size: the most records in one request (batch bodies; default 1024).
-        batch_interval: the shortest time between the starts of two requests carrying
-            less than ``batch_size`` records. After such a request the sink pauses, records
-            gather in the queue meanwhile, and the next request carries them all: a trickle
-            of records makes one request per interval instead of one per record. The first
-            record is never held back, but the queue's ``flush()`` and shutdown may wait up
-            to one interval. ``0`` (the default) sends whatever is waiting at once.
+        batch_interval: under a queue, how long a request that is not full waits for
+            more records after the last one began: each batch is encoded as it comes and
+            held, so a trickle makes one request per interval. ``None`` (the default): the
+            queue's linger, 20 ms; ``0``: every batch goes at once. The first record after
+            a quiet spell is never held back, and ``flush()`` and closing send what is held
+            at once. Bodies with a ``join`` of their own are never held. Called directly
+            (no queue), the sink pauses this long after a request that was not full.
         gzip: compress the request body (``Content-Encoding: gzip``).
         timeout: seconds to connect, send, or wait for the answer, per attempt; ``None``
             waits forever, as the stdlib does.
@@ -252,7 +255,7 @@ class HTTPHandler(AsyncHandler):
         allow_insecure_credentials: bool = False,
         body: BodyFormat | HTTPBody = "form",
         batch_size: int | None = None,
-        batch_interval: float = 0.0,
+        batch_interval: float | None = None,
         gzip: bool = False,
         timeout: float | None = 5.0,
         retries: int = 0,
@@ -314,7 +317,9 @@ class HTTPHandler(AsyncHandler):
         self.batch_size = batch_size or (1 if self._encoder is None else type(self).max_batch_size)
         if self._encoder is not None:
             self.max_batch_size = self.batch_size
-        self.batch_interval = self._non_negative("batch_interval", batch_interval)
+        self.batch_interval = (
+            None if batch_interval is None else self._non_negative("batch_interval", batch_interval)
+        )
         if self.batch_interval and self._encoder is None:
             raise ValueError(
                 f"batch_interval={batch_interval} needs a batch body: pass body='json', "
@@ -363,6 +368,12 @@ class HTTPHandler(AsyncHandler):
         self._closing = threading.Event()  # set by close(): a pending retry gives up
         #: the request handed over last while a queue drives the sink (see emit_batch)
         self._in_flight: Job[list[_LateFailure]] | None = None
+        self._in_flight_records = 0
+        #: encoded batches held for the next request while a queue drives the sink: each
+        #: the inner pieces of a body (without its framing) and the records they carry
+        self._held: list[tuple[list[bytes], list[logging.LogRecord]]] = []
+        self._held_records = 0
+        self._last_request = float("-inf")  # when the last held request was handed over
         self._retried = 0
         self._requests = 0
 
@@ -466,6 +477,10 @@ class HTTPHandler(AsyncHandler):
             if forms:
                 await self._sender.run(self._send_forms, forms)
             return
+        hold = self._hold()
+        if hold:
+            await self._hold_batch(records, hold)
+            return
         size = self.batch_size
         for start in range(0, len(records), size):
             chunk = records[start : start + size]
@@ -479,11 +494,68 @@ class HTTPHandler(AsyncHandler):
                 if self.linger_watched:
                     await self._wait_in_flight()
                     self._in_flight = self._sender.submit(self._send_chunk_late, pieces, done)
+                    self._in_flight_records = len(done)
                 else:  # called directly: over when it returns
                     await self._sender.run(self._send_chunk, pieces, done)
-            if self.batch_interval and len(chunk) < size:
-                # Pause with the lane busy, so what arrives meanwhile makes one request.
+            if self.batch_interval and not self.linger_watched and len(chunk) < size:
+                # Called directly: pause, so what the caller sends meanwhile waits for it.
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
+
+    def _framing(self) -> tuple[str, str, str] | None:
+        """The body's framing when batches encoded apart can be joined into one body."""
+        encoder = self._encoder
+        if encoder is None or type(encoder).join is not HTTPBody.join:
+            return None
+        return encoder.framing
+
+    def _hold(self) -> float:
+        """How long a request that is not full waits for more records (0: it does not)."""
+        if not self.linger_watched or self._framing() is None:
+            return 0.0
+        return LINGER if self.batch_interval is None else self.batch_interval
+
+    async def _hold_batch(self, records: Sequence[logging.LogRecord], hold: float) -> None:
+        """Encode ``records`` now (a record that fails is this batch's failure) and hold
+        the text for the next request, which goes once it is full or ``hold`` after the
+        last one began (:meth:`linger_deadline`), or at :meth:`flush`."""
+        size = self.batch_size
+        for start in range(0, len(records), size):
+            chunk = records[start : start + size]
+            try:
+                pieces, done = await self._encode(chunk, framed=False)
+            except Exception:
+                self.report_batch_failure(chunk)
+                continue
+            if not done:
+                continue
+            if self._held_records + len(done) > size:
+                await self._send_held()
+            self._held.append((pieces, done))
+            self._held_records += len(done)
+            if self._held_records >= size or time.monotonic() >= self._last_request + hold:
+                await self._send_held()
+
+    async def _send_held(self) -> None:
+        """Frame the held batches into one body and hand the request over, after the one
+        before it is over (one request in flight, as the collector sees it)."""
+        held, self._held, self._held_records = self._held, [], 0
+        framing = self._framing()
+        if not held or framing is None:
+            return
+        start, separator, end = (part.encode("utf-8") for part in framing)
+        pieces: list[bytes] = [start] if start else []
+        records: list[logging.LogRecord] = []
+        for index, (inner, done) in enumerate(held):
+            if index and separator:
+                pieces.append(separator)
+            pieces.extend(inner)
+            records.extend(done)
+        if end:
+            pieces.append(end)
+        await self._wait_in_flight()
+        self._in_flight = self._sender.submit(self._send_chunk_late, pieces, records)
+        self._in_flight_records = len(records)
+        self._last_request = time.monotonic()
 
     def _after_fork(self) -> None:
         # The parent's kept-alive connection is the parent's: a request sent on it here
@@ -493,6 +565,8 @@ class HTTPHandler(AsyncHandler):
         self._sender.discard_after_fork()
         self._closing = threading.Event()
         self._in_flight = None  # the parent's
+        self._held, self._held_records = [], 0  # the parent's records: it sends them
+        self._last_request = float("-inf")
         transport, self._transport = self._transport, None
         if transport is not None:
             # a plain close() of the child's copy of the descriptor sends nothing; a
@@ -504,6 +578,7 @@ class HTTPHandler(AsyncHandler):
 
         A ``client=`` stays open: it is the caller's to close.
         """
+        await self._send_held()  # before a retry is told to give up
         self._closing.set()  # a retry that waits gives up now
         try:
             await self._wait_in_flight()
@@ -514,8 +589,10 @@ class HTTPHandler(AsyncHandler):
             await super().close()
 
     async def flush(self) -> None:
-        """Wait for the request on its way, if any (see :meth:`emit_batch`)."""
+        """Send what is held at once, and wait for the request on its way (see
+        :meth:`emit_batch`)."""
         await super().flush()
+        await self._send_held()
         await self._wait_in_flight()
 
     def linger_deadline(self) -> float | None:
@@ -526,19 +603,36 @@ class HTTPHandler(AsyncHandler):
         may come for a long time, so the worker looks now and then meanwhile, and at once
         when the request is over (:meth:`write_held`).
         """
+        deadline = super().linger_deadline()
+        if self._held:  # the next request, which waits for more records until then
+            due = self._last_request + self._hold()
+            deadline = due if deadline is None else min(deadline, due)
         job = self._in_flight
         if job is None or not self.linger_watched:
-            return super().linger_deadline()
+            return deadline
         if job.done:
             return 0.0
-        return time.monotonic() + LATE_FAILURE_LOOK
+        look = time.monotonic() + LATE_FAILURE_LOOK
+        return look if deadline is None else min(deadline, look)
 
     async def write_held(self) -> None:
-        """Take off a request that is over and report its failures (see :meth:`linger_deadline`)."""
+        """Take off a request that is over and report its failures, and send the held
+        records once their wait is over (see :meth:`linger_deadline`)."""
         job = self._in_flight
         if job is not None and job.done:
             await self._wait_in_flight()
+        # The worker wakes on the loop's clock, which a timer may pass a little early.
+        if self._held and time.monotonic() >= self._last_request + self._hold() - HTTP_HELD_EARLY:
+            await self._send_held()
         await super().write_held()
+
+    @property
+    def unwritten(self) -> int:
+        """Records counted as emitted and not yet answered: held for the next request, or
+        in the request on its way."""
+        job = self._in_flight
+        out = 0 if job is None or job.done else self._in_flight_records
+        return super().unwritten + self._held_records + out
 
     async def _wait_in_flight(self) -> None:
         while (job := self._in_flight) is not None:
@@ -673,20 +767,22 @@ class HTTPHandler(AsyncHandler):
         return self.url, data.encode("utf-8")
 
     async def _encode(
-        self, records: Sequence[logging.LogRecord]
+        self, records: Sequence[logging.LogRecord], *, framed: bool = True
     ) -> tuple[list[bytes], list[logging.LogRecord]]:
         """The body for ``records`` as pieces (of about 16 KiB with ``framing``), and the
         records it carries; a record whose encoding raises goes to ``handleError``.
 
         Yields to the loop every slice of work; a body with ``framing`` is assembled piece
-        by piece as it goes, any other joined at the end.
+        by piece as it goes, any other joined at the end. ``framed=False`` (a body with
+        ``framing`` only) leaves its start and end out: the inner pieces of a body that
+        :meth:`_send_held` joins with others.
         """
         encoder = self._encoder
         assert encoder is not None
         framing = encoder.framing if type(encoder).join is HTTPBody.join else None
         separator = framing[1] if framing is not None else ""
         pieces: list[bytes] = []
-        parts: list[str] = [framing[0]] if framing is not None else []
+        parts: list[str] = [framing[0]] if framing is not None and framed else []
         size = 0
         done: list[logging.LogRecord] = []
         slicer = _turns(records)
@@ -712,8 +808,10 @@ class HTTPHandler(AsyncHandler):
         if not done:
             return [], []
         if framing is not None:
-            parts.append(framing[2])
-            pieces.append("".join(parts).encode("utf-8"))
+            if framed:
+                parts.append(framing[2])
+            if parts:
+                pieces.append("".join(parts).encode("utf-8"))
         else:
             pieces.append(encoder.join(done, parts).encode("utf-8"))
         return pieces, done
