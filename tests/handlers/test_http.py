@@ -504,6 +504,24 @@ async def test_batches_held_apart_make_one_body(server: HTTPServer, body: str) -
     assert lines == list(range(8))
 
 
+async def test_a_body_that_cannot_be_joined_pauses_instead_of_holding(server: HTTPServer) -> None:
+    """Loki's body groups a request's records by stream (a ``join`` of its own), so its
+    batches are not held and joined: with ``batch_interval`` the sink pauses after a
+    request that was not full, and the records logged meanwhile make the next request."""
+    sink = HTTPHandler.loki(server.host, batch_interval=0.5)
+    async with loopsink.LogQueue(sink) as queue:
+        batch = records(6)
+        queue.put(batch[0])
+        await anyio.to_thread.run_sync(server.wait_for, 1)
+        for record in batch[1:]:
+            queue.put(record)
+            await anyio.sleep(0.02)
+        await queue.flush()
+    bodies = [json.loads(r.body) for r in server.delivered()]
+    assert [sum(len(s["values"]) for s in b["streams"]) for b in bodies] == [1, 5]
+    assert server.received[1].at - server.received[0].at >= 0.45
+
+
 async def test_a_record_that_fails_to_encode_is_its_own_batchs_failure(
     server: HTTPServer,
 ) -> None:

@@ -223,8 +223,10 @@ class HTTPHandler(AsyncHandler):
             held, so a trickle makes one request per interval. ``None`` (the default): the
             queue's linger, 20 ms; ``0``: every batch goes at once. The first record after
             a quiet spell is never held back, and ``flush()`` and closing send what is held
-            at once. Bodies with a ``join`` of their own are never held. Called directly
-            (no queue), the sink pauses this long after a request that was not full.
+            at once. Called directly (no queue), and for bodies with a ``join`` of their own
+            (Loki's, OTLP's), whose batches cannot be joined, the sink instead pauses this
+            long after a request that was not full (``None``: no pause), and ``flush()``
+            may wait for the pause.
         gzip: compress the request body (``Content-Encoding: gzip``).
         timeout: seconds to connect, send, or wait for the answer, per attempt; ``None``
             waits forever, as the stdlib does.
@@ -497,8 +499,9 @@ class HTTPHandler(AsyncHandler):
                     self._in_flight_records = len(done)
                 else:  # called directly: over when it returns
                     await self._sender.run(self._send_chunk, pieces, done)
-            if self.batch_interval and not self.linger_watched and len(chunk) < size:
-                # Called directly: pause, so what the caller sends meanwhile waits for it.
+            if self.batch_interval and len(chunk) < size:
+                # Called directly, or a body whose batches cannot be joined: pause, so
+                # what arrives meanwhile makes one request (flush() waits for the pause).
                 await anyio.sleep(max(0.0, began + self.batch_interval - time.monotonic()))
 
     def _framing(self) -> tuple[str, str, str] | None:
