@@ -457,16 +457,23 @@ async def test_held_records_go_when_their_wait_is_over(server: HTTPServer) -> No
     assert gap >= 0.45
 
 
+async def put_after_the_first_arrived(
+    queue: loopsink.LogQueue, server: HTTPServer, batch: list[logging.LogRecord]
+) -> None:
+    """Put the first record and wait for its request (so the next one is held), then put
+    the others in one go."""
+    queue.put(batch[0])
+    await anyio.to_thread.run_sync(server.wait_for, 1)
+    for record in batch[1:]:
+        queue.put(record)
+
+
 async def test_flush_sends_held_records_at_once(server: HTTPServer) -> None:
     """``flush()`` does not wait for a held request's interval (it used to wait it out, as
     a pause inside ``emit_batch``), and the held records count as not written until then."""
     sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_interval=3600)
     async with loopsink.LogQueue(sink) as queue:
-        batch = records(5)
-        queue.put(batch[0])
-        await anyio.to_thread.run_sync(server.wait_for, 1)
-        for record in batch[1:]:
-            queue.put(record)
+        await put_after_the_first_arrived(queue, server, records(5))
         await until(lambda: sink.unwritten == 4)
         with anyio.fail_after(10):
             await queue.flush()
@@ -536,11 +543,7 @@ async def test_a_record_that_fails_to_encode_is_its_own_batchs_failure(
 
     sink = Fussy(server.host, "/bulk", "POST", body="ndjson", batch_interval=3600)
     async with loopsink.LogQueue(sink) as queue:
-        batch = records(4)
-        queue.put(batch[0])
-        await anyio.to_thread.run_sync(server.wait_for, 1)
-        for record in batch[1:]:
-            queue.put(record)
+        await put_after_the_first_arrived(queue, server, records(4))
         with contextlib.redirect_stderr(io.StringIO()):
             await queue.flush()
         stats = queue.stats.sinks[0]
