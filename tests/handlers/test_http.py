@@ -482,6 +482,31 @@ async def test_flush_sends_held_records_at_once(server: HTTPServer) -> None:
         assert queue.stats.sinks[0].emitted == 5
 
 
+async def test_held_records_still_count_when_a_close_runs_out_of_time(
+    server: HTTPServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A queue whose close runs out of time names the records its sinks hold unwritten: the
+    held ones stay counted while the sink waits for the request before theirs (they were
+    taken off before that wait, and the report left them out)."""
+    gate = server.gate = threading.Event()
+    sink = HTTPHandler(server.host, "/bulk", "POST", body="ndjson", batch_interval=3600)
+    try:
+        async with loopsink.LogQueue(sink) as queue:
+            batch = records(4)
+            queue.put(batch[0])
+            await anyio.to_thread.run_sync(server.wait_arrived, 1)  # held at the gate
+            for record in batch[1:]:
+                queue.put(record)
+            await until(lambda: sink.unwritten == 4)
+            with anyio.fail_after(10):
+                await queue.aclose(timeout=0.2)
+        assert "and 4 handed to it but not written yet" in capfd.readouterr().err
+    finally:
+        gate.set()
+        with anyio.fail_after(10):
+            await sink.close()  # the queue gave it up: its connection is the test's to close
+
+
 @pytest.mark.parametrize("body", ["json", "ndjson", "fluent_bit"])
 async def test_batches_held_apart_make_one_body(server: HTTPServer, body: str) -> None:
     """Batches the queue delivered one by one, held for one request, are joined into one

@@ -541,10 +541,13 @@ class HTTPHandler(AsyncHandler):
     async def _send_held(self) -> None:
         """Frame the held batches into one body and hand the request over, after the one
         before it is over (one request in flight, as the collector sees it)."""
-        held, self._held, self._held_records = self._held, [], 0
         framing = self._framing()
-        if not held or framing is None:
+        if not self._held or framing is None:
             return
+        # Taken only once the request before is over: cancelled while waiting for it (a
+        # queue out of time at its close), the records still count as unwritten.
+        await self._wait_in_flight()
+        held, self._held, self._held_records = self._held, [], 0
         start, separator, end = (part.encode("utf-8") for part in framing)
         pieces: list[bytes] = [start] if start else []
         records: list[logging.LogRecord] = []
@@ -555,7 +558,6 @@ class HTTPHandler(AsyncHandler):
             records.extend(done)
         if end:
             pieces.append(end)
-        await self._wait_in_flight()
         self._in_flight = self._sender.submit(self._send_chunk_late, pieces, records)
         self._in_flight_records = len(records)
         self._last_request = time.monotonic()
