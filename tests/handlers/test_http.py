@@ -669,6 +669,31 @@ async def test_closing_ends_a_pause_between_attempts(
     assert "the sink was closed while it waited to try again" in capsys.readouterr().err
 
 
+async def test_closing_with_held_records_does_not_wait_out_a_pause(
+    server: HTTPServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records held for the next request are sent once at close, and the request before
+    them, waiting 30 s to try a 503 again, gives up at once, as without held records."""
+    server.default = Answer(503)
+    sink = HTTPHandler(
+        server.host,
+        "/bulk",
+        "POST",
+        body="ndjson",
+        retries=5,
+        retry_backoff=30.0,
+        batch_interval=3600,
+    )
+    async with loopsink.LogQueue(sink) as queue:
+        await put_after_the_first_arrived(queue, server, records(4))
+        await until(lambda: sink.retry_count == 1 and sink.unwritten == 4)
+        with anyio.fail_after(10):
+            await sink.close()
+        assert len(server.received) == 2  # the first request, and the held one once
+        assert sink.error_count == 4
+    assert "the sink was closed while it waited to try again" in capsys.readouterr().err
+
+
 async def test_server_down_records_wait_then_arrive_overflow_counted(
     server: HTTPServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

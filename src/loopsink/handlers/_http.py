@@ -472,7 +472,9 @@ class HTTPHandler(AsyncHandler):
         the next batch is encoded while it is on its way, and waits only for it to be over
         before it is handed over in turn (one request in flight, as the collector sees
         it). A request that fails then is a late failure (:meth:`report_late_failure`);
-        :meth:`flush` and :meth:`close` wait for it.
+        :meth:`flush` and :meth:`close` wait for it. With a body whose batches can be
+        joined, the encoded batches are held for the next request until ``batch_interval``
+        after the last one began, or ``batch_size`` records (see ``batch_interval``).
         """
         if self._encoder is None:
             forms = await self._forms(records)
@@ -583,9 +585,9 @@ class HTTPHandler(AsyncHandler):
 
         A ``client=`` stays open: it is the caller's to close.
         """
-        await self._send_held()  # before a retry is told to give up
         self._closing.set()  # a retry that waits gives up now
         try:
+            await self._send_held()  # one attempt, after the request before gave up
             await self._wait_in_flight()
             await self._sender.run(self._close_transport)
         finally:
