@@ -32,12 +32,14 @@ FORMAT = "%(name)s: %(levelname)s %(message)s"
 YIELD_EVERY = 1000
 
 _CHILD = """
-import json, sys
+import gc, json, sys
 import anyio, anyio.to_thread
 from loopsink.receiver._syslog import SyslogReceiver
 
 async def main():
     async with SyslogReceiver(keep=0) as receiver:
+        gc.collect()
+        gc.freeze()
         print(json.dumps({"udp": receiver.udp_address, "tcp": receiver.tcp_address}), flush=True)
         while True:
             line = await anyio.to_thread.run_sync(sys.stdin.readline)
