@@ -130,8 +130,8 @@ HTTP_LOOK_LEND = 0.0001
 #: (two thread wake-ups) serves every batch of that window, for this much more latency to
 #: the file and this much more text that a hard kill of the process loses. A lane also
 #: holds a few records at most this long for a sink's held output (Lane.holds).
-#: The socket sink and the syslog sink on a stream hold their frames as long (one send per
-#: linger where records trickle in).
+#: The socket, datagram and syslog sinks hold their frames as long (one send, or one burst
+#: of datagrams, per linger where records trickle in).
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" (and
 #: the section's other rows), "Many sinks with one format: 4 file sinks: records logged
 #: in 1 s", and "CPU per record: each sink to a loopback receiver: SocketHandler: records
@@ -142,6 +142,15 @@ LINGER = 0.02
 #: left the daemon idle while the loop worked, then busy while it waited.
 #: Guards: "SysLogHandler over TCP: loopsink SysLogHandler (TCP, install + bridge)".
 HELD_FRAMES_BYTES = 64 * 1024
+#: The datagram sinks (DatagramHandler, SysLogHandler on UDP or a unix datagram socket)
+#: send the datagrams they hold for a linger once this many wait (or HELD_FRAMES_BYTES).
+#: Each datagram is a send of its own and a held burst goes out in one step of the loop:
+#: this many keep that step about as short as a serialising slice, and the burst small
+#: enough for the receiver's socket buffer.
+#: Guards: "CPU per record: each sink to a loopback receiver: SysLogHandler UDP: records per
+#: CPU-second" and "SysLogHandler over UDP: loopsink SysLogHandler (UDP, install + bridge)".
+#: Test: tests/handlers/test_syslog.py test_held_datagrams_go_once_they_fill_a_burst.
+HELD_DATAGRAMS = 48
 #: How much text is written at once without waiting for LINGER: larger writes, fewer
 #: hand-overs, against a longer job on the I/O thread.
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT".

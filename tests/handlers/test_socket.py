@@ -270,14 +270,22 @@ class _SendCounting(SocketHandler):
         super().__init__(host, port)
         self.sends = 0
         self.after_batch: list[tuple[int, int, int]] = []  # (records, unwritten, sends)
+        #: sends of a frame containing these bytes fail
+        self.refuse: bytes | None = None
 
     async def send(self, s: bytes) -> None:
         self.sends += 1
+        if self.refuse is not None and self.refuse in s:
+            raise OSError("refused on purpose")
         await super().send(s)
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
         await super().emit_batch(records)
         self.after_batch.append((len(records), self.unwritten, self.sends))
+
+
+class _DatagramSendCounting(_SendCounting, DatagramHandler):
+    """The same counts for the datagram sink (one send per datagram)."""
 
 
 async def test_under_a_queue_frames_are_held_for_a_linger_and_flush_sends_them(
@@ -369,6 +377,81 @@ async def test_called_directly_a_batch_is_sent_at_once_after_any_frames_held(
         with anyio.fail_after(10):
             got = [(await stdlib_tcp.get()).getMessage() for _ in range(3)]
     assert got == ["now", "held", "direct"]
+
+
+async def test_under_a_queue_datagrams_are_held_for_a_linger_and_flush_sends_them() -> None:
+    """A trickle must not cost a datagram send (a wake-up of the receiver) per batch, and
+    each record is still a datagram of its own."""
+    receiver = StdlibReceiver("udp")
+    try:
+        handler = _DatagramSendCounting(receiver.host, receiver.port)
+        logger = quiet_logger("datagram.linger")
+        async with loopsink.install(handler, logger=logger) as queue:
+            logger.info("first")
+            logger.info("second")
+            await until(lambda: queue.stats.sinks[0].emitted == 2)
+            size = handler.after_batch[0][0]
+            assert handler.after_batch[0] == (size, size, 0)  # held, counted as emitted
+            await queue.flush()
+            assert (handler.sends, handler.unwritten) == (2, 0)
+            with anyio.fail_after(10):
+                got = [(await receiver.get()).getMessage() for _ in range(2)]
+            assert got == ["first", "second"]
+            logger.info("third")  # no flush: the queue sends it when its linger is over
+            with anyio.fail_after(10):
+                assert (await receiver.get()).getMessage() == "third"
+            assert (handler.sends, handler.unwritten) == (3, 0)
+        assert queue.stats.sinks[0].emitted == 3
+        assert queue.stats.sinks[0].errors == 0
+    finally:
+        await receiver.aclose()
+
+
+async def test_called_directly_datagrams_go_at_once_after_any_held() -> None:
+    receiver = StdlibReceiver("udp")
+    try:
+        handler = _DatagramSendCounting(receiver.host, receiver.port)
+        async with handler:
+            async with handler.io_lock():
+                handler.linger_watched = True  # as a queue sets it while it drives the sink
+                await handler.emit_batch([make_record("held")])
+                assert handler.after_batch[-1] == (1, 1, 0)
+                handler.linger_watched = False
+                await handler.emit_batch([make_record("direct")])
+                assert handler.after_batch[-1] == (1, 0, 2)
+                handler.linger_watched = True
+                await handler.emit_batch([make_record("held again")])
+                assert await handler.emit(make_record("emitted")) is None
+                assert handler.sends == 4
+            with anyio.fail_after(10):
+                got = [(await receiver.get()).getMessage() for _ in range(4)]
+        assert got == ["held", "direct", "held again", "emitted"]
+    finally:
+        await receiver.aclose()
+
+
+async def test_a_held_datagram_that_fails_is_a_late_error_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    receiver = StdlibReceiver("udp")
+    try:
+        handler = _DatagramSendCounting(receiver.host, receiver.port)
+        handler.refuse = b"doomed"
+        logger = quiet_logger("datagram.late")
+        async with loopsink.install(handler, logger=logger) as queue:
+            for text in ("before", "doomed", "after"):
+                logger.info(text)
+            await queue.flush()
+            stats = queue.stats.sinks[0]
+            assert (stats.emitted, stats.errors) == (2, 1)
+            assert handler.late_failures == 1
+            assert handler.unwritten == 0
+            with anyio.fail_after(10):
+                got = [(await receiver.get()).getMessage() for _ in range(2)]
+        assert got == ["before", "after"]
+    finally:
+        await receiver.aclose()
+    assert "refused on purpose" in capsys.readouterr().err
 
 
 # -- the peer goes away ------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import trustme
 
 import loopsink
 from helpers import quiet_logger, until
-from loopsink import LogQueue, RFC5424Formatter, SysLogHandler
+from loopsink import LogQueue, RFC5424Formatter, SysLogHandler, _tuning
 from loopsink.handlers import _syslog
 from loopsink.receiver._syslog import SyslogReceiver, parse_syslog_frame, split_syslog_stream
 
@@ -486,6 +486,92 @@ async def test_tcp_frames_held_when_a_close_runs_out_of_time_are_named_not_lost(
     assert handler.unwritten == 3
     err = capsys.readouterr().err
     assert "and 3 handed to it but not written yet" in err
+
+
+def _udp_address(capture: anyio.abc.UDPSocket) -> tuple[str, int]:
+    return ("127.0.0.1", capture.extra(anyio.abc.SocketAttribute.local_port))
+
+
+async def test_udp_under_a_queue_datagrams_are_held_for_a_linger_and_flush_sends_them() -> None:
+    """A trickle must not cost a datagram send (a wake-up of the daemon) per batch, and
+    each record is still a datagram of its own."""
+    async with udp_capture() as capture:
+        handler = _AfterBatch(_udp_address(capture))
+        logger = quiet_logger("syslog.udp.linger")
+        async with loopsink.install(handler, logger=logger) as queue:
+            logger.info("first")  # no socket yet: sent as it comes, which opens one
+            assert await receive_datagrams(capture, 1) == [b"<14>first\x00"]
+            logger.info("second")
+            logger.info("third")
+            await until(lambda: queue.stats.sinks[0].emitted == 3)
+            assert handler.after_batch[0] == (1, 0)
+            size = handler.after_batch[1][0]
+            assert handler.after_batch[1] == (size, size)  # held, counted as emitted
+            await queue.flush()
+            assert handler.unwritten == 0
+            assert await receive_datagrams(capture, 2) == [b"<14>second\x00", b"<14>third\x00"]
+            logger.info("fourth")  # no flush: the queue sends it when its linger is over
+            assert await receive_datagrams(capture, 1) == [b"<14>fourth\x00"]
+            assert handler.unwritten == 0
+    stats = queue.stats.sinks[0]
+    assert (stats.emitted, stats.errors) == (4, 0)
+
+
+@pytest.mark.parametrize("size", [10, 4000], ids=["count", "bytes"])
+async def test_held_datagrams_go_once_they_fill_a_burst(size: int) -> None:
+    """Held datagrams go out without waiting for the linger once HELD_DATAGRAMS or
+    HELD_FRAMES_BYTES wait: a burst is one step of the loop, and small enough for the
+    receiver's socket buffer."""
+    frame = len("<14>") + size + len("\x00")
+    burst = min(_tuning.HELD_DATAGRAMS, -(-_tuning.HELD_FRAMES_BYTES // frame))
+    assert burst > 2
+    async with udp_capture() as capture:
+        handler = _AfterBatch(_udp_address(capture))
+        async with handler:
+            await handler.createSocket()
+            async with handler.io_lock():
+                handler.linger_watched = True  # as a queue sets it while it drives the sink
+
+                def batch(count: int) -> list[logging.LogRecord]:
+                    return [
+                        logging.LogRecord("a", logging.INFO, __file__, 1, "x" * size, None, None)
+                        for _ in range(count)
+                    ]
+
+                await handler.emit_batch(batch(burst - 2))
+                assert handler.after_batch[-1] == (burst - 2, burst - 2)  # held
+                await handler.emit_batch(batch(2))
+                assert handler.after_batch[-1] == (2, 0)  # the burst is full: all sent
+                await handler.emit_batch(batch(1))
+                assert handler.after_batch[-1] == (1, 1)
+                handler.linger_watched = False
+                await handler.flush()
+                assert handler.unwritten == 0
+            got = await receive_datagrams(capture, burst + 1)
+    assert got == [b"<14>" + b"x" * size + b"\x00"] * (burst + 1)
+
+
+async def test_udp_datagram_that_fails_after_the_linger_is_a_late_error_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A held datagram the kernel refuses (larger than UDP carries) is taken back out of
+    the records counted as emitted; the ones beside it still go."""
+    async with udp_capture() as capture:
+        handler = SysLogHandler(_udp_address(capture))
+        logger = quiet_logger("syslog.udp.late")
+        async with loopsink.install(handler, logger=logger) as queue:
+            logger.info("open")
+            assert await receive_datagrams(capture, 1) == [b"<14>open\x00"]
+            logger.info("before")
+            logger.info("%s", "y" * 70_000)  # over 65,507 bytes: EMSGSIZE
+            logger.info("after")
+            await queue.flush()
+            assert await receive_datagrams(capture, 2) == [b"<14>before\x00", b"<14>after\x00"]
+            stats = queue.stats.sinks[0]
+            assert (stats.emitted, stats.errors) == (3, 1)
+            assert handler.late_failures == 1
+            assert handler.unwritten == 0
+    assert "Message too long" in capsys.readouterr().err
 
 
 async def test_tcp_octet_framing() -> None:

@@ -1,14 +1,15 @@
-"""The frames a stream sink holds for a linger, as the file sinks hold their text.
+"""The frames a network sink holds for a linger, as the file sinks hold their text.
 
-Each send on a stream connection costs the sender the wake-up of its peer (measured in
-docs/performance.md), so where records trickle in, a few per pass of the event loop, a send
-per batch is most of what such a sink costs the application. Under a
-queue (:attr:`~loopsink.AsyncHandler.linger_watched`) the socket sink and the syslog sink on
-a stream keep the frames of each batch here and send what they hold in one write once
-:data:`~loopsink._tuning.LINGER` is over or enough bytes wait, through the public contract
-of held output (``linger_deadline``, ``write_held``, ``flush``, ``close``, ``unwritten``).
-Frames held count as emitted; a send that fails for good reports them with
-``report_late_failure``.
+Each send costs the sender the wake-up of its peer (measured in docs/performance.md), so
+where records trickle in, a few per pass of the event loop, a send per batch is most of what
+such a sink costs the application. Under a queue
+(:attr:`~loopsink.AsyncHandler.linger_watched`) the socket, datagram and syslog sinks keep
+the frames of each batch here and send what they hold once :data:`~loopsink._tuning.LINGER`
+is over or enough wait (:meth:`FramesHoldingSink._held_full`): on a stream in one write, on
+a datagram socket as a burst of datagrams, which mostly find the peer still awake. They go
+through the public contract of held output (``linger_deadline``, ``write_held``, ``flush``,
+``close``, ``unwritten``). Frames held count as emitted; a send that fails for good reports
+them with ``report_late_failure``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class FramesHoldingSink(AsyncHandler):
         super().__init__(level)
         self._held: list[_Batch] = []
         self._held_bytes = 0
+        self._held_count = 0  # frames
         self._held_since = 0.0
         #: records of the send of held frames under way
         self._sending = 0
@@ -72,16 +74,19 @@ class FramesHoldingSink(AsyncHandler):
         """Held frames are sent once they reach this many bytes, whatever the linger."""
         return HELD_FRAMES_BYTES
 
+    def _held_full(self) -> bool:
+        """Whether the frames held are enough to send now, whatever the linger."""
+        return self._held_bytes >= self._held_frames_limit()
+
     async def _hold(self, frames: list[bytes], records: Sequence[logging.LogRecord]) -> None:
         """Keep a batch's frames; send everything held once the linger is over or enough
-        bytes wait."""
+        wait (:meth:`_held_full`)."""
         if not self._held:
             self._held_since = monotonic()
         self._held.append((frames, list(records)))
         self._held_bytes += sum(map(len, frames))
-        if self._held_bytes >= self._held_frames_limit() or (
-            monotonic() - self._held_since >= LINGER
-        ):
+        self._held_count += len(frames)
+        if self._held_full() or monotonic() - self._held_since >= LINGER:
             await self._send_held()
 
     async def _send_held(self) -> None:
@@ -93,7 +98,7 @@ class FramesHoldingSink(AsyncHandler):
         """
         if not self._held:
             return
-        held, self._held, self._held_bytes = self._held, [], 0
+        held, self._held, self._held_bytes, self._held_count = self._held, [], 0, 0
         if len(held) == 1:
             frames, records = held[0]
         else:
@@ -107,6 +112,7 @@ class FramesHoldingSink(AsyncHandler):
         except BaseException:
             self._held.insert(0, (frames, records))
             self._held_bytes += sum(map(len, frames))
+            self._held_count += len(frames)
             self._held_since = monotonic()
             raise
         finally:
@@ -136,4 +142,5 @@ class FramesHoldingSink(AsyncHandler):
 
     def _after_fork(self) -> None:
         super()._after_fork()
-        self._held, self._held_bytes, self._sending = [], 0, 0  # the parent sends those
+        self._held, self._held_bytes, self._held_count = [], 0, 0  # the parent sends those
+        self._sending = 0

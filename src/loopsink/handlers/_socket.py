@@ -37,7 +37,12 @@ import anyio.lowlevel
 from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS
 from .._platform import require_unix_sockets
-from .._tuning import SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
+from .._tuning import (
+    HELD_DATAGRAMS,
+    SERIALIZE_SLICE,
+    SERIALIZE_SLICE_MAX,
+    SERIALIZE_YIELD_FIRST,
+)
 from .._turns import Turns
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
 from ._heldframes import FramesHoldingSink
@@ -605,13 +610,22 @@ class DatagramHandler(SocketHandler):
             return
 
     async def emit(self, record: logging.LogRecord) -> None:
+        await self._send_held()  # datagrams held from earlier batches go first
         frame = self.makePickle(record)
         if self.sock is None:
             await self._connect_with_backoff()
         await self.send(self.fit(record, frame))
 
     async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        """Send one datagram per record, in order; a record that fails is reported alone."""
+        """Send one datagram per record, in order; a record that fails is reported alone.
+
+        While a queue drives the sink (:attr:`linger_watched`), the datagrams are held for
+        a linger, as :class:`SocketHandler` holds its frames: the window's datagrams go out
+        together (sooner once 48 wait), which wakes the receiver once rather than once per
+        batch. The queue sends them when the linger is over, :meth:`flush` and
+        :meth:`close` at once; a datagram whose send then fails is reported with
+        :meth:`report_late_failure`. Called directly, the batch is sent before this returns.
+        """
         frames, done = await self.make_frames(records)
         if not frames:
             return
@@ -621,14 +635,35 @@ class DatagramHandler(SocketHandler):
             except Exception:
                 self.report_batch_failure(done)
                 return
+        fitted: list[bytes] = []
+        kept: list[logging.LogRecord] = []
+        for record, frame in zip(done, frames, strict=True):
+            try:
+                fitted.append(self.fit(record, frame))
+            except Exception:
+                self.handleError(record)
+                continue
+            kept.append(record)
+        if fitted:
+            await self._hand_over(fitted, kept, hold=self.linger_watched)
+
+    def _held_full(self) -> bool:
+        # each datagram is a send: a burst of one step of the loop
+        return self._held_count >= HELD_DATAGRAMS or super()._held_full()
+
+    async def _deliver(
+        self, frames: list[bytes], done: list[logging.LogRecord], *, late: bool = False
+    ) -> None:
+        """Send each frame as a datagram, taking turns with the loop's other tasks; a
+        datagram that fails is reported alone (``late``: as a record already counted)."""
         turns = Turns(done, SERIALIZE_SLICE, SERIALIZE_SLICE_MAX)
         for record, frame in zip(done, frames, strict=True):
             if turns.due():
                 await turns.pause()
             try:
-                await self.send(self.fit(record, frame))
-            except Exception:
-                self.handleError(record)
+                await self.send(frame)
+            except Exception as exc:
+                self._report_unsent(exc, (record,), late=late)
 
 
 class _DatagramSocket:

@@ -39,6 +39,7 @@ import anyio.abc
 from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS
 from .._platform import require_unix_sockets
+from .._tuning import HELD_DATAGRAMS
 from .._turns import formatting_steps
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
 from ._heldframes import FramesHoldingSink
@@ -705,12 +706,14 @@ class SysLogHandler(FramesHoldingSink):
         remaining records reported to :meth:`handleError`. A record may be sent twice when a
         stream broke in the middle of a write; none is dropped without a report.
 
-        While a queue drives the sink (:attr:`linger_watched`) and a stream connection is
-        open, the frames are held for a linger, as a file sink holds its text, and the
-        batches of that window go out in one write: the queue sends them when the linger is
-        over (:meth:`linger_deadline`, :meth:`write_held`), :meth:`flush` and :meth:`close`
-        at once. Records whose send then fails are reported with
-        :meth:`report_late_failure`. Datagrams are sent as their batch comes.
+        While a queue drives the sink (:attr:`linger_watched`) and its socket is open, the
+        frames are held for a linger, as a file sink holds its text: on a stream the
+        batches of that window go out in one write; on a datagram socket each record is
+        still one datagram, and the window's datagrams go out together (sooner once 48
+        wait), which wakes the daemon once rather than once per batch. The queue sends them
+        when the linger is over (:meth:`linger_deadline`, :meth:`write_held`),
+        :meth:`flush` and :meth:`close` at once. Records whose send then fails are reported
+        with :meth:`report_late_failure`.
         """
         await self._emit(records, hold=self.linger_watched)
 
@@ -722,7 +725,12 @@ class SysLogHandler(FramesHoldingSink):
         frames, records_ok = await self._encode_batch(records)
         if not frames:
             return
-        await self._hand_over(frames, records_ok, hold=hold and self._stream is not None)
+        await self._hand_over(frames, records_ok, hold=hold and self.socket is not None)
+
+    def _held_full(self) -> bool:
+        if self._stream is None and self._held_count >= HELD_DATAGRAMS:
+            return True  # each datagram is a send: a burst of one step of the loop
+        return super()._held_full()
 
     async def _deliver(
         self, frames: list[bytes], records_ok: list[logging.LogRecord], *, late: bool = False
@@ -761,7 +769,7 @@ class SysLogHandler(FramesHoldingSink):
                     if self.socket is None:  # the lookup or the socket itself failed
                         self._report_unsent(exc, records_ok, late=late)
                         return
-                    self.handleError(records_ok[0])
+                    self._report_unsent(exc, records_ok[:1], late=late)
                     frames, records_ok = frames[1:], records_ok[1:]
                     continue
                 lost = self._ledger.lost(reset=getattr(exc, "errno", None) in RESETS)
