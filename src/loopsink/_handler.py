@@ -29,7 +29,7 @@ from ._writebehind import WriteBehind
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncHandler", "emit_holding_lock"]
+__all__ = ["AsyncHandler", "emit_holding_lock", "take_lock"]
 
 P = TypeVar("P")
 
@@ -713,20 +713,26 @@ def _send_each(send: Callable[[P], object], items: Sequence[P]) -> list[tuple[in
     return failures
 
 
-async def emit_holding_lock(
-    sink: AsyncHandler, records: Sequence[logging.LogRecord], lock: anyio.Lock
-) -> None:
-    """``sink.emit_batch(records)`` holding ``lock`` (the sink's :meth:`~AsyncHandler.io_lock`);
-    a failure is reported for every record, never raised.
+async def take_lock(lock: anyio.Lock) -> None:
+    """Acquire a sink's :meth:`~AsyncHandler.io_lock` for a queue's worker or a receiver.
 
     The lock is taken without a checkpoint when it is free, as it nearly always is: a
-    checkpoint costs a whole pass of the loop per batch. When a queue's worker or a
-    receiver holds it, this waits for it.
+    checkpoint costs a whole pass of the loop per batch. When another task holds it, this
+    waits for it. (``io_lock`` itself stays a plain lock: a caller's ``handle()`` in a
+    loop must still give the other tasks their turn.)
     """
     try:
         lock.acquire_nowait()
     except anyio.WouldBlock:
         await lock.acquire()
+
+
+async def emit_holding_lock(
+    sink: AsyncHandler, records: Sequence[logging.LogRecord], lock: anyio.Lock
+) -> None:
+    """``sink.emit_batch(records)`` holding ``lock`` (the sink's :meth:`~AsyncHandler.io_lock`,
+    taken with :func:`take_lock`); a failure is reported for every record, never raised."""
+    await take_lock(lock)
     try:
         await sink.emit_batch(records)
     except Exception:

@@ -30,7 +30,7 @@ import anyio.lowlevel
 from ._compat import Wakeup
 from ._context import apply_bound_fields
 from ._context import usage as _usage
-from ._handler import AsyncHandler, emit_holding_lock
+from ._handler import AsyncHandler, emit_holding_lock, take_lock
 from ._record import QueuedRecord, last_context, unpair, wrap_pairs
 from ._sharedtexts import FormatSharing
 from ._stats import DropReason, SinkStats
@@ -460,10 +460,7 @@ class Lane:
         """Start writing the output the sink holds: its linger is over."""
         sink = self.sink
         lock = self.lock
-        try:  # uncontended, as it nearly always is: no checkpoint
-            lock.acquire_nowait()
-        except anyio.WouldBlock:
-            await lock.acquire()
+        await take_lock(lock)
         try:
             await sink.write_held()
         except Exception:
