@@ -88,6 +88,25 @@ def test_prepare_matches_the_stdlib(formatter: logging.Formatter | None) -> None
         assert after == before
     exc_record = rich_records()[2]
     assert "ValueError: boom" in ours.prepare(exc_record).msg
+    assert type(ours.prepare(exc_record)) is logging.LogRecord
+
+
+def test_prepare_copies_a_record_class_with_its_own_copy_its_way() -> None:
+    """The direct copy of a plain LogRecord must not bypass a record factory's __copy__."""
+
+    class Tagged(logging.LogRecord):
+        def __copy__(self) -> Tagged:
+            copied = Tagged.__new__(Tagged)
+            copied.__dict__.update(self.__dict__)
+            copied.copied_by = "Tagged.__copy__"
+            return copied
+
+    record = Tagged("qh", logging.INFO, __file__, 1, "tagged", None, None)
+    for handler in (QueueHandler(queue.Queue()), logging.handlers.QueueHandler(queue.Queue())):
+        prepared = handler.prepare(record)
+        assert type(prepared) is Tagged
+        assert prepared.copied_by == "Tagged.__copy__"
+        assert not hasattr(record, "copied_by")
 
 
 # -- QueueHandler on each kind of queue ------------------------------------------------------------
