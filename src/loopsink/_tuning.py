@@ -131,7 +131,8 @@ HTTP_LOOK_LEND = 0.0001
 #: the file and this much more text that a hard kill of the process loses. A lane also
 #: holds a few records at most this long for a sink's held output (Lane.holds).
 #: The socket, datagram and syslog sinks hold their frames as long (one send, or one burst
-#: of datagrams, per linger where records trickle in).
+#: of datagrams, per linger where records trickle in), and a QueueListener reading a
+#: blocking queue gathers a burst as long (one wake-up of the loop per linger).
 #: Guards: "End-to-end to a file: loopsink FileHandler, BASIC_FORMAT, yield every 10" (and
 #: the section's other rows), "Many sinks with one format: 4 file sinks: records logged
 #: in 1 s", and "CPU per record: each sink to a loopback receiver: SocketHandler: records

@@ -8,14 +8,15 @@ import multiprocessing
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 import pytest
 
-from helpers import ListHandler
-from loopsink import LogQueue, QueueHandler, QueueListener
+from helpers import ListHandler, until
+from loopsink import LogQueue, QueueHandler, QueueListener, _tuning
 from loopsink.testing import CapturingSink
 
 
@@ -365,6 +366,40 @@ async def test_listener_hands_on_what_the_stdlib_listener_hands_on(respect: bool
     assert sink_warn.messages == messages(expected_warn)
     assert threading.get_ident() not in std_warn.threads  # stdlib handlers: a worker thread
     assert q.unfinished_tasks == 0  # task_done() for every record and the sentinel
+
+
+class _BurstCounting(CapturingSink):
+    """Keeps the size of every burst it was handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bursts: list[int] = []
+
+    async def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        self.bursts.append(len(records))
+        await super().emit_batch(records)
+
+
+async def test_a_trickle_on_a_blocking_queue_reaches_the_sinks_in_few_bursts() -> None:
+    """Every burst the listener's thread hands back wakes the event loop: records that
+    trickle in from another thread are gathered for a linger, not handed on one by one."""
+    q: queue.Queue[Any] = queue.Queue()
+    sink = _BurstCounting()
+    count = 30
+
+    def produce() -> float:
+        started = time.perf_counter()
+        for i in range(count):
+            q.put(logging.makeLogRecord({"msg": f"r{i}"}))
+            time.sleep(0.001)  # the pace of a trickle, not a synchronisation
+        return time.perf_counter() - started
+
+    async with QueueListener(q, sink):
+        span = await anyio.to_thread.run_sync(produce)
+        await until(lambda: len(sink.records) == count)
+    assert [r.getMessage() for r in sink.records] == [f"r{i}" for i in range(count)]
+    # one burst per linger the trickle lasted (and one more for its tail), not one per record
+    assert len(sink.bursts) <= span / _tuning.LINGER + 2, (span, sink.bursts)
 
 
 async def test_listener_async_with_and_stop_drains_everything() -> None:
