@@ -165,6 +165,11 @@ async def receivers() -> AsyncIterator[Receivers]:
 async def serve_receivers() -> None:
     """The child process: print the addresses, then answer 'wait N E' and 'quit' on stdin."""
     async with receivers() as rx:
+        # The start-up's objects (imports, servers) never go away: frozen, the collector
+        # stops walking them, and no full collection stalls the UDP receivers mid-run
+        # (their datagrams would be dropped by the kernel meanwhile).
+        gc.collect()
+        gc.freeze()
         print(json.dumps(rx.addresses()), flush=True)
         while True:
             command = (await anyio.to_thread.run_sync(sys.stdin.readline)).split()
