@@ -81,6 +81,13 @@ def stdlib_tcp() -> Iterator[StdlibReceiver]:
     receiver.close()
 
 
+@pytest.fixture
+def stdlib_udp() -> Iterator[StdlibReceiver]:
+    receiver = StdlibReceiver("udp")
+    yield receiver
+    receiver.close()
+
+
 def attributes(record: logging.LogRecord) -> dict[str, object]:
     return dict(record.__dict__)
 
@@ -379,78 +386,71 @@ async def test_called_directly_a_batch_is_sent_at_once_after_any_frames_held(
     assert got == ["now", "held", "direct"]
 
 
-async def test_under_a_queue_datagrams_are_held_for_a_linger_and_flush_sends_them() -> None:
+async def test_under_a_queue_datagrams_are_held_for_a_linger_and_flush_sends_them(
+    stdlib_udp: StdlibReceiver,
+) -> None:
     """A trickle must not cost a datagram send (a wake-up of the receiver) per batch, and
     each record is still a datagram of its own."""
-    receiver = StdlibReceiver("udp")
-    try:
-        handler = _DatagramSendCounting(receiver.host, receiver.port)
-        logger = quiet_logger("datagram.linger")
-        async with loopsink.install(handler, logger=logger) as queue:
-            logger.info("first")
-            logger.info("second")
-            await until(lambda: queue.stats.sinks[0].emitted == 2)
-            size = handler.after_batch[0][0]
-            assert handler.after_batch[0] == (size, size, 0)  # held, counted as emitted
-            await queue.flush()
-            assert (handler.sends, handler.unwritten) == (2, 0)
-            with anyio.fail_after(10):
-                got = [(await receiver.get()).getMessage() for _ in range(2)]
-            assert got == ["first", "second"]
-            logger.info("third")  # no flush: the queue sends it when its linger is over
-            with anyio.fail_after(10):
-                assert (await receiver.get()).getMessage() == "third"
-            assert (handler.sends, handler.unwritten) == (3, 0)
-        assert queue.stats.sinks[0].emitted == 3
-        assert queue.stats.sinks[0].errors == 0
-    finally:
-        await receiver.aclose()
+    handler = _DatagramSendCounting(stdlib_udp.host, stdlib_udp.port)
+    logger = quiet_logger("datagram.linger")
+    async with loopsink.install(handler, logger=logger) as queue:
+        logger.info("first")
+        logger.info("second")
+        await until(lambda: queue.stats.sinks[0].emitted == 2)
+        size = handler.after_batch[0][0]
+        assert handler.after_batch[0] == (size, size, 0)  # held, counted as emitted
+        await queue.flush()
+        assert (handler.sends, handler.unwritten) == (2, 0)
+        with anyio.fail_after(10):
+            got = [(await stdlib_udp.get()).getMessage() for _ in range(2)]
+        assert got == ["first", "second"]
+        logger.info("third")  # no flush: the queue sends it when its linger is over
+        with anyio.fail_after(10):
+            assert (await stdlib_udp.get()).getMessage() == "third"
+        assert (handler.sends, handler.unwritten) == (3, 0)
+    assert queue.stats.sinks[0].emitted == 3
+    assert queue.stats.sinks[0].errors == 0
 
 
-async def test_called_directly_datagrams_go_at_once_after_any_held() -> None:
-    receiver = StdlibReceiver("udp")
-    try:
-        handler = _DatagramSendCounting(receiver.host, receiver.port)
-        async with handler:
-            async with handler.io_lock():
-                handler.linger_watched = True  # as a queue sets it while it drives the sink
-                await handler.emit_batch([make_record("held")])
-                assert handler.after_batch[-1] == (1, 1, 0)
-                handler.linger_watched = False
-                await handler.emit_batch([make_record("direct")])
-                assert handler.after_batch[-1] == (1, 0, 2)
-                handler.linger_watched = True
-                await handler.emit_batch([make_record("held again")])
-                assert await handler.emit(make_record("emitted")) is None
-                assert handler.sends == 4
-            with anyio.fail_after(10):
-                got = [(await receiver.get()).getMessage() for _ in range(4)]
-        assert got == ["held", "direct", "held again", "emitted"]
-    finally:
-        await receiver.aclose()
+async def test_called_directly_datagrams_go_at_once_after_any_held(
+    stdlib_udp: StdlibReceiver,
+) -> None:
+    handler = _DatagramSendCounting(stdlib_udp.host, stdlib_udp.port)
+    async with handler:
+        async with handler.io_lock():
+            handler.linger_watched = True  # as a queue sets it while it drives the sink
+            await handler.emit_batch([make_record("held")])
+            assert handler.after_batch[-1] == (1, 1, 0)
+            handler.linger_watched = False
+            await handler.emit_batch([make_record("direct")])
+            assert handler.after_batch[-1] == (1, 0, 2)
+            handler.linger_watched = True
+            await handler.emit_batch([make_record("held again")])
+            assert await handler.emit(make_record("emitted")) is None
+            assert handler.sends == 4
+        with anyio.fail_after(10):
+            got = [(await stdlib_udp.get()).getMessage() for _ in range(4)]
+    assert got == ["held", "direct", "held again", "emitted"]
 
 
 async def test_a_held_datagram_that_fails_is_a_late_error_of_its_own(
     capsys: pytest.CaptureFixture[str],
+    stdlib_udp: StdlibReceiver,
 ) -> None:
-    receiver = StdlibReceiver("udp")
-    try:
-        handler = _DatagramSendCounting(receiver.host, receiver.port)
-        handler.refuse = b"doomed"
-        logger = quiet_logger("datagram.late")
-        async with loopsink.install(handler, logger=logger) as queue:
-            for text in ("before", "doomed", "after"):
-                logger.info(text)
-            await queue.flush()
-            stats = queue.stats.sinks[0]
-            assert (stats.emitted, stats.errors) == (2, 1)
-            assert handler.late_failures == 1
-            assert handler.unwritten == 0
-            with anyio.fail_after(10):
-                got = [(await receiver.get()).getMessage() for _ in range(2)]
-        assert got == ["before", "after"]
-    finally:
-        await receiver.aclose()
+    handler = _DatagramSendCounting(stdlib_udp.host, stdlib_udp.port)
+    handler.refuse = b"doomed"
+    logger = quiet_logger("datagram.late")
+    async with loopsink.install(handler, logger=logger) as queue:
+        for text in ("before", "doomed", "after"):
+            logger.info(text)
+        await queue.flush()
+        stats = queue.stats.sinks[0]
+        assert (stats.emitted, stats.errors) == (2, 1)
+        assert handler.late_failures == 1
+        assert handler.unwritten == 0
+        with anyio.fail_after(10):
+            got = [(await stdlib_udp.get()).getMessage() for _ in range(2)]
+    assert got == ["before", "after"]
     assert "refused on purpose" in capsys.readouterr().err
 
 
@@ -564,42 +564,35 @@ async def test_backoff_follows_the_stdlib_schedule() -> None:
 # -- datagrams ---------------------------------------------------------------------------------
 
 
-async def test_oversized_datagram_is_truncated_with_a_marker_and_counted() -> None:
-    receiver = StdlibReceiver("udp")
-    try:
-        async with DatagramHandler(receiver.host, receiver.port) as handler:
-            await handler.handle(make_record("%s", "x" * 100_000))
-            await handler.handle(make_record("small"))
-            with anyio.fail_after(10):
-                big = await receiver.get_frame()
-                first, second = await receiver.get(), await receiver.get()
-            assert len(big) <= 65_507
-            assert second.getMessage() == "small"
-            assert first.getMessage().startswith("x" * 60_000)
-            assert first.getMessage().endswith(
-                "bytes cut by loopsink to fit a 65507-byte datagram]"
-            )
-            assert handler.truncated == 1
-            assert handler.error_count == 0
-    finally:
-        await receiver.aclose()
+async def test_oversized_datagram_is_truncated_with_a_marker_and_counted(
+    stdlib_udp: StdlibReceiver,
+) -> None:
+    async with DatagramHandler(stdlib_udp.host, stdlib_udp.port) as handler:
+        await handler.handle(make_record("%s", "x" * 100_000))
+        await handler.handle(make_record("small"))
+        with anyio.fail_after(10):
+            big = await stdlib_udp.get_frame()
+            first, second = await stdlib_udp.get(), await stdlib_udp.get()
+        assert len(big) <= 65_507
+        assert second.getMessage() == "small"
+        assert first.getMessage().startswith("x" * 60_000)
+        assert first.getMessage().endswith("bytes cut by loopsink to fit a 65507-byte datagram]")
+        assert handler.truncated == 1
+        assert handler.error_count == 0
 
 
 async def test_datagram_too_large_even_when_truncated_goes_to_handle_error(
     capsys: pytest.CaptureFixture[str],
+    stdlib_udp: StdlibReceiver,
 ) -> None:
-    receiver = StdlibReceiver("udp")
-    try:
-        async with DatagramHandler(receiver.host, receiver.port) as handler:
-            record = make_record("short")
-            record.blob = "y" * 70_000  # not a text field the sink may cut
-            assert await handler.handle(record) is record
-            assert handler.error_count == 1
-            await handler.handle(make_record("after"))
-            with anyio.fail_after(10):
-                assert (await receiver.get()).getMessage() == "after"
-    finally:
-        await receiver.aclose()
+    async with DatagramHandler(stdlib_udp.host, stdlib_udp.port) as handler:
+        record = make_record("short")
+        record.blob = "y" * 70_000  # not a text field the sink may cut
+        assert await handler.handle(record) is record
+        assert handler.error_count == 1
+        await handler.handle(make_record("after"))
+        with anyio.fail_after(10):
+            assert (await stdlib_udp.get()).getMessage() == "after"
     err = capsys.readouterr().err
     assert "ValueError: record too large for one datagram" in err
 
