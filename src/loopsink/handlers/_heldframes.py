@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from time import monotonic
 
 from .._handler import AsyncHandler
-from .._tuning import HELD_FRAMES_BYTES, LINGER
+from .._tuning import HELD_DATAGRAMS, HELD_FRAMES_BYTES, LINGER
 
 __all__ = ["FramesHoldingSink"]
 
@@ -74,8 +74,15 @@ class FramesHoldingSink(AsyncHandler):
         """Held frames are sent once they reach this many bytes, whatever the linger."""
         return HELD_FRAMES_BYTES
 
+    def _frames_are_datagrams(self) -> bool:
+        """Whether each frame is a send of its own (a datagram), not part of one write."""
+        return False
+
     def _held_full(self) -> bool:
-        """Whether the frames held are enough to send now, whatever the linger."""
+        """Whether the frames held are enough to send now, whatever the linger: a write's
+        worth of bytes, or for datagrams a burst of one step of the loop."""
+        if self._frames_are_datagrams() and self._held_count >= HELD_DATAGRAMS:
+            return True
         return self._held_bytes >= self._held_frames_limit()
 
     async def _hold(self, frames: list[bytes], records: Sequence[logging.LogRecord]) -> None:

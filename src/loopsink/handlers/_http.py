@@ -786,7 +786,7 @@ class HTTPHandler(AsyncHandler):
         """
         encoder = self._encoder
         assert encoder is not None
-        framing = encoder.framing if type(encoder).join is HTTPBody.join else None
+        framing = self._framing()
         separator = framing[1] if framing is not None else ""
         pieces: list[bytes] = []
         parts: list[str] = [framing[0]] if framing is not None and framed else []

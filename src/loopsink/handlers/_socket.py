@@ -37,12 +37,7 @@ import anyio.lowlevel
 from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS
 from .._platform import require_unix_sockets
-from .._tuning import (
-    HELD_DATAGRAMS,
-    SERIALIZE_SLICE,
-    SERIALIZE_SLICE_MAX,
-    SERIALIZE_YIELD_FIRST,
-)
+from .._tuning import SERIALIZE_SLICE, SERIALIZE_SLICE_MAX, SERIALIZE_YIELD_FIRST
 from .._turns import Turns
 from ._connection import HangupWatch, PeerState, ResendLedger, next_delay
 from ._heldframes import FramesHoldingSink
@@ -647,9 +642,8 @@ class DatagramHandler(SocketHandler):
         if fitted:
             await self._hand_over(fitted, kept, hold=self.linger_watched)
 
-    def _held_full(self) -> bool:
-        # each datagram is a send: a burst of one step of the loop
-        return self._held_count >= HELD_DATAGRAMS or super()._held_full()
+    def _frames_are_datagrams(self) -> bool:
+        return True
 
     async def _deliver(
         self, frames: list[bytes], done: list[logging.LogRecord], *, late: bool = False

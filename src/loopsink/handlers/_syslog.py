@@ -39,7 +39,6 @@ import anyio.abc
 from .. import _fork
 from .._handler import FORMATTER_ONLY_SINKS
 from .._platform import require_unix_sockets
-from .._tuning import HELD_DATAGRAMS
 from .._turns import formatting_steps
 from ._connection import RESETS, PeerState, ResendLedger, next_delay, peek_peer
 from ._heldframes import FramesHoldingSink
@@ -727,10 +726,8 @@ class SysLogHandler(FramesHoldingSink):
             return
         await self._hand_over(frames, records_ok, hold=hold and self.socket is not None)
 
-    def _held_full(self) -> bool:
-        if self._stream is None and self._held_count >= HELD_DATAGRAMS:
-            return True  # each datagram is a send: a burst of one step of the loop
-        return super()._held_full()
+    def _frames_are_datagrams(self) -> bool:
+        return self._stream is None
 
     async def _deliver(
         self, frames: list[bytes], records_ok: list[logging.LogRecord], *, late: bool = False
